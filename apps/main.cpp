@@ -1,0 +1,57 @@
+// g4u: command line of the Gemma 4 12B unified research and evaluation harness.
+// Exit codes: 0 ok, 2 bad input (InputError or bad flags), 1 internal error.
+#include "apps/command.h"
+#include "model/error.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <memory>
+
+namespace g4u::app {
+std::vector<CommandInfo>& command_registry() {
+  static std::vector<CommandInfo> r;
+  return r;
+}
+}  // namespace g4u::app
+
+namespace {
+
+int run_cli(int argc, char** argv) {
+  using namespace g4u::app;
+  CLI::App app{"g4u: Gemma 4 12B unified research and evaluation harness"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  auto& registry = command_registry();
+  std::sort(registry.begin(), registry.end(),
+            [](const CommandInfo& a, const CommandInfo& b) { return a.name < b.name; });
+  std::function<int()> chosen;
+  for (auto& cmd : registry) {
+    CLI::App* sub = app.add_subcommand(cmd.name, cmd.help);
+    auto run = std::make_shared<std::function<int()>>(cmd.setup(*sub));
+    sub->callback([run, &chosen] { chosen = *run; });
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);  // prints help or the parse error
+    return code == 0 ? 0 : 2;
+  }
+  return chosen ? chosen() : 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_cli(argc, argv);
+  } catch (const g4u::InputError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "internal error: {}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,1 @@
+// Builds the shared precompiled header (torch/torch.h) once; every torch-using target reuses it.

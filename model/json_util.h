@@ -1,0 +1,49 @@
+// Reading JSON objects with errors that name the place: "<file>: <path>.<key>: expected ...".
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace g4u {
+
+// Parses a whole JSON file; InputError names the file (and line/column for syntax errors).
+nlohmann::json read_json_file(const std::string& path);
+// Writes `text` to `path` through a temp file and rename, so readers never see half a file.
+void write_file_atomic(const std::string& path, const std::string& text);
+std::string read_text_file(const std::string& path);
+
+// A view of one JSON object that remembers where it came from and which keys were read.
+class JsonObject {
+ public:
+  JsonObject(const nlohmann::json& j, std::string where);
+
+  const std::string& where() const { return where_; }
+  bool has(const std::string& key) const;  // present and not null
+  const nlohmann::json& raw(const std::string& key);  // marks read; must exist
+
+  int64_t get_int(const std::string& key, std::optional<int64_t> def = std::nullopt);
+  double get_double(const std::string& key, std::optional<double> def = std::nullopt);
+  bool get_bool(const std::string& key, std::optional<bool> def = std::nullopt);
+  std::string get_string(const std::string& key, std::optional<std::string> def = std::nullopt);
+  std::optional<double> get_optional_double(const std::string& key);
+  std::vector<int64_t> get_int_list(const std::string& key);  // int or [int...]
+  JsonObject object(const std::string& key);
+
+  // Path of a key for messages: "<where>: <key>".
+  std::string field(const std::string& key) const;
+  void mark_read(const std::string& key) { read_.insert(key); }
+  // Keys present in the object that were never read.
+  std::vector<std::string> unread_keys() const;
+
+ private:
+  const nlohmann::json* j_;
+  std::string where_;
+  std::set<std::string> read_;
+};
+
+}  // namespace g4u

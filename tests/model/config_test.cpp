@@ -1,0 +1,210 @@
+#include "model/config.h"
+#include "model/error.h"
+#include "model/json_util.h"
+#include "model/tensor_specs.h"
+#include "test_paths.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using namespace g4u::model;
+using nlohmann::json;
+
+namespace {
+json released_config() { return g4u::read_json_file(std::string(G4U_FIXTURES_DIR) + "/gemma4-12b/config.json"); }
+
+// Expects an InputError whose message contains `needle`.
+template <typename F>
+void expect_input_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    FAIL("expected an InputError mentioning '" << needle << "'");
+  } catch (const g4u::InputError& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+  }
+}
+}  // namespace
+
+TEST_CASE("released 12B config.json loads to the gemma4-12b preset", "[unit][config]") {
+  ModelConfig c = load_model_config(std::string(G4U_FIXTURES_DIR) + "/gemma4-12b");
+  ModelConfig p = *model_preset("gemma4-12b");
+  CHECK(c.text.hidden_size == 3840);
+  CHECK(c.text.num_layers == 48);
+  CHECK(c.text.sliding.num_heads == 16);
+  CHECK(c.text.sliding.num_kv_heads == 8);
+  CHECK(c.text.sliding.head_dim == 256);
+  CHECK(c.text.full.num_kv_heads == 1);
+  CHECK(c.text.full.head_dim == 512);
+  CHECK(c.text.k_eq_v);
+  CHECK(c.text.rope_full.type == "proportional");
+  CHECK(c.text.rope_full.partial_rotary_factor == 0.25);
+  CHECK(c.text.rope_full.theta == 1e6);
+  CHECK(c.text.rope_sliding.theta == 1e4);
+  CHECK(c.text.final_logit_softcapping == 30.0);
+  CHECK(c.text.eos_token_ids == std::vector<int64_t>{1, 106, 50});  // from generation_config.json
+  CHECK(c.suppress_tokens == std::vector<int64_t>{258883, 258882});
+  CHECK(c.text.layer_types == p.text.layer_types);
+  for (int64_t l : {5, 11, 17, 23, 29, 35, 41, 47}) CHECK(c.text.layer_types[l] == LayerType::kFull);
+  CHECK(c.text.count_layers(LayerType::kFull) == 8);
+  REQUIRE(c.vision);
+  CHECK(c.vision->model_patch_size() == 48);
+  CHECK(c.vision->patch_dim() == 6912);
+  REQUIRE(c.audio);
+  CHECK(c.audio->audio_embed_dim == 640);
+  CHECK(c.warnings.empty());
+  CHECK(count_params(model_tensor_specs(c)) == count_params(model_tensor_specs(p)));
+}
+
+TEST_CASE("preset parameter counts equal the released numbers", "[unit][config]") {
+  auto m = count_params(model_tensor_specs(*model_preset("gemma4-12b")));
+  CHECK(m["total"] == 11959730224LL);
+  CHECK(m["text"] == 11907350320LL);
+  CHECK(m["vision_embedder"] == 35176704LL);
+  CHECK(m["vision_projection"] == 14745600LL);
+  CHECK(m["audio_projection"] == 2457600LL);
+  CHECK(model_tensor_specs(*model_preset("gemma4-12b")).size() == 677);
+  auto a = count_params(assistant_tensor_specs(*assistant_preset("gemma4-12b-assistant")));
+  CHECK(a["total"] == 422856964LL);
+  CHECK(assistant_tensor_specs(*assistant_preset("gemma4-12b-assistant")).size() == 48);
+}
+
+TEST_CASE("KV-cache bytes of the 12B match the architecture doc", "[unit][config]") {
+  const TextConfig t = model_preset("gemma4-12b")->text;
+  // 40 sliding layers x 2 x min(T,1024) x 8 x 256 x 2 B + 8 full layers x 2 x T x 512 x 2 B.
+  CHECK(kv_cache_bytes(t, 4096, 2) == 384LL << 20);
+  CHECK(kv_cache_bytes(t, 32768, 2) == 832LL << 20);
+  CHECK(kv_cache_bytes(t, 131072, 2) == 2368LL << 20);
+  CHECK(kv_cache_bytes(t, 262144, 2) == 4416LL << 20);
+}
+
+TEST_CASE("per_layer_config layout loads like the flat layout", "[unit][config]") {
+  json j = released_config();
+  auto& t = j["text_config"];
+  t.erase("global_head_dim");
+  t.erase("num_global_key_value_heads");
+  t["per_layer_config"] = json::object();
+  for (int l = 5; l < 48; l += 6) t["per_layer_config"][std::to_string(l)] = {{"head_dim", 512}, {"num_key_value_heads", 1}};
+  ModelConfig c = model_config_from_json(j, "plc.json");
+  CHECK(c.text.full.head_dim == 512);
+  CHECK(c.text.full.num_kv_heads == 1);
+  CHECK(c.text.sliding.head_dim == 256);
+  CHECK(count_params(model_tensor_specs(c))["total"] == 11959730224LL);
+
+  SECTION("a heterogeneous full layer is refused, naming the field") {
+    t["per_layer_config"]["11"]["head_dim"] = 256;
+    expect_input_error([&] { model_config_from_json(j, "plc.json"); }, "per_layer_config");
+  }
+  SECTION("an unknown per-layer override is refused") {
+    t["per_layer_config"]["5"]["intermediate_size"] = 999;
+    expect_input_error([&] { model_config_from_json(j, "plc.json"); }, "per_layer_config.5.intermediate_size");
+  }
+  SECTION("a layer index out of range is refused") {
+    t["per_layer_config"]["48"] = {{"head_dim", 512}};
+    expect_input_error([&] { model_config_from_json(j, "plc.json"); }, "'48'");
+  }
+}
+
+TEST_CASE("architecture-changing fields are errors naming the field", "[unit][config]") {
+  struct Case { std::string key; json value; std::string needle; };
+  std::vector<Case> cases = {
+      {"enable_moe_block", true, "text_config.enable_moe_block"},
+      {"num_experts", 8, "text_config.num_experts"},
+      {"num_kv_shared_layers", 4, "text_config.num_kv_shared_layers"},
+      {"hidden_size_per_layer_input", 256, "text_config.hidden_size_per_layer_input"},
+      {"use_double_wide_mlp", true, "text_config.use_double_wide_mlp"},
+      {"attention_bias", true, "text_config.attention_bias"},
+      {"hidden_activation", "silu", "text_config.hidden_activation"},
+      {"tie_word_embeddings", false, "text_config.tie_word_embeddings"},
+      {"use_bidirectional_attention", "all", "text_config.use_bidirectional_attention"},
+      {"num_hidden_layers", 47, "layer_types"},
+      {"num_key_value_heads", 7, "not a multiple"},
+  };
+  for (const auto& k : cases) {
+    DYNAMIC_SECTION(k.key) {
+      json j = released_config();
+      j["text_config"][k.key] = k.value;
+      expect_input_error([&] { model_config_from_json(j, "cfg.json"); }, k.needle);
+    }
+  }
+  SECTION("rope type") {
+    json j = released_config();
+    j["text_config"]["rope_parameters"]["full_attention"]["rope_type"] = "yarn";
+    expect_input_error([&] { model_config_from_json(j, "cfg.json"); }, "rope_parameters.full_attention.rope_type");
+  }
+  SECTION("contradicting vision patch size") {
+    json j = released_config();
+    j["vision_config"]["model_patch_size"] = 32;
+    expect_input_error([&] { model_config_from_json(j, "cfg.json"); }, "vision_config.model_patch_size");
+  }
+  SECTION("contradicting audio aliases") {
+    json j = released_config();
+    j["audio_config"]["audio_samples_per_token"] = 320;
+    expect_input_error([&] { model_config_from_json(j, "cfg.json"); }, "audio_config.audio_samples_per_token");
+  }
+  SECTION("wrong type") {
+    json j = released_config();
+    j["text_config"]["hidden_size"] = "big";
+    expect_input_error([&] { model_config_from_json(j, "cfg.json"); }, "text_config.hidden_size: expected an integer");
+  }
+}
+
+TEST_CASE("fields without effect on inference are accepted", "[unit][config]") {
+  json j = released_config();
+  j["text_config"]["initializer_range"] = 0.5;
+  j["text_config"]["attention_dropout"] = 0.1;
+  j["transformers_version"] = "9.9.9";
+  ModelConfig c = model_config_from_json(j, "cfg.json");
+  CHECK(c.warnings.empty());
+  j["text_config"]["some_future_field"] = 1;
+  c = model_config_from_json(j, "cfg.json");
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(c.warnings[0].find("some_future_field") != std::string::npos);
+}
+
+TEST_CASE("missing layer_types follow HF's 5:1 default with the last layer full", "[unit][config]") {
+  json j = released_config();
+  j["text_config"].erase("layer_types");
+  j["text_config"]["num_hidden_layers"] = 8;
+  ModelConfig c = model_config_from_json(j, "cfg.json");
+  REQUIRE(c.text.layer_types.size() == 8);
+  CHECK(c.text.layer_types[5] == LayerType::kFull);
+  CHECK(c.text.layer_types[7] == LayerType::kFull);  // forced, as HF does
+  CHECK(c.text.layer_types[6] == LayerType::kSliding);
+}
+
+TEST_CASE("every preset round-trips through config.json", "[unit][config]") {
+  for (const auto& name : model_preset_names()) {
+    ModelConfig p = *model_preset(name);
+    ModelConfig back = model_config_from_json(model_config_to_json(p), name);
+    CHECK(back.warnings.empty());
+    CHECK(count_params(model_tensor_specs(back)) == count_params(model_tensor_specs(p)));
+    CHECK(back.text.layer_types == p.text.layer_types);
+    CHECK(back.tokenizer == p.tokenizer);
+    CHECK(back.suppress_tokens == p.suppress_tokens);
+  }
+  for (const auto& name : assistant_preset_names()) {
+    AssistantConfig p = *assistant_preset(name);
+    AssistantConfig back = assistant_config_from_json(assistant_config_to_json(p), name);
+    CHECK(back.warnings.empty());
+    CHECK(count_params(assistant_tensor_specs(back)) == count_params(assistant_tensor_specs(p)));
+  }
+}
+
+TEST_CASE("tiny preset keeps the features tests need", "[unit][config]") {
+  TextConfig t = model_preset("tiny")->text;
+  CHECK(t.count_layers(LayerType::kFull) >= 2);
+  CHECK(t.k_eq_v);
+  CHECK(t.rope_full.type == "proportional");
+  CHECK(t.sliding_window < 16);
+}
+
+TEST_CASE("alternative tensor-name spellings map to the canonical names", "[unit][config]") {
+  CHECK(canonical_model_tensor_name("model.layers.3.mlp.up_proj.weight") == "model.language_model.layers.3.mlp.up_proj.weight");
+  CHECK(canonical_model_tensor_name("model.embed_tokens.weight") == "model.language_model.embed_tokens.weight");
+  CHECK(canonical_model_tensor_name("model.embed_vision.patch_ln1.bias") == "model.vision_embedder.patch_ln1.bias");
+  CHECK(canonical_model_tensor_name("model.embed_vision.pos_embedding") == "model.vision_embedder.pos_embedding");
+  CHECK(canonical_model_tensor_name("model.embed_vision.multimodal_embedder.embedding_projection.weight") ==
+        "model.embed_vision.embedding_projection.weight");
+  CHECK(canonical_model_tensor_name("model.language_model.norm.weight") == "model.language_model.norm.weight");
+}
