@@ -1,0 +1,88 @@
+#include "model/model.h"
+
+#include "model/error.h"
+
+#include <map>
+
+namespace g4u::model {
+
+Gemma4Body::Gemma4Body(const ModelConfig& c) {
+  language_model = register_module("language_model", std::make_shared<TextModel>(c.text));
+}
+
+Gemma4Model::Gemma4Model(const ModelConfig& c) : config_(c) {
+  body = register_module("model", std::make_shared<Gemma4Body>(c));
+}
+
+std::vector<TensorSpec> Gemma4Model::tensor_specs() const {
+  std::vector<TensorSpec> out;
+  for (auto& s : model_tensor_specs(config_))
+    if (s.component == "text") out.push_back(s);  // the multimodal embedders come with issue 3
+  return out;
+}
+
+namespace {
+uint64_t fnv1a(uint64_t h, const std::string& s) {
+  for (unsigned char ch : s) {
+    h ^= ch;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+uint64_t splitmix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+constexpr double kInitStd = 0.02;  // HF initializer_range
+}  // namespace
+
+void random_init_chunk(const TensorSpec& spec, uint64_t seed, int64_t chunk, torch::Tensor out) {
+  switch (spec.kind) {
+    case TensorKind::kNorm:
+    case TensorKind::kScalar:
+      out.fill_(1.0);
+      return;
+    case TensorKind::kBias:
+      out.fill_(0.0);
+      return;
+    default:
+      break;
+  }
+  uint64_t s = splitmix(fnv1a(splitmix(seed) ^ 14695981039346656037ULL, spec.name) + static_cast<uint64_t>(chunk));
+  auto gen = at::detail::createCPUGenerator(s);
+  out.normal_(0.0, kInitStd, gen);
+}
+
+torch::Tensor random_init_tensor(const TensorSpec& spec, uint64_t seed) {
+  torch::Tensor t = torch::empty({spec.numel()}, torch::kFloat32);
+  for (int64_t c = 0, off = 0; off < spec.numel(); ++c, off += kInitChunk)
+    random_init_chunk(spec, seed, c, t.narrow(0, off, std::min(kInitChunk, spec.numel() - off)));
+  return t.view(spec.shape);
+}
+
+void check_parameters_match(const torch::nn::Module& module, const std::vector<TensorSpec>& specs) {
+  auto params = module.named_parameters(/*recurse=*/true);
+  std::map<std::string, std::vector<int64_t>> want;
+  for (const auto& s : specs) want[s.name] = s.shape;
+  G4U_CHECK(params.size() == want.size(), "module has {} parameters, spec lists {}", params.size(), want.size());
+  for (const auto& p : params) {
+    auto it = want.find(p.key());
+    G4U_CHECK(it != want.end(), "parameter {} not in the tensor spec", p.key());
+    G4U_CHECK(p.value().sizes().vec() == it->second, "parameter {} has shape {}, spec {}", p.key(),
+              p.value().sizes(), fmt::join(it->second, "x"));
+  }
+}
+
+void init_random(torch::nn::Module& module, const std::vector<TensorSpec>& specs, uint64_t seed) {
+  check_parameters_match(module, specs);
+  torch::NoGradGuard no_grad;
+  auto params = module.named_parameters(true);
+  for (const auto& s : specs) {
+    torch::Tensor p = params[s.name];
+    p.copy_(random_init_tensor(s, seed).to(p.scalar_type()));
+  }
+}
+
+}  // namespace g4u::model

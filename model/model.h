@@ -1,0 +1,55 @@
+// The whole Gemma 4 unified model: text decoder plus (issue 3) the vision and audio embedders,
+// under the HF module tree so parameter names equal the checkpoint's tensor names.
+#pragma once
+
+#include "model/config.h"
+#include "model/decoder.h"
+#include "model/tensor_specs.h"
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+namespace g4u::model {
+
+// "model" in the HF tree: holds language_model (and the multimodal embedders).
+class Gemma4Body : public torch::nn::Module {
+ public:
+  explicit Gemma4Body(const ModelConfig& c);
+  std::shared_ptr<TextModel> language_model;
+};
+
+class Gemma4Model : public torch::nn::Module {
+ public:
+  explicit Gemma4Model(const ModelConfig& c);
+  const ModelConfig& config() const { return config_; }
+  TextModel& text() { return *body->language_model; }
+  const TextModel& text() const { return *body->language_model; }
+  torch::ScalarType dtype() const { return body->language_model->embed_tokens->weight.scalar_type(); }
+  // The checkpoint tensors this module holds (model/tensor_specs.h), in checkpoint order.
+  std::vector<TensorSpec> tensor_specs() const;
+
+  std::shared_ptr<Gemma4Body> body;
+
+ private:
+  ModelConfig config_;
+};
+
+// Deterministic random values for one checkpoint tensor, generated in fixed chunks of
+// kInitChunk elements (chunk i from its own generator seeded by (seed, name, i)) so a streamed writer
+// (`g4u init`) and an in-memory model produce identical weights without materialising whole tensors.
+constexpr int64_t kInitChunk = int64_t(1) << 22;
+// Fills elements [chunk * kInitChunk, ...) of `spec` into `out` (flat, fp32, at most kInitChunk).
+void random_init_chunk(const TensorSpec& spec, uint64_t seed, int64_t chunk, torch::Tensor out);
+// The whole tensor (fp32) — for small tensors and in-memory models.
+torch::Tensor random_init_tensor(const TensorSpec& spec, uint64_t seed);
+
+// Initialises every parameter of `module` whose name appears in `specs` (all must match by name
+// and shape; a mismatch is a bug in g4u).
+void init_random(torch::nn::Module& module, const std::vector<TensorSpec>& specs, uint64_t seed);
+
+// Checks that the module's parameters are exactly `specs` (names and shapes).
+void check_parameters_match(const torch::nn::Module& module, const std::vector<TensorSpec>& specs);
+
+}  // namespace g4u::model
