@@ -14,12 +14,14 @@ Gemma4Model::Gemma4Model(const ModelConfig& c) : config_(c) {
   body = register_module("model", std::make_shared<Gemma4Body>(c));
 }
 
-std::vector<TensorSpec> Gemma4Model::tensor_specs() const {
+std::vector<TensorSpec> built_tensor_specs(const ModelConfig& c) {
   std::vector<TensorSpec> out;
-  for (auto& s : model_tensor_specs(config_))
+  for (auto& s : model_tensor_specs(c))
     if (s.component == "text") out.push_back(s);  // the multimodal embedders come with issue 3
   return out;
 }
+
+std::vector<TensorSpec> Gemma4Model::tensor_specs() const { return built_tensor_specs(config_); }
 
 namespace {
 uint64_t fnv1a(uint64_t h, const std::string& s) {

@@ -36,6 +36,10 @@ class Gemma4Model : public torch::nn::Module {
   ModelConfig config_;
 };
 
+// The checkpoint tensors a Gemma4Model built from `c` holds (a subset of model_tensor_specs until
+// every component is implemented).
+std::vector<TensorSpec> built_tensor_specs(const ModelConfig& c);
+
 // Deterministic random values for one checkpoint tensor, generated in fixed chunks of
 // kInitChunk elements (chunk i from its own generator seeded by (seed, name, i)) so a streamed writer
 // (`g4u init`) and an in-memory model produce identical weights without materialising whole tensors.

@@ -1,0 +1,138 @@
+// g4u bench: llama-bench-like prefill and decode tokens/s (mean and stddev over repetitions), with
+// an optional memory-bandwidth probe and the decode roofline it implies.
+#include "apps/cli_util.h"
+#include "apps/command.h"
+#include "apps/model_flags.h"
+#include "model/error.h"
+#include "model/sysinfo.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+namespace g4u::app {
+namespace {
+
+struct Stats {
+  double mean = 0, stddev = 0;
+};
+Stats stats(const std::vector<double>& v) {
+  Stats s;
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x;
+  s.mean /= v.size();
+  if (v.size() > 1) {
+    for (double x : v) s.stddev += (x - s.mean) * (x - s.mean);
+    s.stddev = std::sqrt(s.stddev / (v.size() - 1));
+  }
+  return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct BenchFlags {
+  ModelFlags model;
+  int64_t prompt = 512, gen = 128, depth = 0;
+  int reps = 5;
+  bool membw = false, json = false;
+};
+
+// Bytes of weights one decode step reads: every projection plus the tied head (the whole table).
+int64_t decode_weight_bytes(model::Gemma4Model& m) {
+  int64_t total = 0;
+  for (const auto& p : m.named_parameters(true)) total += p.value().numel() * p.value().element_size();
+  return total;
+}
+
+Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", [](CLI::App& sub) {
+  auto f = std::make_shared<BenchFlags>();
+  add_model_flags(sub, f->model);
+  sub.add_option("-p,--prompt-tokens", f->prompt, "Prefill length (0: skip)")->capture_default_str();
+  sub.add_option("-n,--gen-tokens", f->gen, "Decoded tokens (0: skip)")->capture_default_str();
+  sub.add_option("-d,--depth", f->depth, "Context already in the cache before decoding")->capture_default_str();
+  sub.add_option("--reps", f->reps, "Repetitions (after one warm-up)")->capture_default_str();
+  sub.add_flag("--membw", f->membw, "Also measure memory read bandwidth and the decode roofline");
+  sub.add_flag("--json", f->json, "Print JSON on stdout");
+  return [f]() -> int {
+    if (f->prompt < 0 || f->gen < 0 || f->depth < 0) throw_input("-p, -n and -d must be >= 0");
+    if (f->reps < 1) throw_input("--reps {}: must be >= 1", f->reps);
+    model::LoadedModel lm = load_from_flags(f->model);
+    model::Gemma4Model& m = *lm.model;
+    const auto& cfg = m.config().text;
+    torch::NoGradGuard ng;
+    std::mt19937_64 rng(f->model.seed);
+    auto random_ids = [&](int64_t n) {
+      std::vector<int64_t> ids(n);
+      for (auto& id : ids) id = 32 + static_cast<int64_t>(rng() % static_cast<uint64_t>(cfg.vocab_size - 32));
+      return torch::tensor(ids).view({1, n});
+    };
+    // Runs `ids` through the model with `cache` and returns the greedy next token.
+    auto step = [&](model::KVCache& cache, const torch::Tensor& ids) {
+      auto r = m.text().forward(m.text().embed(ids), torch::ones({1, ids.size(1)}, torch::kBool), cache);
+      return m.text().logits(r.hidden.select(1, -1)).argmax(-1).view({1, 1});
+    };
+    nlohmann::json j = {{"model", lm.source}, {"dtype", f->model.dtype}, {"threads", torch::get_num_threads()},
+                        {"reps", f->reps}, {"cpu", cpu_model_name()}, {"libtorch", libtorch_version()}};
+    if (f->prompt > 0) {
+      std::vector<double> tps;
+      for (int r = 0; r <= f->reps; ++r) {
+        torch::Tensor ids = random_ids(f->prompt);
+        model::KVCache cache(cfg, 1, m.dtype());
+        auto t0 = std::chrono::steady_clock::now();
+        step(cache, ids);
+        double s = seconds_since(t0);
+        if (r > 0) tps.push_back(f->prompt / s);  // r == 0 is the warm-up
+      }
+      Stats st = stats(tps);
+      j["prefill"] = {{"tokens", f->prompt}, {"tokens_per_s", st.mean}, {"stddev", st.stddev}};
+    }
+    int64_t kv_bytes = 0;
+    if (f->gen > 0) {
+      std::vector<double> tps;
+      for (int r = 0; r <= f->reps; ++r) {
+        model::KVCache cache(cfg, 1, m.dtype());
+        torch::Tensor next = step(cache, random_ids(std::max<int64_t>(1, f->depth)));
+        auto t0 = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < f->gen; ++i) next = step(cache, next);
+        double s = seconds_since(t0);
+        if (r > 0) tps.push_back(f->gen / s);
+        kv_bytes = cache.bytes();
+      }
+      Stats st = stats(tps);
+      j["decode"] = {{"tokens", f->gen}, {"depth", f->depth}, {"tokens_per_s", st.mean}, {"stddev", st.stddev},
+                     {"ms_per_token", st.mean > 0 ? 1000.0 / st.mean : 0.0}};
+      j["kv_cache_bytes"] = kv_bytes;
+    }
+    int64_t wbytes = decode_weight_bytes(m);
+    j["weight_bytes"] = wbytes;
+    if (f->membw) {
+      double bw = measure_read_bandwidth(torch::get_num_threads());
+      j["membw_bytes_per_s"] = bw;
+      double roof = bw / static_cast<double>(wbytes);
+      j["roofline_decode_tokens_per_s"] = roof;
+      if (j.contains("decode")) j["roofline_fraction"] = j["decode"]["tokens_per_s"].get<double>() / roof;
+    }
+    if (f->json) {
+      print_json(j);
+    } else {
+      if (j.contains("prefill"))
+        fmt::print(stderr, "prefill  pp{:<6} {:10.2f} ± {:.2f} tok/s\n", f->prompt, j["prefill"]["tokens_per_s"].get<double>(),
+                   j["prefill"]["stddev"].get<double>());
+      if (j.contains("decode"))
+        fmt::print(stderr, "decode   tg{:<6} {:10.2f} ± {:.2f} tok/s (depth {})\n", f->gen,
+                   j["decode"]["tokens_per_s"].get<double>(), j["decode"]["stddev"].get<double>(), f->depth);
+      fmt::print(stderr, "weights  {}\n", human_bytes(wbytes));
+      if (f->membw)
+        fmt::print(stderr, "membw    {:.2f} GB/s -> roofline {:.2f} tok/s\n", j["membw_bytes_per_s"].get<double>() / 1e9,
+                   j["roofline_decode_tokens_per_s"].get<double>());
+    }
+    return 0;
+  };
+});
+
+}  // namespace
+}  // namespace g4u::app

@@ -1,0 +1,19 @@
+// Facts about the machine and process, for benchmarks and result environment blocks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace g4u {
+
+std::string cpu_model_name();        // /proc/cpuinfo "model name"
+int64_t peak_rss_bytes();            // VmHWM of this process
+int64_t current_rss_bytes();         // VmRSS
+std::string libtorch_version();      // e.g. "1.13.1"
+bool cpu_has_avx2_fma();
+
+// Sustained read bandwidth in bytes/s: `threads` threads sum a buffer of `bytes` (well above any
+// cache) `reps` times; the best repetition counts, as memory benchmarks usually report.
+double measure_read_bandwidth(int threads, int64_t bytes = int64_t(1) << 30, int reps = 5);
+
+}  // namespace g4u
