@@ -9,7 +9,10 @@
 
 namespace g4u::app {
 
-void print_json(const nlohmann::json& j) { std::fputs((j.dump(2) + "\n").c_str(), stdout); }
+// Invalid UTF-8 (a random model can emit any bytes) is replaced by U+FFFD rather than failing.
+void print_json(const nlohmann::json& j) {
+  std::fputs((j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n").c_str(), stdout);
+}
 
 bool is_model_dir(const std::string& model) {
   return std::filesystem::is_directory(model);

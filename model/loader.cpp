@@ -111,7 +111,7 @@ void save_model(const Gemma4Model& model, const std::string& dir, torch::ScalarT
 int64_t write_random_checkpoint(const ModelConfig& config, const std::string& dir, uint64_t seed,
                                 torch::ScalarType dtype) {
   fs::create_directories(dir);
-  std::vector<TensorSpec> specs = built_tensor_specs(config);
+  std::vector<TensorSpec> specs = model_tensor_specs(config);
   SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), infos_for(specs, from_scalar_type(dtype)),
                       {{"format", "pt"}, {"g4u_init_seed", std::to_string(seed)}});
   torch::Tensor chunk = torch::empty({kInitChunk}, torch::kFloat32);

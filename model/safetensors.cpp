@@ -544,10 +544,23 @@ void SafetensorsWriter::write(const std::string& name, const torch::Tensor& t) {
 }
 
 void SafetensorsWriter::write_raw(const std::string& name, const void* data, size_t nbytes) {
+  G4U_CHECK(part_written_ == 0, "{}: tensor '{}' was started with write_part", path_, name);
   const TensorInfo& info = expect_next(name);
   G4U_CHECK(nbytes == info.nbytes, "{}: tensor '{}' needs {} bytes, got {}", path_, name, info.nbytes, nbytes);
   if (nbytes > 0) append(data, nbytes);
   ++next_;
+}
+
+void SafetensorsWriter::write_part(const std::string& name, const void* data, size_t nbytes) {
+  const TensorInfo& info = expect_next(name);
+  G4U_CHECK(part_written_ + nbytes <= info.nbytes, "{}: tensor '{}' needs {} bytes, got {} more after {}", path_, name,
+            info.nbytes, nbytes, part_written_);
+  if (nbytes > 0) append(data, nbytes);
+  part_written_ += nbytes;
+  if (part_written_ == info.nbytes) {
+    part_written_ = 0;
+    ++next_;
+  }
 }
 
 void SafetensorsWriter::seal() {

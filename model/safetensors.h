@@ -101,6 +101,9 @@ class SafetensorsWriter {
 
   void write(const std::string& name, const torch::Tensor& t);  // any device / layout
   void write_raw(const std::string& name, const void* data, size_t nbytes);
+  // Appends the next `nbytes` of tensor `name`; the tensor is complete once all its bytes arrived
+  // (lets a generator stream a tensor larger than memory).
+  void write_part(const std::string& name, const void* data, size_t nbytes);
   // seal() + commit().
   void finish();
   // Two-phase finish for multi-file writers: seal() checks every tensor was written and flushes
@@ -122,6 +125,7 @@ class SafetensorsWriter {
   std::vector<TensorInfo> tensors_;
   uint64_t file_size_ = 0;
   size_t next_ = 0;
+  size_t part_written_ = 0;  // bytes of tensors_[next_] written by write_part
   int fd_ = -1;
   bool sealed_ = false, committed_ = false;
 };

@@ -1,0 +1,48 @@
+// Runs the g4u binary (G4U_BINARY from test_paths.h) for CLI tests: exit code, stdout, stderr.
+#pragma once
+
+#include "test_paths.h"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace g4u::test {
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+};
+
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// `args` is passed to /bin/sh after the binary path; quote as needed. `stdin_text` feeds stdin.
+inline CliResult run_g4u(const std::string& args, const std::string& stdin_text = "") {
+  static int counter = 0;
+  std::string base = "/tmp/g4u_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  std::string in = base + ".in", out = base + ".out", err = base + ".err";
+  {
+    std::ofstream f(in, std::ios::binary);
+    f << stdin_text;
+  }
+  std::string cmd = std::string(G4U_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
+  int status = std::system(cmd.c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_all(out);
+  r.err = read_all(err);
+  std::remove(in.c_str());
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  return r;
+}
+
+}  // namespace g4u::test

@@ -1,0 +1,115 @@
+// End-to-end checks of the foundation commands through the real binary.
+#include "cli_runner.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+using g4u::test::run_g4u;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+std::string temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("g4u_cli_test_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+}  // namespace
+
+TEST_CASE("g4u info prints the released parameter counts", "[integration][cli]") {
+  auto r = run_g4u("info --model gemma4-12b --json");
+  REQUIRE(r.code == 0);
+  json j = json::parse(r.out);
+  CHECK(j["params"]["total"] == 11959730224LL);
+  CHECK(j["params"]["text"] == 11907350320LL);
+  CHECK(j["params"]["vision_embedder"] == 35176704);
+  CHECK(j["params"]["vision_projection"] == 14745600);
+  CHECK(j["params"]["audio_projection"] == 2457600);
+  CHECK(j["bytes"]["bf16"] == 23919460448LL);
+  CHECK(j["kv_cache_bytes"]["131072"] == 2368LL << 20);
+  auto human = run_g4u("info --model gemma4-12b");
+  CHECK(human.err.find("11,959,730,224") != std::string::npos);
+  auto a = run_g4u("info --model gemma4-12b-assistant --json");
+  REQUIRE(a.code == 0);
+  CHECK(json::parse(a.out)["params"]["total"] == 422856964);
+  auto bad = run_g4u("info --model no-such-model");
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("no-such-model") != std::string::npos);
+}
+
+TEST_CASE("g4u init writes a checkpoint that info validates and generate reproduces", "[integration][cli]") {
+  std::string dir = temp_dir("init");
+  auto r = run_g4u("init --model tiny --out " + dir + " --seed 5 --dtype fp32 --json");
+  REQUIRE(r.code == 0);
+  auto info = run_g4u("info --model " + dir + " --json");
+  REQUIRE(info.code == 0);
+  json ij = json::parse(info.out);
+  CHECK(ij["checkpoint"]["valid"] == true);
+  CHECK(ij["checkpoint"]["tensors"] == ij["tensors"]);
+  auto from_dir = run_g4u("generate --model " + dir + " --prompt hello -n 6 --json --seed 5");
+  auto from_preset = run_g4u("generate --model tiny --prompt hello -n 6 --json --seed 5");
+  REQUIRE(from_dir.code == 0);
+  REQUIRE(from_preset.code == 0);
+  CHECK(json::parse(from_dir.out)["tokens"] == json::parse(from_preset.out)["tokens"]);
+  CHECK(json::parse(from_dir.out)["tokens"].size() == 6);
+
+  SECTION("a truncated safetensors file is rejected with exit code 2") {
+    std::string st = dir + "/model.safetensors";
+    auto size = fs::file_size(st);
+    fs::resize_file(st, size - 100);
+    auto bad = run_g4u("info --model " + dir);
+    CHECK(bad.code == 2);
+    CHECK(bad.err.find("model.safetensors") != std::string::npos);
+    CHECK(run_g4u("generate --model " + dir + " --prompt x -n 1").code == 2);
+  }
+  SECTION("a config that does not match the tensors is rejected") {
+    std::ifstream in(dir + "/config.json");
+    json cfg = json::parse(in);
+    in.close();
+    cfg["text_config"]["intermediate_size"] = 96;
+    std::ofstream(dir + "/config.json") << cfg.dump();
+    auto bad = run_g4u("info --model " + dir);
+    CHECK(bad.code == 2);
+    CHECK(bad.err.find("shape") != std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("g4u forward writes [T, vocab] float32 logits and per-layer outputs", "[integration][cli]") {
+  std::string dir = temp_dir("forward");
+  auto r = run_g4u("forward --model tiny --tokens 2,5,40,41,42 --out " + dir + "/logits.f32 --hidden " + dir +
+                   "/hidden --json");
+  REQUIRE(r.code == 0);
+  json j = json::parse(r.out);
+  CHECK(fs::file_size(dir + "/logits.f32") == 5 * 320 * 4);
+  CHECK(fs::file_size(dir + "/hidden/layer_05.f32") == 5 * 64 * 4);
+  // The argmax reported equals the argmax of the written logits.
+  std::ifstream in(dir + "/logits.f32", std::ios::binary);
+  std::vector<float> logits(5 * 320);
+  in.read(reinterpret_cast<char*>(logits.data()), logits.size() * 4);
+  for (int t = 0; t < 5; ++t) {
+    int best = 0;
+    for (int v = 1; v < 320; ++v)
+      if (logits[t * 320 + v] > logits[t * 320 + best]) best = v;
+    CHECK(j["argmax"][t] == best);
+  }
+  CHECK(run_g4u("forward --model tiny --tokens 2,999 --out " + dir + "/x.f32").code == 2);
+  CHECK(run_g4u("forward --model tiny --tokens 2,abc --out " + dir + "/x.f32").code == 2);
+  CHECK(run_g4u("forward --model tiny --tokens 2 --dtype fp16 --out " + dir + "/x.f32").code == 2);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("g4u bench reports prefill and decode throughput", "[integration][cli]") {
+  auto r = run_g4u("bench --model tiny -p 16 -n 8 --reps 2 --json");
+  REQUIRE(r.code == 0);
+  json j = json::parse(r.out);
+  CHECK(j["prefill"]["tokens_per_s"].get<double>() > 0);
+  CHECK(j["decode"]["tokens_per_s"].get<double>() > 0);
+  CHECK(j["weight_bytes"].get<int64_t>() > 0);
+  CHECK(run_g4u("bench --model tiny --reps 0").code == 2);
+}
