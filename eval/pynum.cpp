@@ -108,7 +108,7 @@ std::optional<double> py_float(const U32& s) {
   // from_chars does not accept a leading '+', so parse the unsigned part and apply the sign.
   double v = 0;
   auto r = std::from_chars(rest.data(), rest.data() + n, v, std::chars_format::general);
-  if (r.ptr != rest.data() + n) {
+  if (r.ec != std::errc() || r.ptr != rest.data() + n) {
     // from_chars reports out-of-range (overflow to inf / underflow to 0) as an error; Python
     // returns inf or 0.0 there, which strtod gives us (C locale digits only at this point).
     v = std::strtod(rest.c_str(), nullptr);
