@@ -307,17 +307,19 @@ std::vector<U32> letters_for(size_t n) {
   return out;
 }
 
-// References given as option letters, or as option texts (mapped to their letter).
-std::set<U32> gold_letters(const EvalItem& it, const std::vector<U32>& refs, const std::vector<U32>& choices) {
+// References given as option letters (taken as they are in the file), or as option texts (mapped
+// to their letter after the same normalization as the choices).
+std::set<U32> gold_letters(const EvalItem& it, const std::vector<U32>& choices,
+                           const std::function<U32(const U32&)>& norm) {
   std::set<U32> out;
   std::vector<U32> letters = letters_for(choices.size());
-  for (const U32& r : refs) {
+  for (const U32& r : it.references) {
     U32 t = py_strip(r);
     if (std::find(letters.begin(), letters.end(), t) != letters.end()) {
       out.insert(t);
       continue;
     }
-    auto c = std::find(choices.begin(), choices.end(), r);
+    auto c = std::find(choices.begin(), choices.end(), norm(r));
     if (c != choices.end()) out.insert(letters[static_cast<size_t>(c - choices.begin())]);
     else
       throw_input("{}: field 'references': '{}' is neither an option letter (A-{}) nor one of the choices", it.where,
@@ -369,7 +371,7 @@ Evaluation evaluate(const std::string& metric, const std::vector<EvalItem>& item
         r.extracted = text_json(pred);
       } else if (metric == "mmmu-mc") {
         McParse mp = mmmu_parse_mc(p.prediction, p.choices, fallback.get());
-        std::set<U32> gold = gold_letters(it, p.references, p.choices);
+        std::set<U32> gold = gold_letters(it, p.choices, norm);
         r.rule = mp.rule;
         r.parsed = mp.rule != "none" && mp.rule != "random-fallback";
         r.extracted = mp.letter.empty() ? json(nullptr) : json(mp.letter);
@@ -389,7 +391,7 @@ Evaluation evaluate(const std::string& metric, const std::vector<EvalItem>& item
         s = mmmu_eval_open(p.references, c) ? 1.0 : 0.0;
       } else if (metric == "can-infer" || metric == "mmbench-circular") {
         CanInfer ci = can_infer(p.prediction, p.choices);
-        std::set<U32> gold = gold_letters(it, p.references, p.choices);
+        std::set<U32> gold = gold_letters(it, p.choices, norm);
         r.rule = ci.rule;
         r.parsed = !ci.letter.empty();
         r.extracted = ci.letter.empty() ? json(nullptr) : json(ci.letter);

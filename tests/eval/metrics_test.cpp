@@ -193,6 +193,11 @@ TEST_CASE("accuracy metrics: scores, stderr, parse failures", "[unit]") {
   // references may name the option text instead of the letter
   CHECK(evaluate("can-infer", {item("B", {"y"}, {"x", "y"})}, plain()).score == 1.0);
   CHECK_THROWS_AS(evaluate("can-infer", {item("B", {"q"}, {"x", "y"})}, plain()), g4u::InputError);
+  // a normalizer applies to predictions and choices; letter references are taken as written
+  ScoreOptions o = plain();
+  o.normalizer = "whisper-basic";
+  o.normalize = make_normalizer("whisper-basic");
+  CHECK(evaluate("can-infer", {item("Dog!", {"B"}, {"Cat", "Dog"}), item("x", {"Dog"}, {"Cat", "Dog"})}, o).score == 0.5);
 }
 
 TEST_CASE("reasoning traces are stripped and truncations counted", "[unit]") {
