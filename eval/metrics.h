@@ -1,0 +1,103 @@
+// Metric registry: per-item scoring + aggregation for every metric name accepted on the command
+// line (`g4u score --metric NAME`), with uncertainty and parse-failure accounting.
+//
+//   accuracy-type (score = mean of per-item scores in [0, 1], stderr = CLT, ci95 = mean +- 1.96 SE):
+//     exact-match, mmmu-mc, mmmu-open, can-infer, mmau, mathvista, relaxed-accuracy, anls,
+//     anls-official, vqa-accuracy, mmbench-circular (mean over question groups)
+//   corpus-level (score from summed statistics, stderr/ci95 from a seeded bootstrap that draws the
+//   same resamples as sacreBLEU): wer, cer (fractions), bleu, chrf (0-100)
+#pragma once
+
+#include "eval/extract.h"
+#include "eval/stats.h"
+#include "eval/text_normalize.h"
+#include "eval/unicode.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace g4u::eval {
+
+struct MetricInfo {
+  std::string name;
+  std::string description;
+  bool corpus = false;         // corpus-level statistic (bootstrap CI)
+  bool needs_choices = false;  // `choices` required on every line
+};
+const std::vector<MetricInfo>& metric_registry();
+const MetricInfo& metric_info(const std::string& name);  // InputError listing the known names
+std::string metric_names();
+
+// One scored line of a predictions file.
+struct EvalItem {
+  std::string where;  // "file:line" for messages
+  U32 prediction;     // raw model output (reasoning not yet stripped)
+  std::vector<U32> references;
+  std::vector<U32> choices;
+  std::optional<std::string> cluster;        // items sharing media (clustered SE)
+  std::optional<std::string> group;          // mmbench-circular question group
+  std::optional<std::string> question_type;  // mathvista: multi_choice | free_form
+  std::optional<std::string> answer_type;    // mathvista: text | integer | float | list
+  std::optional<int> precision;              // mathvista float answers
+};
+
+// Reads a JSONL predictions file: one object per non-blank line with `prediction` (string),
+// `references` (non-empty list of strings) and, where the metric needs them, `choices` (non-empty
+// list of strings); optional `cluster`, `group`/`index`, `question_type`, `answer_type`,
+// `precision`. Any problem -> InputError naming file:line and the field.
+std::vector<EvalItem> read_eval_jsonl(const std::string& path, const MetricInfo& metric);
+
+struct ScoreOptions {
+  std::string normalizer = "none";
+  NormalizeFn normalize;  // applied to prediction, references and choices; empty = identity
+  ReasoningTags reasoning = reasoning_tags("gemma4");
+  bool mmmu_random_fallback = false;  // official-compat: seeded random letter when unparsed
+  uint64_t mmmu_seed = 42;            // MMMU's random.seed(42)
+  size_t bootstrap_samples = 1000;
+  uint64_t bootstrap_seed = 12345;  // sacreBLEU's default SACREBLEU_SEED
+};
+
+struct ItemResult {
+  std::optional<double> score;  // nullopt where undefined (WER of an empty reference)
+  nlohmann::json extracted;     // the answer the metric saw (null when nothing was extracted)
+  std::string rule;             // extractor rule that fired, where there is one
+  bool parsed = true;           // false = parse failure (counted)
+};
+
+struct Evaluation {
+  std::string metric;
+  bool corpus = false;
+  std::vector<ItemResult> items;         // input order
+  std::vector<double> unit_scores;       // accuracy metrics: per item (per group for circular)
+  std::vector<std::string> unit_clusters;  // parallel to unit_scores when every item has a cluster
+  size_t units = 0;                      // n reported (items, or groups for circular)
+  double score = 0;
+  // Corpus metrics: the score on a resample of item indices (with repeats).
+  std::function<double(const std::vector<uint32_t>&)> statistic;
+  size_t parse_failures = 0;
+  size_t truncated_reasoning = 0;
+  nlohmann::json extras = nlohmann::json::object();
+};
+
+Evaluation evaluate(const std::string& metric, const std::vector<EvalItem>& items, const ScoreOptions& opt);
+
+// The JSON document of `g4u score`: metric, n, score, stderr, ci95 and the extras; with per_item a
+// `per_item` list ({score, extracted, rule?, parsed?}) in input order.
+nlohmann::json summarize(const Evaluation& e, const ScoreOptions& opt, bool per_item);
+
+// Paired comparison of `system` against `baseline` scored on the same items: Student t on per-item
+// differences for accuracy metrics, sacreBLEU's paired bootstrap for corpus metrics.
+nlohmann::json compare(const Evaluation& system, const Evaluation& baseline, const ScoreOptions& opt);
+
+// --- single-item scorers (exposed for tests) ---------------------------------------------------
+bool relaxed_correctness(const U32& prediction, const U32& target, double max_relative_change = 0.05);
+double anls_harness(const U32& prediction, const std::vector<U32>& golds, double threshold = 0.5);
+double anls_official(const U32& prediction, const std::vector<U32>& golds, double threshold = 0.5);
+double vqa_accuracy(const U32& prediction, const std::vector<U32>& golds);  // EvalAI-normalizes both
+
+}  // namespace g4u::eval

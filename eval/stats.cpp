@@ -1,0 +1,210 @@
+#include "eval/stats.h"
+
+#include "eval/rng.h"
+#include "model/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+namespace g4u::eval {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+}
+
+double mean(const std::vector<double>& x) {
+  if (x.empty()) return kNaN;
+  double s = 0;
+  for (double v : x) s += v;
+  return s / static_cast<double>(x.size());
+}
+
+double sample_std(const std::vector<double>& x) {
+  if (x.size() < 2) return kNaN;
+  double m = mean(x), s = 0;
+  for (double v : x) s += (v - m) * (v - m);
+  return std::sqrt(s / static_cast<double>(x.size() - 1));
+}
+
+double clt_stderr(const std::vector<double>& x) {
+  if (x.size() < 2) return kNaN;
+  return sample_std(x) / std::sqrt(static_cast<double>(x.size()));
+}
+
+double clustered_stderr(const std::vector<double>& scores, const std::vector<std::string>& clusters) {
+  G4U_CHECK(scores.size() == clusters.size(), "clustered_stderr: {} scores vs {} cluster ids", scores.size(),
+            clusters.size());
+  if (scores.size() < 2) return kNaN;
+  double se = clt_stderr(scores);
+  double m = mean(scores);
+  double n = static_cast<double>(scores.size());
+  std::map<std::string, std::pair<double, double>> sums;  // cluster -> (sum d, sum d^2)
+  for (size_t i = 0; i < scores.size(); ++i) {
+    double d = scores[i] - m;
+    auto& s = sums[clusters[i]];
+    s.first += d;
+    s.second += d * d;
+  }
+  double extra = 0;
+  for (auto& [k, s] : sums) extra += s.first * s.first - s.second;
+  double v = se * se + extra / (n * n);
+  return v > 0 ? std::sqrt(v) : 0.0;
+}
+
+Interval normal_ci95(double m, double se) { return {m - kZ975 * se, m + kZ975 * se}; }
+
+namespace {
+// Continued fraction for the incomplete beta function (modified Lentz).
+double beta_cf(double a, double b, double x) {
+  const double tiny = 1e-300, eps = 1e-16;
+  double qab = a + b, qap = a + 1, qam = a - 1;
+  double c = 1, d = 1 - qab * x / qap;
+  if (std::fabs(d) < tiny) d = tiny;
+  d = 1 / d;
+  double h = d;
+  for (int m = 1; m <= 10000; ++m) {
+    double m2 = 2.0 * m;
+    double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+    d = 1 + aa * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+    d = 1 + aa * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    double del = d * c;
+    h *= del;
+    if (std::fabs(del - 1) < eps) break;
+  }
+  return h;
+}
+}  // namespace
+
+double incomplete_beta(double a, double b, double x) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  double lfront = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
+  double front = std::exp(lfront);
+  if (x < (a + 1) / (a + b + 2)) return front * beta_cf(a, b, x) / a;
+  return 1 - front * beta_cf(b, a, 1 - x) / b;
+}
+
+double student_t_cdf(double t, double df) {
+  if (std::isnan(t) || !(df > 0)) return kNaN;
+  if (std::isinf(t)) return t > 0 ? 1 : 0;
+  double x = df / (df + t * t);
+  double tail = 0.5 * incomplete_beta(df / 2, 0.5, x);
+  return t > 0 ? 1 - tail : tail;
+}
+
+double student_t_quantile(double p, double df) {
+  G4U_CHECK(p > 0 && p < 1, "student_t_quantile: p = {}", p);
+  if (p == 0.5) return 0;
+  if (p < 0.5) return -student_t_quantile(1 - p, df);
+  double lo = 0, hi = 1;
+  while (student_t_cdf(hi, df) < p) {
+    lo = hi;
+    hi *= 2;
+    if (hi > 1e300) return HUGE_VAL;
+  }
+  for (int it = 0; it < 300 && hi - lo > 1e-15 * hi; ++it) {
+    double mid = 0.5 * (lo + hi);
+    if (student_t_cdf(mid, df) < p) lo = mid;
+    else hi = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+PairedTest paired_t_test(const std::vector<double>& a, const std::vector<double>& b) {
+  G4U_CHECK(a.size() == b.size(), "paired_t_test: {} vs {} items", a.size(), b.size());
+  PairedTest r;
+  r.n = a.size();
+  std::vector<double> d(a.size());
+  for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
+  r.mean_diff = mean(d);
+  r.df = static_cast<double>(r.n) - 1;
+  if (r.n < 2) {
+    r.stderr = r.t = r.p_value = kNaN;
+    r.ci95 = {kNaN, kNaN};
+    return r;
+  }
+  r.stderr = clt_stderr(d);
+  if (r.stderr == 0) {
+    r.t = r.mean_diff == 0 ? 0 : (r.mean_diff > 0 ? HUGE_VAL : -HUGE_VAL);
+    r.p_value = r.mean_diff == 0 ? 1 : 0;
+    r.ci95 = {r.mean_diff, r.mean_diff};
+    return r;
+  }
+  r.t = r.mean_diff / r.stderr;
+  r.p_value = incomplete_beta(r.df / 2, 0.5, r.df / (r.df + r.t * r.t));
+  double q = student_t_quantile(0.975, r.df);
+  r.ci95 = {r.mean_diff - q * r.stderr, r.mean_diff + q * r.stderr};
+  return r;
+}
+
+namespace {
+Interval percentile_ci(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  size_t lo = n / 40, hi = n - lo - 1;
+  return {v[lo], v[hi]};
+}
+}  // namespace
+
+Bootstrap bootstrap(size_t n_items, size_t samples, uint64_t seed,
+                    const std::function<double(const std::vector<uint32_t>&)>& statistic) {
+  G4U_CHECK(n_items > 0 && n_items <= 0xFFFFFFFFu, "bootstrap over {} items", n_items);
+  G4U_CHECK(samples > 0, "bootstrap with 0 samples");
+  Bootstrap r;
+  r.samples = samples;
+  r.seed = seed;
+  NumpyGenerator rng(seed);
+  r.scores.reserve(samples);
+  for (size_t s = 0; s < samples; ++s) r.scores.push_back(statistic(rng.choice(static_cast<uint32_t>(n_items), n_items)));
+  r.mean = mean(r.scores);
+  r.stderr = samples > 1 ? sample_std(r.scores) : kNaN;
+  r.ci95 = percentile_ci(r.scores);
+  r.half_width = 0.5 * (r.ci95.hi - r.ci95.lo);
+  return r;
+}
+
+PairedBootstrap paired_bootstrap(size_t n_items, size_t samples, uint64_t seed,
+                                 const std::function<double(const std::vector<uint32_t>&)>& system,
+                                 const std::function<double(const std::vector<uint32_t>&)>& baseline) {
+  G4U_CHECK(n_items > 0 && n_items <= 0xFFFFFFFFu && samples > 0, "paired bootstrap: {} items, {} samples",
+            n_items, samples);
+  PairedBootstrap r;
+  r.samples = samples;
+  std::vector<uint32_t> all(n_items);
+  for (size_t i = 0; i < n_items; ++i) all[i] = static_cast<uint32_t>(i);
+  r.diff = system(all) - baseline(all);
+  NumpyGenerator rng(seed);
+  std::vector<double> diffs, absd;
+  for (size_t s = 0; s < samples; ++s) {
+    std::vector<uint32_t> idx = rng.choice(static_cast<uint32_t>(n_items), n_items);
+    double d = system(idx) - baseline(idx);
+    diffs.push_back(d);
+    absd.push_back(std::fabs(d));
+  }
+  double m = mean(absd);
+  size_t c = 0;
+  for (double v : absd)
+    if (v - m > std::fabs(r.diff)) ++c;
+  r.p_value = static_cast<double>(c + 1) / static_cast<double>(samples + 1);
+  r.ci95 = percentile_ci(diffs);
+  r.stderr = samples > 1 ? sample_std(diffs) : kNaN;
+  return r;
+}
+
+double parse_failure_rate(size_t failures, size_t n) {
+  return n == 0 ? kNaN : static_cast<double>(failures) / static_cast<double>(n);
+}
+
+}  // namespace g4u::eval
