@@ -10,6 +10,7 @@ packages=(
   catch2 libbenchmark-dev
   libsentencepiece-dev sentencepiece
   libsndfile1-dev libsoxr-dev libstb-dev
+  libicu-dev                               # Unicode tables for the Python-exact text normalizers
   libespeak-ng-dev espeak-ng-data
 )
 
