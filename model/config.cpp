@@ -2,6 +2,7 @@
 
 #include "model/error.h"
 #include "model/json_util.h"
+#include "model/projectors.h"
 
 #include <nlohmann/json.hpp>
 
@@ -270,6 +271,9 @@ VisionConfig parse_vision(JsonObject o, std::vector<std::string>& warnings) {
   v.num_soft_tokens = o.get_int("num_soft_tokens", 280);
   v.layer_norm_eps = o.get_double("g4u_layer_norm_eps", 1e-5);
   v.projector = o.get_string("g4u_projector", std::string("gemma4"));
+  v.position = o.get_string("g4u_position", std::string(v.projector == "gemma4" || v.projector == "linear-pos"
+                                                            ? "factorized" : "none"));
+  v.token_pooling = o.get_int("g4u_token_pooling", 1);
   if (o.has("model_patch_size") && o.get_int("model_patch_size") != v.model_patch_size())
     throw_input("{}: {} contradicts patch_size {} x pooling_kernel_size {}", o.field("model_patch_size"),
                 o.get_int("model_patch_size"), v.patch_size, v.pooling_kernel_size);
@@ -403,11 +407,13 @@ void validate(const ModelConfig& c, const std::string& where) {
     if (v.output_proj_dims != c.text.hidden_size)
       throw_input("{}: vision_config.output_proj_dims {} contradicts text_config.hidden_size {}", where,
                   v.output_proj_dims, c.text.hidden_size);
+    validate_vision_variant(v, c.text.hidden_size, where);
   }
   if (c.audio) {
     if (c.audio->audio_embed_dim <= 0) throw_input("{}: audio_config.audio_embed_dim must be positive", where);
     if (c.audio->sample_rate <= 0 || c.audio->max_frames <= 0)
       throw_input("{}: audio_config: sample rate and max frames must be positive", where);
+    validate_audio_variant(*c.audio, c.text.hidden_size, where);
   }
   for (int64_t id : c.suppress_tokens)
     if (id < 0 || id >= c.text.vocab_size) throw_input("{}: suppress token {} outside the vocabulary", where, id);
@@ -510,7 +516,9 @@ json model_config_to_json(const ModelConfig& c) {
                           {"output_proj_dims", v.output_proj_dims},
                           {"num_soft_tokens", v.num_soft_tokens},
                           {"rms_norm_eps", v.rms_norm_eps},
-                          {"g4u_projector", v.projector}};
+                          {"g4u_projector", v.projector},
+                          {"g4u_position", v.position},
+                          {"g4u_token_pooling", v.token_pooling}};
     if (v.layer_norm_eps != 1e-5) j["vision_config"]["g4u_layer_norm_eps"] = v.layer_norm_eps;
   } else {
     j["vision_config"] = nullptr;

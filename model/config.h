@@ -83,7 +83,11 @@ struct VisionConfig {
   int64_t num_soft_tokens = 280;     // default budget
   double rms_norm_eps = 1e-6;
   double layer_norm_eps = 1e-5;      // PyTorch LayerNorm default, not stored in config.json
-  std::string projector = "gemma4";  // g4u extension for ablations (issue 3)
+  // g4u extensions for projector ablations (model/embedders.h); the released model is
+  // gemma4 + factorized positions + no pooling.
+  std::string projector = "gemma4";
+  std::string position = "factorized";
+  int64_t token_pooling = 1;
 
   int64_t model_patch_size() const { return patch_size * pooling_kernel_size; }
   int64_t patch_dim() const { return model_patch_size() * model_patch_size() * 3; }

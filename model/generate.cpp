@@ -32,7 +32,7 @@ std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<i
 }
 
 GenerateResult generate(Gemma4Model& model, const std::vector<std::vector<int64_t>>& prompts,
-                        const GenerateOptions& options, const EmbedFn& embed, const ForwardOptions& prefill_options) {
+                        const GenerateOptions& options, const PrefillFn& prefill) {
   torch::NoGradGuard no_grad;
   const ModelConfig& cfg = model.config();
   TextModel& text = model.text();
@@ -74,8 +74,8 @@ GenerateResult generate(Gemma4Model& model, const std::vector<std::vector<int64_
 
   std::vector<bool> done(B, false);
   double t0 = now_seconds();
-  torch::Tensor embeds = embed ? embed(ids) : text.embed(ids);
-  ForwardResult out = text.forward(embeds, valid, cache, prefill_options);
+  PrefillInputs in = prefill ? prefill(ids) : PrefillInputs{text.embed(ids), {}};
+  ForwardResult out = text.forward(in.embeds, valid, cache, in.options);
   std::vector<int64_t> next = pick(out.hidden.select(1, -1), done);
   r.timing.prefill_seconds = now_seconds() - t0;
 

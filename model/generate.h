@@ -39,12 +39,17 @@ struct GenerateResult {
 // Left-pads `prompts` into ids [B, T] and the validity mask [B, T].
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& prompts, int64_t pad_id);
 
-// `embed` turns the padded ids into input embeddings (default: the token embedding); multimodal
-// prompts pass a function that scatters soft tokens into the placeholder rows.
-using EmbedFn = std::function<torch::Tensor(const torch::Tensor& ids)>;
+// What the prefill feeds the decoder: embeddings of the padded ids and the forward options.
+struct PrefillInputs {
+  torch::Tensor embeds;
+  ForwardOptions options;
+};
+// Turns the padded prompt ids [B, T] into the prefill inputs (default: the token embedding and no
+// options); multimodal prompts scatter soft tokens into the placeholder rows and add the vision
+// blocks (model/prompt.h).
+using PrefillFn = std::function<PrefillInputs(const torch::Tensor& ids)>;
 
 GenerateResult generate(Gemma4Model& model, const std::vector<std::vector<int64_t>>& prompts,
-                        const GenerateOptions& options, const EmbedFn& embed = {},
-                        const ForwardOptions& prefill_options = {});
+                        const GenerateOptions& options, const PrefillFn& prefill = {});
 
 }  // namespace g4u::model

@@ -44,6 +44,7 @@ class Linear : public torch::nn::Module {
   virtual int64_t out_features() const = 0;
   virtual std::string scheme() const = 0;    // "dense" or a quant scheme name
   virtual int64_t storage_bytes() const = 0;  // bytes the weights occupy in memory
+  virtual torch::ScalarType input_dtype() const = 0;  // dtype forward() expects
 };
 
 class DenseLinear : public Linear {
@@ -54,6 +55,7 @@ class DenseLinear : public Linear {
   int64_t out_features() const override { return weight.size(0); }
   std::string scheme() const override { return "dense"; }
   int64_t storage_bytes() const override { return weight.numel() * weight.element_size(); }
+  torch::ScalarType input_dtype() const override { return weight.scalar_type(); }
 
   torch::Tensor weight;  // [out, in]
 };

@@ -35,14 +35,8 @@ void load_weights(Gemma4Model& model, const std::string& checkpoint_dir) {
     torch::Tensor p = params[s.name];
     p.copy_(ckpt.view(s.name).to(p.scalar_type()));
   }
-  for (const auto& n : ckpt.names()) {
-    if (expected.count(n)) continue;
-    // Multimodal tensors of a model whose embedders are not built are tolerated only if the
-    // config declares them (issue 3 builds them); anything else is unexpected.
-    bool known = false;
-    for (const auto& s : model_tensor_specs(model.config())) known |= s.name == n;
-    if (!known) throw_input("{}: unexpected tensor {} (not part of this config)", ckpt.path(), ckpt.disk_name(n));
-  }
+  for (const auto& n : ckpt.names())
+    if (!expected.count(n)) throw_input("{}: unexpected tensor {} (not part of this config)", ckpt.path(), ckpt.disk_name(n));
 }
 
 LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& options) {

@@ -8,20 +8,31 @@ namespace g4u::model {
 
 Gemma4Body::Gemma4Body(const ModelConfig& c) {
   language_model = register_module("language_model", std::make_shared<TextModel>(c.text));
+  if (c.vision) {
+    vision_embedder = register_module("vision_embedder", std::make_shared<VisionEmbedder>(*c.vision, c.text.hidden_size));
+    if (vision_embedder->needs_projection())
+      embed_vision = register_module(
+          "embed_vision", std::make_shared<MultimodalProjection>(c.vision->mm_embed_dim, c.text.hidden_size, c.vision->rms_norm_eps));
+  }
+  if (c.audio) embed_audio = register_module("embed_audio", std::make_shared<AudioEmbedder>(*c.audio, c.text.hidden_size));
+}
+
+torch::Tensor Gemma4Model::embed_image_patches(const torch::Tensor& pixels, const torch::Tensor& positions) {
+  G4U_CHECK(body->vision_embedder, "model {} has no vision config", config_.name);
+  torch::Tensor z = body->vision_embedder->forward(pixels, positions);
+  return body->embed_vision ? body->embed_vision->forward(z) : z;
+}
+
+torch::Tensor Gemma4Model::embed_audio_frames(const torch::Tensor& frames) {
+  G4U_CHECK(body->embed_audio, "model {} has no audio config", config_.name);
+  return body->embed_audio->forward(frames);
 }
 
 Gemma4Model::Gemma4Model(const ModelConfig& c) : config_(c) {
   body = register_module("model", std::make_shared<Gemma4Body>(c));
 }
 
-std::vector<TensorSpec> built_tensor_specs(const ModelConfig& c) {
-  std::vector<TensorSpec> out;
-  for (auto& s : model_tensor_specs(c))
-    if (s.component == "text") out.push_back(s);  // the multimodal embedders come with issue 3
-  return out;
-}
-
-std::vector<TensorSpec> Gemma4Model::tensor_specs() const { return built_tensor_specs(config_); }
+std::vector<TensorSpec> Gemma4Model::tensor_specs() const { return model_tensor_specs(config_); }
 
 namespace {
 uint64_t fnv1a(uint64_t h, const std::string& s) {

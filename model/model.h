@@ -4,6 +4,7 @@
 
 #include "model/config.h"
 #include "model/decoder.h"
+#include "model/embedders.h"
 #include "model/tensor_specs.h"
 
 #include <torch/torch.h>
@@ -18,6 +19,9 @@ class Gemma4Body : public torch::nn::Module {
  public:
   explicit Gemma4Body(const ModelConfig& c);
   std::shared_ptr<TextModel> language_model;
+  std::shared_ptr<VisionEmbedder> vision_embedder;    // null without a vision config
+  std::shared_ptr<MultimodalProjection> embed_vision;  // gemma4 projector only
+  std::shared_ptr<AudioEmbedder> embed_audio;          // null without an audio config
 };
 
 class Gemma4Model : public torch::nn::Module {
@@ -30,15 +34,17 @@ class Gemma4Model : public torch::nn::Module {
   // The checkpoint tensors this module holds (model/tensor_specs.h), in checkpoint order.
   std::vector<TensorSpec> tensor_specs() const;
 
+  // Soft tokens of images: pixels [N, budget, P], positions [N, budget, 2] -> [N, budget, H]
+  // (padding rows included; the caller keeps the valid ones). Not scaled by sqrt(H).
+  torch::Tensor embed_image_patches(const torch::Tensor& pixels, const torch::Tensor& positions);
+  // Soft tokens of one audio clip: frames [T, F] -> [T, H].
+  torch::Tensor embed_audio_frames(const torch::Tensor& frames);
+
   std::shared_ptr<Gemma4Body> body;
 
  private:
   ModelConfig config_;
 };
-
-// The checkpoint tensors a Gemma4Model built from `c` holds (a subset of model_tensor_specs until
-// every component is implemented).
-std::vector<TensorSpec> built_tensor_specs(const ModelConfig& c);
 
 // Deterministic random values for one checkpoint tensor, generated in fixed chunks of
 // kInitChunk elements (chunk i from its own generator seeded by (seed, name, i)) so a streamed writer

@@ -1,6 +1,7 @@
 #include "model/tensor_specs.h"
 
 #include "model/error.h"
+#include "model/projectors.h"
 
 #include <algorithm>
 
@@ -55,27 +56,10 @@ std::vector<TensorSpec> model_tensor_specs(const ModelConfig& c) {
                  TensorKind::kEmbedding});
   add_layers(t, kTextPrefix, "text", false, out);
   out.push_back({std::string(kTextPrefix) + "norm.weight", {t.hidden_size}, "text", TensorKind::kNorm});
-  if (c.vision) {
-    const auto& v = *c.vision;
-    const int64_t P = v.patch_dim(), D = v.mm_embed_dim;
-    const std::string p = "model.vision_embedder.";
-    const std::string comp = "vision_embedder";
-    out.push_back({p + "patch_ln1.weight", {P}, comp, TensorKind::kNorm});
-    out.push_back({p + "patch_ln1.bias", {P}, comp, TensorKind::kBias});
-    out.push_back({p + "patch_dense.weight", {D, P}, comp, TensorKind::kLinear});
-    out.push_back({p + "patch_dense.bias", {D}, comp, TensorKind::kBias});
-    out.push_back({p + "patch_ln2.weight", {D}, comp, TensorKind::kNorm});
-    out.push_back({p + "patch_ln2.bias", {D}, comp, TensorKind::kBias});
-    out.push_back({p + "pos_embedding", {v.mm_posemb_size, 2, D}, comp, TensorKind::kTable});
-    out.push_back({p + "pos_norm.weight", {D}, comp, TensorKind::kNorm});
-    out.push_back({p + "pos_norm.bias", {D}, comp, TensorKind::kBias});
-    out.push_back({"model.embed_vision.embedding_projection.weight", {t.hidden_size, D}, "vision_projection",
-                   TensorKind::kLinear});
-  }
-  if (c.audio) {
-    out.push_back({"model.embed_audio.embedding_projection.weight", {t.hidden_size, c.audio->audio_embed_dim},
-                   "audio_projection", TensorKind::kLinear});
-  }
+  if (c.vision)
+    for (auto& s : vision_tensor_specs(*c.vision, t.hidden_size)) out.push_back(std::move(s));
+  if (c.audio)
+    for (auto& s : audio_tensor_specs(*c.audio, t.hidden_size)) out.push_back(std::move(s));
   return out;
 }
 

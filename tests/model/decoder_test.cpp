@@ -260,17 +260,15 @@ TEST_CASE("left-padded batch equals each prompt alone (positions from the mask)"
   }
 }
 
-TEST_CASE("module parameters of tiny equal its tensor spec", "[unit][decoder]") {
+TEST_CASE("module parameters of tiny (text, vision, audio) equal its tensor spec", "[unit][decoder]") {
   ModelConfig c = *model_preset("tiny");
   Gemma4Model m(c);
   auto specs = model_tensor_specs(c);
-  std::vector<TensorSpec> text_specs;
-  for (const auto& s : specs)
-    if (s.component == "text") text_specs.push_back(s);
-  CHECK_NOTHROW(check_parameters_match(m, text_specs));
+  CHECK_NOTHROW(check_parameters_match(m, specs));
   int64_t n = 0;
   for (const auto& p : m.parameters()) n += p.numel();
-  CHECK(n == count_params(text_specs)["total"]);
+  CHECK(n == count_params(specs)["total"]);
+  CHECK(n == 291334);  // g4u info --model tiny
 }
 
 TEST_CASE("bf16 execution stays close to fp32", "[unit][decoder]") {
