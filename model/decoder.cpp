@@ -18,7 +18,7 @@ Attention::Attention(const TextConfig& c, int64_t layer_index)
   k_norm = register_module("k_norm", std::make_shared<RMSNorm>(g_.head_dim, c.rms_norm_eps));
 }
 
-torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache& cache) {
+torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache* cache) {
   const int64_t B = x.size(0), T = x.size(1), d = g_.head_dim;
   const int64_t nq = g_.num_heads, nkv = g_.num_kv_heads, group = nq / nkv;
 
@@ -30,7 +30,7 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionContext&
   torch::Tensor k = apply_rope(k_norm->forward(raw_k).transpose(1, 2), ctx.cos, ctx.sin);
   torch::Tensor v = rms_norm(raw_v, torch::Tensor(), eps_).transpose(1, 2);
 
-  auto [keys, values] = cache.update(layer_, k, v);  // [B, nkv, S, d]
+  auto [keys, values] = cache ? cache->update(layer_, k, v) : std::make_pair(k, v);  // [B, nkv, S, d]
   const int64_t S = keys.size(2);
 
   // Grouped-query attention without repeating K/V: query heads j*group..j*group+group-1 share KV
@@ -67,7 +67,7 @@ DecoderLayer::DecoderLayer(const TextConfig& c, int64_t layer_index) {
   layer_scalar = register_parameter("layer_scalar", torch::ones({1}));
 }
 
-torch::Tensor DecoderLayer::forward(const torch::Tensor& h, const AttentionContext& ctx, KVCache& cache) {
+torch::Tensor DecoderLayer::forward(const torch::Tensor& h, const AttentionContext& ctx, KVCache* cache) {
   torch::Tensor a = self_attn->forward(input_layernorm->forward(h), ctx, cache);
   torch::Tensor h1 = h + post_attention_layernorm->forward(a);
   torch::Tensor m = mlp->forward(pre_feedforward_layernorm->forward(h1));
@@ -126,38 +126,45 @@ torch::Tensor attention_allowed(LayerType type, int64_t q_begin, int64_t steps, 
   return allowed.logical_and(key_valid.unsqueeze(1));  // [B, T, S]
 }
 
-AttentionContext TextModel::context(LayerType t, const torch::Tensor& positions, const KVCache& cache, int64_t step,
-                                    const ForwardOptions& opt, torch::ScalarType dtype) const {
+AttentionContext TextModel::context(LayerType t, const torch::Tensor& positions, const KVCache* cache,
+                                    const torch::Tensor& valid, const ForwardOptions& opt, torch::ScalarType dtype) const {
   AttentionContext ctx;
   std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq_[t == LayerType::kFull], positions, dtype);
-  const int64_t L = cache.length(), first = cache.first_visible_slot(t);
+  const int64_t step = valid.size(1);
+  const int64_t L = cache ? cache->length() : 0, first = cache ? cache->first_visible_slot(t) : 0;
+  torch::Tensor key_valid = cache ? cache->valid_slots(first, L + step) : valid.to(torch::kBool);
   torch::Tensor blocks;
   VisionMask mode = VisionMask::kNone;
   if (opt.blocks) {
     blocks = opt.blocks->block_ids;
     mode = opt.blocks->mode;
   }
-  ctx.allowed = attention_allowed(t, L, step, first, config_.sliding_window, cache.valid_slots(first, L + step), blocks, mode)
+  ctx.allowed = attention_allowed(t, L, step, first, config_.sliding_window, key_valid, blocks, mode)
                     .unsqueeze(1);  // [B, 1, T, S]
   return ctx;
 }
 
-ForwardResult TextModel::forward(const torch::Tensor& embeds, const torch::Tensor& valid, KVCache& cache,
+torch::Tensor positions_from_mask(const torch::Tensor& valid) {
+  torch::Tensor v = valid.to(torch::kBool);
+  return (v.to(torch::kInt64).cumsum(1) - 1).masked_fill(v.logical_not(), 1);
+}
+
+ForwardResult TextModel::forward(const torch::Tensor& embeds, const torch::Tensor& valid, KVCache* cache,
                                  const ForwardOptions& opt) {
   G4U_CHECK(embeds.dim() == 3 && embeds.size(2) == config_.hidden_size, "embeds shape {}", embeds.sizes());
-  const int64_t step = embeds.size(1);
-  torch::Tensor positions = cache.begin_step(valid);
+  G4U_CHECK(valid.sizes() == embeds.sizes().slice(0, 2), "valid mask {} for embeds {}", valid.sizes(), embeds.sizes());
+  torch::Tensor positions = cache ? cache->begin_step(valid) : positions_from_mask(valid);
   AttentionContext ctx[2];
   for (LayerType t : {LayerType::kSliding, LayerType::kFull})
     if (config_.count_layers(t))
-      ctx[t == LayerType::kFull] = context(t, positions, cache, step, opt, embeds.scalar_type());
+      ctx[t == LayerType::kFull] = context(t, positions, cache, valid, opt, embeds.scalar_type());
   ForwardResult r;
   torch::Tensor h = embeds;
   for (auto& layer : layers) {
     h = layer->forward(h, ctx[layer->self_attn->type() == LayerType::kFull], cache);
     if (opt.collect_layer_outputs) r.layer_outputs.push_back(h);
   }
-  cache.end_step();
+  if (cache) cache->end_step();
   r.hidden = norm->forward(h);
   return r;
 }

@@ -25,6 +25,9 @@ torch::Tensor attention_allowed(LayerType type, int64_t q_begin, int64_t steps, 
                                 const torch::Tensor& key_valid, const torch::Tensor& block_ids = {},
                                 VisionMask mode = VisionMask::kSlidingBlocks);
 
+// RoPE positions of a whole left-padded sequence: cumsum of the mask - 1, padding slots 1 (HF).
+torch::Tensor positions_from_mask(const torch::Tensor& valid);
+
 // Per-forward attention inputs shared by all layers of one type.
 struct AttentionContext {
   torch::Tensor cos, sin;  // RoPE tables [B, T, head_dim] in the activation dtype
@@ -34,8 +37,9 @@ struct AttentionContext {
 class Attention : public torch::nn::Module {
  public:
   Attention(const TextConfig& c, int64_t layer_index);
-  // x [B, T, H] (already input-normed). `cache` receives this step's K/V.
-  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache& cache);
+  // x [B, T, H] (already input-normed). `cache` receives this step's K/V; without a cache
+  // (training, one-shot forwards) attention runs over this step's keys only.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache* cache);
 
   LayerType type() const { return type_; }
 
@@ -59,7 +63,7 @@ class MLP : public torch::nn::Module {
 class DecoderLayer : public torch::nn::Module {
  public:
   DecoderLayer(const TextConfig& c, int64_t layer_index);
-  torch::Tensor forward(const torch::Tensor& h, const AttentionContext& ctx, KVCache& cache);
+  torch::Tensor forward(const torch::Tensor& h, const AttentionContext& ctx, KVCache* cache);
 
   std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm, pre_feedforward_layernorm,
       post_feedforward_layernorm;
@@ -91,9 +95,15 @@ class TextModel : public torch::nn::Module {
   // E[ids] * sqrt(H), the scale cast to the embedding's dtype first (62.0 in bf16, 61.9677 fp32).
   torch::Tensor embed(const torch::Tensor& ids) const;
   double embed_scale() const;
-  // Runs the decoder over `embeds` [B, T, H]; `valid` [B, T] bool marks real tokens.
-  ForwardResult forward(const torch::Tensor& embeds, const torch::Tensor& valid, KVCache& cache,
+  // Runs the decoder over `embeds` [B, T, H]; `valid` [B, T] bool marks real tokens. With a
+  // cache the step continues the cached sequence; with nullptr it is a whole sequence on its own
+  // (training; differentiable).
+  ForwardResult forward(const torch::Tensor& embeds, const torch::Tensor& valid, KVCache* cache,
                         const ForwardOptions& opt = {});
+  ForwardResult forward(const torch::Tensor& embeds, const torch::Tensor& valid, KVCache& cache,
+                        const ForwardOptions& opt = {}) {
+    return forward(embeds, valid, &cache, opt);
+  }
   // Tied head + final soft-cap: hidden [.., H] -> logits [.., V].
   torch::Tensor logits(const torch::Tensor& hidden) const;
 
@@ -104,7 +114,7 @@ class TextModel : public torch::nn::Module {
   std::shared_ptr<RMSNorm> norm;
 
  private:
-  AttentionContext context(LayerType t, const torch::Tensor& positions, const KVCache& cache, int64_t step,
+  AttentionContext context(LayerType t, const torch::Tensor& positions, const KVCache* cache, const torch::Tensor& valid,
                            const ForwardOptions& opt, torch::ScalarType dtype) const;
   TextConfig config_;
   torch::Tensor inv_freq_[2];  // per layer type

@@ -355,3 +355,15 @@ TEST_CASE("KV-cache crop leaves the state of a run that never saw the dropped to
   CHECK_THROWS(no_margin.crop(20));  // the window's old keys are gone
 }
 
+
+TEST_CASE("a forward without a cache (training path) equals the cached one, padding included", "[unit][decoder]") {
+  auto m = tiny_model(17);
+  const int64_t V = m->config().text.vocab_size;
+  auto [ids, valid] = left_pad({some_ids(14, V, 7), some_ids(9, V, 8)}, m->config().text.pad_token_id);
+  torch::NoGradGuard ng;
+  KVCache cache(m->config().text, 2, torch::kFloat32);
+  auto a = m->text().forward(m->text().embed(ids), valid, cache);
+  auto b = m->text().forward(m->text().embed(ids), valid, nullptr);
+  torch::Tensor va = a.hidden.masked_select(valid.unsqueeze(-1)), vb = b.hidden.masked_select(valid.unsqueeze(-1));
+  CHECK((va - vb).abs().max().item<float>() < 1e-6);
+}
