@@ -1,9 +1,11 @@
 // Audio pre-processing: framing, resampling, downmix, file formats, bad files, `g4u inspect --audio`.
+#include "cli_runner.h"
 #include "media_test_util.h"
 #include "model/audio.h"
 #include "model/error.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <sndfile.h>
 
 #include <cmath>
@@ -281,10 +283,10 @@ TEST_CASE("g4u inspect --audio", "[integration]") {
     st[i * 2 + 1] = r[i];
   }
   write_audio(dir.file("a.wav"), st, 2, 44100, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
-  auto res = g4u::test::run_g4u("inspect --audio '" + dir.file("a.wav") + "' --json", dir);
+  auto res = g4u::test::run_g4u("inspect --audio '" + dir.file("a.wav") + "' --json");
   INFO(res.err);
-  REQUIRE(res.exit_code == 0);
-  auto j = res.json();
+  REQUIRE(res.code == 0);
+  auto j = nlohmann::json::parse(res.out);
   CHECK(j["sample_rate"] == 44100);
   CHECK(j["channels"] == 2);
   CHECK(j["duration_s"].get<double>() == Approx(2.5));
@@ -293,7 +295,7 @@ TEST_CASE("g4u inspect --audio", "[integration]") {
   CHECK(j["frame_length"] == 640);
 
   g4u::test::write_bytes(dir.file("bad.wav"), {'R', 'I', 'F', 'F', 1, 2, 3});
-  res = g4u::test::run_g4u("inspect --audio '" + dir.file("bad.wav") + "' --json", dir);
-  CHECK(res.exit_code == 2);
+  res = g4u::test::run_g4u("inspect --audio '" + dir.file("bad.wav") + "' --json");
+  CHECK(res.code == 2);
   CHECK(res.err.find(dir.file("bad.wav")) != std::string::npos);
 }

@@ -1,9 +1,11 @@
 // Image pre-processing: sizing rule, patch layout, decoding, bad files, `g4u inspect --image`.
+#include "cli_runner.h"
 #include "media_test_util.h"
 #include "model/error.h"
 #include "model/image.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <stb/stb_image_write.h>
 
 #include <random>
@@ -429,10 +431,10 @@ TEST_CASE("g4u inspect --image", "[integration]") {
   write_png(sq, 1000, 1000, [](int y, int x, int c) { return (x + y + c * 50) & 0xFF; });
   write_png(wide, 1080, 1920, [](int y, int x, int c) { return (x * 3 + y + c) & 0xFF; });
 
-  auto r = g4u::test::run_g4u("inspect --image '" + sq + "' --budget 280 --json", dir);
+  auto r = g4u::test::run_g4u("inspect --image '" + sq + "' --budget 280 --json");
   INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  auto j = r.json();
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
   CHECK(j["height"] == 768);
   CHECK(j["width"] == 768);
   CHECK(j["soft_tokens"] == 256);
@@ -443,26 +445,26 @@ TEST_CASE("g4u inspect --image", "[integration]") {
   CHECK(j["budget"] == 280);
   CHECK(j["patch_size"] == 48);
 
-  r = g4u::test::run_g4u("inspect --image '" + wide + "' --json", dir);  // default budget 280
-  REQUIRE(r.exit_code == 0);
-  j = r.json();
+  r = g4u::test::run_g4u("inspect --image '" + wide + "' --json");  // default budget 280
+  REQUIRE(r.code == 0);
+  j = nlohmann::json::parse(r.out);
   CHECK(j["height"] == 576);
   CHECK(j["width"] == 1056);
   CHECK(j["soft_tokens"] == 264);
   CHECK(j["grid_h"] == 12);
   CHECK(j["grid_w"] == 22);
 
-  r = g4u::test::run_g4u("inspect --image '" + sq + "' --budget 1120 --json", dir);
-  REQUIRE(r.exit_code == 0);
-  j = r.json();
+  r = g4u::test::run_g4u("inspect --image '" + sq + "' --budget 1120 --json");
+  REQUIRE(r.code == 0);
+  j = nlohmann::json::parse(r.out);
   CHECK(j["height"] == 1584);
   CHECK(j["width"] == 1584);
   CHECK(j["soft_tokens"] == 1089);
 
   // --model takes the geometry from a preset: tiny has 8-px model patches and budget 16.
-  r = g4u::test::run_g4u("inspect --image '" + sq + "' --model tiny --json", dir);
-  REQUIRE(r.exit_code == 0);
-  j = r.json();
+  r = g4u::test::run_g4u("inspect --image '" + sq + "' --model tiny --json");
+  REQUIRE(r.code == 0);
+  j = nlohmann::json::parse(r.out);
   CHECK(j["patch_size"] == 8);
   CHECK(j["budget"] == 16);
   CHECK(j["height"] == 32);
@@ -470,12 +472,12 @@ TEST_CASE("g4u inspect --image", "[integration]") {
 
   // Bad input: exit code 2, the file named on stderr.
   g4u::test::write_bytes(dir.file("bad.png"), {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0});
-  r = g4u::test::run_g4u("inspect --image '" + dir.file("bad.png") + "' --json", dir);
-  CHECK(r.exit_code == 2);
+  r = g4u::test::run_g4u("inspect --image '" + dir.file("bad.png") + "' --json");
+  CHECK(r.code == 2);
   CHECK(r.err.find(dir.file("bad.png")) != std::string::npos);
-  r = g4u::test::run_g4u("inspect --image '" + dir.file("nope.png") + "' --json", dir);
-  CHECK(r.exit_code == 2);
+  r = g4u::test::run_g4u("inspect --image '" + dir.file("nope.png") + "' --json");
+  CHECK(r.code == 2);
   CHECK(r.err.find("nope.png") != std::string::npos);
-  r = g4u::test::run_g4u("inspect --image '" + sq + "' --budget 0 --json", dir);
-  CHECK(r.exit_code == 2);
+  r = g4u::test::run_g4u("inspect --image '" + sq + "' --budget 0 --json");
+  CHECK(r.code == 2);
 }
