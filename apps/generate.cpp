@@ -2,6 +2,7 @@
 #include "apps/cli_util.h"
 #include "apps/command.h"
 #include "apps/model_flags.h"
+#include "apps/prompt_flags.h"
 #include "model/chat.h"
 #include "model/error.h"
 #include "model/generate.h"
@@ -15,51 +16,41 @@ namespace {
 
 struct GenerateFlags {
   ModelFlags model;
-  std::string prompt;
+  PromptFlags prompt;
   int64_t max_new = 32;
   double temperature = 0.0;
   int64_t top_k = 0;
   double top_p = 1.0;
-  bool raw = false;
-  bool thinking = false;
-  std::string system;
   bool json = false;
 };
 
 Command generate_cmd("generate", "Generate text from a prompt", [](CLI::App& sub) {
   auto f = std::make_shared<GenerateFlags>();
   add_model_flags(sub, f->model);
-  sub.add_option("--prompt", f->prompt, "User message (or raw text with --raw)")->required();
+  add_prompt_flags(sub, f->prompt, /*prompt_required=*/true);
   sub.add_option("-n,--max-new-tokens", f->max_new, "Maximum new tokens")->capture_default_str();
   sub.add_option("--temperature", f->temperature, "0 = greedy")->capture_default_str();
   sub.add_option("--top-k", f->top_k, "Top-k filter (0 = off)")->capture_default_str();
   sub.add_option("--top-p", f->top_p, "Top-p filter (1 = off)")->capture_default_str();
-  sub.add_option("--system", f->system, "System message");
-  sub.add_flag("--thinking", f->thinking, "Enable the thinking channel in the chat format");
-  sub.add_flag("--raw", f->raw, "Feed the prompt as is (after <bos>) instead of the chat format");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
     if (f->max_new < 0) throw_input("-n {}: must be >= 0", f->max_new);
     if (f->temperature < 0) throw_input("--temperature {}: must be >= 0", f->temperature);
     if (f->top_k < 0) throw_input("--top-k {}: must be >= 0", f->top_k);
     if (!(f->top_p > 0 && f->top_p <= 1)) throw_input("--top-p {}: must be in (0, 1]", f->top_p);
+    model::VisionMask mask = parse_vision_mask(f->prompt.vision_mask);
     model::LoadedModel lm = load_from_flags(f->model);
-    std::string text;
-    if (f->raw) {
-      text = "<bos>" + f->prompt;
-    } else {
-      std::vector<model::ChatMessage> msgs;
-      if (!f->system.empty()) msgs.push_back(model::ChatMessage::plain("system", f->system));
-      msgs.push_back(model::ChatMessage::plain("user", f->prompt));
-      model::ChatOptions co;
-      co.enable_thinking = f->thinking;
-      text = model::render_chat(msgs, co);
-    }
-    std::vector<int64_t> prompt = lm.tokenizer->encode(text);
+    model::MultimodalPrompt mp = build_prompt(lm, f->prompt);
+    const std::vector<int64_t>& prompt = mp.input_ids;
     model::GenerateOptions go;
     go.max_new_tokens = f->max_new;
     go.sampling = {f->temperature, f->top_k, f->top_p, f->model.seed};
-    model::GenerateResult r = model::generate(*lm.model, {prompt}, go);
+    model::Gemma4Model& m = *lm.model;
+    auto prefill = [&](const torch::Tensor& ids) {
+      return model::PrefillInputs{model::embed_multimodal(m, ids, mp.images, mp.audios),
+                                  model::multimodal_forward_options(ids, m.config(), mask)};
+    };
+    model::GenerateResult r = model::generate(m, {prompt}, go, prefill);
     const auto& tokens = r.tokens[0];
     std::string out = lm.tokenizer->decode(tokens, /*skip_special=*/false);
     model::ThoughtSplit split = model::split_thoughts(out);
@@ -68,6 +59,8 @@ Command generate_cmd("generate", "Generate text from a prompt", [](CLI::App& sub
     nlohmann::json j = {{"model", lm.source},
                         {"random_weights", lm.random_weights},
                         {"prompt_tokens", prompt.size()},
+                        {"images", mp.images.size()},
+                        {"audios", mp.audios.size()},
                         {"tokens", tokens},
                         {"text", out},
                         {"answer", split.answer},
