@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <numeric>
 
 #include <cerrno>
 #include <sys/wait.h>
@@ -78,26 +79,36 @@ std::string encode_wav_pcm16(const std::vector<float>& samples, int sample_rate)
 std::vector<float> resample(const std::vector<float>& x, int in_rate, int out_rate) {
   G4U_CHECK(in_rate > 0 && out_rate > 0, "bad rates {} -> {}", in_rate, out_rate);
   if (in_rate == out_rate) return x;
-  const double ratio = static_cast<double>(out_rate) / in_rate;
-  const double cutoff = 0.5 * std::min(1.0, ratio) * 0.95;  // cycles per input sample
-  const int half = 24;                                      // kernel half-width in input samples
   const double kPi = 3.14159265358979323846;
-  size_t n_out = static_cast<size_t>(static_cast<double>(x.size()) * ratio);
+  const double cutoff = 0.5 * std::min(1.0, static_cast<double>(out_rate) / in_rate) * 0.95;  // cycles per input sample
+  const int half = 24;  // kernel half-width in input samples
+  // Output n sits at input position n * in / out = (n * M) / L with L = out / g, M = in / g: an
+  // integer part and one of L fractional phases p / L. The filter taps of each phase are computed
+  // once (polyphase table).
+  int64_t g = std::gcd<int64_t>(in_rate, out_rate), L = out_rate / g, M = in_rate / g;
+  G4U_CHECK(L <= 65536, "resampling ratio {}/{} needs too many phases", out_rate, in_rate);
+  auto tap = [&](double d) {  // windowed sinc at distance d (input samples)
+    double u = d / half;
+    if (u <= -1 || u >= 1) return 0.0;
+    double arg = 2 * cutoff * d;
+    double sinc = arg == 0 ? 1.0 : std::sin(kPi * arg) / (kPi * arg);
+    return 2 * cutoff * sinc * (0.5 + 0.5 * std::cos(kPi * u));
+  };
+  std::vector<double> table(static_cast<size_t>(L) * 2 * half);
+  for (int64_t p = 0; p < L; ++p)
+    for (int j = 0; j < 2 * half; ++j)  // input k = floor + j - half + 1, distance frac - (j - half + 1)
+      table[static_cast<size_t>(p) * 2 * half + j] = tap(static_cast<double>(p) / L - (j - half + 1));
+  size_t n_out = static_cast<size_t>(static_cast<int64_t>(x.size()) * L / M);
   std::vector<float> y(n_out);
+  const int64_t nx = static_cast<int64_t>(x.size());
   for (size_t n = 0; n < n_out; ++n) {
-    // Position of output sample n in input samples, computed exactly as a ratio of integers.
-    double t = static_cast<double>(static_cast<int64_t>(n) * in_rate) / out_rate;
-    int64_t k0 = static_cast<int64_t>(std::floor(t)) - half + 1;
+    int64_t pos = static_cast<int64_t>(n) * M;
+    int64_t base = pos / L - half + 1, p = pos % L;
+    const double* h = &table[static_cast<size_t>(p) * 2 * half];
     double acc = 0;
-    for (int64_t k = k0; k < k0 + 2 * half; ++k) {
-      if (k < 0 || k >= static_cast<int64_t>(x.size())) continue;
-      double d = t - static_cast<double>(k);
-      double u = d / half;
-      if (u <= -1 || u >= 1) continue;
-      double arg = 2 * cutoff * d;
-      double sinc = arg == 0 ? 1.0 : std::sin(kPi * arg) / (kPi * arg);
-      double w = 0.5 + 0.5 * std::cos(kPi * u);
-      acc += x[static_cast<size_t>(k)] * 2 * cutoff * sinc * w;
+    for (int j = 0; j < 2 * half; ++j) {
+      int64_t k = base + j;
+      if (k >= 0 && k < nx) acc += x[static_cast<size_t>(k)] * h[j];
     }
     y[n] = static_cast<float>(acc);
   }
@@ -149,6 +160,9 @@ int espeak_rate() {
     int r = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nullptr, espeakINITIALIZE_DONT_EXIT);
     G4U_CHECK(r > 0, "espeak-ng failed to initialize (is espeak-ng-data installed?), code {}", r);
     espeak_SetSynthCallback(espeak_callback);
+    // Load the English voice and dictionary once here, so the workers do not each parse them
+    // (all synth voices are English variants); nothing is spoken in this process.
+    espeak_SetVoiceByName("en-us");
     return r;
   }();
   return rate;

@@ -14,7 +14,7 @@ inline constexpr int kSynthSampleRate = 16000;
 std::string encode_wav_pcm16(const std::vector<float>& samples, int sample_rate);
 
 // Band-limited resampling (Hann-windowed sinc, 24 input samples each side of the centre, cut-off
-// at 0.95 of the lower Nyquist frequency). Output length floor(n * out_rate / in_rate).
+// at 0.95 of the lower Nyquist frequency; polyphase table). Output length floor(n * out_rate / in_rate).
 std::vector<float> resample(const std::vector<float>& x, int in_rate, int out_rate);
 
 // Adds a sine tone of `seconds` at `start` (seconds) with 5 ms linear fades; grows `buf` as needed.

@@ -142,8 +142,27 @@ def write_file(root, rel, data):
         f.write(data)
 
 
-def export_rows(rows, benchmark, images, audios, tmp):
-    """Writes rows.jsonl and the media of `rows` (an iterable of dicts) into `tmp`; returns the count."""
+IMAGE_FORMATS = ("png", "jpg", "gif", "bmp")
+
+
+def to_png(data):
+    """Lossless PNG of an image in a format g4u does not read (e.g. WebP); needs Pillow."""
+    import io
+
+    try:
+        from PIL import Image
+    except ImportError:
+        raise SystemExit(f"error: an image is {sniff_extension(data)} data; install Pillow to convert it to PNG")
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def export_rows(rows, benchmark, images, audios, tmp, reencoded=None):
+    """Writes rows.jsonl and the media of `rows` (an iterable of dicts) into `tmp`; returns the count.
+    `reencoded` (a one-element list) counts images converted to PNG."""
+    if reencoded is None:
+        reencoded = [0]
     n = 0
     with open(os.path.join(tmp, "rows.jsonl"), "w", encoding="utf-8") as out:
         for index, row in enumerate(rows):
@@ -154,6 +173,9 @@ def export_rows(rows, benchmark, images, audios, tmp):
                         line[key] = None
                         continue
                     data, source = media_bytes(value)
+                    if key in images and sniff_extension(data) not in IMAGE_FORMATS:
+                        data = to_png(data)  # g4u reads PNG, JPEG, GIF and BMP
+                        reencoded[0] += 1
                     if benchmark == "mathvista" and isinstance(row.get("image"), str):
                         rel = safe_relative(row["image"])  # keep the release's own relative path
                     else:
@@ -241,7 +263,9 @@ def main(argv=None):
             src, _, tgt = (spec.config or "").partition("_")
             info["source_language"] = args.source_language or src
             info["target_language"] = args.target_language or tgt
-        info["rows"] = export_rows(ds, args.benchmark, set(spec.images), set(spec.audios), tmp)
+        reencoded = [0]
+        info["rows"] = export_rows(ds, args.benchmark, set(spec.images), set(spec.audios), tmp, reencoded)
+        info["images_reencoded_as_png"] = reencoded[0]
     with open(os.path.join(tmp, "export.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2, ensure_ascii=False)
         f.write("\n")

@@ -383,3 +383,26 @@ TEST_CASE("text items: the stated answers follow from the questions", "[unit]") 
     CHECK(want == s.answers[0]);
   }
 }
+
+TEST_CASE("the resampler keeps in-band tones and removes what the new rate cannot hold", "[unit]") {
+  const double kPi = 3.14159265358979323846;
+  auto sine = [&](double f, int rate, size_t n) {
+    std::vector<float> x(n);
+    for (size_t i = 0; i < n; ++i) x[i] = static_cast<float>(0.5 * std::sin(2 * kPi * f * i / rate));
+    return x;
+  };
+  // 22050 -> 16000 (espeak-ng's rate to ours): 1 kHz comes out as the same sine sampled at 16 kHz.
+  auto y = resample(sine(1000, 22050, 22050), 22050, 16000);
+  REQUIRE(y.size() == 16000u);
+  double worst = 0;
+  for (size_t n = 100; n + 100 < y.size(); ++n)  // away from the edges (zero padding there)
+    worst = std::max(worst, std::fabs(y[n] - 0.5 * std::sin(2 * kPi * 1000 * n / 16000)));
+  CHECK(worst < 1e-4);
+  // 10 kHz is above the 8 kHz Nyquist frequency of the output: (almost) nothing is left.
+  auto z = resample(sine(10000, 22050, 22050), 22050, 16000);
+  CHECK(rms(std::vector<float>(z.begin() + 100, z.end() - 100)) < 1e-3);
+  // Upsampling keeps the tone too.
+  auto u = resample(sine(440, 16000, 8000), 16000, 22050);
+  CHECK(u.size() == 11025u);
+  CHECK(rms(std::vector<float>(u.begin() + 200, u.end() - 200)) == Approx(0.5 / std::sqrt(2.0)).epsilon(0.01));
+}
