@@ -320,6 +320,7 @@ std::optional<Sample> ManifestReader::next() {
       break;
     }
     ++lineno_;
+    if (lineno_ == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte order mark
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     ++lines_;

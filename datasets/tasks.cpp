@@ -66,7 +66,8 @@ std::vector<TaskInfo> build_registry() {
   add({"tone-compare", "which of two tones is higher (first/second)", "synthetic", M::kAudio, A::kText, "exact-match",
        "none", 4, "{question}\nAnswer with one word: first or second."});
   add({"spoken-mc", "spoken phrase, multiple-choice question about it (MMAU-like, answer = choice text)",
-       "synthetic", M::kAudio, A::kChoice, "mmau", "none", 16, "{question}\n{options}\n" + letter, true});
+       "synthetic", M::kAudio, A::kChoice, "mmau", "none", 16,
+       "{question}\n{options}\nAnswer with the text of the correct option.", true});
   add({"arith", "short arithmetic chains with single-digit operands, answer 0-19", "synthetic", M::kText,
        A::kNumber, "exact-match", "none", 8, "{question}\nAnswer with a single number."});
   add({"rule-chain", "apply 2-4 list rules (swap, reverse, rotate) to four letters", "synthetic", M::kText, A::kText,

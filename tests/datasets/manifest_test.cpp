@@ -408,3 +408,13 @@ TEST_CASE("every registered task has a known metric, a template and a consistent
   }
   CHECK_THAT(input_error([] { find_task("mmmu"); }), Contains("unknown task 'mmmu' (known: "));
 }
+
+TEST_CASE("a byte order mark and CRLF line ends are accepted", "[unit]") {
+  Dataset d;
+  std::string p = d.write("\xEF\xBB\xBF" + std::string(kGood) + "\r\n" +
+                          R"({"id": "q2", "task": "arith", "question": "1+1", "answers": [2]})" "\r\n");
+  auto s = read_manifest(p);
+  REQUIRE(s.size() == 2);
+  CHECK(s[0].id == "q1");
+  CHECK(s[1].where == p + ":2");
+}
