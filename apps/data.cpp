@@ -155,7 +155,7 @@ Command data_cmd("data", "Datasets: synthetic suites, benchmark import, manifest
   CLI::App* t = sub.add_subcommand("tasks", "List the task registry");
   t->add_flag("--json", *tasks_json, "Print JSON on stdout");
 
-  return [&sub, s, i, c, t, synth, imp, chk, tasks_json]() -> int {
+  return [s, i, c, t, synth, imp, chk, tasks_json]() -> int {
     if (s->parsed()) return run_synth(*synth);
     if (i->parsed()) return run_import(*imp);
     if (c->parsed()) return run_check(*chk);
@@ -169,7 +169,6 @@ Command data_cmd("data", "Datasets: synthetic suites, benchmark import, manifest
                      ds::answer_type_name(task.answer_type), task.metric, task.description);
       return 0;
     }
-    (void)sub;
     return 2;
   };
 });
