@@ -9,6 +9,7 @@
 #include "quant/ggml_formats.h"
 
 #include "quant/fp16.h"
+#include "quant/rounding.h"
 
 #include <algorithm>
 #include <cmath>
@@ -314,7 +315,7 @@ void quantize_row_q6_K_impl(const float* x, BlockQ6_K* y, int64_t k, const float
 
 }  // namespace
 
-int nearest_int(float v) { return static_cast<int>(std::lrint(v)); }
+int nearest_int(float v) { return round_half_even(v); }
 
 int iq4nl_best_index(float x) {
   const int8_t* val = kIq4nlValues;

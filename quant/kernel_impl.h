@@ -20,7 +20,10 @@ struct ActQ8 {
   std::vector<int8_t> q;
   std::vector<float> d, s;
 };
-void quantize_act_q8(const float* x, int64_t n, int64_t cols, ActQ8& out, int threads);
+// One activation row: per 32-block amax, d = amax / 127, q = round-half-even(x * (1 / d)),
+// s = d * sum(q). The scalar and AVX2 versions give identical bytes.
+using QuantizeActRowFn = void (*)(const float* x, int64_t cols, int8_t* q, float* d, float* s);
+void quantize_act_row_scalar(const float* x, int64_t cols, int8_t* q, float* d, float* s);
 
 struct ActRef {
   const int8_t* q;
@@ -45,7 +48,9 @@ using RowDotFn = void (*)(const WeightView& w, int64_t r, const ActRef* acts, in
 
 struct KernelTable {
   RowDotFn dot[static_cast<int>(KernelKind::kCount)] = {};
+  QuantizeActRowFn quantize_act_row = nullptr;
 };
+void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads);
 
 const KernelTable& scalar_kernel_table();
 // Compiled with -mavx2 -mfma -mf16c; call only when cpu_has_avx2().

@@ -2,6 +2,7 @@
 
 #include "model/error.h"
 #include "quant/kernel_impl.h"
+#include "quant/rounding.h"
 #include "quant/thread_pool.h"
 
 #include <algorithm>
@@ -11,7 +12,25 @@
 namespace g4u::quant {
 namespace detail {
 
-void quantize_act_q8(const float* x, int64_t n, int64_t cols, ActQ8& out, int threads) {
+void quantize_act_row_scalar(const float* x, int64_t cols, int8_t* q, float* d, float* s) {
+  for (int64_t b = 0; b < cols / kActBlock; ++b) {
+    const float* xb = x + b * kActBlock;
+    int8_t* qb = q + b * kActBlock;
+    float amax = 0.f;
+    for (int j = 0; j < kActBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float db = amax / 127.f;
+    const float id = db != 0.f ? 1.f / db : 0.f;
+    int sum = 0;
+    for (int j = 0; j < kActBlock; ++j) {
+      qb[j] = static_cast<int8_t>(round_half_even(xb[j] * id));
+      sum += qb[j];
+    }
+    d[b] = db;
+    s[b] = db * static_cast<float>(sum);
+  }
+}
+
+void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads) {
   G4U_CHECK(cols % kActBlock == 0, "activation width {} is not a multiple of {}", cols, kActBlock);
   out.n = n;
   out.cols = cols;
@@ -20,22 +39,8 @@ void quantize_act_q8(const float* x, int64_t n, int64_t cols, ActQ8& out, int th
   out.d.resize(static_cast<size_t>(n * out.nb));
   out.s.resize(static_cast<size_t>(n * out.nb));
   auto one_row = [&](int64_t a) {
-    for (int64_t b = 0; b < out.nb; ++b) {
-      const float* xb = x + a * cols + b * kActBlock;
-      int8_t* qb = out.q.data() + a * cols + b * kActBlock;
-      float amax = 0.f;
-      for (int j = 0; j < kActBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
-      const float d = amax / 127.f;
-      const float id = d != 0.f ? 1.f / d : 0.f;
-      int sum = 0;
-      for (int j = 0; j < kActBlock; ++j) {
-        const int q = static_cast<int>(std::lrint(xb[j] * id));
-        qb[j] = static_cast<int8_t>(std::max(-127, std::min(127, q)));
-        sum += qb[j];
-      }
-      out.d[a * out.nb + b] = d;
-      out.s[a * out.nb + b] = d * static_cast<float>(sum);
-    }
+    table.quantize_act_row(x + a * cols, cols, out.q.data() + a * cols, out.d.data() + a * out.nb,
+                           out.s.data() + a * out.nb);
   };
   if (n * cols < (1 << 16)) {
     for (int64_t a = 0; a < n; ++a) one_row(a);
@@ -148,7 +153,7 @@ void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const
   const detail::RowDotFn dot = table->dot[static_cast<int>(w.scheme->kernel)];
   G4U_CHECK(dot != nullptr, "no kernel for scheme {}", w.scheme->name);
   ActQ8 act;
-  detail::quantize_act_q8(x, n, w.cols, act, threads);
+  detail::quantize_act_q8(*table, x, n, w.cols, act, threads);
   const WeightView view = make_view(w);
 
   // Activation tiles of ~256 KiB stay in cache while a task's weight rows stream past them.

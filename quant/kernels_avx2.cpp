@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 namespace g4u::quant::detail {
 namespace {
@@ -220,54 +221,118 @@ void dot_q6_K_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out)
 
 // ---- planar 4-bit (rtn, hqq) ----
 
-template <int NA, KernelKind kKind>
+// Two passes per row: (1) per group, the fp32 scale of each 32-chunk and the offset term
+// sum_g s_g z_g sum_{c in g} act.s[c]; (2) the chunk loop, shaped like Q4_0's.
+template <int NA, KernelKind kKind, int kChunks>  // kChunks: 32-chunks per group, 0 = run time
 void dot_planar_n(const WeightView& w, int64_t r, const ActRef* acts, float* out) {
   const uint8_t* codes = w.data + r * w.row_bytes;
-  const int64_t chunks = w.group / 32;
-  __m256 acc[NA];
+  const int64_t chunks = kChunks > 0 ? kChunks : w.group / 32, nchunks = w.cols / 32;
+  thread_local std::vector<float> scale_buf;
+  if (static_cast<int64_t>(scale_buf.size()) < nchunks) scale_buf.resize(static_cast<size_t>(nchunks));
+  float* sc = scale_buf.data();
   float off[NA];
-  for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps(), off[a] = 0.f;
-  for (int64_t g = 0; g < w.groups; ++g) {
+  for (int a = 0; a < NA; ++a) off[a] = 0.f;
+  auto group_scale_zero = [&](int64_t g, float* s_out, float* z_out) {
     const int64_t gi = r * w.groups + g;
     uint16_t hs;
     std::memcpy(&hs, w.scales + 2 * gi, 2);
-    const float s = half_to_float(hs);
-    float z = 8.f;
+    *s_out = half_to_float(hs);
+    *z_out = 8.f;
     if constexpr (kKind == KernelKind::kPlanarIntZero) {
-      z = static_cast<float>(zero_nibble(w.zeros, gi));
+      *z_out = static_cast<float>(zero_nibble(w.zeros, gi));
     } else if constexpr (kKind == KernelKind::kPlanarFp16Zero) {
       uint16_t hz;
       std::memcpy(&hz, w.zeros + 2 * gi, 2);
-      z = half_to_float(hz);
+      *z_out = half_to_float(hz);
     }
-    float ssum[NA];
-    for (int a = 0; a < NA; ++a) ssum[a] = 0.f;
-    int64_t c = 0;
-    for (; c + 1 < chunks; c += 2) {
-      const int64_t ab = g * chunks + c;
-      const __m256i q0 = unpack_nibbles_16(codes + 16 * ab);
-      const __m256i q1 = unpack_nibbles_16(codes + 16 * ab + 16);
-      for (int a = 0; a < NA; ++a) {
-        const __m256 p0 = dot_u8s8(q0, load_act(acts[a].q + 32 * ab));
-        const __m256 p1 = dot_u8s8(q1, load_act(acts[a].q + 32 * ab + 32));
-        const __m256 t = _mm256_fmadd_ps(_mm256_set1_ps(s * acts[a].d[ab]), p0,
-                                         _mm256_mul_ps(_mm256_set1_ps(s * acts[a].d[ab + 1]), p1));
-        acc[a] = _mm256_add_ps(acc[a], t);
-        ssum[a] += acts[a].s[ab] + acts[a].s[ab + 1];
-      }
+  };
+  int64_t g = 0;
+  if (chunks == 1 && kKind != KernelKind::kPlanarIntZero) {
+    // group 32: 8 groups at a time (fp16 scales and zeros are contiguous per row)
+    __m256 offv[NA];
+    for (int a = 0; a < NA; ++a) offv[a] = _mm256_setzero_ps();
+    for (; g + 8 <= w.groups; g += 8) {
+      const int64_t gi = r * w.groups + g;
+      const __m256 s8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + 2 * gi)));
+      _mm256_storeu_ps(sc + g, s8);
+      __m256 m8;
+      if constexpr (kKind == KernelKind::kPlanarFp16Zero)
+        m8 = _mm256_mul_ps(s8, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + 2 * gi))));
+      else
+        m8 = _mm256_mul_ps(s8, _mm256_set1_ps(8.f));
+      for (int a = 0; a < NA; ++a) offv[a] = _mm256_fmadd_ps(m8, _mm256_loadu_ps(acts[a].s + g), offv[a]);
     }
-    for (; c < chunks; ++c) {
-      const int64_t ab = g * chunks + c;
-      const __m256i q0 = unpack_nibbles_16(codes + 16 * ab);
-      for (int a = 0; a < NA; ++a) {
-        const __m256 p0 = dot_u8s8(q0, load_act(acts[a].q + 32 * ab));
-        acc[a] = _mm256_fmadd_ps(_mm256_set1_ps(s * acts[a].d[ab]), p0, acc[a]);
-        ssum[a] += acts[a].s[ab];
-      }
+    for (int a = 0; a < NA; ++a) off[a] = hsum(offv[a]);
+  }
+  for (; g < w.groups; ++g) {
+    float s, z;
+    group_scale_zero(g, &s, &z);
+    const int64_t c0 = g * chunks;
+    for (int64_t c = 0; c < chunks; ++c) sc[c0 + c] = s;
+    const float m = s * z;
+    for (int a = 0; a < NA; ++a) {
+      float ssum = 0.f;
+      for (int64_t c = 0; c < chunks; ++c) ssum += acts[a].s[c0 + c];
+      off[a] += m * ssum;
     }
-    for (int a = 0; a < NA; ++a) off[a] += s * z * ssum[a];
+  }
+  __m256 acc[NA];
+  for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 1 < nchunks; c += 2) {
+    const __m256i q0 = unpack_nibbles_16(codes + 16 * c);
+    const __m256i q1 = unpack_nibbles_16(codes + 16 * c + 16);
+    for (int a = 0; a < NA; ++a) {
+      const __m256 p0 = dot_u8s8(q0, load_act(acts[a].q + 32 * c));
+      const __m256 p1 = dot_u8s8(q1, load_act(acts[a].q + 32 * c + 32));
+      const __m256 t = _mm256_fmadd_ps(_mm256_set1_ps(sc[c] * acts[a].d[c]), p0,
+                                       _mm256_mul_ps(_mm256_set1_ps(sc[c + 1] * acts[a].d[c + 1]), p1));
+      acc[a] = _mm256_add_ps(acc[a], t);
+    }
+  }
+  for (; c < nchunks; ++c) {
+    const __m256i q0 = unpack_nibbles_16(codes + 16 * c);
+    for (int a = 0; a < NA; ++a) {
+      const __m256 p0 = dot_u8s8(q0, load_act(acts[a].q + 32 * c));
+      acc[a] = _mm256_fmadd_ps(_mm256_set1_ps(sc[c] * acts[a].d[c]), p0, acc[a]);
+    }
   }
   for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - off[a];
+}
+
+// ---- activation quantization (bit-identical to quantize_act_row_scalar) ----
+
+void quantize_act_row_avx2(const float* x, int64_t cols, int8_t* q, float* d, float* s) {
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const float* xb = x + 32 * b;
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(xb + 8 * k);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[k]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float db = _mm_cvtss_f32(m) / 127.f;
+    const float id = db != 0.f ? 1.f / db : 0.f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i i32[4];
+    for (int k = 0; k < 4; ++k) i32[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], vid));  // MXCSR: nearest-even
+    // pack 32 int32 -> 32 int8 in element order
+    const __m256i p01 = _mm256_packs_epi32(i32[0], i32[1]);
+    const __m256i p23 = _mm256_packs_epi32(i32[2], i32[3]);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b), p);
+    __m256i sum32 = _mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum32), _mm256_extracti128_si256(sum32, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    d[b] = db;
+    s[b] = db * static_cast<float>(_mm_cvtsi128_si32(s4));
+  }
 }
 
 // ---- dispatch on the number of activation rows ----
@@ -312,22 +377,31 @@ struct Q6_KF {
     dot_q6_K_n<NA>(w.data + r * w.row_bytes, w.cols / kQK_K, a, o);
   }
 };
+template <int NA, KernelKind kKind>
+void dot_planar_by_group(const WeightView& w, int64_t r, const ActRef* a, float* o) {
+  switch (w.group) {
+    case 32: dot_planar_n<NA, kKind, 1>(w, r, a, o); break;
+    case 64: dot_planar_n<NA, kKind, 2>(w, r, a, o); break;
+    case 128: dot_planar_n<NA, kKind, 4>(w, r, a, o); break;
+    default: dot_planar_n<NA, kKind, 0>(w, r, a, o); break;
+  }
+}
 template <int NA>
 struct SymF {
   static void run(const WeightView& w, int64_t r, const ActRef* a, float* o) {
-    dot_planar_n<NA, KernelKind::kPlanarSym8>(w, r, a, o);
+    dot_planar_by_group<NA, KernelKind::kPlanarSym8>(w, r, a, o);
   }
 };
 template <int NA>
 struct IntZeroF {
   static void run(const WeightView& w, int64_t r, const ActRef* a, float* o) {
-    dot_planar_n<NA, KernelKind::kPlanarIntZero>(w, r, a, o);
+    dot_planar_by_group<NA, KernelKind::kPlanarIntZero>(w, r, a, o);
   }
 };
 template <int NA>
 struct Fp16ZeroF {
   static void run(const WeightView& w, int64_t r, const ActRef* a, float* o) {
-    dot_planar_n<NA, KernelKind::kPlanarFp16Zero>(w, r, a, o);
+    dot_planar_by_group<NA, KernelKind::kPlanarFp16Zero>(w, r, a, o);
   }
 };
 
@@ -349,6 +423,7 @@ const KernelTable& avx2_kernel_table() {
     t.dot[static_cast<int>(KernelKind::kPlanarSym8)] = entry<SymF>;
     t.dot[static_cast<int>(KernelKind::kPlanarIntZero)] = entry<IntZeroF>;
     t.dot[static_cast<int>(KernelKind::kPlanarFp16Zero)] = entry<Fp16ZeroF>;
+    t.quantize_act_row = quantize_act_row_avx2;
     return t;
   }();
   return table;

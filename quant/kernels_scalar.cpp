@@ -148,6 +148,7 @@ KernelTable make_table() {
   t.dot[static_cast<int>(KernelKind::kPlanarSym8)] = dot_planar;
   t.dot[static_cast<int>(KernelKind::kPlanarIntZero)] = dot_planar;
   t.dot[static_cast<int>(KernelKind::kPlanarFp16Zero)] = dot_planar;
+  t.quantize_act_row = quantize_act_row_scalar;
   return t;
 }
 

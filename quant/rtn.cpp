@@ -11,6 +11,7 @@
 // |w - w^| <= s/2 for every weight inside the representable range. An all-zero group stores s = 0
 // and decodes to exact zeros (GPTQ would use the range [-1, 1] there: same result, zero error).
 // bits/weight: sym 4 + 16/g (4.5 / 4.25 / 4.125), asym 4 + 20/g (4.625 / 4.3125 / 4.156).
+#include "quant/rounding.h"
 #include "quant/scheme_impl.h"
 #include "quant/thread_pool.h"
 
@@ -20,8 +21,6 @@
 
 namespace g4u::quant::detail {
 namespace {
-
-inline int round_half_even(float v) { return static_cast<int>(std::lrint(v)); }
 
 // Quantizes one group; writes codes (0..15) and returns (fp16 scale bits, zero).
 void rtn_group(const float* w, int64_t g, bool sym, uint8_t* codes, uint16_t* scale_bits, int* zero) {
