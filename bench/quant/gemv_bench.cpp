@@ -170,6 +170,38 @@ void BM_TorchGemv(benchmark::State& state, torch::ScalarType dtype, Shape shape)
   state.SetLabel(dtype == torch::kFloat ? "torch fp32" : "torch bf16");
 }
 
+// Prefill GEMM Y = X W^T with n = 64 activation rows.
+void BM_QuantGemm(benchmark::State& state, std::string scheme, Shape shape) {
+  const QuantizedTensor& q = weights(scheme, shape);
+  const int64_t n = state.range(0);
+  const auto x = random_vector(n * shape.cols, 97, 1.f);
+  std::vector<float> y(static_cast<size_t>(n * shape.rows));
+  KernelOptions opt;
+  opt.threads = kThreads;
+  for (auto _ : state) {
+    matmul(q, x.data(), n, y.data(), opt);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * shape.rows * shape.cols / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(kernel_path(q, opt));
+}
+
+void BM_TorchGemm(benchmark::State& state, Shape shape) {
+  torch::set_num_threads(kThreads);
+  torch::NoGradGuard no_grad;
+  const int64_t n = state.range(0);
+  const auto w = torch::randn({shape.rows, shape.cols}).mul_(0.02);
+  const auto x = torch::randn({n, shape.cols});
+  for (auto _ : state) {
+    auto y = torch::matmul(x, w.t());
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * shape.rows * shape.cols / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel("torch fp32");
+}
+
 const int kRegistered = [] {
   benchmark::RegisterBenchmark("ReadBandwidth", BM_ReadBandwidth)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const Shape& sh : kShapes) {
@@ -188,6 +220,17 @@ const int kRegistered = [] {
                                    std::string(scheme), sh)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
+  const Shape gemm_shape = kShapes[2];
+  benchmark::RegisterBenchmark(("TorchGemm/fp32/" + gemm_shape.name()).c_str(), BM_TorchGemm, gemm_shape)
+      ->Arg(64)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  for (const char* scheme : {"q4_0", "q4_k", "rtn4_asym_g128"})
+    benchmark::RegisterBenchmark(("QuantGemm/" + std::string(scheme) + "/" + gemm_shape.name()).c_str(), BM_QuantGemm,
+                                 std::string(scheme), gemm_shape)
+        ->Arg(64)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   return 0;
 }();
 
