@@ -202,6 +202,17 @@ void BM_TorchGemm(benchmark::State& state, Shape shape) {
   state.SetLabel("torch fp32");
 }
 
+// Encoder throughput on a 1024 x 4096 weight (weights per second), threads as above.
+void BM_Encode(benchmark::State& state, std::string scheme) {
+  const int64_t rows = 1024, cols = 4096;
+  const auto w = random_vector(rows * cols, 555, 0.02f);
+  for (auto _ : state) {
+    QuantizedTensor q = quantize(scheme, w.data(), rows, cols, nullptr, "bench", kThreads);
+    benchmark::DoNotOptimize(q.data.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * rows * cols);
+}
+
 const int kRegistered = [] {
   benchmark::RegisterBenchmark("ReadBandwidth", BM_ReadBandwidth)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const Shape& sh : kShapes) {
@@ -220,6 +231,11 @@ const int kRegistered = [] {
                                    std::string(scheme), sh)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
+  for (const char* scheme : kSchemes)
+    benchmark::RegisterBenchmark(("Encode/" + std::string(scheme)).c_str(), BM_Encode, std::string(scheme))
+        ->Iterations(2)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   const Shape gemm_shape = kShapes[2];
   benchmark::RegisterBenchmark(("TorchGemm/fp32/" + gemm_shape.name()).c_str(), BM_TorchGemm, gemm_shape)
       ->Arg(64)
