@@ -51,7 +51,7 @@ Reference reference(const QuantizedTensor& q, const std::vector<float>& x, int64
 
 std::vector<int64_t> cols_for(const SchemeTraits& s) {
   std::vector<int64_t> out;
-  for (int64_t c : {96, 192, 256, 768})
+  for (int64_t c : {96, 192, 256, 320, 768})
     if (c % s.cols_multiple == 0) out.push_back(c);
   return out;
 }
