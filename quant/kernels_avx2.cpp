@@ -17,10 +17,11 @@ namespace {
 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
 // 16 bytes of Q4_0-order nibbles -> 32 codes (bytes) aligned with elements 0..31.
+// (broadcast the 16 bytes to both lanes, shift the high lane right by 4, mask: 3 uops)
 inline __m256i unpack_nibbles_16(const uint8_t* p) {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+  const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i shifted = _mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0));
+  return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
 }
 
 inline __m256i load_act(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }

@@ -14,6 +14,43 @@ namespace {
 
 thread_local bool t_in_job = false;
 
+// One parallel_for call. Helpers hold it through a shared_ptr, so a helper that wakes up late
+// (after the caller already finished every task and returned) finds no task left and touches
+// nothing of the caller's: the caller waits for its tasks to complete, never for a helper thread
+// to be scheduled.
+struct Job {
+  const std::function<void(int64_t)>* fn = nullptr;
+  int64_t ntasks = 0;
+  std::atomic<int64_t> next{0}, done{0};
+  std::atomic<bool> failed{false};
+  std::mutex m;
+  std::condition_variable cv;
+  std::exception_ptr error;
+};
+
+void run_tasks(Job& job) {
+  const bool outer = !t_in_job;
+  t_in_job = true;
+  for (;;) {
+    const int64_t t = job.next.fetch_add(1);
+    if (t >= job.ntasks) break;
+    if (!job.failed.load()) {
+      try {
+        (*job.fn)(t);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(job.m);
+        if (!job.error) job.error = std::current_exception();
+        job.failed.store(true);
+      }
+    }
+    if (job.done.fetch_add(1) + 1 == job.ntasks) {
+      std::lock_guard<std::mutex> lk(job.m);
+      job.cv.notify_all();
+    }
+  }
+  if (outer) t_in_job = false;
+}
+
 class Pool {
  public:
   ~Pool() {
@@ -28,22 +65,26 @@ class Pool {
   void run(int64_t ntasks, int threads, const std::function<void(int64_t)>& fn) {
     std::lock_guard<std::mutex> job_lock(job_m_);  // one job at a time
     ensure_workers(threads - 1);
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->ntasks = ntasks;
     {
       std::lock_guard<std::mutex> lk(m_);
-      fn_ = &fn;
-      ntasks_ = ntasks;
-      next_.store(0);
+      current_ = job;
       helpers_ = threads - 1;
-      active_ = threads - 1;
-      error_ = nullptr;
       ++generation_;
     }
     cv_.notify_all();
-    work();
-    std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [&] { return active_ == 0; });
-    fn_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    run_tasks(*job);
+    {
+      std::unique_lock<std::mutex> lk(job->m);
+      job->cv.wait(lk, [&] { return job->done.load() == job->ntasks; });
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      current_.reset();
+    }
+    if (job->error) std::rethrow_exception(job->error);
   }
 
  private:
@@ -54,52 +95,30 @@ class Pool {
     }
   }
 
-  void work() {
-    t_in_job = true;
-    for (;;) {
-      int64_t t = next_.fetch_add(1);
-      if (t >= ntasks_) break;
-      try {
-        (*fn_)(t);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(m_);
-        if (!error_) error_ = std::current_exception();
-        next_.store(ntasks_);  // stop handing out tasks
-      }
-    }
-    t_in_job = false;
-  }
-
   void loop(int index) {
     uint64_t seen = 0;
     for (;;) {
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
         if (index >= helpers_) continue;  // not needed for this job
+        job = current_;
       }
-      work();
-      {
-        std::lock_guard<std::mutex> lk(m_);
-        if (--active_ == 0) done_cv_.notify_one();
-      }
+      if (job) run_tasks(*job);
     }
   }
 
   std::mutex job_m_;
   std::mutex m_;
-  std::condition_variable cv_, done_cv_;
+  std::condition_variable cv_;
   std::vector<std::thread> workers_;
-  const std::function<void(int64_t)>* fn_ = nullptr;
-  int64_t ntasks_ = 0;
-  std::atomic<int64_t> next_{0};
+  std::shared_ptr<Job> current_;
   int helpers_ = 0;
-  int active_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
-  std::exception_ptr error_;
 };
 
 Pool& pool() {
