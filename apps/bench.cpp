@@ -65,7 +65,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     if (f->prompt < 0 || f->gen < 0 || f->depth < 0) throw_input("-p, -n and -d must be >= 0");
     if (f->reps < 1) throw_input("--reps {}: must be >= 1", f->reps);
     if (f->embedders) {
-      if (f->model.threads > 0) torch::set_num_threads(f->model.threads);
+      if (f->model.threads > 0) set_compute_threads(f->model.threads);
       model::ModelConfig c = resolve_model_config(f->model.model);
       // The 12B's decoder does not fit a CPU benchmark; its embedders do.
       bool decoder = model::count_params(model::model_tensor_specs(c))["total"] < 2'000'000'000LL;

@@ -1,4 +1,5 @@
 #include "apps/model_flags.h"
+#include "model/sysinfo.h"
 
 #include "model/error.h"
 
@@ -19,7 +20,7 @@ torch::ScalarType parse_dtype_flag(const std::string& dtype) {
 
 model::LoadedModel load_from_flags(const ModelFlags& f) {
   if (f.threads < 0) throw_input("--threads {}: must be >= 0", f.threads);
-  if (f.threads > 0) torch::set_num_threads(f.threads);
+  if (f.threads > 0) set_compute_threads(f.threads);
   model::LoadOptions opt;
   opt.dtype = parse_dtype_flag(f.dtype);
   opt.seed = f.seed;

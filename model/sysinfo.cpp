@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -83,6 +85,13 @@ double measure_read_bandwidth(int threads, int64_t bytes, int reps) {
   volatile uint64_t sink = 0;
   for (auto v : sums) sink = sink + v;
   return best;
+}
+
+void set_compute_threads(int threads) {
+  if (threads <= 0) return;
+  torch::set_num_threads(threads);
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(threads);
 }
 
 }  // namespace g4u

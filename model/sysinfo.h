@@ -11,6 +11,10 @@ int64_t peak_rss_bytes();            // VmHWM of this process
 int64_t current_rss_bytes();         // VmRSS
 std::string libtorch_version();      // e.g. "1.13.1"
 bool cpu_has_avx2_fma();
+// Sets LibTorch's intra-op threads and, when LibTorch runs on OpenBLAS, OpenBLAS's own pool to the
+// same count (OpenBLAS otherwise keeps one thread per core, and its products are then not
+// bit-reproducible from one process to the next).
+void set_compute_threads(int threads);
 
 // Sustained read bandwidth in bytes/s: `threads` threads sum a buffer of `bytes` (well above any
 // cache) `reps` times; the best repetition counts, as memory benchmarks usually report.

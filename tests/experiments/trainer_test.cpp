@@ -1,0 +1,206 @@
+#include "cli_runner.h"
+#include "experiments/adamw.h"
+#include "experiments/progress.h"
+#include "experiments/train_config.h"
+#include "experiments/trainer.h"
+#include "model/error.h"
+#include "model/safetensors.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+using namespace g4u;
+using namespace g4u::experiments;
+
+namespace {
+
+std::string fresh_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("g4u_train_test_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(p);
+  return p.string();
+}
+
+// A tiny run on a text suite, an image suite and an audio suite plus a plain-text file.
+nlohmann::json tiny_config(int64_t steps, const std::string& text_file) {
+  return {{"model", "tiny"},
+          {"seed", 7},
+          {"data",
+           {{"suites", {{{"suite", "arith"}, {"n", 24}}, {{"suite", "count-shapes"}, {"n", 8}}, {{"suite", "tone-compare"}, {"n", 4}}}},
+            {"text_files", {{{"path", text_file}, {"ctx", 32}}}},
+            {"eval_n", 4}}},
+          {"train",
+           {{"steps", steps}, {"batch_size", 4}, {"lr", 3e-3}, {"warmup_steps", 2}, {"checkpoint_every", 3},
+            {"threads", 1}}}};
+}
+
+std::string write_text_file(const std::string& dir) {
+  fs::create_directories(dir);
+  std::string path = dir + "/corpus.txt";
+  std::string text;
+  for (int i = 0; i < 20; ++i) text += "the quick brown fox jumps over the lazy dog " + std::to_string(i) + "\n";
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("AdamW update equals the formula computed by hand", "[unit]") {
+  // One scalar parameter, gradient 2 then -1; lr 0.1, wd 0.5, b1 0.9, b2 0.99, eps 1e-8.
+  torch::Tensor p = torch::tensor({1.0}, torch::kFloat64).requires_grad_(true);
+  AdamW opt({{"w", p}}, {0.9, 0.99, 1e-8, 0.5}, [](const std::string&) { return true; });
+  double w = 1.0, m = 0, v = 0;
+  const double grads[] = {2.0, -1.0};
+  for (int t = 1; t <= 2; ++t) {
+    p.mutable_grad() = torch::tensor({grads[t - 1]}, torch::kFloat64);
+    opt.step(0.1);
+    double g = grads[t - 1];
+    w *= 1 - 0.1 * 0.5;
+    m = 0.9 * m + 0.1 * g;
+    v = 0.99 * v + 0.01 * g * g;
+    double mhat = m / (1 - std::pow(0.9, t)), vhat = v / (1 - std::pow(0.99, t));
+    w -= 0.1 * mhat / (std::sqrt(vhat) + 1e-8);
+    REQUIRE(p.item<double>() == Approx(w).epsilon(1e-12));
+  }
+  // Hand value of step 1: 1*(0.95) - 0.1*1 = 0.85.
+  auto state = opt.state();
+  REQUIRE(state.at("step").item<int64_t>() == 2);
+  REQUIRE(state.at("w.exp_avg").item<double>() == Approx(0.9 * 0.2 + 0.1 * -1.0));
+}
+
+TEST_CASE("AdamW without decay leaves decay-free parameters unshrunk", "[unit]") {
+  torch::Tensor p = torch::tensor({3.0}, torch::kFloat64).requires_grad_(true);
+  AdamW opt({{"norm.weight", p}}, {0.9, 0.999, 1e-8, 1.0}, [](const std::string&) { return false; });
+  p.mutable_grad() = torch::zeros({1}, torch::kFloat64);
+  opt.step(0.5);
+  REQUIRE(p.item<double>() == 3.0);
+}
+
+TEST_CASE("warm-up then cosine learning rate", "[unit]") {
+  REQUIRE(warmup_cosine_lr(0, 100, 10, 1.0, 0.1) == Approx(0.1));
+  REQUIRE(warmup_cosine_lr(9, 100, 10, 1.0, 0.1) == Approx(1.0));
+  REQUIRE(warmup_cosine_lr(10, 100, 10, 1.0, 0.1) == Approx(1.0));
+  REQUIRE(warmup_cosine_lr(55, 100, 10, 1.0, 0.1) == Approx(0.55));  // half way: (1 + 0.1) / 2
+  REQUIRE(warmup_cosine_lr(100, 100, 10, 1.0, 0.1) == Approx(0.1));
+  REQUIRE(format_duration(3725) == "1:02:05");
+  REQUIRE(format_duration(65) == "1:05");
+}
+
+TEST_CASE("training configs with mistakes are errors naming the field", "[unit]") {
+  nlohmann::json good = tiny_config(3, "/dev/null");
+  REQUIRE_NOTHROW(parse_train_config(good, "c.json"));
+  auto bad = [&](nlohmann::json j, const std::string& needle) {
+    try {
+      parse_train_config(j, "c.json");
+      FAIL("no error");
+    } catch (const InputError& e) {
+      INFO(e.what());
+      REQUIRE(std::string(e.what()).find(needle) != std::string::npos);
+    }
+  };
+  nlohmann::json j = good;
+  j["train"]["setps"] = 3;
+  bad(j, "setps");
+  j = good;
+  j["train"]["steps"] = 0;
+  bad(j, "train.steps");
+  j = good;
+  j["data"]["suites"][0]["n"] = -1;
+  bad(j, "suites[0]");
+  j = good;
+  j["tokenizer"] = {{"type", "wordpiece"}};
+  bad(j, "tokenizer.type");
+  j = good;
+  j["data"] = nlohmann::json::object();
+  bad(j, "no suites");
+}
+
+TEST_CASE("a few training steps on a tiny model lower the loss", "[integration]") {
+  std::string dir = fresh_dir("loss");
+  std::string text = write_text_file(dir + "_text");
+  nlohmann::json j = tiny_config(24, text);
+  j["data"]["suites"] = {{{"suite", "arith"}, {"n", 16}}};
+  j["train"]["checkpoint_every"] = 0;
+  TrainConfig c = parse_train_config(j, "test");
+  TrainRunOptions o;
+  o.out = dir;
+  o.progress = false;
+  nlohmann::json s = train(c, o);
+  nlohmann::json curves = nlohmann::json::parse(test::read_all(dir + "/curves.json"));
+  const auto& tr = curves["train"];
+  REQUIRE(tr.size() == 24);
+  double first = (tr[0]["loss"].get<double>() + tr[1]["loss"].get<double>() + tr[2]["loss"].get<double>()) / 3;
+  double last = (tr[21]["loss"].get<double>() + tr[22]["loss"].get<double>() + tr[23]["loss"].get<double>()) / 3;
+  INFO("first " << first << " last " << last);
+  REQUIRE(last < 0.8 * first);
+  // The run folder is a checkpoint every command loads.
+  REQUIRE(fs::exists(dir + "/config.json"));
+  auto r = test::run_g4u("generate --model " + dir + " --prompt 'What is 1 + 2?' -n 4 --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  REQUIRE(s["eval"].contains("arith"));
+}
+
+TEST_CASE("resuming after an interruption gives the weights of an uninterrupted run", "[integration]") {
+  std::string a = fresh_dir("whole"), b = fresh_dir("resumed");
+  std::string text = write_text_file(a + "_text");
+  TrainConfig c = parse_train_config(tiny_config(7, text), "test");
+  TrainRunOptions o;
+  o.progress = false;
+  o.out = a;
+  nlohmann::json whole = train(c, o);
+  REQUIRE_FALSE(whole["interrupted"].get<bool>());
+
+  o.out = b;
+  o.stop_at_step = 4;  // after the checkpoint of step 3, so the last checkpoint is written on stop
+  nlohmann::json part = train(c, o);
+  REQUIRE(part["interrupted"].get<bool>());
+  REQUIRE(fs::exists(b + "/checkpoint/optimizer.safetensors"));
+  REQUIRE_FALSE(fs::exists(b + "/model.safetensors"));
+  o.stop_at_step = 0;
+  nlohmann::json rest = train(c, o);
+  REQUIRE(rest["resumed_from_step"].get<int64_t>() == 4);
+  REQUIRE(rest["steps"].get<int64_t>() == 7);
+
+  auto fa = model::SafetensorsFile::open(a + "/model.safetensors");
+  auto fb = model::SafetensorsFile::open(b + "/model.safetensors");
+  REQUIRE(fa->tensors().size() == fb->tensors().size());
+  for (const auto& t : fa->tensors()) {
+    INFO(t.name);
+    REQUIRE(torch::equal(fa->load(t), fb->load(t.name)));
+  }
+  // The curves of the resumed run continue the interrupted one.
+  auto ca = nlohmann::json::parse(test::read_all(a + "/curves.json"));
+  auto cb = nlohmann::json::parse(test::read_all(b + "/curves.json"));
+  REQUIRE(cb["train"].size() == 7);
+  for (size_t i = 0; i < 7; ++i) REQUIRE(ca["train"][i]["loss"] == cb["train"][i]["loss"]);
+  // A finished run is not silently retrained.
+  REQUIRE_THROWS_AS(train(c, o), InputError);
+}
+
+TEST_CASE("g4u train: a SentencePiece vocabulary is trained and shipped with the model", "[integration]") {
+  std::string dir = fresh_dir("sp");
+  std::string text = write_text_file(dir + "_text");
+  nlohmann::json j = tiny_config(2, text);
+  j["tokenizer"] = {{"type", "sentencepiece"}, {"vocab_size", 400}};
+  j["config_overrides"] = {{"text_config", {{"vocab_size", 400}}}};
+  j["data"]["suites"] = {{{"suite", "arith"}, {"n", 40}}};
+  std::string cfg = dir + "_text/config.json";
+  std::ofstream(cfg) << j.dump();
+  auto r = test::run_g4u("train --quiet --json --config " + cfg + " --out " + dir);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  REQUIRE(fs::exists(dir + "/tokenizer.model"));
+  auto conf = nlohmann::json::parse(test::read_all(dir + "/config.json"));
+  REQUIRE(conf["g4u_tokenizer"] == "sentencepiece");
+  auto g = test::run_g4u("generate --model " + dir + " --prompt 'What is 2 + 2?' -n 3 --json");
+  INFO(g.err);
+  REQUIRE(g.code == 0);
+  // Bad config: exit 2 with the field named.
+  std::ofstream(cfg) << R"({"model": "tiny", "data": {"suites": [{"suite": "nope", "n": 3}]}})";
+  auto bad = test::run_g4u("train --quiet --config " + cfg + " --out " + dir + "_bad");
+  REQUIRE(bad.code == 2);
+  REQUIRE(bad.err.find("nope") != std::string::npos);
+}
