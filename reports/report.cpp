@@ -361,6 +361,7 @@ Report build_report(const ReportOptions& o) {
   acc.x_label = "bits per weight (all weight bytes / weights)";
   acc.y_label = "score (accuracy-type tasks)";
   acc.log2_x = true;
+  acc.y_range = std::make_pair(0.0, 1.0);
   ScatterChart lm;
   lm.title = "Latency vs memory";
   lm.x_label = "peak RSS (MiB)";

@@ -86,9 +86,14 @@ std::string svg_scatter(const ScatterChart& c) {
     hi += span * 0.08;
   };
   pad(x0, x1);
-  pad(y0, y1);
-  bool all_nonneg = std::all_of(pts.begin(), pts.end(), [](const ChartPoint& p) { return p.y_lo.value_or(p.y) >= 0; });
-  if (all_nonneg) y0 = std::max(y0, 0.0);
+  if (c.y_range && c.y_range->first <= y0 && y1 <= c.y_range->second && c.y_range->first < c.y_range->second) {
+    y0 = c.y_range->first;
+    y1 = c.y_range->second;
+  } else {
+    pad(y0, y1);
+    bool all_nonneg = std::all_of(pts.begin(), pts.end(), [](const ChartPoint& p) { return p.y_lo.value_or(p.y) >= 0; });
+    if (all_nonneg) y0 = std::max(y0, 0.0);
+  }
   auto px = [&](double x) { return L + (fx(x) - x0) / (x1 - x0) * pw; };
   auto pxr = [&](double fxv) { return L + (fxv - x0) / (x1 - x0) * pw; };
   auto py = [&](double y) { return T + ph - (y - y0) / (y1 - y0) * ph; };

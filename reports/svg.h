@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace g4u::reports {
@@ -17,8 +18,9 @@ struct ChartPoint {
 struct ScatterChart {
   std::string title, x_label, y_label;
   bool log2_x = false;               // x on a log2 axis (bits per weight: 4, 8, 16, 32)
+  std::optional<std::pair<double, double>> y_range;  // fixed y axis (e.g. [0, 1] for accuracies)
   std::vector<ChartPoint> points;
-  int width = 640, height = 380;
+  int width = 560, height = 360;
 };
 
 // A complete <svg> element: axes with "nice" ticks, error bars, points with <title> tooltips, a

@@ -1,5 +1,7 @@
 #include "runner/sample_log.h"
 
+#include "eval/metrics.h"
+#include "eval/text_normalize.h"
 #include "eval/unicode.h"
 #include "model/error.h"
 
@@ -7,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -147,7 +150,15 @@ SampleRecord record_from_json(const json& j, const std::string& where) {
   if (r.id.empty()) throw_input("{}: field 'id': empty", where);
   r.task = get_str(j, "task", where);
   r.metric = get_str(j, "metric", where);
+  try {
+    eval::metric_info(r.metric);
+  } catch (const InputError& e) {
+    throw_input("{}: field 'metric': {}", where, e.what());
+  }
   r.normalizer = get_str(j, "normalizer", where);
+  const auto& norms = eval::normalizer_registry();
+  if (std::none_of(norms.begin(), norms.end(), [&](const eval::NormalizerInfo& n) { return n.name == r.normalizer; }))
+    throw_input("{}: field 'normalizer': unknown normalizer '{}' (known: {})", where, r.normalizer, eval::normalizer_names());
   r.prompt_hash = get_str(j, "prompt_hash", where);
   r.prompt_tokens = get_count(j, "prompt_tokens", where);
   r.new_tokens = get_count(j, "new_tokens", where);

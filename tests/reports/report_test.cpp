@@ -12,7 +12,7 @@ using g4u::test::run_g4u;
 using g4u::test::ScratchDir;
 using g4u::test::small_manifest;
 using g4u::test::write_file;
-using Catch::Approx;
+using Catch::Detail::Approx;
 using Catch::Matchers::Contains;
 using json = nlohmann::json;
 using namespace g4u::reports;

@@ -15,7 +15,7 @@ using g4u::test::small_manifest;
 using g4u::test::task_stats;
 using g4u::test::write_file;
 using Catch::Matchers::Contains;
-using Catch::Approx;
+using Catch::Detail::Approx;
 using json = nlohmann::json;
 
 namespace {

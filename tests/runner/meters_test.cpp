@@ -9,7 +9,7 @@
 #include <cmath>
 
 using namespace g4u::runner;
-using Catch::Approx;
+using Catch::Detail::Approx;
 
 TEST_CASE("percentile follows numpy's default linear interpolation", "[unit]") {
   std::vector<double> v = {4, 1, 3, 2};  // unsorted on purpose

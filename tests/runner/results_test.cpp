@@ -8,7 +8,7 @@
 #include <cmath>
 
 using namespace g4u::runner;
-using Catch::Approx;
+using Catch::Detail::Approx;
 using Catch::Matchers::Contains;
 using g4u::test::ScratchDir;
 using g4u::test::write_file;

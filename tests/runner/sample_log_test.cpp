@@ -80,6 +80,12 @@ TEST_CASE("sample record: missing fields and wrong types name the field", "[unit
   k["batch"].erase("prefill_s");
   fails(k, "field 'prefill_s'");
   k = j;
+  k["metric"] = "accuracy";
+  fails(k, "field 'metric': unknown metric 'accuracy'");
+  k = j;
+  k["normalizer"] = "lower";
+  fails(k, "field 'normalizer': unknown normalizer 'lower'");
+  k = j;
   k["v"] = 99;
   fails(k, "version 99");
   CHECK_THROWS_AS(record_from_json(nlohmann::json::array(), "x:1"), g4u::InputError);
