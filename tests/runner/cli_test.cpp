@@ -226,3 +226,26 @@ TEST_CASE("g4u eval: --tasks filter, config mismatch on resume, bad input", "[in
   CHECK(corrupt.code == 2);
   CHECK_THAT(corrupt.err, Contains("samples.jsonl:2") && Contains("field 'id'"));
 }
+
+TEST_CASE("g4u eval killed with SIGKILL mid-run resumes without losing or repeating samples", "[integration]") {
+  ScratchDir d;
+  REQUIRE(run_g4u("data synth --suite arith --n 40 --seed 2 --out " + (d / "big")).code == 0);
+  std::string out = d / "k", log = out + "/samples.jsonl";
+  std::string args = " eval --model tiny --data " + (d / "big/manifest.jsonl") + " --out " + out;
+  // Start in the background, wait until a few records are on disk, then SIGKILL.
+  std::string script = "(" + std::string(G4U_BINARY) + args + " 2>/dev/null & echo $! > " + (d / "pid") +
+                       "; wait) & for i in $(seq 1 300); do n=$(cat " + log +
+                       " 2>/dev/null | wc -l); [ \"$n\" -ge 3 ] && break; sleep 0.05; done; kill -9 $(cat " + (d / "pid") +
+                       ") 2>/dev/null; sleep 0.3";
+  REQUIRE(std::system(("bash -c '" + script + "'").c_str()) == 0);
+  auto r = run_g4u(args + " --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  json res = json::parse(r.out);
+  CHECK(res["run"]["logged"] == 40);
+  CHECK(res["run"]["complete"] == true);
+  CHECK(res["run"]["resumed_from_log"].get<int64_t>() + res["run"]["generated"].get<int64_t>() == 40);
+  auto all = read_jsonl(log);
+  CHECK(all.size() == 40);
+  CHECK(by_id(all).size() == 40);
+}
