@@ -13,6 +13,10 @@ packages=(
   libicu-dev                               # Unicode tables for the Python-exact text normalizers
   libespeak-ng-dev espeak-ng-data
 )
+# Optional: headless Chromium renders report.html in the reports tests (skipped without it).
+if [ "${G4U_WITH_CHROMIUM:-0}" = "1" ]; then
+  packages+=(chromium)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

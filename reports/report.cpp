@@ -1,0 +1,493 @@
+#include "reports/report.h"
+
+#include "eval/metrics.h"
+#include "model/error.h"
+#include "model/json_util.h"
+#include "reports/published.h"
+#include "reports/svg.h"
+#include "runner/merge.h"
+#include "runner/results.h"
+#include "runner/sample_log.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace g4u::reports {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+struct Variant {
+  std::string name, file, dir;
+  const json* results = nullptr;  // whole document
+  json v;                         // the variant object
+  // Per-sample records (loaded on demand for paired differences).
+  bool samples_loaded = false;
+  std::string samples_error;
+  std::vector<runner::SampleRecord> records;
+};
+
+bool per_100(const std::string& metric) { return metric == "bleu" || metric == "chrf"; }
+bool lower_is_better(const std::string& metric) { return metric == "wer" || metric == "cer"; }
+
+std::optional<double> num(const json& j) {
+  if (j.is_number()) return j.get<double>();
+  return std::nullopt;
+}
+std::optional<double> at(const json& j, std::initializer_list<const char*> path) {
+  const json* p = &j;
+  for (const char* k : path) {
+    if (!p->is_object() || !p->contains(k)) return std::nullopt;
+    p = &(*p)[k];
+  }
+  return num(*p);
+}
+
+// A score in display units: accuracy-type and WER/CER as %, BLEU/chrF as is.
+std::string show_score(std::optional<double> v, const std::string& metric) {
+  if (!v || !std::isfinite(*v)) return "n/a";
+  return per_100(metric) ? fmt::format("{:.2f}", *v) : fmt::format("{:.1f}%", 100 * *v);
+}
+std::string show_diff(std::optional<double> v, const std::string& metric) {
+  if (!v || !std::isfinite(*v)) return "n/a";
+  return per_100(metric) ? fmt::format("{:+.2f}", *v) : fmt::format("{:+.1f} pp", 100 * *v);
+}
+std::string show_ci(const json& ci, const std::string& metric, bool diff = false) {
+  if (!ci.is_array() || ci.size() != 2 || !ci[0].is_number()) return "n/a";
+  auto f = [&](double x) {
+    return diff ? show_diff(x, metric) : show_score(x, metric);
+  };
+  return "[" + f(ci[0].get<double>()) + ", " + f(ci[1].get<double>()) + "]";
+}
+std::string show_bytes(std::optional<double> b) {
+  if (!b) return "n/a";
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = *b;
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", v) : fmt::format("{:.2f} {}", v, units[u]);
+}
+std::string show_num(std::optional<double> v, const char* f = "{:.4g}") {
+  if (!v || !std::isfinite(*v)) return "n/a";
+  return fmt::format(fmt::runtime(f), *v);
+}
+std::string show_ms(std::optional<double> s) {
+  if (!s || !std::isfinite(*s)) return "n/a";
+  return fmt::format("{:.3g} ms", *s * 1000);
+}
+std::string show_p(std::optional<double> p) {
+  if (!p || !std::isfinite(*p)) return "n/a";
+  return *p < 1e-4 ? std::string("<1e-4") : fmt::format("{:.4f}", *p);
+}
+
+// A table rendered both as Markdown and HTML.
+struct Table {
+  std::vector<std::string> head;
+  std::vector<std::vector<std::string>> rows;
+  std::string md() const {
+    auto cell = [](std::string s) {
+      for (size_t p = 0; (p = s.find('|', p)) != std::string::npos; p += 2) s.replace(p, 1, "\\|");
+      return s;
+    };
+    std::string s = "|";
+    for (auto& h : head) s += " " + cell(h) + " |";
+    s += "\n|";
+    for (size_t i = 0; i < head.size(); ++i) s += "---|";
+    s += "\n";
+    for (auto& r : rows) {
+      s += "|";
+      for (auto& c : r) s += " " + cell(c) + " |";
+      s += "\n";
+    }
+    return s;
+  }
+  std::string html() const {
+    std::string s = "<table><thead><tr>";
+    for (auto& h : head) s += "<th>" + xml_escape(h) + "</th>";
+    s += "</tr></thead><tbody>\n";
+    for (auto& r : rows) {
+      s += "<tr>";
+      for (auto& c : r) s += "<td>" + xml_escape(c) + "</td>";
+      s += "</tr>\n";
+    }
+    s += "</tbody></table>\n";
+    return s;
+  }
+};
+
+struct Doc {
+  std::string md, html;
+  void h2(const std::string& t) {
+    md += "\n## " + t + "\n\n";
+    html += "<h2>" + xml_escape(t) + "</h2>\n";
+  }
+  void p(const std::string& t) {
+    md += t + "\n\n";
+    html += "<p>" + xml_escape(t) + "</p>\n";
+  }
+  void table(const Table& t) {
+    md += t.md() + "\n";
+    html += t.html();
+  }
+};
+
+void load_samples(Variant& v) {
+  if (v.samples_loaded) return;
+  v.samples_loaded = true;
+  std::string path = (fs::path(v.dir) / v.v["samples_path"].get<std::string>()).string();
+  if (!fs::exists(path)) {
+    v.samples_error = "per-sample log not found: " + path;
+    return;
+  }
+  runner::SampleLog log = runner::read_sample_log(path);
+  v.records = std::move(log.records);
+}
+
+const char* kCss = R"(
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
+h1{font-size:24px;margin-bottom:4px}h2{font-size:19px;margin-top:30px;border-bottom:1px solid #ccc;padding-bottom:4px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px;max-width:100%}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f2f4f7}tr:nth-child(even) td{background:#fafbfc}
+p{font-size:14px;line-height:1.45}.charts{display:flex;flex-wrap:wrap;gap:16px}
+svg.chart{border:1px solid #ddd;border-radius:4px}
+.meta{color:#555;font-size:13px}
+)";
+
+}  // namespace
+
+Report build_report(const ReportOptions& o) {
+  if (o.results.empty()) throw_input("g4u report: no results files given");
+  std::vector<std::unique_ptr<json>> docs;
+  std::vector<Variant> variants;
+  std::map<std::string, std::string> name_file;
+  for (const std::string& path : o.results) {
+    docs.push_back(std::make_unique<json>(runner::read_results(path)));
+    const json& d = *docs.back();
+    for (const json& v : d["variants"]) {
+      Variant var;
+      var.name = v["name"].get<std::string>();
+      var.file = path;
+      var.dir = fs::path(path).parent_path().string();
+      if (var.dir.empty()) var.dir = ".";
+      var.results = &d;
+      var.v = v;
+      auto [it, fresh] = name_file.emplace(var.name, path);
+      if (!fresh)
+        throw_input("{}: variant '{}' also in {} (name variants apart with `g4u eval --variant`)", path, var.name,
+                    it->second);
+      variants.push_back(std::move(var));
+    }
+  }
+  size_t base_idx = 0;
+  if (!o.baseline.empty()) {
+    auto it = std::find_if(variants.begin(), variants.end(), [&](const Variant& v) { return v.name == o.baseline; });
+    if (it == variants.end()) {
+      std::string names;
+      for (auto& v : variants) names += (names.empty() ? "" : ", ") + v.name;
+      throw_input("--baseline {}: no such variant (known: {})", o.baseline, names);
+    }
+    base_idx = static_cast<size_t>(it - variants.begin());
+  }
+  std::optional<PublishedTable> published;
+  if (!o.published.empty()) published = read_published(o.published);
+
+  // Task keys in order of first appearance, with their metric.
+  std::vector<std::string> task_keys;
+  std::map<std::string, std::string> task_metric;
+  for (auto& v : variants)
+    for (const json& t : v.v["tasks"]) {
+      std::string key = t["key"].get<std::string>();
+      if (!task_metric.count(key)) {
+        task_keys.push_back(key);
+        task_metric[key] = t["metric"].get<std::string>();
+      }
+    }
+  auto find_task = [](const Variant& v, const std::string& key) -> const json* {
+    for (const json& t : v.v["tasks"])
+      if (t["key"] == key) return &t;
+    return nullptr;
+  };
+
+  Doc doc;
+  json summary;
+  summary["baseline"] = variants[base_idx].name;
+  summary["variants"] = json::array();
+  for (auto& v : variants) summary["variants"].push_back(v.name);
+  summary["tasks"] = task_keys;
+
+  // --- header -------------------------------------------------------------------------------
+  doc.md += "# " + o.title + "\n\n";
+  doc.html += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + xml_escape(o.title) +
+              "</title><style>" + kCss + "</style></head><body>\n<h1>" + xml_escape(o.title) + "</h1>\n";
+  std::string intro = fmt::format(
+      "{} variant(s) from {} results file(s); baseline for paired differences: {}. Scores: accuracy-type metrics and "
+      "WER/CER in %, BLEU/chrF on sacreBLEU's 0-100 scale; 95% CIs from the CLT (accuracy) or a seeded bootstrap "
+      "(corpus metrics).",
+      variants.size(), o.results.size(), variants[base_idx].name);
+  doc.p(intro);
+
+  // --- variants ----------------------------------------------------------------------------
+  doc.h2("Variants: weights, memory, latency");
+  Table vt{{"variant", "model", "dtype", "quant", "weights", "bits/weight", "linear", "embedding", "norm",
+            "quant meta", "peak RSS", "peak CUDA", "KV max", "TTFT p50", "per-token p50 / p90 / p99",
+            "prefill tok/s", "decode tok/s"}, {}};
+  for (auto& v : variants) {
+    const json& w = v.v["weights"];
+    const json& lat = v.v["latency"];
+    auto cls = [&](const char* k) { return show_bytes(at(w, {"bytes_by_class", k})); };
+    auto str = [](const json& x) { return x.is_string() ? x.get<std::string>() : std::string(x.is_null() ? "-" : x.dump()); };
+    vt.rows.push_back({v.name, str(v.v.value("model", json(nullptr))), str(v.v.value("dtype", json(nullptr))),
+                       str(v.v.value("quant", json(nullptr))), show_bytes(num(w["total_bytes"])),
+                       show_num(num(w["bits_per_weight"]), "{:.2f}"), cls("linear"), cls("embedding"), cls("norm"),
+                       cls("quant_metadata"), show_bytes(at(v.v, {"memory", "peak_rss_bytes"})),
+                       show_bytes(at(v.v, {"memory", "peak_cuda_bytes"})),
+                       show_bytes(at(v.v, {"memory", "kv_cache_bytes_max"})), show_ms(at(lat, {"ttft_s", "p50"})),
+                       show_ms(at(lat, {"per_token_s", "p50"})) + " / " + show_ms(at(lat, {"per_token_s", "p90"})) +
+                           " / " + show_ms(at(lat, {"per_token_s", "p99"})),
+                       show_num(at(lat, {"prefill_tokens_per_s"}), "{:.1f}"),
+                       show_num(at(lat, {"decode_tokens_per_s"}), "{:.1f}")});
+  }
+  doc.table(vt);
+  doc.p("Latency excludes warm-up generations (never logged). Per-token latency: every token after a sample's first, "
+        "the decode step that produced it (numpy-style linear percentiles). TTFT: the batch's prompt forward plus "
+        "first token. Peak RSS is the process high-water mark (VmHWM); peak CUDA is n/a on CPU runs.");
+
+  // --- per-task scores -----------------------------------------------------------------------
+  doc.h2("Scores per task");
+  Table st{{"task", "metric", "variant", "n", "score", "95% CI", "stderr", "clustered SE", "parse failures",
+            "truncated reasoning", "failed", "hit max tokens"}, {}};
+  for (const std::string& key : task_keys) {
+    const std::string& metric = task_metric[key];
+    for (auto& v : variants) {
+      const json* t = find_task(v, key);
+      if (!t) continue;
+      std::string se = show_diff(num((*t)["stderr"]), metric);
+      if (se.size() && se[0] == '+') se = se.substr(1);
+      std::string cse = t->contains("stderr_clustered") ? show_diff(num((*t)["stderr_clustered"]), metric) : "-";
+      if (cse.size() && cse[0] == '+') cse = cse.substr(1);
+      st.rows.push_back({key, metric + (lower_is_better(metric) ? " (lower is better)" : ""), v.name,
+                         std::to_string((*t)["n"].get<int64_t>()), show_score(num((*t)["score"]), metric),
+                         show_ci((*t)["ci95"], metric), se + " (" + t->value("stderr_method", std::string("?")) + ")", cse,
+                         fmt::format("{} ({})", t->value("parse_failures", int64_t(0)),
+                                     show_score(num((*t)["parse_failure_rate"]), "exact-match")),
+                         std::to_string(t->value("truncated_reasoning", int64_t(0))),
+                         std::to_string(t->value("failed", int64_t(0))),
+                         std::to_string(t->value("hit_max_new_tokens", int64_t(0)))});
+    }
+  }
+  doc.table(st);
+
+  // --- paired differences ---------------------------------------------------------------------
+  doc.h2("Paired differences vs baseline " + variants[base_idx].name);
+  Table pt{{"task", "metric", "variant", "shared n", "variant score", "baseline score", "difference", "95% CI",
+            "p-value", "method"}, {}};
+  json paired = json::array();
+  Variant& base = variants[base_idx];
+  std::vector<std::string> notes;
+  if (variants.size() > 1) {
+    load_samples(base);
+    runner::ScoringOptions so = runner::scoring_from_config((*base.results)["config"], base.file, o.spellings);
+    runner::Scorer scorer(so);
+    auto base_groups = runner::group_by_task(base.records);
+    for (size_t vi = 0; vi < variants.size(); ++vi) {
+      if (vi == base_idx) continue;
+      Variant& v = variants[vi];
+      load_samples(v);
+      if (!v.samples_error.empty() || !base.samples_error.empty()) {
+        notes.push_back(v.name + ": " + (v.samples_error.empty() ? base.samples_error : v.samples_error));
+        continue;
+      }
+      auto groups = runner::group_by_task(v.records);
+      for (const auto& g : groups) {
+        auto bg = std::find_if(base_groups.begin(), base_groups.end(), [&](const runner::TaskGroup& b) { return b.key == g.key; });
+        if (bg == base_groups.end()) continue;
+        if (bg->metric != g.metric) {
+          notes.push_back(fmt::format("{} / {}: metric {} vs baseline {}; not compared", v.name, g.key, g.metric, bg->metric));
+          continue;
+        }
+        std::map<std::string, const runner::SampleRecord*> bmap;
+        for (auto* r : bg->records) bmap[r->id] = r;
+        runner::TaskGroup gs = g, bs = *bg;
+        gs.records.clear();
+        bs.records.clear();
+        for (auto* r : g.records) {
+          auto it = bmap.find(r->id);
+          if (it == bmap.end()) continue;
+          gs.records.push_back(r);
+          bs.records.push_back(it->second);
+        }
+        if (gs.records.empty()) {
+          notes.push_back(fmt::format("{} / {}: no sample id in common with the baseline", v.name, g.key));
+          continue;
+        }
+        eval::Evaluation es = runner::evaluate_group(gs, scorer), eb = runner::evaluate_group(bs, scorer);
+        json c = eval::compare(es, eb, scorer.score_options(g.normalizer));
+        c["task"] = g.key;
+        c["variant"] = v.name;
+        c["baseline"] = base.name;
+        c["variant_score"] = std::isfinite(es.score) ? json(es.score) : json(nullptr);
+        paired.push_back(c);
+        pt.rows.push_back({g.key, g.metric, v.name, std::to_string(gs.records.size()), show_score(num(c["variant_score"]), g.metric),
+                           show_score(num(c["baseline_score"]), g.metric), show_diff(num(c["mean_diff"]), g.metric),
+                           show_ci(c["ci95"], g.metric, true), show_p(num(c["p_value"])), c["method"].get<std::string>()});
+      }
+    }
+    doc.table(pt);
+    doc.p("Differences are variant minus baseline on the sample ids both variants logged (for WER/CER a negative "
+          "difference is an improvement). Accuracy-type metrics: paired t-test on per-item differences; corpus "
+          "metrics: paired bootstrap (sacreBLEU's procedure).");
+  } else {
+    doc.p("Only one variant: no paired differences.");
+  }
+  for (auto& n : notes) doc.p("Note: " + n);
+  summary["paired"] = paired;
+
+  // --- charts --------------------------------------------------------------------------------
+  doc.h2("Charts");
+  ScatterChart acc;
+  acc.title = "Accuracy vs bits per weight";
+  acc.x_label = "bits per weight (all weight bytes / weights)";
+  acc.y_label = "score (accuracy-type tasks)";
+  acc.log2_x = true;
+  acc.y_range = std::make_pair(0.0, 1.0);
+  ScatterChart lm;
+  lm.title = "Latency vs memory";
+  lm.x_label = "peak RSS (MiB)";
+  lm.y_label = "per-token latency p50 (ms)";
+  for (auto& v : variants) {
+    auto bpw = at(v.v, {"weights", "bits_per_weight"});
+    for (const json& t : v.v["tasks"]) {
+      std::string metric = t["metric"].get<std::string>();
+      if (eval::metric_info(metric).corpus || !bpw) continue;
+      ChartPoint p;
+      p.x = *bpw;
+      p.y = num(t["score"]).value_or(NAN);
+      if (t["ci95"].is_array()) {
+        p.y_lo = t["ci95"][0].get<double>();
+        p.y_hi = t["ci95"][1].get<double>();
+      }
+      p.series = t["key"].get<std::string>();
+      p.label = v.name;
+      acc.points.push_back(p);
+    }
+    auto rss = at(v.v, {"memory", "peak_rss_bytes"});
+    auto ptok = at(v.v, {"latency", "per_token_s", "p50"});
+    if (rss && ptok) {
+      ChartPoint p;
+      p.x = *rss / (1024.0 * 1024.0);
+      p.y = *ptok * 1000;
+      auto p90 = at(v.v, {"latency", "per_token_s", "p90"});
+      if (p90) {
+        p.y_lo = p.y;
+        p.y_hi = *p90 * 1000;
+      }
+      p.series = v.name;
+      p.label = v.name;
+      lm.points.push_back(p);
+    }
+  }
+  std::string svg1 = svg_scatter(acc), svg2 = svg_scatter(lm);
+  doc.html += "<div class=\"charts\">" + svg1 + "\n" + svg2 + "</div>\n";
+  doc.html += "<p class=\"meta\">Error bars: 95% CI (accuracy chart), p50 to p90 (latency chart).</p>\n";
+  doc.md += "The HTML report holds two charts: accuracy vs bits per weight (one point per variant and accuracy-type "
+            "task, 95% CI bars) and per-token latency p50 vs peak RSS (one point per variant).\n\n";
+  Table ct{{"variant", "bits/weight", "peak RSS (MiB)", "per-token p50 (ms)"}, {}};
+  for (auto& v : variants) {
+    auto rss = at(v.v, {"memory", "peak_rss_bytes"});
+    ct.rows.push_back({v.name, show_num(at(v.v, {"weights", "bits_per_weight"}), "{:.2f}"),
+                       rss ? fmt::format("{:.1f}", *rss / (1024.0 * 1024.0)) : "n/a",
+                       show_num(at(v.v, {"latency", "per_token_s", "p50"}).has_value()
+                                    ? std::optional<double>(*at(v.v, {"latency", "per_token_s", "p50"}) * 1000)
+                                    : std::nullopt,
+                                "{:.3g}")});
+  }
+  doc.md += ct.md() + "\n";
+
+  // --- published vs ours ---------------------------------------------------------------------
+  if (published) {
+    doc.h2("Published vs ours: " + published->model);
+    doc.p("Source: " + published->source + (published->note.empty() ? "" : ". " + published->note));
+    Table pub{{"benchmark", "published", "g4u task"}, {}};
+    for (auto& v : variants) pub.head.push_back(v.name);
+    pub.head.push_back("source");
+    for (const PublishedScore& e : published->entries) {
+      std::string pv = e.unit == "percent" ? fmt::format("{:g}%", e.value) : fmt::format("{:g}", e.value);
+      if (!e.higher_is_better) pv += " (lower is better)";
+      if (!e.verified) pv += " [unverified]";
+      std::vector<std::string> row{e.benchmark, pv, e.task.empty() ? "-" : e.task};
+      for (auto& v : variants) {
+        const json* t = e.task.empty() ? nullptr : find_task(v, e.task);
+        if (!t) {
+          row.push_back(e.task.empty() ? "-" : "not run");
+          continue;
+        }
+        auto ours = num((*t)["score"]);
+        auto conv = ours ? to_published_unit(*ours, (*t)["metric"].get<std::string>(), e.unit) : std::nullopt;
+        if (!conv) {
+          row.push_back("n/a (metric " + (*t)["metric"].get<std::string>() + ")");
+          continue;
+        }
+        row.push_back((e.unit == "percent" ? fmt::format("{:.1f}%", *conv) : fmt::format("{:.4g}", *conv)) +
+                      fmt::format(" (n={})", (*t)["n"].get<int64_t>()));
+      }
+      row.push_back(e.source + (e.note.empty() ? "" : "; " + e.note));
+      pub.rows.push_back(row);
+    }
+    doc.table(pub);
+  }
+
+  // --- environment ----------------------------------------------------------------------------
+  doc.h2("Environment and configuration");
+  Table et{{"results file", "variants", "config hash", "git commit", "LibTorch", "CPU", "threads", "GPU", "seeds", "run"}, {}};
+  for (size_t i = 0; i < o.results.size(); ++i) {
+    const json& d = *docs[i];
+    const json& e = d["environment"];
+    std::string names;
+    for (const json& v : d["variants"]) names += (names.empty() ? "" : ", ") + v["name"].get<std::string>();
+    auto s = [&](const char* k) { return e.contains(k) ? (e[k].is_string() ? e[k].get<std::string>() : e[k].dump()) : "n/a"; };
+    std::string commit = s("git_commit") + (e.value("git_dirty", false) ? " (dirty)" : "");
+    const json& run = d["run"];
+    std::string runs = fmt::format("{} samples, shards {}{}", run.value("logged", size_t(0)),
+                                   run.contains("shards") ? run["shards"].dump() : "?",
+                                   run.value("complete", false) ? "" : ", INCOMPLETE");
+    et.rows.push_back({o.results[i], names, d["config_hash"].get<std::string>(), commit, s("libtorch_version"),
+                       s("cpu_model"), s("threads"), s("gpu"), s("seeds"), runs});
+  }
+  doc.table(et);
+  for (size_t i = 0; i < o.results.size(); ++i) {
+    std::string cfg = (*docs[i])["config"].dump(2);
+    doc.md += "<details><summary>config of " + o.results[i] + "</summary>\n\n```json\n" + cfg + "\n```\n</details>\n\n";
+    doc.html += "<details><summary>config of " + xml_escape(o.results[i]) + "</summary><pre>" + xml_escape(cfg) +
+                "</pre></details>\n";
+  }
+  doc.html += "</body></html>\n";
+  return {doc.md, doc.html, summary};
+}
+
+json write_report(const ReportOptions& o) {
+  if (o.out.empty()) throw_input("--out: required");
+  Report r = build_report(o);
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw_input("--out {}: cannot create folder: {}", o.out, ec.message());
+  write_file_atomic((fs::path(o.out) / "report.md").string(), r.markdown);
+  write_file_atomic((fs::path(o.out) / "report.html").string(), r.html);
+  json s = r.summary;
+  s["report_md"] = (fs::path(o.out) / "report.md").string();
+  s["report_html"] = (fs::path(o.out) / "report.html").string();
+  return s;
+}
+
+}  // namespace g4u::reports

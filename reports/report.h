@@ -1,0 +1,39 @@
+// `g4u report`: results.json files (runner/results.h) -> report.md and one self-contained
+// report.html (inline CSS and SVG, no scripts, nothing fetched) with
+//   - variants: weights (bytes by class, bits/weight), memory, latency
+//   - per-task scores with n, 95 % CI, stderr, parse failures
+//   - paired differences vs a baseline variant on the ids both logged (eval::compare: paired t for
+//     accuracy metrics, paired bootstrap for corpus metrics), from the per-sample logs
+//   - charts: accuracy vs bits/weight, latency vs memory
+//   - published vs ours (reports/published.h)
+//   - the environment of every results file
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace g4u::reports {
+
+struct ReportOptions {
+  std::vector<std::string> results;  // results.json files
+  std::string out;                   // folder for report.md and report.html
+  std::string baseline;              // variant name; empty: the first variant
+  std::string published;             // published scores file; empty: none
+  std::string spellings;             // whisper-en spelling map for rescoring (paired differences)
+  std::string title = "g4u evaluation report";
+};
+
+struct Report {
+  std::string markdown, html;
+  nlohmann::json summary;  // variants, baseline, tasks, paired (machine-readable, for --json)
+};
+
+// InputError for unreadable/invalid results files (naming file and field), duplicate variant names,
+// an unknown --baseline.
+Report build_report(const ReportOptions& options);
+// build_report + writes <out>/report.md and <out>/report.html atomically. Returns the summary.
+nlohmann::json write_report(const ReportOptions& options);
+
+}  // namespace g4u::reports

@@ -1,0 +1,15 @@
+// The tensors of a module (parameters and buffers, recursively) as TensorEntry rows for
+// weight_bytes_by_class (runner/meters.h).
+#pragma once
+
+#include "runner/meters.h"
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace g4u::runner {
+
+std::vector<TensorEntry> module_tensors(const torch::nn::Module& module);
+
+}  // namespace g4u::runner

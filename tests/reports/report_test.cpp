@@ -1,0 +1,159 @@
+// g4u report: charts, the published-scores file, report.md/report.html from two variants, headless
+// Chromium rendering (when installed), bad input.
+#include "model/error.h"
+#include "reports/published.h"
+#include "reports/svg.h"
+#include "runner/runner_test_util.h"
+
+#include <cstdlib>
+
+using g4u::test::read_file;
+using g4u::test::run_g4u;
+using g4u::test::ScratchDir;
+using g4u::test::small_manifest;
+using g4u::test::write_file;
+using Catch::Detail::Approx;
+using Catch::Matchers::Contains;
+using json = nlohmann::json;
+using namespace g4u::reports;
+
+namespace {
+const std::string kPublished = std::string(G4U_FIXTURES_DIR) + "/../../reports/published_gemma4_12b.json";
+
+size_t count(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("nice ticks, escaping and scatter charts", "[unit]") {
+  auto t = nice_ticks(0, 1, 5);
+  REQUIRE(t.size() == 6);
+  for (size_t i = 0; i < t.size(); ++i) CHECK(t[i] == Approx(0.2 * static_cast<double>(i)));
+  auto u = nice_ticks(3, 47, 5);  // raw step 8.8 -> 10
+  CHECK(u == std::vector<double>{10, 20, 30, 40});
+  CHECK(xml_escape("a<b & \"c\"") == "a&lt;b &amp; &quot;c&quot;");
+  ScatterChart c;
+  c.title = "T <1>";
+  CHECK_THAT(svg_scatter(c), Contains("no data") && Contains("T &lt;1&gt;"));
+  c.log2_x = true;
+  c.points = {{4, 0.5, 0.4, 0.6, "s1", "q4"}, {32, 0.7, std::nullopt, std::nullopt, "s1", "fp32"},
+              {16, 0.6, std::nullopt, std::nullopt, "s2", "bf16"}, {NAN, 1, std::nullopt, std::nullopt, "s2", "bad"}};
+  std::string svg = svg_scatter(c);
+  CHECK(count(svg, "<circle") == 3 + 2);  // three points + two legend entries; the NaN point is left out
+  CHECK_THAT(svg, Contains(">32<") && Contains(">4<"));  // log2 axis labelled in bits
+  CHECK(svg.rfind("<svg", 0) == 0);
+  CHECK(svg.substr(svg.size() - 6) == "</svg>");
+}
+
+TEST_CASE("published scores: the shipped Gemma 4 12B file and bad files", "[unit]") {
+  PublishedTable t = read_published(kPublished);
+  CHECK_THAT(t.model, Contains("12B"));
+  std::map<std::string, PublishedScore> by;
+  for (auto& e : t.entries) by[e.benchmark] = e;
+  // Numbers of gemma4-architecture.md §9.
+  CHECK(by.at("MMLU Pro").value == 77.2);
+  CHECK(by.at("GPQA Diamond").value == 78.8);
+  CHECK(by.at("MMMU Pro (vision)").value == 69.1);
+  CHECK(by.at("CoVoST (BLEU, excluding Chinese)").value == 38.5);
+  CHECK(by.at("CoVoST (BLEU, excluding Chinese)").task == "covost2");
+  CHECK(by.at("FLEURS (error rate, excluding Chinese)").value == 0.069);
+  CHECK_FALSE(by.at("FLEURS (error rate, excluding Chinese)").higher_is_better);
+  CHECK_FALSE(by.at("DocVQA (ANLS)").verified);
+  for (auto& e : t.entries) CHECK_FALSE(e.source.empty());
+
+  ScratchDir d;
+  std::string p = d / "pub.json";
+  json good = json::parse(read_file(kPublished));
+  auto fails = [&](json j, const std::string& what) {
+    write_file(p, j.dump());
+    CHECK_THROWS_WITH(read_published(p), Contains(p) && Contains(what));
+  };
+  json j = good;
+  j["entries"][2]["unit"] = "points";
+  fails(j, "entries[2]: field 'unit'");
+  j = good;
+  j["entries"][0].erase("value");
+  fails(j, "entries[0]");
+  j = good;
+  j["entries"][1]["value"] = "77";
+  fails(j, "entries[1]");
+  j = good;
+  j["schema_version"] = 3;
+  fails(j, "version 3");
+  j = good;
+  j["entries"][0]["colour"] = "red";
+  fails(j, "unknown field 'colour'");
+
+  CHECK(to_published_unit(0.5, "exact-match", "percent") == 50.0);
+  CHECK(to_published_unit(31.5, "bleu", "bleu") == 31.5);
+  CHECK(to_published_unit(0.07, "wer", "fraction") == 0.07);
+  CHECK_FALSE(to_published_unit(31.5, "bleu", "percent").has_value());
+  CHECK_FALSE(to_published_unit(0.5, "anls", "bleu").has_value());
+}
+
+TEST_CASE("g4u report: two variants, paired differences, charts, published table, Chromium", "[integration]") {
+  ScratchDir d;
+  std::string base = "eval --model tiny --data " + small_manifest() + " --tasks arith,count-shapes --batch 2 --json";
+  auto a = run_g4u(base + " --out " + (d / "fp32"));
+  REQUIRE(a.code == 0);
+  auto b = run_g4u(base + " --out " + (d / "bf16") + " --dtype bf16 --variant tiny-bf16");
+  INFO(b.err);
+  REQUIRE(b.code == 0);
+  json ra = json::parse(a.out), rb = json::parse(b.out);
+  CHECK(rb["variants"][0]["weights"]["bits_per_weight"].get<double>() == Approx(16));
+  std::string out = d / "report";
+  auto r = run_g4u("report --out " + out + " --results " + (d / "fp32/results.json") + " " + (d / "bf16/results.json") +
+                   " --published " + kPublished + " --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  json s = json::parse(r.out);
+  CHECK(s["baseline"] == "tiny");
+  REQUIRE(s["paired"].size() == 2);  // arith and count-shapes
+  for (const auto& p : s["paired"]) {
+    std::string task = p["task"].get<std::string>();
+    double sa = 0, sb = 0;
+    for (auto& t : ra["variants"][0]["tasks"]) if (t["key"] == task) sa = t["score"].get<double>();
+    for (auto& t : rb["variants"][0]["tasks"]) if (t["key"] == task) sb = t["score"].get<double>();
+    // Every id is shared, so the mean paired difference is the difference of the means.
+    CHECK(p["mean_diff"].get<double>() == Approx(sb - sa).margin(1e-12));
+    CHECK(p["method"] == "paired-t");
+    CHECK(p["variant"] == "tiny-bf16");
+  }
+  std::string md = read_file(out + "/report.md"), html = read_file(out + "/report.html");
+  CHECK_THAT(md, Contains("## Scores per task") && Contains("## Paired differences vs baseline tiny") &&
+                     Contains("Published vs ours") && Contains("| MMLU Pro | 77.2% |") && Contains("tiny-bf16") &&
+                     Contains("| 32.00 |") && Contains("| 16.00 |"));
+  CHECK_THAT(html, Contains("<svg") && Contains("Accuracy vs bits per weight") && Contains("Latency vs memory"));
+  // Self-contained: nothing to fetch, no scripts.
+  for (const char* bad : {"<script", "src=", "<link", "@import", "url("}) CHECK(html.find(bad) == std::string::npos);
+  CHECK(count(html, "<svg") == 2);
+
+  if (std::system("command -v chromium >/dev/null 2>&1") == 0) {
+    std::string png = d / "report.png";
+    std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2200 "
+                      "--screenshot=" + png + " file://" + out + "/report.html >/dev/null 2>&1";
+    CHECK(std::system(cmd.c_str()) == 0);
+    std::string bytes = read_file(png);
+    REQUIRE(bytes.size() > 20000);  // a real page, not a blank one
+    CHECK(bytes.substr(1, 3) == "PNG");
+    if (const char* keep = std::getenv("G4U_REPORT_SCREENSHOT")) write_file(keep, bytes);
+  } else {
+    WARN("chromium not installed: report.html not rendered");
+  }
+
+  // Bad input: another schema version, an unknown baseline, a missing file.
+  json other = json::parse(read_file(d / "fp32/results.json"));
+  other["schema_version"] = 7;
+  write_file(d / "old.json", other.dump());
+  auto old = run_g4u("report --out " + (d / "r2") + " --results " + (d / "old.json"));
+  CHECK(old.code == 2);
+  CHECK_THAT(old.err, Contains("old.json") && Contains("schema_version") && Contains("version 7"));
+  auto nob = run_g4u("report --out " + (d / "r3") + " " + (d / "fp32/results.json") + " --baseline zzz");
+  CHECK(nob.code == 2);
+  CHECK_THAT(nob.err, Contains("--baseline zzz") && Contains("known: tiny"));
+  CHECK(run_g4u("report --out " + (d / "r4") + " " + (d / "nope.json")).code == 2);
+  auto dup = run_g4u("report --out " + (d / "r5") + " " + (d / "fp32/results.json") + " " + (d / "fp32/results.json"));
+  CHECK(dup.code == 2);
+}

@@ -1,0 +1,251 @@
+// `g4u eval` and `g4u merge` end to end on the tiny preset and a small synthetic manifest (6 text +
+// 4 image samples): records, scores recomputed by hand, resume after --limit and a torn line,
+// shard + merge == unsharded, batch-size invariance, bad input.
+#include "runner_test_util.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+using g4u::test::read_file;
+using g4u::test::read_jsonl;
+using g4u::test::run_g4u;
+using g4u::test::ScratchDir;
+using g4u::test::small_manifest;
+using g4u::test::task_stats;
+using g4u::test::write_file;
+using Catch::Matchers::Contains;
+using Catch::Detail::Approx;
+using json = nlohmann::json;
+
+namespace {
+
+// Python's str.strip() on ASCII whitespace (what exact-match compares); enough for these outputs'
+// checks since a non-ASCII space never equals a digit answer anyway.
+std::string strip(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\n\r\f\v"), b = s.find_last_not_of(" \t\n\r\f\v");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+std::map<std::string, json> by_id(const std::vector<json>& records) {
+  std::map<std::string, json> m;
+  for (const auto& r : records) m[r["id"].get<std::string>()] = r;
+  return m;
+}
+
+// One unsharded reference run per process (batch 1).
+const json& reference_run(std::string* dir_out = nullptr) {
+  static ScratchDir dir;
+  static json results = [] {
+    auto r = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (dir / "ref") + " --batch 1 --json");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    return json::parse(r.out);
+  }();
+  if (dir_out) *dir_out = dir / "ref";
+  return results;
+}
+
+}  // namespace
+
+TEST_CASE("g4u eval: one record per sample, scores recomputable from the records", "[integration]") {
+  std::string dir;
+  const json& res = reference_run(&dir);
+  auto records = read_jsonl(dir + "/samples.jsonl");
+  REQUIRE(records.size() == 10);
+  std::set<std::string> ids;
+  std::map<std::string, std::vector<double>> scores;
+  for (const auto& r : records) {
+    ids.insert(r["id"].get<std::string>());
+    for (const char* k : {"id", "task", "prompt_hash", "prediction", "extracted", "score", "ttft_s", "token_s", "batch"})
+      CHECK(r.contains(k));
+    CHECK(r["prompt_hash"].get<std::string>().rfind("fnv1a64:", 0) == 0);
+    CHECK(r["prompt_tokens"].get<int64_t>() > 0);
+    CHECK(r["new_tokens"].get<int64_t>() >= 1);
+    CHECK(r["new_tokens"].get<int64_t>() <= r["max_new_tokens"].get<int64_t>());
+    CHECK(r["token_s"].size() == static_cast<size_t>(r["new_tokens"].get<int64_t>() - 1));
+    // exact-match by hand: stripped prediction equals the reference.
+    double expect = strip(r["prediction"].get<std::string>()) == r["references"][0].get<std::string>() ? 1.0 : 0.0;
+    CHECK(r["score"].get<double>() == expect);
+    scores[r["task"].get<std::string>()].push_back(expect);
+  }
+  CHECK(ids.size() == 10);
+  // The image task's max_new_tokens (4) and the text task's (8) come from the task registry.
+  for (const auto& r : records) CHECK(r["max_new_tokens"] == (r["task"] == "arith" ? 8 : 4));
+  const json& v = res["variants"][0];
+  REQUIRE(v["tasks"].size() == 2);
+  for (const auto& t : v["tasks"]) {
+    auto& s = scores[t["task"].get<std::string>()];
+    double mean = 0;
+    for (double x : s) mean += x;
+    mean /= static_cast<double>(s.size());
+    CHECK(t["n"] == s.size());
+    CHECK(t["score"].get<double>() == Approx(mean));
+    CHECK(t["metric"] == "exact-match");
+  }
+  CHECK(res["run"]["complete"] == true);
+  CHECK(res["run"]["selected"] == 10);
+  CHECK(v["weights"]["bits_per_weight"].get<double>() == Approx(32));
+  CHECK(v["memory"]["peak_rss_bytes"].get<int64_t>() > 0);
+  CHECK(v["memory"]["peak_cuda_bytes"].is_null());
+  CHECK(v["latency"]["per_token_s"]["p50"].get<double>() > 0);
+  CHECK(v["latency"]["prefill_tokens_per_s"].get<double>() > 0);
+  const json& env = res["environment"];
+  for (const char* k : {"git_commit", "libtorch_version", "cpu_model", "threads", "gpu", "seeds"}) CHECK(env.contains(k));
+  CHECK(res["config_hash"].get<std::string>().rfind("fnv1a64:", 0) == 0);
+  // results.json on disk is the document printed with --json.
+  CHECK(json::parse(read_file(dir + "/results.json")) == res);
+}
+
+TEST_CASE("g4u eval resumes: --limit then full, with a torn last line, loses and redoes nothing", "[integration]") {
+  std::string ref_dir;
+  const json& ref = reference_run(&ref_dir);
+  ScratchDir d;
+  std::string out = d / "run";
+  std::string base = "eval --model tiny --data " + small_manifest() + " --out " + out + " --batch 1 --json";
+  auto first = run_g4u(base + " --limit 3");
+  REQUIRE(first.code == 0);
+  json r1 = json::parse(first.out);
+  CHECK(r1["run"]["selected"] == 3);
+  CHECK(r1["run"]["complete"] == false);
+  auto logged = read_jsonl(out + "/samples.jsonl");
+  REQUIRE(logged.size() == 3);
+  // Simulate a kill mid-write: half of a fourth record, no newline.
+  std::string partial = logged[0].dump();
+  partial = partial.substr(0, partial.size() / 2);
+  write_file(out + "/samples.jsonl", read_file(out + "/samples.jsonl") + partial);
+  auto second = run_g4u(base);
+  INFO(second.err);
+  REQUIRE(second.code == 0);
+  json r2 = json::parse(second.out);
+  CHECK(r2["run"]["resumed_from_log"] == 3);
+  CHECK(r2["run"]["generated"] == 7);
+  CHECK(r2["run"]["torn_tail_cut"] == true);
+  CHECK(r2["run"]["complete"] == true);
+  auto all = read_jsonl(out + "/samples.jsonl");  // parses: the torn piece is gone
+  REQUIRE(all.size() == 10);
+  auto mine = by_id(all), theirs = by_id(read_jsonl(ref_dir + "/samples.jsonl"));
+  REQUIRE(mine.size() == 10);
+  for (auto& [id, r] : mine) {
+    REQUIRE(theirs.count(id));
+    CHECK(r["prediction"] == theirs[id]["prediction"]);
+    CHECK(r["prompt_hash"] == theirs[id]["prompt_hash"]);
+  }
+  CHECK(task_stats(r2) == task_stats(ref));
+  // A third run has nothing left to do.
+  auto third = run_g4u(base);
+  REQUIRE(third.code == 0);
+  CHECK(json::parse(third.out)["run"]["generated"] == 0);
+  CHECK(read_jsonl(out + "/samples.jsonl").size() == 10);
+}
+
+TEST_CASE("g4u eval --shard + g4u merge equals the unsharded run", "[integration]") {
+  std::string ref_dir;
+  const json& ref = reference_run(&ref_dir);
+  ScratchDir d;
+  std::vector<std::string> dirs;
+  size_t total = 0;
+  for (int i = 0; i < 3; ++i) {
+    std::string out = d / ("shard" + std::to_string(i));
+    auto r = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + out + " --batch 1 --shard " +
+                     std::to_string(i) + "/3 --json");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    total += read_jsonl(out + "/samples.jsonl").size();
+    dirs.push_back(out);
+  }
+  CHECK(total == 10);
+  std::string merged = d / "merged";
+  auto m = run_g4u("merge --out " + merged + " " + dirs[0] + " " + dirs[1] + " " + dirs[2] + " --json");
+  INFO(m.err);
+  REQUIRE(m.code == 0);
+  json mres = json::parse(m.out);
+  CHECK(task_stats(mres) == task_stats(ref));
+  CHECK(mres["config_hash"] == ref["config_hash"]);
+  CHECK(mres["run"]["complete"] == true);
+  CHECK(mres["run"]["logged"] == 10);
+  auto mine = by_id(read_jsonl(merged + "/samples.jsonl")), theirs = by_id(read_jsonl(ref_dir + "/samples.jsonl"));
+  REQUIRE(mine.size() == 10);
+  for (auto& [id, r] : mine) CHECK(r["prediction"] == theirs[id]["prediction"]);
+  CHECK(json::parse(read_file(merged + "/results.json")) == mres);
+
+  // Missing or repeated shards, and a shard of another config, are refused.
+  auto missing = run_g4u("merge --out " + (d / "m2") + " " + dirs[0] + " " + dirs[1]);
+  CHECK(missing.code == 2);
+  CHECK_THAT(missing.err, Contains("missing shards 2/3"));
+  CHECK(run_g4u("merge --out " + (d / "m3") + " " + dirs[0] + " " + dirs[1] + " --allow-partial").code == 0);
+  auto twice = run_g4u("merge --out " + (d / "m4") + " " + dirs[0] + " " + dirs[0] + " " + dirs[1]);
+  CHECK(twice.code == 2);
+  CHECK_THAT(twice.err, Contains("given twice"));
+  auto mixed = run_g4u("merge --out " + (d / "m5") + " " + dirs[0] + " " + dirs[1] + " " + ref_dir);
+  CHECK(mixed.code == 2);
+  CHECK_THAT(mixed.err, Contains("shard"));
+}
+
+TEST_CASE("g4u eval: batched greedy decoding gives the batch-1 outputs", "[integration]") {
+  std::string ref_dir;
+  reference_run(&ref_dir);
+  ScratchDir d;
+  auto r = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "b4") + " --batch 4");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto mine = by_id(read_jsonl(d / "b4/samples.jsonl")), theirs = by_id(read_jsonl(ref_dir + "/samples.jsonl"));
+  REQUIRE(mine.size() == 10);
+  std::set<int64_t> sizes;
+  for (auto& [id, rec] : mine) {
+    CHECK(rec["prediction"] == theirs[id]["prediction"]);
+    sizes.insert(rec["batch"]["size"].get<int64_t>());
+  }
+  CHECK(sizes.count(4));  // batches really were formed (6 arith -> 4 + 2, 4 count-shapes -> 4)
+  CHECK(sizes.count(2));
+}
+
+TEST_CASE("g4u eval: --tasks filter, config mismatch on resume, bad input", "[integration]") {
+  ScratchDir d;
+  std::string out = d / "arith";
+  auto r = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + out + " --tasks arith --json");
+  REQUIRE(r.code == 0);
+  json res = json::parse(r.out);
+  CHECK(res["run"]["selected"] == 6);
+  CHECK(res["run"]["other_tasks"] == 4);
+  // Same folder, different tasks: another config.
+  auto clash = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + out);
+  CHECK(clash.code == 2);
+  CHECK_THAT(clash.err, Contains("run.json") && Contains("config_hash"));
+  auto unknown = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "u") + " --tasks nope");
+  CHECK(unknown.code == 2);
+  CHECK_THAT(unknown.err, Contains("unknown task 'nope'"));
+  CHECK(run_g4u("eval --model tiny --data " + (d / "none.jsonl") + " --out " + (d / "n")).code == 2);
+  CHECK(run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "b") + " --batch 0").code == 2);
+  CHECK(run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "s") + " --shard 3/3").code == 2);
+  // A corrupt line in the middle of the log is not silently dropped.
+  std::string log = read_file(out + "/samples.jsonl");
+  size_t nl = log.find('\n');
+  write_file(out + "/samples.jsonl", log.substr(0, nl + 1) + "{\"v\": 1, \"id\": 5}\n" + log.substr(nl + 1));
+  auto corrupt = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + out + " --tasks arith");
+  CHECK(corrupt.code == 2);
+  CHECK_THAT(corrupt.err, Contains("samples.jsonl:2") && Contains("field 'id'"));
+}
+
+TEST_CASE("g4u eval killed with SIGKILL mid-run resumes without losing or repeating samples", "[integration]") {
+  ScratchDir d;
+  REQUIRE(run_g4u("data synth --suite arith --n 40 --seed 2 --out " + (d / "big")).code == 0);
+  std::string out = d / "k", log = out + "/samples.jsonl";
+  std::string args = " eval --model tiny --data " + (d / "big/manifest.jsonl") + " --out " + out;
+  // Start in the background, wait until a few records are on disk, then SIGKILL.
+  std::string script = "(" + std::string(G4U_BINARY) + args + " 2>/dev/null & echo $! > " + (d / "pid") +
+                       "; wait) & for i in $(seq 1 300); do n=$(cat " + log +
+                       " 2>/dev/null | wc -l); [ \"$n\" -ge 3 ] && break; sleep 0.05; done; kill -9 $(cat " + (d / "pid") +
+                       ") 2>/dev/null; sleep 0.3";
+  REQUIRE(std::system(("bash -c '" + script + "'").c_str()) == 0);
+  auto r = run_g4u(args + " --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  json res = json::parse(r.out);
+  CHECK(res["run"]["logged"] == 40);
+  CHECK(res["run"]["complete"] == true);
+  CHECK(res["run"]["resumed_from_log"].get<int64_t>() + res["run"]["generated"].get<int64_t>() == 40);
+  auto all = read_jsonl(log);
+  CHECK(all.size() == 40);
+  CHECK(by_id(all).size() == 40);
+}
