@@ -92,6 +92,9 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& where
     c.beta2 = t.get_double("beta2", c.beta2);
     c.eps = t.get_double("eps", c.eps);
     c.grad_clip = t.get_double("grad_clip", c.grad_clip);
+    c.loss_weighting = t.get_string("loss_weighting", c.loss_weighting);
+    if (c.loss_weighting != "token" && c.loss_weighting != "sequence")
+      throw_input("{}: '{}' is not token or sequence", t.field("loss_weighting"), c.loss_weighting);
     c.checkpoint_every = t.get_int("checkpoint_every", c.checkpoint_every);
     c.eval_every = t.get_int("eval_every", c.eval_every);
     c.log_every = t.get_int("log_every", c.log_every);

@@ -48,6 +48,7 @@ struct TrainConfig {
   double weight_decay = 0.1;
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
   double grad_clip = 1.0;  // max global L2 norm; 0 = off
+  std::string loss_weighting = "token";  // token | sequence (see trainer.cpp run_batch)
   int64_t checkpoint_every = 50;
   int64_t eval_every = 0;  // 0: only at the end
   int64_t log_every = 10;

@@ -239,7 +239,9 @@ struct StepOutput {
   torch::Tensor row_of_target;   // [N] the batch row of each target token
 };
 
-StepOutput run_batch(model::Gemma4Model& m, const Batch& b) {
+// Loss weighting: "token" averages over all target tokens of the batch (long text chunks dominate);
+// "sequence" averages each sequence's tokens first, so a one-token answer weighs as much as a chunk.
+StepOutput run_batch(model::Gemma4Model& m, const Batch& b, bool per_sequence) {
   torch::Tensor embeds = model::embed_multimodal(m, b.ids, b.images, b.audios);
   model::ForwardOptions fo = model::multimodal_forward_options(b.ids, m.config());
   torch::Tensor hidden = m.text().forward(embeds, b.valid, nullptr, fo).hidden;  // [B, T, H]
@@ -248,9 +250,17 @@ StepOutput run_batch(model::Gemma4Model& m, const Batch& b) {
   torch::Tensor targets = b.targets.index({mask});
   torch::Tensor logits = m.text().logits(rows).to(torch::kFloat32);  // [N, V]
   StepOutput o;
-  o.loss = torch::nn::functional::cross_entropy(logits, targets);
-  o.correct = logits.argmax(-1).eq(targets);
   o.row_of_target = torch::arange(b.ids.size(0)).unsqueeze(1).expand_as(mask).index({mask});
+  if (per_sequence) {
+    torch::Tensor ce = torch::nn::functional::cross_entropy(
+        logits, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    torch::Tensor per_row = mask.sum(1).to(torch::kFloat32).index({o.row_of_target});  // tokens of each row
+    const int64_t rows = mask.any(1).sum().item<int64_t>();
+    o.loss = (ce / per_row).sum() / static_cast<double>(rows);
+  } else {
+    o.loss = torch::nn::functional::cross_entropy(logits, targets);
+  }
+  o.correct = logits.argmax(-1).eq(targets);
   return o;
 }
 
@@ -268,7 +278,7 @@ nlohmann::json evaluate(model::Gemma4Model& m, const std::vector<Example>& eval,
     std::vector<const Example*> part;
     for (size_t i = start; i < std::min(eval.size(), start + static_cast<size_t>(batch_size)); ++i) part.push_back(&eval[i]);
     Batch b = make_batch(part, m.config());
-    StepOutput o = run_batch(m, b);
+    StepOutput o = run_batch(m, b, /*per_sequence=*/false);
     torch::Tensor all_ok = torch::ones({static_cast<int64_t>(part.size())}, torch::kBool);
     torch::Tensor wrong_rows = o.row_of_target.index({o.correct.logical_not()});
     if (wrong_rows.numel()) all_ok.index_fill_(0, wrong_rows, false);
@@ -489,7 +499,7 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     Batch b = make_batch(batch, mc);
     opt.zero_grad();
-    StepOutput o = run_batch(*m, b);
+    StepOutput o = run_batch(*m, b, c.loss_weighting == "sequence");
     o.loss.backward();
     double grad_norm = 0;
     if (c.grad_clip > 0) {
