@@ -2,6 +2,7 @@
 // an optional memory-bandwidth probe and the decode roofline it implies.
 #include "apps/cli_util.h"
 #include "apps/command.h"
+#include "apps/bench_embedders.h"
 #include "apps/draft_flags.h"
 #include "apps/model_flags.h"
 #include "model/error.h"
@@ -39,7 +40,7 @@ struct BenchFlags {
   ModelFlags model;
   int64_t prompt = 512, gen = 128, depth = 0;
   int reps = 5;
-  bool membw = false, json = false;
+  bool membw = false, json = false, embedders = false;
   DraftFlags draft;
 };
 
@@ -59,10 +60,38 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
   sub.add_option("--reps", f->reps, "Repetitions (after one warm-up)")->capture_default_str();
   sub.add_flag("--membw", f->membw, "Also measure memory read bandwidth and the decode roofline");
   add_draft_flags(sub, f->draft);
+  sub.add_flag("--embedders", f->embedders,
+               "Latency of every vision/audio projector variant (per image at each budget, per second of audio) "
+               "beside the decoder's prefill of as many tokens; works for gemma4-12b too (embedders only)");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
     if (f->prompt < 0 || f->gen < 0 || f->depth < 0) throw_input("-p, -n and -d must be >= 0");
     if (f->reps < 1) throw_input("--reps {}: must be >= 1", f->reps);
+    if (f->embedders) {
+      if (f->model.threads > 0) torch::set_num_threads(f->model.threads);
+      model::ModelConfig c = resolve_model_config(f->model.model);
+      // The 12B's decoder does not fit a CPU benchmark; its embedders do.
+      bool decoder = model::count_params(model::model_tensor_specs(c))["total"] < 2'000'000'000LL;
+      nlohmann::json j = bench_embedders(c, f->reps, decoder, f->model.seed);
+      j["model"] = f->model.model;
+      j["threads"] = torch::get_num_threads();
+      if (f->json) print_json(j);
+      else {
+        for (const auto& v : j["vision"])
+          fmt::print(stderr, "vision {:<10} params {:>12} budget {:>5}: {:8.2f} ms  (decoder prefill {})\n",
+                     v["projector"].get<std::string>(), v["params"].get<int64_t>(), v["budget"].get<int64_t>(),
+                     1e3 * v["seconds"].get<double>(),
+                     v["decoder_prefill_seconds"].is_null() ? std::string("n/a")
+                                                             : fmt::format("{:.2f} ms", 1e3 * v["decoder_prefill_seconds"].get<double>()));
+        for (const auto& a : j["audio"])
+          fmt::print(stderr, "audio  {:<10} params {:>12} F={:<5}: {:8.2f} ms per s of audio  (decoder prefill {})\n",
+                     a["projector"].get<std::string>(), a["params"].get<int64_t>(), a["frame_length"].get<int64_t>(),
+                     1e3 * a["seconds_per_second_of_audio"].get<double>(),
+                     a["decoder_prefill_seconds"].is_null() ? std::string("n/a")
+                                                             : fmt::format("{:.2f} ms", 1e3 * a["decoder_prefill_seconds"].get<double>()));
+      }
+      return 0;
+    }
     model::LoadedModel lm = load_from_flags(f->model);
     model::Gemma4Model& m = *lm.model;
     const auto& cfg = m.config().text;

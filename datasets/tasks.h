@@ -1,0 +1,58 @@
+// The task registry: every task name a manifest line may carry, with what the evaluation runner
+// needs to know about it (modality, answer type, metric, normalizer, generation budget, prompt
+// template). Synthetic suites (datasets/synth.h) and benchmark adapters (datasets/benchmarks.h)
+// write lines for these tasks; the runner looks them up here and knows nothing task-specific.
+//
+// Prompt templates (rendered by datasets/prompt.h):
+//   {question}     the line's `question`
+//   {options}      the line's `choices`, one per line as "A. text" (letters A, B, ...)
+//   {meta:KEY}     the string meta[KEY] of the line
+// Everything else is literal text. The benchmark templates are the lmms-eval ones described in
+// shared/docs/eval-benchmarks.md §2-§3 (see datasets/README.md for the per-task sources).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace g4u::datasets {
+
+enum class Modality { kText, kImage, kAudio };
+const char* modality_name(Modality m);  // text | image | audio
+
+// What `answers` holds for a task (validated per line):
+//   kText    non-empty strings
+//   kNumber  JSON numbers (finite); scored as their canonical strings (see canonical_number)
+//   kLetter  single capital letters "A".."Z", within the line's choices when it has choices
+//   kChoice  strings, each one of the line's choices (MMAU stores the choice text)
+enum class AnswerType { kText, kNumber, kLetter, kChoice };
+const char* answer_type_name(AnswerType t);  // text | number | letter | choice
+
+struct TaskInfo {
+  std::string name;         // stable: appears in manifests and results
+  std::string description;
+  std::string source;       // "synthetic" or the benchmark ("mmmu", "chartqa", ...)
+  Modality modality = Modality::kText;  // image tasks need >= 1 image, audio tasks >= 1 audio, text none
+  AnswerType answer_type = AnswerType::kText;
+  std::string metric;       // a name of eval's metric registry (g4u score --metric)
+  std::string normalizer = "none";  // default --normalizer for the metric (a line's meta.normalizer overrides)
+  int max_new_tokens = 32;
+  std::string prompt_template;
+  bool needs_choices = false;  // lines must carry `choices` (2..26 of them)
+  bool uses_question() const { return prompt_template.find("{question}") != std::string::npos; }
+};
+
+const std::vector<TaskInfo>& task_registry();
+// InputError "unknown task 'x' (known: ...)" for names not in the registry.
+const TaskInfo& find_task(const std::string& name);
+const TaskInfo* lookup_task(const std::string& name);  // nullptr when unknown
+std::string task_names();
+nlohmann::json task_json(const TaskInfo& t);
+
+// The string a JSON number answer is scored as: integral values within 2^53 as plain integers
+// ("3", "-12"), other values in the shortest form that reads back to the same double ("2.5",
+// "0.1", "1e+21"). InputError-free; the caller checks finiteness.
+std::string canonical_number(double v);
+
+}  // namespace g4u::datasets

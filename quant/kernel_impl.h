@@ -1,0 +1,59 @@
+// Internal interface between the kernel dispatcher (kernels.cpp) and the per-ISA row-dot
+// implementations (kernels_scalar.cpp, kernels_avx2.cpp). Kept free of intrinsics so both sides
+// can include it.
+#pragma once
+
+#include "quant/scheme.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace g4u::quant::detail {
+
+constexpr int kActBlock = 32;  // activation quantization block
+constexpr int kMaxActs = 4;    // activation rows handled per weight-row pass
+
+// Activations quantized to 8-bit blocks of 32: q [n][cols], d and s [n][cols/32] with
+// s = d * sum(q of the block).
+struct ActQ8 {
+  int64_t n = 0, cols = 0, nb = 0;
+  std::vector<int8_t> q;
+  std::vector<float> d, s;
+};
+// One activation row: per 32-block amax, d = amax / 127, q = round-half-even(x * (1 / d)),
+// s = d * sum(q). The scalar and AVX2 versions give identical bytes.
+using QuantizeActRowFn = void (*)(const float* x, int64_t cols, int8_t* q, float* d, float* s);
+void quantize_act_row_scalar(const float* x, int64_t cols, int8_t* q, float* d, float* s);
+
+struct ActRef {
+  const int8_t* q;
+  const float* d;
+  const float* s;
+};
+
+// Raw pointers into a QuantizedTensor for the kernels.
+struct WeightView {
+  KernelKind kind;
+  int64_t cols;
+  const uint8_t* data;
+  int64_t row_bytes;      // bytes of `data` per row
+  const uint8_t* scales;  // planar: fp16 [rows][groups]
+  const uint8_t* zeros;   // planar asym: 4-bit packed; hqq: fp16 [rows][groups]
+  int64_t groups;         // planar: groups per row
+  int64_t group;          // planar: weights per group (multiple of 32)
+};
+
+// out[a] = dot(row r of W, activation row a) for a in [0, na), 1 <= na <= kMaxActs.
+using RowDotFn = void (*)(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out);
+
+struct KernelTable {
+  RowDotFn dot[static_cast<int>(KernelKind::kCount)] = {};
+  QuantizeActRowFn quantize_act_row = nullptr;
+};
+void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads);
+
+const KernelTable& scalar_kernel_table();
+// Compiled with -mavx2 -mfma -mf16c; call only when cpu_has_avx2().
+const KernelTable& avx2_kernel_table();
+
+}  // namespace g4u::quant::detail

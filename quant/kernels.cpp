@@ -1,0 +1,181 @@
+#include "quant/kernels.h"
+
+#include "model/error.h"
+#include "quant/kernel_impl.h"
+#include "quant/rounding.h"
+#include "quant/thread_pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace g4u::quant {
+namespace detail {
+
+void quantize_act_row_scalar(const float* x, int64_t cols, int8_t* q, float* d, float* s) {
+  for (int64_t b = 0; b < cols / kActBlock; ++b) {
+    const float* xb = x + b * kActBlock;
+    int8_t* qb = q + b * kActBlock;
+    float amax = 0.f;
+    for (int j = 0; j < kActBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float db = amax / 127.f;
+    const float id = db != 0.f ? 1.f / db : 0.f;
+    int sum = 0;
+    for (int j = 0; j < kActBlock; ++j) {
+      qb[j] = static_cast<int8_t>(round_half_even(xb[j] * id));
+      sum += qb[j];
+    }
+    d[b] = db;
+    s[b] = db * static_cast<float>(sum);
+  }
+}
+
+void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads) {
+  G4U_CHECK(cols % kActBlock == 0, "activation width {} is not a multiple of {}", cols, kActBlock);
+  out.n = n;
+  out.cols = cols;
+  out.nb = cols / kActBlock;
+  out.q.resize(static_cast<size_t>(n * cols));
+  out.d.resize(static_cast<size_t>(n * out.nb));
+  out.s.resize(static_cast<size_t>(n * out.nb));
+  auto one_row = [&](int64_t a) {
+    table.quantize_act_row(x + a * cols, cols, out.q.data() + a * cols, out.d.data() + a * out.nb,
+                           out.s.data() + a * out.nb);
+  };
+  if (n * cols < (1 << 16)) {
+    for (int64_t a = 0; a < n; ++a) one_row(a);
+  } else {
+    parallel_for(n, threads, one_row);
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::ActQ8;
+using detail::ActRef;
+using detail::KernelTable;
+using detail::WeightView;
+
+const KernelTable* pick_table(const KernelOptions& opt) {
+  switch (opt.isa) {
+    case KernelIsa::kScalar:
+      return &detail::scalar_kernel_table();
+    case KernelIsa::kAvx2:
+      G4U_CHECK(cpu_has_avx2(), "AVX2 kernels requested on a CPU without AVX2/FMA/F16C");
+      return &detail::avx2_kernel_table();
+    default:
+      return cpu_has_avx2() ? &detail::avx2_kernel_table() : &detail::scalar_kernel_table();
+  }
+}
+
+WeightView make_view(const QuantizedTensor& w) {
+  WeightView v{};
+  v.kind = w.scheme->kernel;
+  v.cols = w.cols;
+  v.data = w.data.data();
+  v.row_bytes = w.data_row_bytes();
+  v.scales = w.scales.data();
+  v.zeros = w.zeros.data();
+  v.group = w.scheme->group_size(w.cols);
+  v.groups = w.cols / v.group;
+  return v;
+}
+
+void check_tensor(const QuantizedTensor& w) {
+  G4U_CHECK(w.scheme != nullptr, "QuantizedTensor without a scheme");
+  G4U_CHECK(static_cast<int64_t>(w.data.size()) == w.scheme->storage(*w.scheme, w.rows, w.cols).data,
+            "QuantizedTensor data size does not match its scheme {}", w.scheme->name);
+}
+
+ActRef act_ref(const ActQ8& a, int64_t row) {
+  return ActRef{a.q.data() + row * a.cols, a.d.data() + row * a.nb, a.s.data() + row * a.nb};
+}
+
+// Rows per task: about 128 KiB of weight bytes, so threads share the work dynamically.
+int64_t rows_per_task(const QuantizedTensor& w) {
+  const int64_t row_bytes = std::max<int64_t>(1, w.bytes().total() / std::max<int64_t>(1, w.rows));
+  return std::max<int64_t>(1, (128 << 10) / row_bytes);
+}
+
+// Reference path: dequantize each row to fp32, dot in fp32 (4 partial sums).
+void reference_product(const QuantizedTensor& w, const float* x, int64_t n, float* y, int threads) {
+  const int64_t per_task = std::max<int64_t>(1, 16384 / w.cols);
+  const int64_t tasks = (w.rows + per_task - 1) / per_task;
+  parallel_for(tasks, threads, [&](int64_t t) {
+    const int64_t r0 = t * per_task, r1 = std::min(w.rows, r0 + per_task);
+    std::vector<float> buf(static_cast<size_t>((r1 - r0) * w.cols));
+    w.dequantize_rows(r0, r1, buf.data());
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* wr = buf.data() + (r - r0) * w.cols;
+      for (int64_t a = 0; a < n; ++a) {
+        const float* xa = x + a * w.cols;
+        float s[4] = {0, 0, 0, 0};
+        int64_t c = 0;
+        for (; c + 3 < w.cols; c += 4)
+          for (int k = 0; k < 4; ++k) s[k] += wr[c + k] * xa[c + k];
+        for (; c < w.cols; ++c) s[0] += wr[c] * xa[c];
+        y[a * w.rows + r] = (s[0] + s[1]) + (s[2] + s[3]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool cpu_has_avx2() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  }();
+  return has;
+}
+
+std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt) {
+  if (w.scheme == nullptr || w.scheme->reference_only()) return "reference";
+  return pick_table(opt) == &detail::scalar_kernel_table() ? "scalar" : "avx2";
+}
+
+void matvec(const QuantizedTensor& w, const float* x, float* y, const KernelOptions& opt) {
+  matmul(w, x, 1, y, opt);
+}
+
+void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const KernelOptions& opt) {
+  check_tensor(w);
+  if (n <= 0 || w.rows == 0) return;
+  const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  if (w.scheme->reference_only()) {
+    reference_product(w, x, n, y, threads);
+    return;
+  }
+  const KernelTable* table = pick_table(opt);
+  const detail::RowDotFn dot = table->dot[static_cast<int>(w.scheme->kernel)];
+  G4U_CHECK(dot != nullptr, "no kernel for scheme {}", w.scheme->name);
+  ActQ8 act;
+  detail::quantize_act_q8(*table, x, n, w.cols, act, threads);
+  const WeightView view = make_view(w);
+
+  // Activation tiles of ~256 KiB stay in cache while a task's weight rows stream past them.
+  const int64_t tile = std::max<int64_t>(detail::kMaxActs, ((256 << 10) / w.cols) / detail::kMaxActs * detail::kMaxActs);
+  const int64_t per_task = rows_per_task(w);
+  const int64_t tasks = (w.rows + per_task - 1) / per_task;
+  parallel_for(tasks, threads, [&](int64_t t) {
+    const int64_t r0 = t * per_task, r1 = std::min(w.rows, r0 + per_task);
+    ActRef refs[detail::kMaxActs];
+    float out[detail::kMaxActs];
+    for (int64_t a0 = 0; a0 < n; a0 += tile) {
+      const int64_t a1 = std::min(n, a0 + tile);
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t a = a0; a < a1; a += detail::kMaxActs) {
+          const int na = static_cast<int>(std::min<int64_t>(detail::kMaxActs, a1 - a));
+          for (int k = 0; k < na; ++k) refs[k] = act_ref(act, a + k);
+          dot(view, r, refs, na, out);
+          for (int k = 0; k < na; ++k) y[(a + k) * w.rows + r] = out[k];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace g4u::quant

@@ -1,0 +1,48 @@
+// Products with packed quantized weights, kept packed: y = W x (decode GEMV) and Y = X W^T
+// (prefill GEMM, X [n, cols] row-major, Y [n, rows] row-major).
+//
+// Fast path (schemes with SchemeTraits::kernel != kNone: q4_0, q4_1, q8_0, q4_k, q6_k, rtn4_*,
+// hqq*): like ggml's CPU backend, the activations are first quantized to 8-bit blocks of 32
+// (per block d = max|x| / 127, q = round-half-even(x / d), d kept in fp32), then every block's
+// integer dot product with the packed codes is computed exactly and scaled in fp32. AVX2+FMA+F16C
+// kernels are used when the CPU has them (runtime check), else a portable scalar version of the
+// same algorithm. Rows are split over a small thread pool.
+//
+// Tolerance (fast path), per output element i, against the fp32 product with the dequantized
+// weights What = dequantize(W):
+//     |y_i - sum_j What_ij x_j| <= sum_j |What_ij| * (d_b(j) / 2 + 1e-6 |x_j|) + 1e-5 * sum_j |What_ij x_j|
+// where d_b(j) is the activation scale of the 32-block holding column j: the first term bounds the
+// activation rounding, the last one the fp32 accumulation. AVX2 and scalar results differ only by
+// fp32 summation order (<= 1e-5 * sum_j |What_ij x_j| in practice).
+//
+// Reference path (kernel == kNone: nf4, nf4_dq, iq4_nl): each row is dequantized to fp32 and
+// multiplied in fp32 (no activation quantization). It is slow by design; report its latency as
+// reference-only.
+#pragma once
+
+#include "quant/quantized_tensor.h"
+
+#include <cstdint>
+#include <string>
+
+namespace g4u::quant {
+
+enum class KernelIsa { kAuto, kScalar, kAvx2 };
+
+struct KernelOptions {
+  int threads = 0;                   // <= 0: default_threads()
+  KernelIsa isa = KernelIsa::kAuto;  // kAvx2 on a CPU without AVX2/FMA/F16C -> InternalError
+};
+
+// AVX2 + FMA + F16C available on this CPU (__builtin_cpu_supports).
+bool cpu_has_avx2();
+
+// "avx2", "scalar" or "reference" (reference-only scheme): what matvec/matmul will run.
+std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt = {});
+
+// y[rows] = W x[cols].
+void matvec(const QuantizedTensor& w, const float* x, float* y, const KernelOptions& opt = {});
+// Y[n, rows] = X[n, cols] W^T.
+void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const KernelOptions& opt = {});
+
+}  // namespace g4u::quant

@@ -1,0 +1,149 @@
+// Packed kernels vs the fp32 product with the dequantized weights, within the tolerance documented
+// in quant/kernels.h; AVX2 vs scalar agreement; thread-count invariance; ragged shapes.
+#include "quant/kernels.h"
+#include "quant/quantized_tensor.h"
+#include "quant_test_util.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+using namespace g4u::quant;
+using g4u::quant::test::gaussian;
+
+namespace {
+
+struct Reference {
+  std::vector<double> y, bound, abs_wx;
+};
+
+// y = X What^T in double, and the documented error bound of each output.
+Reference reference(const QuantizedTensor& q, const std::vector<float>& x, int64_t n, bool fast) {
+  const std::vector<float> wh = q.dequantize();
+  Reference ref;
+  ref.y.assign(static_cast<size_t>(n * q.rows), 0);
+  ref.bound.assign(static_cast<size_t>(n * q.rows), 0);
+  ref.abs_wx.assign(static_cast<size_t>(n * q.rows), 0);
+  for (int64_t a = 0; a < n; ++a) {
+    const float* xa = x.data() + a * q.cols;
+    std::vector<double> half_step(static_cast<size_t>(q.cols));
+    for (int64_t b = 0; b < q.cols / 32; ++b) {
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xa[32 * b + j]));
+      for (int j = 0; j < 32; ++j) half_step[32 * b + j] = fast ? amax / 127.0 / 2 : 0.0;
+    }
+    for (int64_t r = 0; r < q.rows; ++r) {
+      double y = 0, abs_wx = 0, act = 0;
+      for (int64_t c = 0; c < q.cols; ++c) {
+        const double wv = wh[r * q.cols + c], xv = xa[c];
+        y += wv * xv;
+        abs_wx += std::fabs(wv * xv);
+        act += std::fabs(wv) * (half_step[c] + 1e-6 * std::fabs(xv));
+      }
+      ref.y[a * q.rows + r] = y;
+      ref.bound[a * q.rows + r] = act + 1e-5 * abs_wx + 1e-30;
+      ref.abs_wx[a * q.rows + r] = abs_wx;
+    }
+  }
+  return ref;
+}
+
+std::vector<int64_t> cols_for(const SchemeTraits& s) {
+  std::vector<int64_t> out;
+  for (int64_t c : {96, 192, 256, 320, 768})
+    if (c % s.cols_multiple == 0) out.push_back(c);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("matvec / matmul equal the dequantized fp32 product within the documented tolerance", "[unit][kernels]") {
+  uint32_t seed = 100;
+  for (const auto* s : all_schemes()) {
+    for (int64_t cols : cols_for(*s)) {
+      for (int64_t rows : {1, 7, 33}) {
+        DYNAMIC_SECTION(s->name << " [" << rows << ", " << cols << "]") {
+          auto w = gaussian(rows * cols, ++seed, 0.05f);
+          QuantizedTensor q = quantize(*s, w.data(), rows, cols);
+          const int64_t n = 6;
+          auto x = gaussian(n * cols, ++seed);
+          for (int64_t c = 0; c < 32; ++c) x[c] = 0.f;  // an all-zero activation block (d = 0)
+          const Reference ref = reference(q, x, n, !s->reference_only());
+          for (int threads : {1, 2, 3}) {
+            KernelOptions opt;
+            opt.threads = threads;
+            std::vector<float> y(static_cast<size_t>(rows));
+            matvec(q, x.data(), y.data(), opt);
+            for (int64_t r = 0; r < rows; ++r) {
+              INFO("matvec threads " << threads << " row " << r);
+              CHECK(std::fabs(y[r] - ref.y[r]) <= ref.bound[r]);
+            }
+            std::vector<float> Y(static_cast<size_t>(n * rows));
+            matmul(q, x.data(), n, Y.data(), opt);
+            for (int64_t i = 0; i < n * rows; ++i) {
+              INFO("matmul threads " << threads << " out " << i);
+              CHECK(std::fabs(Y[i] - ref.y[i]) <= ref.bound[i]);
+            }
+            // The first activation row of the GEMM is the GEMV.
+            for (int64_t r = 0; r < rows; ++r) CHECK(Y[r] == y[r]);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("results do not depend on the thread count", "[unit][kernels]") {
+  auto w = gaussian(257 * 512, 7, 0.02f);
+  auto x = gaussian(5 * 512, 8);
+  for (const char* name : {"q4_0", "q4_k", "rtn4_asym_g128", "nf4"}) {
+    QuantizedTensor q = quantize(name, w.data(), 257, 512);
+    std::vector<float> y1(5 * 257), y4(5 * 257);
+    KernelOptions one, four;
+    one.threads = 1;
+    four.threads = 4;
+    matmul(q, x.data(), 5, y1.data(), one);
+    matmul(q, x.data(), 5, y4.data(), four);
+    CHECK(y1 == y4);
+  }
+}
+
+TEST_CASE("AVX2 and scalar kernels agree", "[unit][kernels]") {
+  if (!cpu_has_avx2()) {
+    WARN("CPU without AVX2/FMA/F16C: only the scalar kernels are tested");
+    return;
+  }
+  uint32_t seed = 500;
+  for (const auto* s : all_schemes()) {
+    if (s->reference_only()) continue;
+    for (int64_t cols : cols_for(*s)) {
+      INFO(s->name << " cols " << cols);
+      const int64_t rows = 19, n = 5;
+      auto w = gaussian(rows * cols, ++seed, 0.05f);
+      auto x = gaussian(n * cols, ++seed);
+      QuantizedTensor q = quantize(*s, w.data(), rows, cols);
+      KernelOptions avx, scalar;
+      avx.isa = KernelIsa::kAvx2;
+      scalar.isa = KernelIsa::kScalar;
+      CHECK(kernel_path(q, avx) == "avx2");
+      CHECK(kernel_path(q, scalar) == "scalar");
+      std::vector<float> ya(n * rows), ys(n * rows);
+      matmul(q, x.data(), n, ya.data(), avx);
+      matmul(q, x.data(), n, ys.data(), scalar);
+      const Reference ref = reference(q, x, n, true);
+      // Same integer dot products; only the fp32 summation order differs.
+      for (int64_t i = 0; i < n * rows; ++i) CHECK(std::fabs(ya[i] - ys[i]) <= 1e-5 * ref.abs_wx[i] + 1e-12);
+    }
+  }
+}
+
+TEST_CASE("kernel paths are labelled", "[unit][kernels]") {
+  auto w = gaussian(4 * 256, 9);
+  CHECK(kernel_path(quantize("nf4", w.data(), 4, 256)) == "reference");
+  CHECK(kernel_path(quantize("iq4_nl", w.data(), 4, 256)) == "reference");
+  CHECK(kernel_path(quantize("q4_k", w.data(), 4, 256)) == (cpu_has_avx2() ? "avx2" : "scalar"));
+  KernelOptions scalar;
+  scalar.isa = KernelIsa::kScalar;
+  CHECK(kernel_path(quantize("q4_0", w.data(), 4, 256), scalar) == "scalar");
+}
