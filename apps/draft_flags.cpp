@@ -50,6 +50,8 @@ nlohmann::json acceptance_json(const model::SpeculativeStats& s) {
           {"tau", s.tau()},
           {"tau_includes_bonus_token", true},
           {"per_position_acceptance", s.per_position_acceptance()},
+          {"position_drafted", s.position_drafted},
+          {"position_accepted", s.position_accepted},
           {"rounds", s.rounds},
           {"drafted", s.drafted},
           {"accepted", s.accepted},

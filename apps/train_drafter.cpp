@@ -25,7 +25,7 @@ struct TrainDrafterFlags {
   ModelFlags model;
   std::string draft, out, data;
   int64_t samples = 256, sample_len = 0, steps = 200, batch = 8, seq_len = 64, unroll = 2, warmup = 10;
-  double lr = 1e-3, weight_decay = 0.0, grad_clip = 1.0;
+  double lr = 1e-3, weight_decay = 0.0, grad_clip = 1.0, min_lr_ratio = 0.1;
   int64_t eval_prompts = 8, eval_tokens = 32, eval_k = 4;
   bool no_init = false, json = false;
 };
@@ -81,7 +81,8 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
   sub.add_option("--seq-len", f->seq_len, "Longest training window")->capture_default_str();
   sub.add_option("--unroll", f->unroll, "Draft steps trained per position")->capture_default_str();
   sub.add_option("--lr", f->lr, "AdamW learning rate")->capture_default_str();
-  sub.add_option("--warmup", f->warmup, "Linear warm-up steps")->capture_default_str();
+  sub.add_option("--warmup", f->warmup, "Linear warm-up steps (then cosine decay)")->capture_default_str();
+  sub.add_option("--min-lr-ratio", f->min_lr_ratio, "Cosine decay ends at this fraction of --lr")->capture_default_str();
   sub.add_option("--weight-decay", f->weight_decay, "AdamW weight decay")->capture_default_str();
   sub.add_option("--grad-clip", f->grad_clip, "Gradient norm clip (0: off)")->capture_default_str();
   sub.add_option("--eval-prompts", f->eval_prompts, "Held-out random prompts for the acceptance check (0: skip)")
@@ -91,10 +92,10 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
   sub.add_flag("--no-init", f->no_init, "Skip the drafter's init from the target (Medusa: copy of the head)");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
-    if (f->steps < 0 || f->batch < 1 || f->seq_len < 2 || f->unroll < 1 || !(f->lr > 0) || f->samples < 1 ||
+    if (f->steps < 0 || f->batch < 1 || f->seq_len < 2 || f->unroll < 1 || !(f->lr > 0) || f->min_lr_ratio < 0 || f->min_lr_ratio > 1 || f->samples < 1 ||
         f->sample_len < 0 || f->eval_prompts < 0 || f->eval_tokens < 2 || f->eval_k < 1)
       throw_input("train-drafter: --steps >= 0, --batch >= 1, --seq-len >= 2, --unroll >= 1, --lr > 0, --samples >= 1, "
-                  "--eval-tokens >= 2, --eval-k >= 1 required");
+                  "0 <= --min-lr-ratio <= 1, --eval-tokens >= 2, --eval-k >= 1 required");
     ModelFlags mf = f->model;
     if (mf.dtype != "fp32" && mf.dtype != "float32") throw_input("--dtype {}: drafter training runs in fp32", mf.dtype);
     model::LoadedModel lm = load_from_flags(mf);
@@ -158,6 +159,7 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
     o.unroll = f->unroll;
     o.lr = f->lr;
     o.warmup = f->warmup;
+    o.min_lr_ratio = f->min_lr_ratio;
     o.weight_decay = f->weight_decay;
     o.grad_clip = f->grad_clip;
     o.init_from_target = !f->no_init;

@@ -4,6 +4,7 @@
 #include "model/kv_cache.h"
 
 #include <chrono>
+#include <cmath>
 #include <deque>
 
 namespace g4u::model {
@@ -105,6 +106,15 @@ DistillLoss drafter_distill_loss(Gemma4Model& target, Drafter& drafter, const st
   return out;
 }
 
+double drafter_lr_at(const DrafterTrainOptions& o, int64_t step) {
+  if (o.warmup > 0 && step <= o.warmup) return o.lr * static_cast<double>(step) / static_cast<double>(o.warmup);
+  const int64_t span = o.steps - std::max<int64_t>(o.warmup, 0);
+  if (span <= 0) return o.lr;
+  const double t = std::min(1.0, static_cast<double>(step - std::max<int64_t>(o.warmup, 0)) / static_cast<double>(span));
+  const double lo = o.lr * o.min_lr_ratio;
+  return lo + 0.5 * (o.lr - lo) * (1.0 + std::cos(M_PI * t));
+}
+
 DrafterTrainResult train_drafter(Gemma4Model& target, Drafter& drafter, const TokenSequenceSource& data,
                                  const DrafterTrainOptions& opt) {
   if (opt.steps < 0 || opt.batch_size < 1 || opt.seq_len < 2 || opt.unroll < 1 || !(opt.lr > 0))
@@ -114,7 +124,7 @@ DrafterTrainResult train_drafter(Gemma4Model& target, Drafter& drafter, const To
   target.eval();
   torch::nn::Module& m = drafter.module();
   for (auto& p : m.parameters())
-    G4U_CHECK(p.scalar_type() == torch::kFloat32, "train the drafter in fp32 (got {})", p.scalar_type());
+    G4U_CHECK(p.scalar_type() == torch::kFloat32, "train the drafter in fp32 (got {})", c10::toString(p.scalar_type()));
   if (opt.init_from_target) drafter.init_for_training(target);
   m.train();
   std::vector<torch::Tensor> params = m.parameters();
@@ -152,7 +162,7 @@ DrafterTrainResult train_drafter(Gemma4Model& target, Drafter& drafter, const To
       batch.push_back(std::move(*s));
     }
     if (batch.empty()) break;
-    const double lr = opt.warmup > 0 && step <= opt.warmup ? opt.lr * step / opt.warmup : opt.lr;
+    const double lr = drafter_lr_at(opt, step);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     DistillLoss dl = drafter_distill_loss(target, drafter, batch, opt.unroll);
     optimizer.zero_grad();

@@ -9,7 +9,7 @@
 //
 // Two levels, so a general trainer can drive it: `drafter_distill_loss` computes one batch's loss
 // (the trainer owns the optimizer, schedule and checkpoints), `train_drafter` is a small
-// self-contained loop (AdamW, linear warm-up, gradient clipping) used by `g4u train-drafter`.
+// self-contained loop (AdamW, linear warm-up + cosine decay, gradient clipping) used by `g4u train-drafter`.
 #pragma once
 
 #include "model/drafter.h"
@@ -58,7 +58,8 @@ struct DrafterTrainOptions {
   int64_t seq_len = 64;     // longer sequences are cut into windows of this many tokens
   int64_t unroll = 2;       // draft steps trained per anchor
   double lr = 1e-3;
-  int64_t warmup = 10;      // linear warm-up steps, then constant
+  int64_t warmup = 10;      // linear warm-up steps, then cosine decay to min_lr_ratio * lr at `steps`
+  double min_lr_ratio = 0.1;
   double weight_decay = 0.0;
   double grad_clip = 1.0;   // <= 0: off
   bool init_from_target = true;  // Drafter::init_for_training first
@@ -71,6 +72,10 @@ struct DrafterTrainResult {
   int64_t steps = 0, tokens = 0;
   double seconds = 0;
 };
+
+// The learning rate of step `step` (1-based): linear warm-up to `lr` over `warmup` steps, then
+// half a cosine from `lr` down to min_lr_ratio * lr at step `steps`.
+double drafter_lr_at(const DrafterTrainOptions& options, int64_t step);
 
 // Trains `drafter` (fp32 parameters) for `target` (frozen: its parameters get requires_grad false
 // for the duration and are restored afterwards). Stops early when `data` runs out.

@@ -219,6 +219,7 @@ SpeculativeResult speculative_generate(Gemma4Model& target, Drafter& drafter, co
     }
     for (int64_t i = 0; i < v.accepted && !done; ++i) emit(d.tokens[i]);
     if (!done) emit(v.next);
+    if (opt.on_round) opt.on_round(cache, seq);
     r.timing.token_seconds.push_back(now_seconds() - t_round);
   }
   r.timing.decode_seconds = now_seconds() - t_decode;

@@ -23,6 +23,7 @@
 #include "model/sampling.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ struct SpeculativeOptions {
   int64_t k = 4;                  // draft length (initial length for the heuristic)
   KSchedule schedule = KSchedule::kFixed;
   int64_t k_max = 32;             // heuristic cap; also sizes the cache's rollback margin
+  // Called after every verify pass, once the cache is cropped and the round's tokens emitted:
+  // the target cache (slots [0, p')) and the sequence (slots [0, p'], back() = the next x).
+  std::function<void(const KVCache& cache, const std::vector<int64_t>& sequence)> on_round;
 };
 
 struct SpeculativeStats {
