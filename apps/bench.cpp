@@ -139,8 +139,10 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
                      {"ms_per_token", st.mean > 0 ? 1000.0 / st.mean : 0.0}};
       j["kv_cache_bytes"] = kv_bytes;
     }
-    if (f->draft.enabled())
-      for (auto& [k, v] : bench_speculative(lm, f->model, f->draft, f->gen, f->depth, f->reps).items()) j[k] = v;
+    if (f->draft.enabled()) {
+      nlohmann::json spec = bench_speculative(lm, f->model, f->draft, f->gen, f->depth, f->reps);
+      for (auto& [k, v] : spec.items()) j[k] = v;
+    }
     int64_t wbytes = decode_weight_bytes(m);
     j["weight_bytes"] = wbytes;
     if (f->membw) {

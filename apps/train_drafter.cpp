@@ -7,6 +7,7 @@
 #include "apps/command.h"
 #include "apps/draft_flags.h"
 #include "apps/model_flags.h"
+#include "apps/prompt_flags.h"
 #include "model/drafter_train.h"
 #include "model/error.h"
 #include "model/json_util.h"
@@ -23,7 +24,9 @@ namespace {
 
 struct TrainDrafterFlags {
   ModelFlags model;
-  std::string draft, out, data;
+  std::string draft, out, data, prompts;
+  bool raw_prompts = false;
+  double sample_temperature = 1.0;
   int64_t samples = 256, sample_len = 0, steps = 200, batch = 8, seq_len = 64, unroll = 2, warmup = 10;
   double lr = 1e-3, weight_decay = 0.0, grad_clip = 1.0, min_lr_ratio = 0.1;
   int64_t eval_prompts = 8, eval_tokens = 32, eval_k = 4;
@@ -74,6 +77,12 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
   sub.add_option("--draft", f->draft, "Drafter preset or checkpoint directory to start from")->required();
   sub.add_option("--out", f->out, "Output checkpoint directory")->required();
   sub.add_option("--data", f->data, "Text file, one training sequence per non-empty line (default: sample the target)");
+  sub.add_option("--prompts", f->prompts,
+                 "Text file, one user message per non-empty line: train on prompt + the target's own sampled "
+                 "continuation (self-distillation on real prompts; default: random 4-token prompts)");
+  sub.add_flag("--raw-prompts", f->raw_prompts, "--prompts lines are raw text after <bos> (no chat template)");
+  sub.add_option("--sample-temperature", f->sample_temperature, "Temperature of the target's continuations")
+      ->capture_default_str();
   sub.add_option("--samples", f->samples, "Sequences sampled from the target when no --data")->capture_default_str();
   sub.add_option("--sample-len", f->sample_len, "Tokens per sampled sequence (0: --seq-len)")->capture_default_str();
   sub.add_option("--steps", f->steps, "Optimizer steps")->capture_default_str();
@@ -108,6 +117,7 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
     // The training sequences.
     std::vector<std::vector<int64_t>> pool;
     std::string source;
+    if (!f->data.empty() && !f->prompts.empty()) throw_input("--data and --prompts exclude each other");
     if (!f->data.empty()) {
       std::istringstream in(read_text_file(f->data));
       std::string line;
@@ -121,10 +131,30 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
     } else {
       const int64_t len = f->sample_len > 0 ? f->sample_len : f->seq_len;
       model::GenerateOptions go;
-      go.max_new_tokens = len - 4;
-      go.sampling.temperature = 1.0;
+      go.max_new_tokens = f->prompts.empty() ? len - 4 : len;
       go.use_config_stop_ids = false;
-      auto prompts = random_prompts(f->samples, tc.vocab_size, mf.seed ^ 0xda7aULL);
+      if (!(f->sample_temperature >= 0)) throw_input("--sample-temperature {}: must be >= 0", f->sample_temperature);
+      go.sampling.temperature = f->sample_temperature;
+      std::vector<std::vector<int64_t>> prompts;
+      if (!f->prompts.empty()) {
+        // Real prompts (chat-formatted unless --raw-prompts), cycled up to --samples sequences; the
+        // continuation stops at an end-of-turn/eos id like generate does.
+        std::istringstream in(read_text_file(f->prompts));
+        std::string line;
+        std::vector<std::vector<int64_t>> lines;
+        while (std::getline(in, line))
+          if (!line.empty()) {
+            PromptFlags pf;
+            pf.prompt = line;
+            pf.raw = f->raw_prompts;
+            lines.push_back(build_prompt(lm, pf).input_ids);
+          }
+        if (lines.empty()) throw_input("{}: no prompt lines", f->prompts);
+        for (int64_t i = 0; i < f->samples; ++i) prompts.push_back(lines[i % lines.size()]);
+        go.use_config_stop_ids = true;
+      } else {
+        prompts = random_prompts(f->samples, tc.vocab_size, mf.seed ^ 0xda7aULL);
+      }
       for (size_t b = 0; b < prompts.size(); b += 32) {
         std::vector<std::vector<int64_t>> chunk(prompts.begin() + b, prompts.begin() + std::min(prompts.size(), b + 32));
         go.sampling.seed = mf.seed + b;
@@ -135,7 +165,9 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
           pool.push_back(std::move(s));
         }
       }
-      source = fmt::format("{} sequences of {} tokens sampled from the target (temperature 1)", pool.size(), len);
+      source = fmt::format("{} sequences: {} prompts + up to {} tokens sampled from the target (temperature {})",
+                           pool.size(), f->prompts.empty() ? std::string("random 4-token") : f->prompts, len,
+                           f->sample_temperature);
     }
     // Endless shuffled epochs over the pool.
     std::mt19937_64 rng(mf.seed ^ 0x5eedULL);
