@@ -73,7 +73,8 @@ def main():
                         matches = matches and j.get("matches_plain", False)
                 spec_tps = spec_tok / spec_s if spec_s else 0
                 plain_tps = plain_tok / plain_s if plain_s else 0
-                row = {"draft": draft, "temperature": temp, "k": k, "prompts": len(prompts),
+                row = {"draft": draft, "temperature": temp, "k": k, "prompts": len(prompts), "rounds": rounds,
+                       "drafted": dra, "accepted": acc, "speculative_tokens": int(spec_tok + len(prompts)),
                        "acceptance_rate": acc / dra if dra else 0, "tau": 1 + acc / rounds if rounds else 0,
                        "tau_includes_bonus_token": True,
                        "per_position_acceptance": [x / n if n else 0 for x, n in zip(pos_acc, pos_n)],
@@ -83,7 +84,7 @@ def main():
                     row["matches_plain"] = matches
                 rows.append(row)
                 print(f"{draft:>28} T={temp:g} k={k}: acc {row['acceptance_rate']:.3f} tau {row['tau']:.2f} "
-                      f"speedup {row['speedup'] or 0:.2f} ({spec_tps:.0f} vs {plain_tps:.0f} tok/s)"
+                      f"speedup {row['speedup'] or 0:.2f} ({spec_tps:.0f} vs {plain_tps:.0f} tok/s; {rounds} rounds)"
                       + ("" if temp else f" matches_plain={matches}"), file=sys.stderr, flush=True)
     doc = {"model": a.model, "n": a.n, "rows": rows}
     if a.out:
