@@ -56,7 +56,7 @@ const char* k_schedule_name(KSchedule s) { return s == KSchedule::kFixed ? "fixe
 std::vector<double> SpeculativeStats::per_position_acceptance() const {
   std::vector<double> out;
   for (size_t j = 0; j < position_drafted.size(); ++j)
-    out.push_back(position_drafted[j] ? static_cast<double>(position_accepted[j]) / position_drafted[j] : 0.0);
+    out.push_back(rounds ? static_cast<double>(position_accepted[j]) / static_cast<double>(rounds) : 0.0);
   return out;
 }
 

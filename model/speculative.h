@@ -13,8 +13,11 @@
 //
 // Metrics (§7.6), over drafting rounds (rounds with at least one drafted token):
 //   acceptance_rate = accepted / drafted;  tau = 1 + accepted / rounds (tokens emitted per target
-//   verify pass, the bonus/correction token INCLUDED);  per_position_acceptance[j] = fraction of the
-//   rounds that drafted position j (0-based) in which positions 0..j were all accepted.
+//   verify pass, the bonus/correction token INCLUDED);  per_position_acceptance[j] = fraction of all
+//   rounds in which draft position j (0-based) was drafted and positions 0..j were all accepted
+//   (vLLM's definition; non-increasing in j, and tau = 1 + sum_j p_j exactly). Rounds cut short
+//   (max_new_tokens, a drafted stop id, Medusa's head count) count as not accepting the missing
+//   positions; position_drafted says how often each position was drafted.
 #pragma once
 
 #include "model/drafter.h"

@@ -77,7 +77,8 @@ def main():
                        "drafted": dra, "accepted": acc, "speculative_tokens": int(spec_tok + len(prompts)),
                        "acceptance_rate": acc / dra if dra else 0, "tau": 1 + acc / rounds if rounds else 0,
                        "tau_includes_bonus_token": True,
-                       "per_position_acceptance": [x / n if n else 0 for x, n in zip(pos_acc, pos_n)],
+                       "per_position_acceptance": [x / rounds if rounds else 0 for x in pos_acc],  # vLLM: per round
+                       "position_drafted": pos_n,
                        "plain_tokens_per_s": plain_tps, "speculative_tokens_per_s": spec_tps,
                        "speedup": spec_tps / plain_tps if plain_tps else None}
                 if temp == 0:

@@ -225,8 +225,13 @@ TEST_CASE("rejections at every draft position: output, KV rollback and metrics",
       CHECK(r.stats.tau() == Approx(1.0 + static_cast<double>(accepted) / d.rounds_.size()));
       CHECK(r.stats.acceptance_rate() == Approx(static_cast<double>(accepted) / drafted));
       auto ppa = r.stats.per_position_acceptance();
-      for (int64_t j = 0; j < k && pos_drafted[j]; ++j)
-        CHECK(ppa[j] == Approx(static_cast<double>(pos_accepted[j]) / pos_drafted[j]));
+      double sum = 0;
+      for (int64_t j = 0; j < k && pos_drafted[j]; ++j) {
+        CHECK(ppa[j] == Approx(static_cast<double>(pos_accepted[j]) / d.rounds_.size()));
+        CHECK(r.stats.position_drafted[j] == pos_drafted[j]);
+        sum += ppa[j];
+      }
+      CHECK(r.stats.tau() == Approx(1.0 + sum));  // doc 7.6: tau = 1 + sum_k p_k
       // Emitted tokens: each round emits accepted + 1 (the plain step adds 1), plus the prefill token.
       CHECK(static_cast<int64_t>(r.tokens.size()) == 1 + accepted + r.stats.rounds + r.stats.plain_steps);
     }
