@@ -3,6 +3,7 @@
 #include "apps/cli_util.h"
 #include "apps/command.h"
 #include "apps/bench_embedders.h"
+#include "apps/draft_flags.h"
 #include "apps/model_flags.h"
 #include "model/error.h"
 #include "model/sysinfo.h"
@@ -40,6 +41,7 @@ struct BenchFlags {
   int64_t prompt = 512, gen = 128, depth = 0;
   int reps = 5;
   bool membw = false, json = false, embedders = false;
+  DraftFlags draft;
 };
 
 // Bytes of weights one decode step reads: every projection plus the tied head (the whole table).
@@ -57,6 +59,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
   sub.add_option("-d,--depth", f->depth, "Context already in the cache before decoding")->capture_default_str();
   sub.add_option("--reps", f->reps, "Repetitions (after one warm-up)")->capture_default_str();
   sub.add_flag("--membw", f->membw, "Also measure memory read bandwidth and the decode roofline");
+  add_draft_flags(sub, f->draft);
   sub.add_flag("--embedders", f->embedders,
                "Latency of every vision/audio projector variant (per image at each budget, per second of audio) "
                "beside the decoder's prefill of as many tokens; works for gemma4-12b too (embedders only)");
@@ -136,6 +139,10 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
                      {"ms_per_token", st.mean > 0 ? 1000.0 / st.mean : 0.0}};
       j["kv_cache_bytes"] = kv_bytes;
     }
+    if (f->draft.enabled()) {
+      nlohmann::json spec = bench_speculative(lm, f->model, f->draft, f->gen, f->depth, f->reps);
+      for (auto& [k, v] : spec.items()) j[k] = v;
+    }
     int64_t wbytes = decode_weight_bytes(m);
     j["weight_bytes"] = wbytes;
     if (f->membw) {
@@ -154,6 +161,11 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       if (j.contains("decode"))
         fmt::print(stderr, "decode   tg{:<6} {:10.2f} ± {:.2f} tok/s (depth {})\n", f->gen,
                    j["decode"]["tokens_per_s"].get<double>(), j["decode"]["stddev"].get<double>(), f->depth);
+      if (j.contains("draft"))
+        fmt::print(stderr, "draft    {} k={}: {:.2f} vs {:.2f} tok/s plain, speedup {}, acceptance {:.3f}, tau {:.3f}\n",
+                   f->draft.draft, f->draft.k, j["speculative_decode_tokens_per_s"].get<double>(),
+                   j["plain_decode_tokens_per_s"].get<double>(), j["speedup"].dump(), j["acceptance_rate"].get<double>(),
+                   j["tau"].get<double>());
       fmt::print(stderr, "weights  {}\n", human_bytes(wbytes));
       if (f->membw)
         fmt::print(stderr, "membw    {:.2f} GB/s -> roofline {:.2f} tok/s\n", j["membw_bytes_per_s"].get<double>() / 1e9,

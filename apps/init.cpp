@@ -3,6 +3,7 @@
 #include "apps/cli_util.h"
 #include "apps/command.h"
 #include "apps/model_flags.h"
+#include "model/drafter.h"
 #include "model/error.h"
 #include "model/loader.h"
 #include "model/sysinfo.h"
@@ -29,13 +30,16 @@ Command init_cmd("init", "Write a random-weight checkpoint of a preset", [](CLI:
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
     auto preset = model::model_preset(f->model);
-    if (!preset) {
+    const bool drafter = !preset && model::is_drafter_preset(f->model);  // e.g. tiny-assistant
+    if (!preset && !drafter) {
       std::string known;
       for (const auto& n : model::model_preset_names()) known += (known.empty() ? "" : ", ") + n;
+      for (const auto& n : model::drafter_preset_names()) known += ", " + n;
       throw_input("--model {}: not a preset ({})", f->model, known);
     }
     auto t0 = std::chrono::steady_clock::now();
-    int64_t bytes = model::write_random_checkpoint(*preset, f->out, f->seed, parse_dtype_flag(f->dtype));
+    int64_t bytes = drafter ? model::write_random_drafter_checkpoint(f->model, f->out, f->seed, parse_dtype_flag(f->dtype))
+                            : model::write_random_checkpoint(*preset, f->out, f->seed, parse_dtype_flag(f->dtype));
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json j = {{"model", f->model},     {"out", f->out},         {"seed", f->seed},
                         {"dtype", f->dtype},     {"bytes_written", bytes}, {"seconds", s},
