@@ -1,7 +1,10 @@
 // g4u ppl: perplexity with llama.cpp's protocol and, with --kl-base, the online KL-divergence
 // statistics against a base model (quant/perplexity.h; quant-and-mtp.md §4.1-§4.2).
 //
-//   g4u ppl --model <preset|dir> --data <text file> [--ctx 512] [--chunks N] [--kl-base <preset|dir>] [--json]
+//   g4u ppl --model <preset|dir> --data <text file> [--ctx 512] [--chunks N] [--quant <recipe>]
+//           [--kl-base <preset|dir>] [--json]
+// --quant quantizes --model's decoder projections in memory (RTN recipes, same policy as
+// `g4u quantize`); the base is always loaded unquantized as given.
 //
 // Both models run in --dtype with logits reduced in fp32/double; the base is loaded with the same
 // flags. Quantized checkpoints load through --model like everywhere else.
@@ -10,6 +13,7 @@
 #include "apps/model_flags.h"
 #include "model/error.h"
 #include "model/json_util.h"
+#include "quant/checkpoint.h"
 #include "quant/perplexity.h"
 
 #include <fmt/format.h>
@@ -22,7 +26,7 @@ namespace {
 
 struct PplFlags {
   ModelFlags model;
-  std::string data, kl_base;
+  std::string data, kl_base, quant;
   int64_t ctx = 512, chunks = 0;
   bool json = false;
 };
@@ -33,12 +37,14 @@ Command ppl_cmd("ppl", "Perplexity (llama.cpp protocol) and KL divergence agains
   sub.add_option("--data", f->data, "Text file (e.g. wiki.test.raw)")->required();
   sub.add_option("--ctx", f->ctx, "Context (chunk) length")->capture_default_str();
   sub.add_option("--chunks", f->chunks, "Use at most this many chunks (0: all)")->capture_default_str();
+  sub.add_option("--quant", f->quant, "Quantize --model in memory with this recipe first");
   sub.add_option("--kl-base", f->kl_base, "Base model (preset or dir) for the KL-divergence statistics");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
     if (f->chunks < 0) throw_input("--chunks {}: must be >= 0", f->chunks);
     const std::string text = read_text_file(f->data);
     model::LoadedModel lm = load_from_flags(f->model);
+    if (!f->quant.empty()) quant::quantize_in_memory(*lm.model, f->quant);
     std::unique_ptr<model::LoadedModel> base;
     if (!f->kl_base.empty()) {
       ModelFlags bf = f->model;
@@ -57,6 +63,7 @@ Command ppl_cmd("ppl", "Perplexity (llama.cpp protocol) and KL divergence agains
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json j = st.summary();
     j["model"] = lm.source;
+    j["quant"] = f->quant.empty() ? nlohmann::json(nullptr) : nlohmann::json(f->quant);
     j["kl_base"] = f->kl_base.empty() ? nlohmann::json(nullptr) : nlohmann::json(f->kl_base);
     j["data"] = f->data;
     j["ctx"] = f->ctx;

@@ -5,6 +5,7 @@
 #include "model/safetensors.h"
 #include "quant/quant_linear.h"
 #include "quant/quantized_tensor.h"
+#include "quant/torch_tensor.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -332,6 +333,33 @@ std::map<std::string, std::shared_ptr<model::Linear>> decoder_linears(model::Gem
     }
   }
   return out;
+}
+
+int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name, int threads) {
+  const Recipe recipe = find_recipe(recipe_name);
+  if (recipe.method != Method::kRoundToNearest)
+    throw_input("recipe {} needs calibration: use g4u quantize --calib and load the result", recipe.name);
+  torch::NoGradGuard ng;
+  auto linears = decoder_linears(m);
+  auto params = m.named_parameters(true);
+  int64_t n = 0;
+  for (const auto& a : plan_tensors(m.tensor_specs(), recipe)) {
+    if (!a.scheme) continue;
+    if (a.spec.kind == model::TensorKind::kEmbedding) {
+      torch::Tensor w = params[a.spec.name];
+      QuantizedTensor q = quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads);
+      w.copy_(dequantize_tensor(q));
+    } else {
+      auto* dense = dynamic_cast<model::DenseLinear*>(linears.at(a.spec.name).get());
+      if (!dense) throw_input("{}: already quantized", a.spec.name);
+      replace_linear(m, a.spec.name,
+                     std::make_shared<QuantLinear>(quantize_tensor(dense->weight, a.scheme->name, torch::Tensor(),
+                                                                   a.spec.name, threads),
+                                                   dense->weight.scalar_type()));
+    }
+    ++n;
+  }
+  return n;
 }
 
 model::LoadedModel load_quantized_model(const std::string& dir, const model::LoadOptions& opt) {

@@ -62,6 +62,11 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
 // projections (a quantized embedding is dequantized into the dense table).
 model::LoadedModel load_quantized_model(const std::string& dir, const model::LoadOptions& opt = {});
 
+// Applies a (round-to-nearest) recipe to a loaded float model in memory under the same policy as
+// quantize_checkpoint: decoder projections become QuantLinear, a quantized embedding (q4_k_m) is
+// replaced by its dequantized values. Returns the number of tensors quantized.
+int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe, int threads = 0);
+
 // Replaces the decoder projection whose weight is `tensor_name` (canonical checkpoint name) with
 // `linear`; InputError if the name is not a decoder projection of `m`.
 void replace_linear(model::Gemma4Model& m, const std::string& tensor_name, std::shared_ptr<model::Linear> linear);

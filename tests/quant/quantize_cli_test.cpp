@@ -55,6 +55,11 @@ TEST_CASE("CLI: a tiny model quantized end to end still generates, and ppl/KL ru
   r = run_g4u("ppl --model " + d + " --data " + text + " --ctx 64 --kl-base " + d + " --json");
   REQUIRE(r.code == 0);
   CHECK(nlohmann::json::parse(r.out)["kld"]["mean"].get<double>() == 0.0);
+  // --quant in memory gives the same statistics as the quantized checkpoint (same policy, same bytes).
+  r = run_g4u("ppl --model " + d + " --quant q4_k_m --data " + text + " --ctx 64 --kl-base " + d + " --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["kld"]["mean"].get<double>() == Approx(p["kld"]["mean"].get<double>()).epsilon(1e-9));
 
   // Bad input: unknown scheme, existing output, text shorter than one chunk.
   r = run_g4u("quantize --model " + d + " --scheme q5_x --out " + (dir / "z").string());
