@@ -48,6 +48,9 @@ struct BenchFlags {
 int64_t decode_weight_bytes(model::Gemma4Model& m) {
   int64_t total = 0;
   for (const auto& p : m.named_parameters(true)) total += p.value().numel() * p.value().element_size();
+  // Packed (quantized) projections hold no parameters; count their storage.
+  for (const auto& mod : m.modules())
+    if (auto* lin = dynamic_cast<model::Linear*>(mod.get()); lin && lin->scheme() != "dense") total += lin->storage_bytes();
   return total;
 }
 

@@ -2,6 +2,7 @@
 #include "model/sysinfo.h"
 
 #include "model/error.h"
+#include "quant/checkpoint.h"
 
 namespace g4u::app {
 
@@ -24,6 +25,8 @@ model::LoadedModel load_from_flags(const ModelFlags& f) {
   model::LoadOptions opt;
   opt.dtype = parse_dtype_flag(f.dtype);
   opt.seed = f.seed;
+  // A quantized checkpoint (quantization.json, written by `g4u quantize`) runs with QuantLinear.
+  if (quant::is_quantized_checkpoint(f.model)) return quant::load_quantized_model(f.model, opt);
   return model::load_model(f.model, opt);
 }
 

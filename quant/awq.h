@@ -1,0 +1,67 @@
+// AWQ (mit-han-lab reference, quant-and-mtp.md §2.11) adapted to the Gemma 4 decoder, and its
+// quantizer. Runs layer by layer on the float model (fp32), each layer seeing the outputs of the
+// already scaled and clipped earlier layers:
+//
+//  1. Scale search for each group of projections sharing one input, on a 20-point grid
+//     alpha = 0, 0.05, ..., 0.95: a_c = mean_tokens |x_c|, s = clamp(a^alpha, 1e-4),
+//     s /= sqrt(max s * min s); loss = mean squared difference of the group output with the
+//     fake-quantized W diag(s) (and inputs x / s) vs the float output; the best s is folded:
+//       input_layernorm -> {q, k, v}: Gemma 4 norms multiply by the plain weight w (not 1 + w as
+//         Gemma 1-3), so w' = w / s is exact; loss on the concatenated q/k/v projection outputs
+//         (the reference uses the attention output; Gemma 4's q/k norms and V-norm make the
+//         projections the natural boundary here - a documented simplification);
+//       pre_feedforward_layernorm -> {gate, up}: loss on the whole MLP output;
+//       up -> down: up's output rows / s, down's columns * s (exact: h = gelu(gate) * up);
+//       v -> o is skipped: v is followed by a scale-free RMS norm, so no scale can be folded
+//         through it (and v/o shapes differ under GQA, where the reference skips it too).
+//  2. Clip search for every projection except q/k: per (row, group) max_val = amax (1 - i/20),
+//     i = 0..9, weights clamped to +-max_val and fake-quantized; error = mean over <= 512 sampled
+//     tokens of (sum_group x w - sum_group x Q(w))^2; the best clamp is applied.
+//  3. Final quantization: asymmetric, integer zero, group g (default 128):
+//     scale = clamp(max - min, 1e-5) / 15, zero = clamp(-round(min / scale), 0, 15),
+//     q = clamp(round(w / scale) + zero, 0, 15), w^ = (q - zero) scale,
+//     stored in the rtn4_asym_g<g> layout with the scale rounded to fp16 (codes computed with it).
+#pragma once
+
+#include "model/model.h"
+#include "quant/calibration.h"
+#include "quant/quantized_tensor.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+namespace g4u::quant {
+
+struct AwqOptions {
+  int64_t group_size = 128;
+  int grid = 20;
+  int clip_steps = 10;            // max_shrink 0.5 on a 20-step grid
+  int64_t clip_tokens = 512;      // tokens sampled for the clip search
+  int64_t search_tokens = 4096;   // tokens used for the scale search (evenly sampled)
+};
+
+// AWQ's fake quantizer (fp32 scale), w [rows, cols] with cols % g == 0.
+torch::Tensor awq_fake_quant(const torch::Tensor& w, int64_t g);
+// The final AWQ quantization packed as rtn4_asym_g<g> (fp16 scale).
+QuantizedTensor awq_pack(const torch::Tensor& w, int64_t g);
+
+using GroupOutputFn = std::function<torch::Tensor(const torch::Tensor& x, const std::vector<torch::Tensor>& ws)>;
+// Best scales [cols] for the projections `ws` (each [*, cols]) sharing input x [T, cols].
+torch::Tensor awq_search_scales(const torch::Tensor& x, const std::vector<torch::Tensor>& ws, const GroupOutputFn& out,
+                                const AwqOptions& o, double* best_alpha = nullptr);
+// Per (row, group) clamp values [rows, cols/g] for w given input x [T, cols].
+torch::Tensor awq_search_clip(const torch::Tensor& x, const torch::Tensor& w, const AwqOptions& o);
+
+// Folding (exact in real arithmetic): norm.weight /= s and every linear's columns *= s.
+void fold_into_norm(model::RMSNorm& norm, const std::vector<torch::Tensor>& linear_weights, const torch::Tensor& s);
+// prev's rows /= s and next's columns *= s.
+void fold_into_linear(torch::Tensor prev_weight, torch::Tensor next_weight, const torch::Tensor& s);
+
+// Runs AWQ over every decoder layer of a float (DenseLinear) model in place; returns per-layer
+// records (chosen alphas).
+nlohmann::json awq_apply(model::Gemma4Model& m, const CalibrationSet& calib, const AwqOptions& o);
+
+}  // namespace g4u::quant

@@ -1,0 +1,33 @@
+// `g4u quantize --calib`: the calibrated paths on top of the streaming writer.
+//
+//  * imatrix: for recipes whose scheme has an importance-weighted encoder (q4_0, q4_1, q4_k, q6_k,
+//    iq4_nl, q4_k_m), the calibration activations' mean squares per input column
+//    (collect_imatrix) are passed to the encoder of every decoder projection.
+//  * gptq_*: sequential layer by layer on the fp32 model: layer l's Hessians are collected with
+//    layers < l already replaced by their quantized weights (quantized outputs propagated), then
+//    its projections are quantized with gptq_quantize (all projections of a layer from one pass;
+//    the reference's optional true-sequential sub-order is not implemented).
+//  * awq_*: awq_apply on the fp32 model (scales folded into the norms / up_proj, weights clipped),
+//    then the modified float model is quantized with awq_pack; the changed norm weights are
+//    written in fp32.
+// Calibration needs the whole float model in memory (small/medium presets; not the 12B).
+#pragma once
+
+#include "quant/checkpoint.h"
+
+#include <string>
+
+namespace g4u::quant {
+
+struct CalibrationOptions {
+  std::string text_file;
+  int64_t segments = 32;
+  int64_t seq_len = 256;
+};
+
+// Quantizes src_dir into out_dir with `opt.recipe`; with calibration when `calib.text_file` is set
+// (required for gptq_* / awq_*; an InputError for schemes that cannot use it).
+nlohmann::json quantize_calibrated(const std::string& src_dir, const std::string& out_dir, QuantizeOptions opt,
+                                   const CalibrationOptions& calib);
+
+}  // namespace g4u::quant

@@ -1,0 +1,84 @@
+#include "quant/calibration.h"
+
+#include "model/error.h"
+#include "model/json_util.h"
+#include "quant/checkpoint.h"
+
+namespace g4u::quant {
+
+nlohmann::json CalibrationSet::describe() const {
+  return {{"file", source},
+          {"segments", segments.size()},
+          {"seq_len", seq_len},
+          {"tokens", static_cast<int64_t>(segments.size()) * seq_len},
+          {"selection", "first non-overlapping windows, BOS first"}};
+}
+
+CalibrationSet make_calibration_set(const std::string& text_file, const model::Tokenizer& tok, int64_t bos,
+                                    int64_t segments, int64_t seq_len) {
+  if (segments < 1) throw_input("--calib-segments {}: must be >= 1", segments);
+  if (seq_len < 2) throw_input("--calib-len {}: must be >= 2", seq_len);
+  const std::vector<int64_t> toks = tok.encode(read_text_file(text_file));
+  const int64_t avail = static_cast<int64_t>(toks.size()) / seq_len;
+  if (avail == 0) throw_input("{}: {} tokens, fewer than one calibration segment of {}", text_file, toks.size(), seq_len);
+  CalibrationSet c;
+  c.source = text_file;
+  c.seq_len = seq_len;
+  for (int64_t s = 0; s < std::min(avail, segments); ++s) {
+    std::vector<int64_t> seg(toks.begin() + s * seq_len, toks.begin() + (s + 1) * seq_len);
+    if (bos >= 0) seg[0] = bos;
+    c.segments.push_back(std::move(seg));
+  }
+  return c;
+}
+
+void run_with_input_hooks(model::Gemma4Model& m, const CalibrationSet& calib,
+                          const std::map<std::string, std::function<void(const torch::Tensor&)>>& hooks) {
+  torch::NoGradGuard ng;
+  auto linears = decoder_linears(m);
+  std::map<std::string, std::shared_ptr<model::Linear>> originals;
+  struct Restore {
+    model::Gemma4Model& m;
+    std::map<std::string, std::shared_ptr<model::Linear>>& originals;
+    ~Restore() {
+      for (auto& [n, l] : originals) replace_linear(m, n, l);
+    }
+  } restore{m, originals};
+  for (const auto& [name, fn] : hooks) {
+    auto it = linears.find(name);
+    G4U_CHECK(it != linears.end(), "no decoder projection {}", name);
+    originals[name] = it->second;
+    replace_linear(m, name, std::make_shared<CaptureLinear>(it->second, fn));
+  }
+  for (const auto& seg : calib.segments) {
+    torch::Tensor ids = torch::tensor(seg).view({1, -1});
+    m.text().forward(m.text().embed(ids), torch::ones({1, ids.size(1)}, torch::kBool), nullptr);
+  }
+}
+
+std::map<std::string, std::vector<float>> collect_imatrix(model::Gemma4Model& m, const CalibrationSet& calib) {
+  struct Acc {
+    torch::Tensor sum;
+    int64_t count = 0;
+  };
+  std::map<std::string, Acc> acc;
+  std::map<std::string, std::function<void(const torch::Tensor&)>> hooks;
+  for (const auto& [name, lin] : decoder_linears(m)) {
+    acc[name].sum = torch::zeros({lin->in_features()}, torch::kFloat64);
+    Acc* a = &acc[name];
+    hooks[name] = [a](const torch::Tensor& x) {
+      torch::Tensor xf = x.reshape({-1, x.size(-1)}).to(torch::kFloat64);
+      a->sum += xf.pow(2).sum(0);
+      a->count += xf.size(0);
+    };
+  }
+  run_with_input_hooks(m, calib, hooks);
+  std::map<std::string, std::vector<float>> out;
+  for (auto& [name, a] : acc) {
+    torch::Tensor v = (a.sum / static_cast<double>(std::max<int64_t>(1, a.count))).to(torch::kFloat32).contiguous();
+    out[name].assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+  }
+  return out;
+}
+
+}  // namespace g4u::quant
