@@ -31,6 +31,9 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& where
     if (!c.config_overrides.is_object()) throw_input("{}: expected an object", o.field("config_overrides"));
   }
   c.seed = static_cast<uint64_t>(o.get_int("seed", 0));
+  c.qk_norm_init = o.get_string("qk_norm_init", c.qk_norm_init);
+  if (c.qk_norm_init != "unit-logits" && c.qk_norm_init != "ones")
+    throw_input("{}: '{}' is not unit-logits or ones", o.field("qk_norm_init"), c.qk_norm_init);
   if (o.has("tokenizer")) {
     JsonObject t = o.object("tokenizer");
     c.tokenizer = t.get_string("type", c.tokenizer);

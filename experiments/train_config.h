@@ -34,6 +34,9 @@ struct TrainConfig {
   std::string tokenizer = "byte";  // byte | sentencepiece (trained on the training texts)
   int64_t tokenizer_vocab_size = 0;  // sentencepiece: 0 -> the model's vocab_size
   uint64_t seed = 0;
+  // Initial QK-norm weights of a preset model: "unit-logits" (head_dim^-1/4, see trainer.cpp) or
+  // "ones" (the generic norm init).
+  std::string qk_norm_init = "unit-logits";
 
   std::vector<SuiteSource> suites;
   std::vector<ManifestSource> manifests;

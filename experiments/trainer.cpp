@@ -118,6 +118,26 @@ struct DataSet {
   std::vector<std::string> text_files;   // read after the tokenizer exists
 };
 
+// <out>/data/eval.jsonl: the held-out items of every suite in one manifest (media paths made
+// relative to data/), for `g4u eval` of the trained model on exactly what the curves report.
+void write_combined_eval_manifest(const TrainConfig& c, const fs::path& data_dir) {
+  std::string text;
+  for (const auto& s : c.suites) {
+    const fs::path manifest = data_dir / s.suite / "eval" / "manifest.jsonl";
+    std::ifstream in(manifest);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      nlohmann::ordered_json j = nlohmann::ordered_json::parse(line);
+      for (const char* key : {"images", "audios"})
+        if (j.contains(key))
+          for (auto& m : j[key]) m = s.suite + "/eval/" + m.get<std::string>();
+      text += j.dump() + "\n";
+    }
+  }
+  write_file_atomic((data_dir / "eval.jsonl").string(), text);
+}
+
 DataSet prepare_data(const TrainConfig& c, const fs::path& out) {
   DataSet d;
   for (const auto& s : c.suites) {
@@ -131,6 +151,7 @@ DataSet prepare_data(const TrainConfig& c, const fs::path& out) {
     }
     d.chance[info.task->name] = info.chance ? nlohmann::json(*info.chance) : nlohmann::json(nullptr);
   }
+  if (c.eval_n > 0 && !c.suites.empty()) write_combined_eval_manifest(c, out / "data");
   for (const auto& m : c.manifests) {
     auto ex = examples_from_manifest(m.path, m.limit);
     d.train.insert(d.train.end(), ex.begin(), ex.end());
@@ -381,6 +402,21 @@ model::ModelConfig model_config_for(const TrainConfig& c) {
   return mc;
 }
 
+// Gemma 4 attends with scale 1.0 and relies on its learned QK-norm weights for the logit scale.
+// With those weights at 1 (the generic norm init), q.k of unit-RMS vectors has a standard deviation
+// of sqrt(head_dim) (8 for 64 dims): attention starts nearly one-hot on random keys and learns
+// slowly. Starting q_norm and k_norm at head_dim^(-1/4) each gives unit-variance logits, what the
+// 1/sqrt(d) scale of other models gives; the architecture is unchanged.
+void scale_qk_norms_for_unit_logits(model::Gemma4Model& m) {
+  torch::NoGradGuard ng;
+  for (auto& p : m.named_parameters(true)) {
+    const std::string& name = p.key();
+    if (name.find("self_attn.q_norm.weight") == std::string::npos && name.find("self_attn.k_norm.weight") == std::string::npos)
+      continue;
+    p.value().fill_(std::pow(static_cast<double>(p.value().size(0)), -0.25));
+  }
+}
+
 // A deterministic permutation of [0, n) for epoch `epoch`.
 std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
   std::vector<size_t> idx(n);
@@ -457,8 +493,12 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
   // Model: fresh seeded init, or the weights of a checkpoint folder; then a resumed state.
   torch::manual_seed(c.seed);
   auto m = std::make_shared<model::Gemma4Model>(mc);
-  if (model::model_preset(c.model)) model::init_random(*m, m->tensor_specs(), c.seed);
-  else model::load_weights(*m, c.model);
+  if (model::model_preset(c.model)) {
+    model::init_random(*m, m->tensor_specs(), c.seed);
+    if (c.qk_norm_init == "unit-logits") scale_qk_norms_for_unit_logits(*m);
+  } else {
+    model::load_weights(*m, c.model);
+  }
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& p : m->named_parameters(true)) params.emplace_back(p.key(), p.value());
   AdamW opt(params, {c.beta1, c.beta2, c.eps, c.weight_decay},
