@@ -1,5 +1,7 @@
 #include "runner/module_tensors.h"
 
+#include "model/layers.h"
+
 namespace g4u::runner {
 namespace {
 
@@ -22,6 +24,20 @@ std::vector<TensorEntry> module_tensors(const torch::nn::Module& module) {
   for (const auto& p : module.named_parameters(/*recurse=*/true)) out.push_back(entry(p.key(), p.value(), false));
   for (const auto& b : module.named_buffers(/*recurse=*/true))
     if (b.value().defined()) out.push_back(entry(b.key(), b.value(), true));
+  // Packed (quantized) projections hold their weight outside parameters and buffers: one entry
+  // per layer with the weights it stands for and the bytes it occupies (codes + scales + ...).
+  for (const auto& m : module.named_modules("", /*include_self=*/false)) {
+    const auto* lin = dynamic_cast<const model::Linear*>(m.value().get());
+    if (!lin || lin->scheme() == "dense") continue;
+    TensorEntry e;
+    e.name = m.key() + ".weight";
+    e.dtype = lin->scheme();
+    e.shape = {lin->out_features(), lin->in_features()};
+    e.numel = lin->out_features() * lin->in_features();
+    e.bytes = lin->storage_bytes();
+    e.storage = lin;
+    out.push_back(e);
+  }
   return out;
 }
 

@@ -273,6 +273,14 @@ std::string utc_now() {
 
 }  // namespace
 
+// The recipe of a quantized checkpoint folder (quantization.json), null for anything else.
+json quant_recipe(const std::string& model_source) {
+  const fs::path meta = fs::path(model_source) / "quantization.json";
+  if (!fs::exists(meta)) return nullptr;
+  json j = read_json_file(meta.string());
+  return j.contains("recipe") ? j["recipe"] : json(nullptr);
+}
+
 json eval_config(const EvalOptions& o) {
   std::vector<std::string> tasks = o.tasks;
   std::sort(tasks.begin(), tasks.end());
@@ -403,7 +411,7 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
                 {"model", lm.source},
                 {"random_weights", lm.random_weights},
                 {"dtype", o.dtype},
-                {"quant", nullptr},
+                {"quant", quant_recipe(lm.source)},
                 {"projector", lm.model->config().vision ? json(lm.model->config().vision->projector) : json(nullptr)},
                 {"drafter", nullptr},
                 {"weights", weights},
