@@ -3,6 +3,7 @@
 #include "model/assistant.h"
 #include "model/error.h"
 #include "model/json_util.h"
+#include "model/loader.h"
 #include "model/mtp_heads.h"
 #include "model/safetensors.h"
 
@@ -175,22 +176,9 @@ int64_t write_random_drafter_checkpoint(const std::string& preset, const std::st
   fs::create_directories(dir);
   // Streamed chunk by chunk (the 12B assistant's table is 268 M values), same values as
   // init_random(seed) produces in memory.
-  SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), infos_for(specs, from_scalar_type(dtype)),
-                      {{"format", "pt"}, {"g4u_init_seed", std::to_string(seed)}});
-  torch::Tensor chunk = torch::empty({kInitChunk}, torch::kFloat32);
-  for (const auto& s : specs) {
-    const int64_t n = s.numel();
-    for (int64_t c = 0, off = 0; off < n; ++c, off += kInitChunk) {
-      int64_t len = std::min(kInitChunk, n - off);
-      torch::Tensor part = chunk.narrow(0, 0, len);
-      random_init_chunk(s, seed, c, part);
-      torch::Tensor out = part.to(dtype);
-      w.write_part(s.name, out.data_ptr(), static_cast<size_t>(len * out.element_size()));
-    }
-  }
-  w.finish();
+  const int64_t bytes = write_random_safetensors(specs, (fs::path(dir) / "model.safetensors").string(), seed, dtype);
   write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
-  return static_cast<int64_t>(w.file_size());
+  return bytes;
 }
 
 }  // namespace g4u::model

@@ -105,8 +105,15 @@ void save_model(const Gemma4Model& model, const std::string& dir, torch::ScalarT
 int64_t write_random_checkpoint(const ModelConfig& config, const std::string& dir, uint64_t seed,
                                 torch::ScalarType dtype) {
   fs::create_directories(dir);
-  std::vector<TensorSpec> specs = model_tensor_specs(config);
-  SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), infos_for(specs, from_scalar_type(dtype)),
+  int64_t bytes = write_random_safetensors(model_tensor_specs(config), (fs::path(dir) / "model.safetensors").string(),
+                                           seed, dtype);
+  write_config(config, dir);
+  return bytes;
+}
+
+int64_t write_random_safetensors(const std::vector<TensorSpec>& specs, const std::string& path, uint64_t seed,
+                                 torch::ScalarType dtype) {
+  SafetensorsWriter w(path, infos_for(specs, from_scalar_type(dtype)),
                       {{"format", "pt"}, {"g4u_init_seed", std::to_string(seed)}});
   torch::Tensor chunk = torch::empty({kInitChunk}, torch::kFloat32);
   for (const auto& s : specs) {
@@ -120,7 +127,6 @@ int64_t write_random_checkpoint(const ModelConfig& config, const std::string& di
     }
   }
   w.finish();
-  write_config(config, dir);
   return static_cast<int64_t>(w.file_size());
 }
 

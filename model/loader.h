@@ -43,4 +43,9 @@ void save_model(const Gemma4Model& model, const std::string& dir, torch::ScalarT
 int64_t write_random_checkpoint(const ModelConfig& config, const std::string& dir, uint64_t seed,
                                 torch::ScalarType dtype = torch::kBFloat16);
 
+// The tensors of `specs` with seeded random values (init_random's), streamed into the safetensors
+// file `path` one kInitChunk at a time in `dtype`. Returns the file size.
+int64_t write_random_safetensors(const std::vector<TensorSpec>& specs, const std::string& path, uint64_t seed,
+                                 torch::ScalarType dtype);
+
 }  // namespace g4u::model
