@@ -62,7 +62,7 @@ nlohmann::json check_checkpoint(const std::string& dir, const std::vector<model:
   return {{"tensors", ckpt.size()}, {"bytes_by_dtype", by_dtype}, {"files", files}, {"valid", true}};
 }
 
-void print_human(const nlohmann::json& j) {
+void print_info_human(const nlohmann::json& j) {
   fmt::print(stderr, "model {}\n", j["model"].get<std::string>());
   for (auto& [k, v] : j["params"].items()) fmt::print(stderr, "  params.{:<18} {:>16}\n", k, with_commas(v.get<int64_t>()));
   for (auto& [k, v] : j["bytes"].items())
@@ -100,7 +100,7 @@ Command info_cmd("info", "Parameters by component, bytes per scheme, KV-cache by
       }
     }
     if (*json) print_json(j);
-    else print_human(j);
+    else print_info_human(j);
     return 0;
   };
 });

@@ -85,7 +85,7 @@ nlohmann::json inspect_audio(const InspectArgs& a, const model::ModelConfig& c) 
           {"preprocess_ms", ms}};
 }
 
-void print_human(const nlohmann::json& j) {
+void print_inspect_human(const nlohmann::json& j) {
   for (auto& [k, v] : j.items()) fmt::print(stderr, "  {:<18} {}\n", k, v.dump());
 }
 
@@ -106,7 +106,7 @@ Command inspect_cmd("inspect", "What preprocessing makes of an image or audio fi
     const model::ModelConfig c = resolve_model_config(a->model);
     const nlohmann::json j = a->image.empty() ? inspect_audio(*a, c) : inspect_image(*a, c);
     if (a->json) print_json(j);
-    else print_human(j);
+    else print_inspect_human(j);
     return 0;
   };
 });

@@ -20,7 +20,7 @@ struct ScoreArgs {
   size_t bootstrap_samples = 1000;
 };
 
-void print_human(const nlohmann::json& j) {
+void print_score_human(const nlohmann::json& j) {
   auto num = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : std::string("n/a"); };
   std::string ci = j["ci95"].is_array() ? fmt::format("[{}, {}]", num(j["ci95"][0]), num(j["ci95"][1])) : "n/a";
   fmt::print(stderr, "{}: n={} score={} stderr={} ({}) ci95={}\n", j["metric"].get<std::string>(),
@@ -76,7 +76,7 @@ Command score_cmd("score", "Score a JSONL predictions file with a metric (accura
       j["paired"] = eval::compare(e, b, opt);
     }
     if (a->json) print_json(j);
-    else print_human(j);
+    else print_score_human(j);
     return 0;
   };
 });

@@ -130,25 +130,11 @@ std::shared_ptr<Drafter> load_drafter(const std::string& name, Gemma4Model& targ
   return finish(d, o);
 }
 
-namespace {
-std::vector<TensorInfo> infos_for(const std::vector<TensorSpec>& specs, DType dtype) {
-  std::vector<TensorInfo> infos;
-  for (const auto& s : specs) {
-    TensorInfo t;
-    t.name = s.name;
-    t.dtype = dtype;
-    t.shape = s.shape;
-    infos.push_back(t);
-  }
-  return infos;
-}
-}  // namespace
-
 void save_drafter(const Drafter& drafter, const std::string& dir, torch::ScalarType dtype) {
   fs::create_directories(dir);
   auto specs = drafter.tensor_specs();
   auto params = drafter.module().named_parameters(true);
-  SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), infos_for(specs, from_scalar_type(dtype)),
+  SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), tensor_infos(specs, from_scalar_type(dtype)),
                       {{"format", "pt"}});
   for (const auto& s : specs) w.write(s.name, params[s.name].detach().to(dtype));
   w.finish();

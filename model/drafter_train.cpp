@@ -1,4 +1,5 @@
 #include "model/drafter_train.h"
+#include "model/sysinfo.h"
 
 #include "model/error.h"
 #include "model/kv_cache.h"
@@ -9,11 +10,6 @@
 
 namespace g4u::model {
 namespace {
-
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 // Sets requires_grad(false) on the target for the lifetime of the guard.
 class FreezeGuard {

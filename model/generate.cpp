@@ -1,4 +1,5 @@
 #include "model/generate.h"
+#include "model/sysinfo.h"
 
 #include "model/error.h"
 
@@ -6,12 +7,6 @@
 #include <chrono>
 
 namespace g4u::model {
-namespace {
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
 
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& prompts, int64_t pad_id) {
   G4U_CHECK(!prompts.empty(), "no prompts");

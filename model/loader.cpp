@@ -68,7 +68,12 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
 }
 
 namespace {
-std::vector<TensorInfo> infos_for(const std::vector<TensorSpec>& specs, DType dtype) {
+void write_config(const ModelConfig& c, const std::string& dir) {
+  write_file_atomic((fs::path(dir) / "config.json").string(), model_config_to_json(c).dump(2) + "\n");
+}
+}  // namespace
+
+std::vector<TensorInfo> tensor_infos(const std::vector<TensorSpec>& specs, DType dtype) {
   std::vector<TensorInfo> infos;
   for (const auto& s : specs) {
     TensorInfo t;
@@ -80,17 +85,12 @@ std::vector<TensorInfo> infos_for(const std::vector<TensorSpec>& specs, DType dt
   return infos;
 }
 
-void write_config(const ModelConfig& c, const std::string& dir) {
-  write_file_atomic((fs::path(dir) / "config.json").string(), model_config_to_json(c).dump(2) + "\n");
-}
-}  // namespace
-
 void save_model(const Gemma4Model& model, const std::string& dir, torch::ScalarType dtype,
                 const std::string& tokenizer_model_path) {
   fs::create_directories(dir);
   auto specs = model.tensor_specs();
   auto params = model.named_parameters(true);
-  SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), infos_for(specs, from_scalar_type(dtype)),
+  SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), tensor_infos(specs, from_scalar_type(dtype)),
                       {{"format", "pt"}});
   for (const auto& s : specs) w.write(s.name, params[s.name].detach().to(dtype));
   w.finish();
@@ -113,7 +113,7 @@ int64_t write_random_checkpoint(const ModelConfig& config, const std::string& di
 
 int64_t write_random_safetensors(const std::vector<TensorSpec>& specs, const std::string& path, uint64_t seed,
                                  torch::ScalarType dtype) {
-  SafetensorsWriter w(path, infos_for(specs, from_scalar_type(dtype)),
+  SafetensorsWriter w(path, tensor_infos(specs, from_scalar_type(dtype)),
                       {{"format", "pt"}, {"g4u_init_seed", std::to_string(seed)}});
   torch::Tensor chunk = torch::empty({kInitChunk}, torch::kFloat32);
   for (const auto& s : specs) {

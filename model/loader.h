@@ -3,6 +3,8 @@
 #pragma once
 
 #include "model/model.h"
+#include "model/safetensors.h"
+#include "model/tensor_specs.h"
 #include "model/tokenizer.h"
 
 #include <torch/torch.h>
@@ -31,6 +33,9 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
 // Copies the checkpoint's tensors into the module's parameters (names canonicalised, dtype
 // converted). Every parameter must be present; unexpected tensors are errors.
 void load_weights(Gemma4Model& model, const std::string& checkpoint_dir);
+
+// The safetensors header entries (name, dtype, shape) of `specs`, all stored as `dtype`.
+std::vector<TensorInfo> tensor_infos(const std::vector<TensorSpec>& specs, DType dtype);
 
 // Writes config.json + model.safetensors (+ the tokenizer file, if given) into `dir`; weights are
 // stored in `dtype` (bf16 like the released checkpoint, or fp32).

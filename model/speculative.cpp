@@ -1,4 +1,5 @@
 #include "model/speculative.h"
+#include "model/sysinfo.h"
 
 #include "model/error.h"
 
@@ -7,11 +8,6 @@
 
 namespace g4u::model {
 namespace {
-
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 // The drafter draws from its own stream so that the target's stream (acceptance uniforms,
 // residual and bonus draws) does not depend on how many draws a drafter made.

@@ -33,6 +33,11 @@ std::string cpu_model_name() {
   return "unknown";
 }
 
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
 int64_t peak_rss_bytes() { return status_kb("VmHWM") * 1024; }
 int64_t current_rss_bytes() { return status_kb("VmRSS") * 1024; }
 

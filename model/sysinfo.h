@@ -7,6 +7,7 @@
 namespace g4u {
 
 std::string cpu_model_name();        // /proc/cpuinfo "model name"
+double now_seconds();                // steady clock, for durations
 int64_t peak_rss_bytes();            // VmHWM of this process
 int64_t current_rss_bytes();         // VmRSS
 std::string libtorch_version();      // e.g. "1.13.1"

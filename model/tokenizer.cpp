@@ -18,7 +18,8 @@
 #include <unordered_map>
 
 namespace g4u::model {
-namespace {
+// Named, not anonymous: the Impl structs below hold these types as members.
+namespace tokenizer_detail {
 
 // ---- special-token spellings in text ---------------------------------------------------------
 
@@ -184,7 +185,8 @@ const SpmApi& spm_api() {
   return api;
 }
 
-}  // namespace
+}  // namespace tokenizer_detail
+using namespace tokenizer_detail;
 
 // ---- ByteTokenizer ---------------------------------------------------------------------------
 

@@ -32,11 +32,6 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 model::VisionMask parse_mask(const std::string& name) {
   if (name == "sliding") return model::VisionMask::kSlidingBlocks;
   if (name == "all-layers") return model::VisionMask::kAllLayersNoWindow;
