@@ -1,6 +1,7 @@
 #include "apps/draft_flags.h"
 
 #include "model/error.h"
+#include "quant/checkpoint.h"
 
 #include <random>
 
@@ -14,6 +15,8 @@ void add_draft_flags(CLI::App& sub, DraftFlags& f) {
   sub.add_option("--k-schedule", f.schedule, "fixed, or heuristic (+2 after a fully accepted round, else -1, min 1)")
       ->capture_default_str();
   sub.add_option("--k-max", f.k_max, "Largest draft length the heuristic schedule may reach")->capture_default_str();
+  sub.add_option("--draft-quant", f.draft_quant,
+                 "Quantize the drafter's projections in memory with this round-to-nearest recipe (e.g. q4_0)");
 }
 
 model::SpeculativeOptions speculative_options(const DraftFlags& f, const model::GenerateOptions& go) {
@@ -35,7 +38,9 @@ std::shared_ptr<model::Drafter> load_drafter_from_flags(const DraftFlags& f, mod
   model::DrafterLoadOptions o;
   o.dtype = target.model->dtype();
   o.seed = mf.seed;  // same weights as `g4u init --model <drafter preset> --seed S`
-  return model::load_drafter(f.draft, *target.model, o);
+  auto drafter = model::load_drafter(f.draft, *target.model, o);
+  if (!f.draft_quant.empty()) quant::quantize_drafter_in_memory(*drafter, f.draft_quant);
+  return drafter;
 }
 
 double decode_tokens_per_s(int64_t tokens, double decode_seconds) {
@@ -75,6 +80,7 @@ nlohmann::json speculative_json(const DraftFlags& f, const model::Drafter& draft
   nlohmann::json j = acceptance_json(spec.stats);
   j["draft"] = f.draft;
   j["draft_kind"] = drafter.kind();
+  j["draft_quant"] = f.draft_quant.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.draft_quant);
   j["draft_params"] = param_count(drafter);
   j["k"] = f.k;
   j["k_schedule"] = f.schedule;

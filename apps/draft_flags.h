@@ -20,6 +20,7 @@ struct DraftFlags {
   int64_t k = 4;
   std::string schedule = "fixed";
   int64_t k_max = 32;
+  std::string draft_quant;  // RTN recipe applied to the drafter's projections in memory; empty: dense
   bool enabled() const { return !draft.empty(); }
 };
 

@@ -139,6 +139,22 @@ AssistantDrafter::AssistantDrafter(std::shared_ptr<AssistantModel> model, Gemma4
 
 std::vector<TensorSpec> AssistantDrafter::tensor_specs() const { return assistant_tensor_specs(model_->config()); }
 
+std::vector<LinearSlot> AssistantDrafter::linear_slots() {
+  std::vector<LinearSlot> out;
+  auto& layers = model_->body->layers;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const std::string prefix = "model.layers." + std::to_string(l) + ".";
+    auto& attn = *layers[l]->self_attn;
+    auto& mlp = *layers[l]->mlp;
+    out.push_back({prefix + "self_attn.q_proj.weight", &attn, "q_proj", &attn.q_proj});
+    out.push_back({prefix + "self_attn.o_proj.weight", &attn, "o_proj", &attn.o_proj});
+    out.push_back({prefix + "mlp.gate_proj.weight", &mlp, "gate_proj", &mlp.gate_proj});
+    out.push_back({prefix + "mlp.up_proj.weight", &mlp, "up_proj", &mlp.up_proj});
+    out.push_back({prefix + "mlp.down_proj.weight", &mlp, "down_proj", &mlp.down_proj});
+  }
+  return out;
+}
+
 nlohmann::json AssistantDrafter::config_json() const { return assistant_config_to_json(model_->config()); }
 
 Draft AssistantDrafter::draft(const TargetState& s, const DraftRequest& r) {

@@ -113,6 +113,7 @@ class AssistantDrafter : public Drafter {
   std::vector<torch::Tensor> unrolled_logits(const TargetPass& pass, int64_t steps) override;
   torch::nn::Module& module() override { return *model_; }
   std::vector<TensorSpec> tensor_specs() const override;
+  std::vector<LinearSlot> linear_slots() override;
   nlohmann::json config_json() const override;
   std::string name() const override { return name_; }
 

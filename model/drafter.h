@@ -60,6 +60,15 @@ struct TargetPass {
   const KVCache* cache = nullptr;
 };
 
+// A projection a quantizer may swap for a packed one: `*member` is registered in `parent` as `child`;
+// `name` is its weight's checkpoint name.
+struct LinearSlot {
+  std::string name;
+  torch::nn::Module* parent = nullptr;
+  std::string child;
+  std::shared_ptr<Linear>* member = nullptr;
+};
+
 class Drafter {
  public:
   virtual ~Drafter() = default;
@@ -85,6 +94,9 @@ class Drafter {
   virtual torch::nn::Module& module() = 0;
   const torch::nn::Module& module() const { return const_cast<Drafter*>(this)->module(); }
   virtual std::vector<TensorSpec> tensor_specs() const = 0;
+  // The projections that may be quantized (assistant: attention q/o and MLP of every layer; its
+  // pre/post projections and tied head stay dense). Default: none.
+  virtual std::vector<LinearSlot> linear_slots() { return {}; }
   virtual nlohmann::json config_json() const = 0;  // the config.json of a checkpoint
   virtual std::string name() const = 0;            // preset name or directory
 };

@@ -362,6 +362,23 @@ int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name
   return n;
 }
 
+int64_t quantize_drafter_in_memory(model::Drafter& d, const std::string& recipe_name, int threads) {
+  const Recipe recipe = find_recipe(recipe_name);
+  if (recipe.method != Method::kRoundToNearest)
+    throw_input("recipe {} needs calibration; drafters are quantized with round-to-nearest recipes only", recipe.name);
+  auto slots = d.linear_slots();
+  if (slots.empty()) throw_input("drafter {} ({}) has no quantizable projections", d.name(), d.kind());
+  torch::NoGradGuard ng;
+  for (auto& s : slots) {
+    auto* dense = dynamic_cast<model::DenseLinear*>(s.member->get());
+    if (!dense) throw_input("{}: already quantized", s.name);
+    auto q = std::make_shared<QuantLinear>(quantize_tensor(dense->weight, recipe.base->name, torch::Tensor(), s.name, threads),
+                                           dense->weight.scalar_type());
+    *s.member = s.parent->replace_module(s.child, std::move(q));
+  }
+  return static_cast<int64_t>(slots.size());
+}
+
 model::LoadedModel load_quantized_model(const std::string& dir, const model::LoadOptions& opt) {
   const std::string meta_path = (fs::path(dir) / kQuantMetadataFile).string();
   const nlohmann::json meta = read_json_file(meta_path);

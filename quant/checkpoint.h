@@ -22,6 +22,7 @@
 // mismatch is an InputError naming the file and tensor.
 #pragma once
 
+#include "model/drafter.h"
 #include "model/loader.h"
 #include "quant/policy.h"
 
@@ -66,6 +67,11 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
 // quantize_checkpoint: decoder projections become QuantLinear, a quantized embedding (q4_k_m) is
 // replaced by its dequantized values. Returns the number of tensors quantized.
 int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe, int threads = 0);
+
+// Quantizes the drafter's quantizable projections (Drafter::linear_slots) in memory with the base
+// scheme of an RTN recipe (q4_k_m: Q4_K). InputError for a calibrated recipe or a drafter without
+// quantizable projections. Returns the number of projections quantized.
+int64_t quantize_drafter_in_memory(model::Drafter& d, const std::string& recipe, int threads = 0);
 
 // Replaces the decoder projection whose weight is `tensor_name` (canonical checkpoint name) with
 // `linear`; InputError if the name is not a decoder projection of `m`.

@@ -10,10 +10,11 @@ counts over the prompts:
 Prompts: one per line of --prompts (e.g. the `prompt` fields of a `g4u data synth` manifest).
 
 Usage: scripts/mtp_sweep.py --g4u build/release/apps/g4u --model M --drafts d1,d2 --prompts FILE
-       [--ks 1,2,3,4,8] [--temps 0,1] [-n 64] [--out results.json]
+       [--ks 1,2,3,4,8] [--temps 0,1] [-n 64] [--extra '--threads 1 --draft-quant q4_0'] [--out results.json]
 """
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 
@@ -36,6 +37,7 @@ def main():
     ap.add_argument("-n", type=int, default=64)
     ap.add_argument("--max-prompts", type=int, default=8)
     ap.add_argument("--raw", action="store_true", help="pass --raw (no chat template)")
+    ap.add_argument("--extra", default="", help="more g4u generate flags, e.g. '--threads 1 --draft-quant q4_0'")
     ap.add_argument("--out")
     a = ap.parse_args()
     prompts = [l.rstrip("\n") for l in open(a.prompts, encoding="utf-8") if l.strip()][: a.max_prompts]
@@ -52,6 +54,7 @@ def main():
                             "-n", str(a.n), "--temperature", str(temp), "--seed", str(i), "--json"]
                     if a.raw:
                         args.append("--raw")
+                    args += shlex.split(a.extra)
                     j = run(a.g4u, args)
                     acc += j["accepted"]
                     dra += j["drafted"]
@@ -87,7 +90,7 @@ def main():
                 print(f"{draft:>28} T={temp:g} k={k}: acc {row['acceptance_rate']:.3f} tau {row['tau']:.2f} "
                       f"speedup {row['speedup'] or 0:.2f} ({spec_tps:.0f} vs {plain_tps:.0f} tok/s; {rounds} rounds)"
                       + ("" if temp else f" matches_plain={matches}"), file=sys.stderr, flush=True)
-    doc = {"model": a.model, "n": a.n, "rows": rows}
+    doc = {"model": a.model, "n": a.n, "extra": a.extra, "rows": rows}
     if a.out:
         with open(a.out, "w") as f:
             json.dump(doc, f, indent=1)

@@ -45,6 +45,29 @@ TEST_CASE("generate --model tiny --draft tiny-assistant --k 4 prints the specula
   CHECK(json::parse(sampled.out)["tokens"].size() == 12);
 }
 
+TEST_CASE("--draft-quant: a 4-bit drafter still gives the plain greedy output; bad recipes and drafters are errors",
+          "[integration][mtp]") {
+  auto r = run_g4u("generate --model tiny --draft tiny-assistant --draft-quant q4_0 --k 3 --prompt 'hello there' -n 16 --json");
+  REQUIRE(r.code == 0);
+  json j = json::parse(r.out);
+  CHECK(j["draft_quant"] == "q4_0");
+  CHECK(j["matches_plain"] == true);
+  CHECK(j["tokens"] == j["plain_tokens"]);
+  auto dense = run_g4u("generate --model tiny --draft tiny-assistant --k 3 --prompt 'hello there' -n 16 --json");
+  REQUIRE(dense.code == 0);
+  CHECK(json::parse(dense.out)["draft_quant"].is_null());
+
+  auto calibrated = run_g4u("generate --model tiny --draft tiny-assistant --draft-quant gptq_asym_g128 --prompt hi -n 4");
+  CHECK(calibrated.code == 2);
+  CHECK(calibrated.err.find("gptq_asym_g128") != std::string::npos);
+  auto unknown = run_g4u("generate --model tiny --draft tiny-assistant --draft-quant q3_x --prompt hi -n 4");
+  CHECK(unknown.code == 2);
+  CHECK(unknown.err.find("q3_x") != std::string::npos);
+  auto medusa = run_g4u("generate --model tiny --draft tiny-medusa --draft-quant q4_0 --prompt hi -n 4");
+  CHECK(medusa.code == 2);
+  CHECK(medusa.err.find("no quantizable projections") != std::string::npos);
+}
+
 TEST_CASE("bench --draft adds the acceptance metrics and speedup", "[integration][mtp]") {
   auto r = run_g4u("bench --model tiny -p 0 -n 16 -d 4 --reps 1 --draft tiny-assistant --k 2 --json");
   REQUIRE(r.code == 0);
