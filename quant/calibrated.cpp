@@ -10,9 +10,17 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 namespace g4u::quant {
 namespace fs = std::filesystem;
+
+std::vector<std::vector<std::string>> gptq_sequential_groups() {
+  return {{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"},
+          {"self_attn.o_proj"},
+          {"mlp.gate_proj", "mlp.up_proj"},
+          {"mlp.down_proj"}};
+}
 
 nlohmann::json quantize_calibrated(const std::string& src_dir, const std::string& out_dir, QuantizeOptions opt,
                                    const CalibrationOptions& co) {
@@ -55,35 +63,43 @@ nlohmann::json quantize_calibrated(const std::string& src_dir, const std::string
     go.sym = recipe.sym;
     go.act_order = true;
     cj["gptq"] = {{"group_size", go.group_size}, {"sym", go.sym}, {"act_order", go.act_order}, {"static_groups", true},
-                  {"percdamp", go.percdamp}, {"block", go.block}, {"true_sequential", false}};
+                  {"percdamp", go.percdamp}, {"block", go.block}, {"true_sequential", true}};
     std::map<std::string, QuantizedTensor> done;
     std::map<std::string, double> losses;
     model::Gemma4Model& m = *lm.model;
     const size_t n_layers = m.text().layers.size();
     auto linears = decoder_linears(m);
+    std::set<std::string> gptq_tensors;
+    for (const auto& a : plan)
+      if (a.scheme == recipe.base) gptq_tensors.insert(a.spec.name);
     for (size_t l = 0; l < n_layers; ++l) {
       const std::string p = std::string(model::kTextPrefix) + "layers." + std::to_string(l) + ".";
-      std::map<std::string, std::unique_ptr<HessianAccumulator>> acc;
-      std::map<std::string, std::function<void(const torch::Tensor&)>> hooks;
-      for (const auto& a : plan) {
-        if (a.scheme != recipe.base || a.spec.name.rfind(p, 0) != 0) continue;
-        acc[a.spec.name] = std::make_unique<HessianAccumulator>(a.spec.shape[1]);
-        HessianAccumulator* h = acc[a.spec.name].get();
-        hooks[a.spec.name] = [h](const torch::Tensor& x) { h->add(x); };
-      }
-      if (hooks.empty()) continue;
-      run_with_input_hooks(m, calib, hooks);
-      for (auto& [name, h] : acc) {
-        auto* dense = dynamic_cast<model::DenseLinear*>(linears.at(name).get());
-        G4U_CHECK(dense, "{} is not dense", name);
-        GptqResult r = gptq_quantize(dense->weight, h->hessian(), go);
-        torch::NoGradGuard ng;
-        dense->weight.copy_(dequantize_tensor(r.q));  // later layers see the quantized outputs
-        losses[name] = r.loss;
-        progress(fmt::format("gptq {} loss {:.4g} ({} tokens)", name, r.loss, h->samples()));
-        done.emplace(name, std::move(r.q));
+      for (const auto& group : gptq_sequential_groups()) {
+        std::map<std::string, std::unique_ptr<HessianAccumulator>> acc;
+        std::map<std::string, std::function<void(const torch::Tensor&)>> hooks;
+        for (const auto& proj : group) {
+          const std::string name = p + proj + ".weight";
+          if (!gptq_tensors.count(name) || !linears.count(name)) continue;  // K=V layers have no v_proj
+          acc[name] = std::make_unique<HessianAccumulator>(linears.at(name)->in_features());
+          HessianAccumulator* h = acc[name].get();
+          hooks[name] = [h](const torch::Tensor& x) { h->add(x); };
+        }
+        if (hooks.empty()) continue;
+        run_with_input_hooks(m, calib, hooks);
+        for (auto& [name, h] : acc) {
+          auto* dense = dynamic_cast<model::DenseLinear*>(linears.at(name).get());
+          G4U_CHECK(dense, "{} is not dense", name);
+          GptqResult r = gptq_quantize(dense->weight, h->hessian(), go);
+          torch::NoGradGuard ng;
+          dense->weight.copy_(dequantize_tensor(r.q));  // later groups and layers see the quantized outputs
+          losses[name] = r.loss;
+          progress(fmt::format("gptq {} loss {:.4g} ({} tokens)", name, r.loss, h->samples()));
+          done.emplace(name, std::move(r.q));
+        }
       }
     }
+    for (const auto& name : gptq_tensors)
+      G4U_CHECK(done.count(name), "{}: planned for GPTQ but in no true-sequential group", name);
     cj["gptq_loss"] = losses;
     opt.calibration = cj;
     opt.transform = [&done](const TensorAssignment& a, std::vector<float>&, QuantizedTensor& out) {

@@ -3,10 +3,10 @@
 //  * imatrix: for recipes whose scheme has an importance-weighted encoder (q4_0, q4_1, q4_k, q6_k,
 //    iq4_nl, q4_k_m), the calibration activations' mean squares per input column
 //    (collect_imatrix) are passed to the encoder of every decoder projection.
-//  * gptq_*: sequential layer by layer on the fp32 model: layer l's Hessians are collected with
-//    layers < l already replaced by their quantized weights (quantized outputs propagated), then
-//    its projections are quantized with gptq_quantize (all projections of a layer from one pass;
-//    the reference's optional true-sequential sub-order is not implemented).
+//  * gptq_*: sequential layer by layer on the fp32 model, and within a layer in the reference's
+//    true-sequential order (gptq_sequential_groups): each group's Hessians are collected with
+//    every earlier layer and every earlier group of this layer already replaced by its quantized
+//    weights (quantized outputs propagated), then the group is quantized with gptq_quantize.
 //  * awq_*: awq_apply on the fp32 model (scales folded into the norms / up_proj, weights clipped),
 //    then the modified float model is quantized with awq_pack; the changed norm weights are
 //    written in fp32.
@@ -16,6 +16,7 @@
 #include "quant/checkpoint.h"
 
 #include <string>
+#include <vector>
 
 namespace g4u::quant {
 
@@ -24,6 +25,11 @@ struct CalibrationOptions {
   int64_t segments = 32;
   int64_t seq_len = 256;
 };
+
+// GPTQ's true-sequential order of the decoder projections of one layer: the projections that read
+// the same input form a group — {q,k,v}, {o}, {gate,up}, {down} — quantized one group after the
+// other. Module-relative names ("self_attn.q_proj", ...).
+std::vector<std::vector<std::string>> gptq_sequential_groups();
 
 // Quantizes src_dir into out_dir with `opt.recipe`; with calibration when `calib.text_file` is set
 // (required for gptq_* / awq_*; an InputError for schemes that cannot use it).

@@ -5,6 +5,7 @@
 #include "quant/calibration.h"
 #include "quant/checkpoint.h"
 #include "quant/gptq.h"
+#include "quant/quant_linear.h"
 #include "quant/torch_tensor.h"
 #include "quant_test_util.h"
 #include "test_paths.h"
@@ -189,6 +190,46 @@ TEST_CASE("Calibrated quantize: imatrix, GPTQ and AWQ checkpoints load and gener
     CHECK(r.code == 0);
     CHECK(r.out.find("\"tokens\"") != std::string::npos);
   }
+  // True-sequential order: rebuild layer 0 by hand — GPTQ q/k/v from one pass, write their
+  // quantized weights back, collect o_proj's Hessian in a second pass — and the checkpoint's o_proj
+  // must equal that, not the o_proj a single pass over the float layer gives.
+  {
+    CHECK(gptq_sequential_groups().front() == std::vector<std::string>{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"});
+    model::LoadedModel ref = model::load_model(dir / "dense");
+    auto lin = decoder_linears(*ref.model);
+    GptqOptions go;
+    go.group_size = 32;
+    auto gptq_of = [&](const std::vector<std::string>& names, bool write_back) {
+      std::map<std::string, std::unique_ptr<HessianAccumulator>> acc;
+      std::map<std::string, std::function<void(const torch::Tensor&)>> hooks;
+      for (const auto& n : names) {
+        if (!lin.count(n)) continue;
+        acc[n] = std::make_unique<HessianAccumulator>(lin.at(n)->in_features());
+        HessianAccumulator* h = acc[n].get();
+        hooks[n] = [h](const torch::Tensor& x) { h->add(x); };
+      }
+      run_with_input_hooks(*ref.model, cs, hooks);
+      std::map<std::string, torch::Tensor> out;
+      for (auto& [n, h] : acc) {
+        auto* dense = dynamic_cast<model::DenseLinear*>(lin.at(n).get());
+        out[n] = dequantize_tensor(gptq_quantize(dense->weight, h->hessian(), go).q);
+        torch::NoGradGuard ng;
+        if (write_back) dense->weight.copy_(out[n]);
+      }
+      return out;
+    };
+    const std::string p = "model.language_model.layers.0.self_attn.";
+    const torch::Tensor o_one_pass = gptq_of({p + "o_proj.weight"}, false).at(p + "o_proj.weight");
+    gptq_of({p + "q_proj.weight", p + "k_proj.weight", p + "v_proj.weight"}, true);
+    const torch::Tensor o_sequential = gptq_of({p + "o_proj.weight"}, false).at(p + "o_proj.weight");
+    model::LoadedModel q = load_quantized_model(dir / "q_gptq_asym_g32");
+    auto* ql = dynamic_cast<QuantLinear*>(decoder_linears(*q.model).at(p + "o_proj.weight").get());
+    REQUIRE(ql);
+    const torch::Tensor o_ckpt = dequantize_tensor(ql->weight());
+    CHECK(torch::equal(o_ckpt, o_sequential));
+    CHECK_FALSE(torch::equal(o_ckpt, o_one_pass));
+  }
+
   opt.recipe = "gptq_asym_g32";
   g4u::quant::test::expect_input_error([&] { quantize_calibrated(dir / "dense", dir / "x", opt, {}); }, "needs --calib");
   opt.recipe = "rtn4_sym_g32";
