@@ -1,5 +1,5 @@
 // g4u train-drafter: distils a drafter (Gemma 4 assistant, MTP module or Medusa heads) from a frozen
-// target (model/drafter_train.h) and saves it as a checkpoint that `--draft <dir>` loads. Data: the
+// target (experiments/drafter_trainer.h) and saves it as a checkpoint that `--draft <dir>` loads. Data: the
 // lines of a text file (target tokenizer), or by default sequences sampled from the target itself
 // (temperature 1), so the drafter learns exactly what the target generates. Reports greedy
 // acceptance on held-out random prompts before and after training.
@@ -8,7 +8,7 @@
 #include "apps/draft_flags.h"
 #include "apps/model_flags.h"
 #include "apps/prompt_flags.h"
-#include "model/drafter_train.h"
+#include "experiments/drafter_trainer.h"
 #include "model/error.h"
 #include "model/json_util.h"
 #include "model/speculative.h"
@@ -173,7 +173,7 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
     std::mt19937_64 rng(mf.seed ^ 0x5eedULL);
     std::vector<size_t> order;
     size_t pos = 0;
-    model::TokenSequenceSource data = [&]() -> std::optional<std::vector<int64_t>> {
+    experiments::TokenSequenceSource data = [&]() -> std::optional<std::vector<int64_t>> {
       if (pos == order.size()) {
         order.resize(pool.size());
         for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -184,7 +184,7 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
     };
 
     nlohmann::json before = f->eval_prompts ? evaluate(target, *drafter, *f) : nlohmann::json(nullptr);
-    model::DrafterTrainOptions o;
+    experiments::DrafterTrainOptions o;
     o.steps = f->steps;
     o.batch_size = f->batch;
     o.seq_len = f->seq_len;
@@ -195,11 +195,11 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
     o.weight_decay = f->weight_decay;
     o.grad_clip = f->grad_clip;
     o.init_from_target = !f->no_init;
-    o.on_log = [&](const model::DrafterTrainLog& l) {
+    o.on_log = [&](const experiments::DrafterTrainLog& l) {
       fmt::print(stderr, "step {:5d}  lr {:.2e}  loss {:.4f}  kl [{:.4f}]  top1 [{:.3f}]  {:.1f} s\n", l.step, l.lr,
                  l.stats.loss, fmt::join(l.stats.kl, ", "), fmt::join(l.stats.top1, ", "), l.seconds);
     };
-    model::DrafterTrainResult tr = model::train_drafter(target, *drafter, data, o);
+    experiments::DrafterTrainResult tr = experiments::train_drafter(target, *drafter, data, o);
     model::save_drafter(*drafter, f->out, torch::kFloat32);
     nlohmann::json after = f->eval_prompts ? evaluate(target, *drafter, *f) : nlohmann::json(nullptr);
 

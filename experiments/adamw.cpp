@@ -72,6 +72,11 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& state, const 
   t_ = it->second.to(torch::kInt64).item<int64_t>();
 }
 
+bool decays_by_default(const std::string& name) {
+  return name.find("norm") == std::string::npos && name.find("bias") == std::string::npos &&
+         name.find("layer_scalar") == std::string::npos;
+}
+
 double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double peak, double min_ratio) {
   if (warmup > 0 && step < warmup) return peak * static_cast<double>(step + 1) / static_cast<double>(warmup);
   const int64_t span = std::max<int64_t>(1, total - warmup);

@@ -50,6 +50,9 @@ class AdamW {
   int64_t t_ = 0;
 };
 
+// The weight-decay rule of g4u's trainers: matrices decay; norms, biases and layer scalars do not.
+bool decays_by_default(const std::string& param_name);
+
 // Linear warm-up to `peak` over `warmup` steps (step 0 gets peak/warmup), then a half cosine from
 // `peak` down to `peak * min_ratio` at `total` steps.
 double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double peak, double min_ratio);

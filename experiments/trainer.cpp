@@ -501,8 +501,7 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
   }
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& p : m->named_parameters(true)) params.emplace_back(p.key(), p.value());
-  AdamW opt(params, {c.beta1, c.beta2, c.eps, c.weight_decay},
-            [](const std::string& name) { return name.find("norm") == std::string::npos && name.find("bias") == std::string::npos && name.find("layer_scalar") == std::string::npos; });
+  AdamW opt(params, {c.beta1, c.beta2, c.eps, c.weight_decay}, decays_by_default);
   nlohmann::json curves = {{"train", nlohmann::json::array()}, {"eval", nlohmann::json::array()}};
   if (start_step > 0) {
     model::load_weights(*m, ckpt.string());
