@@ -1,18 +1,11 @@
 #include "model/drafter_train.h"
-#include "model/sysinfo.h"
 
 #include "model/error.h"
 #include "model/kv_cache.h"
 
-#include <chrono>
 #include <cmath>
-#include <deque>
 
 namespace g4u::model {
-namespace {
-
-
-}  // namespace
 
 DistillLoss drafter_distill_loss(Gemma4Model& target, Drafter& drafter, const std::vector<std::vector<int64_t>>& batch,
                                  int64_t unroll) {

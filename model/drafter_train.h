@@ -17,13 +17,9 @@
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <functional>
-#include <optional>
 #include <vector>
 
 namespace g4u::model {
-
-// A stream of token sequences; nullopt when exhausted.
 
 struct DistillStats {
   double loss = 0;              // the mean over steps (what backward() sees)

@@ -335,6 +335,17 @@ std::map<std::string, std::shared_ptr<model::Linear>> decoder_linears(model::Gem
   return out;
 }
 
+namespace {
+// A packed copy of the dense projection `linear` (weight `name`) in `scheme`, run in its dtype.
+std::shared_ptr<QuantLinear> quantized_linear(model::Linear& linear, std::string_view scheme, const std::string& name,
+                                              int threads) {
+  auto* dense = dynamic_cast<model::DenseLinear*>(&linear);
+  if (!dense) throw_input("{}: already quantized", name);
+  return std::make_shared<QuantLinear>(quantize_tensor(dense->weight, scheme, torch::Tensor(), name, threads),
+                                       dense->weight.scalar_type());
+}
+}  // namespace
+
 int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name, int threads) {
   const Recipe recipe = find_recipe(recipe_name);
   if (recipe.method != Method::kRoundToNearest)
@@ -350,12 +361,7 @@ int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name
       QuantizedTensor q = quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads);
       w.copy_(dequantize_tensor(q));
     } else {
-      auto* dense = dynamic_cast<model::DenseLinear*>(linears.at(a.spec.name).get());
-      if (!dense) throw_input("{}: already quantized", a.spec.name);
-      replace_linear(m, a.spec.name,
-                     std::make_shared<QuantLinear>(quantize_tensor(dense->weight, a.scheme->name, torch::Tensor(),
-                                                                   a.spec.name, threads),
-                                                   dense->weight.scalar_type()));
+      replace_linear(m, a.spec.name, quantized_linear(*linears.at(a.spec.name), a.scheme->name, a.spec.name, threads));
     }
     ++n;
   }
@@ -369,13 +375,8 @@ int64_t quantize_drafter_in_memory(model::Drafter& d, const std::string& recipe_
   auto slots = d.linear_slots();
   if (slots.empty()) throw_input("drafter {} ({}) has no quantizable projections", d.name(), d.kind());
   torch::NoGradGuard ng;
-  for (auto& s : slots) {
-    auto* dense = dynamic_cast<model::DenseLinear*>(s.member->get());
-    if (!dense) throw_input("{}: already quantized", s.name);
-    auto q = std::make_shared<QuantLinear>(quantize_tensor(dense->weight, recipe.base->name, torch::Tensor(), s.name, threads),
-                                           dense->weight.scalar_type());
-    *s.member = s.parent->replace_module(s.child, std::move(q));
-  }
+  for (auto& s : slots)
+    *s.member = s.parent->replace_module(s.child, quantized_linear(**s.member, recipe.base->name, s.name, threads));
   return static_cast<int64_t>(slots.size());
 }
 
