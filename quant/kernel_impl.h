@@ -41,6 +41,7 @@ struct WeightView {
   const uint8_t* zeros;   // planar asym: 4-bit packed; hqq: fp16 [rows][groups]
   int64_t groups;         // planar: groups per row
   int64_t group;          // planar: weights per group (multiple of 32)
+  bool interleaved;       // q4_0 / q4_k rows in the interleaved order (quant/interleave.h)
 };
 
 // out[a] = dot(row r of W, activation row a) for a in [0, na), 1 <= na <= kMaxActs.
@@ -49,8 +50,13 @@ using RowDotFn = void (*)(const WeightView& w, int64_t r, const ActRef* acts, in
 struct KernelTable {
   RowDotFn dot[static_cast<int>(KernelKind::kCount)] = {};
   QuantizeActRowFn quantize_act_row = nullptr;
+  // The dot functions read interleaved q4_0 / q4_k rows directly, with activations whose
+  // 256-groups are interleaved to match; otherwise the dispatcher restores storage order per row.
+  bool reads_interleaved = false;
 };
-void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads);
+// interleave_groups: permute each row's full 256-groups (interleave_act_groups) after quantizing.
+void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
+                     bool interleave_groups = false);
 
 const KernelTable& scalar_kernel_table();
 // Compiled with -mavx2 -mfma -mf16c; call only when cpu_has_avx2().

@@ -1,6 +1,7 @@
 #include "quant/kernels.h"
 
 #include "model/error.h"
+#include "quant/interleave.h"
 #include "quant/kernel_impl.h"
 #include "quant/rounding.h"
 #include "quant/thread_pool.h"
@@ -30,7 +31,8 @@ void quantize_act_row_scalar(const float* x, int64_t cols, int8_t* q, float* d, 
   }
 }
 
-void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads) {
+void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
+                     bool interleave_groups) {
   G4U_CHECK(cols % kActBlock == 0, "activation width {} is not a multiple of {}", cols, kActBlock);
   out.n = n;
   out.cols = cols;
@@ -41,6 +43,7 @@ void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_
   auto one_row = [&](int64_t a) {
     table.quantize_act_row(x + a * cols, cols, out.q.data() + a * cols, out.d.data() + a * out.nb,
                            out.s.data() + a * out.nb);
+    if (interleave_groups) interleave_act_groups(out.q.data() + a * cols, cols);
   };
   if (n * cols < (1 << 16)) {
     for (int64_t a = 0; a < n; ++a) one_row(a);
@@ -80,6 +83,7 @@ WeightView make_view(const QuantizedTensor& w) {
   v.zeros = w.zeros.data();
   v.group = w.scheme->group_size(w.cols);
   v.groups = w.cols / v.group;
+  v.interleaved = w.interleaved;
   return v;
 }
 
@@ -93,10 +97,15 @@ ActRef act_ref(const ActQ8& a, int64_t row) {
   return ActRef{a.q.data() + row * a.cols, a.d.data() + row * a.nb, a.s.data() + row * a.nb};
 }
 
-// Rows per task: about 128 KiB of weight bytes, so threads share the work dynamically.
-int64_t rows_per_task(const QuantizedTensor& w) {
+// Rows per task: each thread gets about 4 contiguous tasks, so it streams long runs of weights (many
+// small tasks measured up to 1.5x slower: every task start costs the prefetchers a ramp and the
+// threads a shared counter) while a thread that is held up still leaves work to the others;
+// at least ~128 KiB of weight bytes per task.
+int64_t rows_per_task(const QuantizedTensor& w, int threads) {
   const int64_t row_bytes = std::max<int64_t>(1, w.bytes().total() / std::max<int64_t>(1, w.rows));
-  return std::max<int64_t>(1, (128 << 10) / row_bytes);
+  const int64_t min_rows = std::max<int64_t>(1, (128 << 10) / row_bytes);
+  const int64_t parts = 4 * static_cast<int64_t>(std::max(1, threads));
+  return std::max(min_rows, (w.rows + parts - 1) / parts);
 }
 
 // Reference path: dequantize each row to fp32, dot in fp32 (4 partial sums).
@@ -152,25 +161,36 @@ void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const
   const KernelTable* table = pick_table(opt);
   const detail::RowDotFn dot = table->dot[static_cast<int>(w.scheme->kernel)];
   G4U_CHECK(dot != nullptr, "no kernel for scheme {}", w.scheme->name);
-  ActQ8 act;
-  detail::quantize_act_q8(*table, x, n, w.cols, act, threads);
   const WeightView view = make_view(w);
+  // Interleaved weights: the AVX2 kernels read them as they are (with matching activations); the
+  // scalar ones get each row back in storage order.
+  const bool native_rows = !view.interleaved || table->reads_interleaved;
+  ActQ8 act;
+  detail::quantize_act_q8(*table, x, n, w.cols, act, threads, view.interleaved && native_rows);
 
   // Activation tiles of ~256 KiB stay in cache while a task's weight rows stream past them.
   const int64_t tile = std::max<int64_t>(detail::kMaxActs, ((256 << 10) / w.cols) / detail::kMaxActs * detail::kMaxActs);
-  const int64_t per_task = rows_per_task(w);
+  const int64_t per_task = rows_per_task(w, threads);
   const int64_t tasks = (w.rows + per_task - 1) / per_task;
   parallel_for(tasks, threads, [&](int64_t t) {
     const int64_t r0 = t * per_task, r1 = std::min(w.rows, r0 + per_task);
     ActRef refs[detail::kMaxActs];
     float out[detail::kMaxActs];
+    std::vector<uint8_t> row_buf(native_rows ? 0 : static_cast<size_t>(view.row_bytes));
+    WeightView row_view = view;  // one row back in storage order, read as row 0
+    row_view.interleaved = false;
+    row_view.data = row_buf.data();
     for (int64_t a0 = 0; a0 < n; a0 += tile) {
       const int64_t a1 = std::min(n, a0 + tile);
       for (int64_t r = r0; r < r1; ++r) {
+        if (!native_rows) detail::deinterleave_row(*w.scheme, w.cols, view.data + r * view.row_bytes, row_buf.data());
         for (int64_t a = a0; a < a1; a += detail::kMaxActs) {
           const int na = static_cast<int>(std::min<int64_t>(detail::kMaxActs, a1 - a));
           for (int k = 0; k < na; ++k) refs[k] = act_ref(act, a + k);
-          dot(view, r, refs, na, out);
+          if (native_rows)
+            dot(view, r, refs, na, out);
+          else
+            dot(row_view, 0, refs, na, out);
           for (int k = 0; k < na; ++k) y[(a + k) * w.rows + r] = out[k];
         }
       }

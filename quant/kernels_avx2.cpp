@@ -114,6 +114,54 @@ void dot_q4_legacy_n(const uint8_t* row, int64_t nb, const ActRef* acts, float* 
   }
 }
 
+// ---- interleaved Q4_0 / Q4_K (quant/interleave.h) ----
+// Eight 32-blocks at a time: lane b (4 bytes) of every code chunk and activation vector belongs to
+// block b, so the int16 sums of the eight maddubs products collect block b's dot in lane b (each
+// int16 at most 8 * 2 * 15 * 127 = 30480: no overflow). One madd to int32, one conversion and
+// one FMA with the eight block scales then finish all eight blocks.
+template <int NA>
+inline void dot8_interleaved(const uint8_t* codes, const ActRef* acts, int64_t act_offset, __m256 (&dots)[NA]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256i sum16[NA];
+  for (int a = 0; a < NA; ++a) sum16[a] = _mm256_setzero_si256();
+  for (int j = 0; j < 4; ++j) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * j));
+    const __m256i lo = _mm256_and_si256(raw, m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+    for (int a = 0; a < NA; ++a) {
+      const int8_t* x = acts[a].q + act_offset + 64 * j;
+      const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load_act(x)), _mm256_maddubs_epi16(hi, load_act(x + 32)));
+      sum16[a] = _mm256_add_epi16(sum16[a], p);
+    }
+  }
+  for (int a = 0; a < NA; ++a) dots[a] = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum16[a], _mm256_set1_epi16(1)));
+}
+
+template <int NA>
+void dot_q4_0_interleaved_n(const uint8_t* row, int64_t nb, const ActRef* acts, float* out) {
+  constexpr int64_t kGroupBytes = 8 * sizeof(BlockQ4_0);
+  const int64_t groups = nb / 8;
+  __m256 acc[NA], offv[NA];
+  for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps(), offv[a] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    const uint8_t* p = row + g * kGroupBytes;
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    __m256 dots[NA];
+    dot8_interleaved<NA>(p + 16, acts, 256 * g, dots);
+    for (int a = 0; a < NA; ++a) {
+      acc[a] = _mm256_fmadd_ps(dots[a], _mm256_mul_ps(d8, _mm256_loadu_ps(acts[a].d + 8 * g)), acc[a]);
+      offv[a] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(acts[a].s + 8 * g), offv[a]);
+    }
+  }
+  float tail[NA] = {};
+  if (groups * 8 < nb) {  // the last nb % 8 blocks stay in storage order
+    ActRef rest[NA];
+    for (int a = 0; a < NA; ++a) rest[a] = {acts[a].q + 256 * groups, acts[a].d + 8 * groups, acts[a].s + 8 * groups};
+    dot_q4_legacy_n<NA, false>(row + groups * kGroupBytes, nb - groups * 8, rest, tail);
+  }
+  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - 8 * hsum(offv[a]) + tail[a];
+}
+
 // ---- Q8_0 ----
 
 template <int NA>
@@ -197,6 +245,27 @@ void dot_q4_K_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out)
                                          _mm256_mul_ps(_mm256_broadcast_ss(&scale[a][2 * c + 1]), p1));
         acc[a] = _mm256_add_ps(acc[a], t);
       }
+    }
+  }
+  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - hsum(off[a]);
+}
+
+template <int NA>
+void dot_q4_K_interleaved_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out) {
+  const auto* blocks = reinterpret_cast<const BlockQ4_K*>(row);
+  __m256 acc[NA], off[NA];
+  for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps(), off[a] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nsb; ++i) {
+    const BlockQ4_K& b = blocks[i];
+    uint64_t sc, mn;
+    unpack_q4_K_scales(b.scales, &sc, &mn);
+    const __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(half_to_float(b.d)), bytes8_to_floats(sc));
+    const __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(half_to_float(b.dmin)), bytes8_to_floats(mn));
+    __m256 dots[NA];
+    dot8_interleaved<NA>(b.qs, acts, 256 * i, dots);
+    for (int a = 0; a < NA; ++a) {
+      acc[a] = _mm256_fmadd_ps(dots[a], _mm256_mul_ps(dsc, _mm256_loadu_ps(acts[a].d + 8 * i)), acc[a]);
+      off[a] = _mm256_fmadd_ps(dmn, _mm256_loadu_ps(acts[a].s + 8 * i), off[a]);
     }
   }
   for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - hsum(off[a]);
@@ -372,7 +441,10 @@ void by_na(int na, const WeightView& w, int64_t r, const ActRef* acts, float* ou
 template <int NA>
 struct Q4_0F {
   static void run(const WeightView& w, int64_t r, const ActRef* a, float* o) {
-    dot_q4_legacy_n<NA, false>(w.data + r * w.row_bytes, w.cols / 32, a, o);
+    if (w.interleaved)
+      dot_q4_0_interleaved_n<NA>(w.data + r * w.row_bytes, w.cols / 32, a, o);
+    else
+      dot_q4_legacy_n<NA, false>(w.data + r * w.row_bytes, w.cols / 32, a, o);
   }
 };
 template <int NA>
@@ -390,7 +462,10 @@ struct Q8_0F {
 template <int NA>
 struct Q4_KF {
   static void run(const WeightView& w, int64_t r, const ActRef* a, float* o) {
-    dot_q4_K_n<NA>(w.data + r * w.row_bytes, w.cols / kQK_K, a, o);
+    if (w.interleaved)
+      dot_q4_K_interleaved_n<NA>(w.data + r * w.row_bytes, w.cols / kQK_K, a, o);
+    else
+      dot_q4_K_n<NA>(w.data + r * w.row_bytes, w.cols / kQK_K, a, o);
   }
 };
 template <int NA>
@@ -446,6 +521,7 @@ const KernelTable& avx2_kernel_table() {
     t.dot[static_cast<int>(KernelKind::kPlanarIntZero)] = entry<IntZeroF>;
     t.dot[static_cast<int>(KernelKind::kPlanarFp16Zero)] = entry<Fp16ZeroF>;
     t.quantize_act_row = quantize_act_row_avx2;
+    t.reads_interleaved = true;
     return t;
   }();
   return table;

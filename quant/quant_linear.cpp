@@ -1,12 +1,14 @@
 #include "quant/quant_linear.h"
 
 #include "model/error.h"
+#include "quant/interleave.h"
 #include "quant/torch_tensor.h"
 
 namespace g4u::quant {
 
-QuantLinear::QuantLinear(QuantizedTensor weight, torch::ScalarType dtype) : weight_(std::move(weight)), dtype_(dtype) {
-  G4U_CHECK(weight_.scheme != nullptr && weight_.rows > 0 && weight_.cols > 0, "QuantLinear needs a quantized weight");
+QuantLinear::QuantLinear(QuantizedTensor weight, torch::ScalarType dtype) : dtype_(dtype) {
+  G4U_CHECK(weight.scheme != nullptr && weight.rows > 0 && weight.cols > 0, "QuantLinear needs a quantized weight");
+  weight_ = to_interleaved(std::move(weight));
 }
 
 KernelOptions QuantLinear::options() const {

@@ -43,6 +43,7 @@ class QuantLinear : public model::Linear {
   void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
   void to(torch::Device device, bool non_blocking = false) override;
 
+  // The packed weight; q4_0 / q4_k are kept in the kernels' interleaved order (quant/interleave.h).
   const QuantizedTensor& weight() const { return weight_; }
   // "avx2", "scalar" or "reference" (see quant/kernels.h kernel_path).
   std::string path() const { return kernel_path(weight_, options()); }

@@ -1,6 +1,7 @@
 #include "quant/quantized_tensor.h"
 
 #include "model/error.h"
+#include "quant/interleave.h"
 #include "quant/thread_pool.h"
 
 #include <algorithm>
@@ -71,7 +72,20 @@ int64_t QuantizedTensor::data_row_bytes() const {
 
 void QuantizedTensor::dequantize_rows(int64_t r0, int64_t r1, float* out) const {
   G4U_CHECK(scheme != nullptr && 0 <= r0 && r0 <= r1 && r1 <= rows, "bad row range [{}, {}) of {}", r0, r1, rows);
-  scheme->decode_ref(*this, r0, r1, out);
+  if (!interleaved) {
+    scheme->decode_ref(*this, r0, r1, out);
+    return;
+  }
+  // One row at a time back in storage order (q4_0 / q4_k keep everything in `data`).
+  QuantizedTensor row;
+  row.scheme = scheme;
+  row.rows = 1;
+  row.cols = cols;
+  row.data.resize(static_cast<size_t>(data_row_bytes()));
+  for (int64_t r = r0; r < r1; ++r) {
+    detail::deinterleave_row(*scheme, cols, data.data() + r * data_row_bytes(), row.data.data());
+    scheme->decode_ref(row, 0, 1, out + (r - r0) * cols);
+  }
 }
 
 std::vector<float> QuantizedTensor::dequantize() const {
@@ -142,6 +156,7 @@ double relative_error(const QuantizedTensor& q, const float* w) {
 }
 
 std::string to_bytes(const QuantizedTensor& q) {
+  G4U_CHECK(!q.interleaved, "to_bytes: the tensor is in the kernels' interleaved order (use to_storage_order)");
   std::string out;
   out.reserve(q.data.size() + q.scales.size() + q.zeros.size() + q.meta.size());
   for (const auto* part : {&q.data, &q.scales, &q.zeros, &q.meta})

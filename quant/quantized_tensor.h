@@ -41,6 +41,9 @@ struct QuantizedTensor {
   std::vector<uint8_t> scales;
   std::vector<uint8_t> zeros;
   std::vector<uint8_t> meta;
+  // q4_0 / q4_k only: `data` rows are in the kernels' interleaved order (quant/interleave.h), as
+  // QuantLinear keeps them. dequantize handles both orders; to_bytes and checkpoints need storage order.
+  bool interleaved = false;
 
   int64_t numel() const { return rows * cols; }
   // Exact bytes by part; equals data + scales + zeros + meta sizes.

@@ -6,9 +6,13 @@
 // product streams its weights from DRAM as in a real decode step, not from the last-level cache.
 // Counters: bytes_per_second = weight bytes read per second (all parts: codes + scales + zeros);
 // frac_read_bw = that rate over the streaming-read bandwidth measured (same thread count) right
-// before the benchmark; label = kernel path ("avx2", "scalar" or "reference" = reference-only,
-// dequantize + fp32 dot).
+// before the benchmark; frac_paired_read = time to stream another copy of the same weight bytes
+// (same threads) right before each product over the product's time (robust to the host's
+// drifting bandwidth: the two halves of a pair see the same load); label = kernel path ("avx2", "scalar" or "reference" = reference-only,
+// dequantize + fp32 dot). Weights are in the order QuantLinear keeps them (q4_0 / q4_k interleaved,
+// quant/interleave.h); QuantGemvStorageOrder runs q4_0 / q4_k on ggml's order for comparison.
 // Run e.g.: g4u_quant_bench --benchmark_min_time=0.5
+#include "quant/interleave.h"
 #include "quant/kernels.h"
 #include "quant/quantized_tensor.h"
 #include "quant/scheme.h"
@@ -60,14 +64,16 @@ struct ReadBuffer {
   ReadBuffer() : data((size_t{1} << 28) / 8) {  // 256 MiB
     for (size_t i = 0; i < data.size(); ++i) data[i] = i * 0x9E3779B97F4A7C15ull;
   }
-  uint64_t read_all(int threads) const {
+  uint64_t read_all(int threads) const { return stream_read(data.data(), data.size(), threads); }
+
+  // Sums n words, each thread one contiguous part.
+  static uint64_t stream_read(const uint64_t* p, size_t n, int threads) {
     std::vector<uint64_t> sums(static_cast<size_t>(threads), 0);
-    const int64_t n = static_cast<int64_t>(data.size());
     parallel_for(threads, threads, [&](int64_t t) {
-      const int64_t b = n * t / threads, e = n * (t + 1) / threads;
+      const int64_t b = static_cast<int64_t>(n) * t / threads, e = static_cast<int64_t>(n) * (t + 1) / threads;
       uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (int64_t i = b; i + 3 < e; i += 4) {
-        s0 += data[i], s1 += data[i + 1], s2 += data[i + 2], s3 += data[i + 3];
+        s0 += p[i], s1 += p[i + 1], s2 += p[i + 2], s3 += p[i + 3];
       }
       sums[static_cast<size_t>(t)] = s0 + s1 + s2 + s3;
     });
@@ -76,6 +82,14 @@ struct ReadBuffer {
     return s;
   }
 };
+
+// Streams every array of q (the bytes a product with q must read; tails of < 8 bytes skipped).
+uint64_t read_weight_bytes(const QuantizedTensor& q, int threads) {
+  uint64_t s = 0;
+  for (const auto* part : {&q.data, &q.scales, &q.zeros})
+    s += ReadBuffer::stream_read(reinterpret_cast<const uint64_t*>(part->data()), part->size() / 8, threads);
+  return s;
+}
 
 ReadBuffer& read_buffer() {
   static ReadBuffer b;
@@ -107,14 +121,16 @@ constexpr double kRotateBytes = 256e6;  // total size of the rotated weight copi
 
 // Copies of the quantized weight of the current benchmark (only the last set is kept; the
 // benchmarks run in registration order).
-const std::vector<QuantizedTensor>& weights(const std::string& scheme, const Shape& shape) {
+// order: true = as QuantLinear keeps them (interleaved where the scheme has that order).
+const std::vector<QuantizedTensor>& weights(const std::string& scheme, const Shape& shape, bool kernel_order = true) {
   static std::string key;
   static std::vector<QuantizedTensor> held;
-  const std::string k = scheme + "/" + shape.name();
+  const std::string k = scheme + "/" + shape.name() + (kernel_order ? "" : "/storage");
   if (k != key) {
     held.clear();
     const auto w = random_vector(shape.rows * shape.cols, 1234, 0.02f);
-    held.push_back(quantize(scheme, w.data(), shape.rows, shape.cols));
+    QuantizedTensor q = quantize(scheme, w.data(), shape.rows, shape.cols);
+    held.push_back(kernel_order ? to_interleaved(std::move(q)) : std::move(q));
     const double bytes = static_cast<double>(held[0].bytes().total());
     while (static_cast<double>(held.size()) * bytes < kRotateBytes) held.push_back(held[0]);
     key = k;
@@ -122,33 +138,45 @@ const std::vector<QuantizedTensor>& weights(const std::string& scheme, const Sha
   return held;
 }
 
-void BM_QuantGemv(benchmark::State& state, std::string scheme, Shape shape) {
-  const std::vector<QuantizedTensor>& qs = weights(scheme, shape);
+void BM_QuantGemv(benchmark::State& state, std::string scheme, Shape shape, bool kernel_order) {
+  const std::vector<QuantizedTensor>& qs = weights(scheme, shape, kernel_order);
   const auto x = random_vector(shape.cols, 99, 1.f);
   std::vector<float> y(static_cast<size_t>(shape.rows));
   KernelOptions opt;
   opt.threads = kThreads;
   const double bytes = static_cast<double>(qs[0].bytes().total());
   const double bw = read_bandwidth(kThreads);
+  // Each iteration also streams another copy of the same bytes right before the product (same
+  // threads, not timed as the product): the host's bandwidth drifts, and the pair sees one state.
   size_t i = 0;
+  double read_s = 0, gemv_s = 0;
   for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(read_weight_bytes(qs[(i + 1) % qs.size()], kThreads));
+    const auto t1 = std::chrono::steady_clock::now();
     matvec(qs[i], x.data(), y.data(), opt);
     benchmark::DoNotOptimize(y.data());
-    i = (i + 1) % qs.size();
+    const auto t2 = std::chrono::steady_clock::now();
+    const double g = std::chrono::duration<double>(t2 - t1).count();
+    state.SetIterationTime(g);
+    read_s += std::chrono::duration<double>(t1 - t0).count();
+    gemv_s += g;
+    i = (i + 2) % qs.size();
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+  state.counters["frac_paired_read"] = gemv_s > 0 ? read_s / gemv_s : 0;
   state.counters["weight_MB"] = bytes / 1e6;
   state.counters["bits_per_weight"] = qs[0].bits_per_weight();
   state.counters["read_GBps"] = bw / 1e9;
   state.counters["frac_read_bw"] = benchmark::Counter(bytes / bw, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(kernel_path(qs[0], opt));
+  state.SetLabel(kernel_path(qs[0], opt) + (qs[0].interleaved ? " interleaved" : ""));
 }
 
 // Compute ceiling of one core: a 128x4096 weight (~0.3 MB, stays in L2) on one thread.
 void BM_QuantGemvCached(benchmark::State& state, std::string scheme) {
   const Shape shape{128, 4096};
   const auto w = random_vector(shape.rows * shape.cols, 4321, 0.02f);
-  const QuantizedTensor q = quantize(scheme, w.data(), shape.rows, shape.cols);
+  const QuantizedTensor q = to_interleaved(quantize(scheme, w.data(), shape.rows, shape.cols));
   const auto x = random_vector(shape.cols, 98, 1.f);
   std::vector<float> y(static_cast<size_t>(shape.rows));
   KernelOptions opt;
@@ -240,8 +268,14 @@ const int kRegistered = [] {
   for (const char* scheme : kSchemes)
     for (const Shape& sh : kShapes)
       benchmark::RegisterBenchmark(("QuantGemv/" + std::string(scheme) + "/" + sh.name()).c_str(), BM_QuantGemv,
-                                   std::string(scheme), sh)
-          ->UseRealTime()
+                                   std::string(scheme), sh, true)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+  for (const char* scheme : {"q4_0", "q4_k"})
+    for (const Shape& sh : kShapes)
+      benchmark::RegisterBenchmark(("QuantGemvStorageOrder/" + std::string(scheme) + "/" + sh.name()).c_str(),
+                                   BM_QuantGemv, std::string(scheme), sh, false)
+          ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
   for (const char* scheme : kSchemes)
     benchmark::RegisterBenchmark(("Encode/" + std::string(scheme)).c_str(), BM_Encode, std::string(scheme))

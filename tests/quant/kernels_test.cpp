@@ -1,5 +1,7 @@
 // Packed kernels vs the fp32 product with the dequantized weights, within the tolerance documented
-// in quant/kernels.h; AVX2 vs scalar agreement; thread-count invariance; ragged shapes.
+// in quant/kernels.h; AVX2 vs scalar agreement; thread-count invariance; ragged shapes; both row
+// orders of q4_0 / q4_k (storage and interleaved).
+#include "quant/interleave.h"
 #include "quant/kernels.h"
 #include "quant/quantized_tensor.h"
 #include "quant_test_util.h"
@@ -65,7 +67,10 @@ TEST_CASE("matvec / matmul equal the dequantized fp32 product within the documen
       for (int64_t rows : {1, 7, 33}) {
         DYNAMIC_SECTION(s->name << " [" << rows << ", " << cols << "]") {
           auto w = gaussian(rows * cols, ++seed, 0.05f);
+          const bool interleave = has_interleaved_order(*s) && rows == 7;  // QuantLinear's order
           QuantizedTensor q = quantize(*s, w.data(), rows, cols);
+          if (interleave) q = to_interleaved(std::move(q));
+          INFO("interleaved " << q.interleaved);
           const int64_t n = 6;
           auto x = gaussian(n * cols, ++seed);
           for (int64_t c = 0; c < 32; ++c) x[c] = 0.f;  // an all-zero activation block (d = 0)
@@ -122,18 +127,23 @@ TEST_CASE("AVX2 and scalar kernels agree", "[unit][kernels]") {
       const int64_t rows = 19, n = 5;
       auto w = gaussian(rows * cols, ++seed, 0.05f);
       auto x = gaussian(n * cols, ++seed);
-      QuantizedTensor q = quantize(*s, w.data(), rows, cols);
-      KernelOptions avx, scalar;
-      avx.isa = KernelIsa::kAvx2;
-      scalar.isa = KernelIsa::kScalar;
-      CHECK(kernel_path(q, avx) == "avx2");
-      CHECK(kernel_path(q, scalar) == "scalar");
-      std::vector<float> ya(n * rows), ys(n * rows);
-      matmul(q, x.data(), n, ya.data(), avx);
-      matmul(q, x.data(), n, ys.data(), scalar);
-      const Reference ref = reference(q, x, n, true);
-      // Same integer dot products; only the fp32 summation order differs.
-      for (int64_t i = 0; i < n * rows; ++i) CHECK(std::fabs(ya[i] - ys[i]) <= 1e-5 * ref.abs_wx[i] + 1e-12);
+      for (bool interleave : {false, true}) {
+        if (interleave && !has_interleaved_order(*s)) continue;
+        INFO("interleaved " << interleave);
+        QuantizedTensor q = quantize(*s, w.data(), rows, cols);
+        if (interleave) q = to_interleaved(std::move(q));
+        KernelOptions avx, scalar;
+        avx.isa = KernelIsa::kAvx2;
+        scalar.isa = KernelIsa::kScalar;
+        CHECK(kernel_path(q, avx) == "avx2");
+        CHECK(kernel_path(q, scalar) == "scalar");
+        std::vector<float> ya(n * rows), ys(n * rows);
+        matmul(q, x.data(), n, ya.data(), avx);
+        matmul(q, x.data(), n, ys.data(), scalar);
+        const Reference ref = reference(q, x, n, true);
+        // Same integer dot products; only the fp32 summation order differs.
+        for (int64_t i = 0; i < n * rows; ++i) CHECK(std::fabs(ya[i] - ys[i]) <= 1e-5 * ref.abs_wx[i] + 1e-12);
+      }
     }
   }
 }
