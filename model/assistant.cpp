@@ -100,7 +100,7 @@ AssistantModel::StepOutput AssistantModel::step(const torch::Tensor& e, const to
   }
   StepOutput out;
   out.z = body->norm->forward(h);
-  out.logits = torch::linear(out.z, body->embed_tokens->weight).to(torch::kFloat32);  // no soft-cap
+  out.logits = linear_rows(out.z, body->embed_tokens->weight).to(torch::kFloat32);  // no soft-cap
   out.context = post_projection->forward(out.z);
   return out;
 }

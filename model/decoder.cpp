@@ -170,7 +170,7 @@ ForwardResult TextModel::forward(const torch::Tensor& embeds, const torch::Tenso
 }
 
 torch::Tensor TextModel::logits(const torch::Tensor& hidden) const {
-  return soft_cap(torch::linear(hidden, embed_tokens->weight), config_.final_logit_softcapping);
+  return soft_cap(linear_rows(hidden, embed_tokens->weight), config_.final_logit_softcapping);
 }
 
 }  // namespace g4u::model

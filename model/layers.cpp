@@ -53,7 +53,14 @@ DenseLinear::DenseLinear(int64_t in_features, int64_t out_features) {
   weight = register_parameter("weight", torch::empty({out_features, in_features}));
 }
 
-torch::Tensor DenseLinear::forward(const torch::Tensor& x) { return torch::linear(x, weight); }
+torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& weight) {
+  if (x.dim() == 0 || x.numel() != x.size(-1) || !x.device().is_cpu()) return torch::linear(x, weight);
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  return torch::mv(weight, x.reshape({x.size(-1)})).view(sizes);
+}
+
+torch::Tensor DenseLinear::forward(const torch::Tensor& x) { return linear_rows(x, weight); }
 
 RMSNorm::RMSNorm(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));

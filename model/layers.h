@@ -47,6 +47,11 @@ class Linear : public torch::nn::Module {
   virtual torch::ScalarType input_dtype() const = 0;  // dtype forward() expects
 };
 
+// x W^T, as torch::linear. A single row (decode) goes through a matrix-vector product instead: on
+// the CPU, LibTorch's gemm (OpenBLAS) copies the whole weight into its packed panels even for one
+// row, which about doubles the bytes a decode step moves.
+torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& weight);
+
 class DenseLinear : public Linear {
  public:
   DenseLinear(int64_t in_features, int64_t out_features);
