@@ -1,5 +1,6 @@
-// A small persistent thread pool for the quantization encoders and the packed kernels.
-// One job runs at a time; the calling thread works too. Calls from inside a job run serially.
+// Parallel loops for the quantization encoders and the packed kernels, on OpenMP's threads (the
+// team LibTorch's CPU operators use, so the two never compete for the cores). The calling thread
+// works too. Calls from inside a task (or any OpenMP parallel region) run serially.
 #pragma once
 
 #include <cstdint>
