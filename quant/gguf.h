@@ -1,0 +1,62 @@
+// GGUF export: writes a checkpoint directory (quantized by `g4u quantize`, or plain float) as one
+// GGUF v3 file for llama.cpp's `gemma4` architecture (text decoder only).
+//
+// File layout (all little endian; GGUF spec, ggml-org/ggml docs/gguf.md):
+//   "GGUF", u32 version 3, u64 tensor count, u64 kv count,
+//   kv pairs   : string key, u32 value type, value (strings: u64 length + bytes, no NUL;
+//                arrays: u32 element type, u64 count, elements),
+//   tensor info: string name, u32 n_dims, u64 ne[n_dims] (ne[0] innermost = cols of a
+//                [rows, cols] weight), u32 ggml type, u64 offset relative to the data section,
+//   zero padding to general.alignment, then the data section (each tensor starts at a multiple
+//   of the alignment, zero padding between tensors).
+//
+// Tensors: ggml-scheme tensors (q4_0, q4_1, q4_k, q6_k, q8_0, iq4_nl) are stored by g4u exactly as
+// ggml blocks row after row and are copied byte for byte; 2-D float tensors keep their dtype
+// (F32/F16/BF16); 1-D tensors (norms, layer scalars) are written as F32 like llama.cpp's converter
+// does. A quantized tensor of a scheme ggml does not have (rtn4_*, hqq*, nf4*, and the gptq/awq
+// recipes that store rtn layouts) is an InputError naming the tensor and its scheme; nothing is
+// written then. Vision/audio embedder tensors are not part of llama.cpp's text GGUF (llama.cpp
+// keeps them in a separate mmproj file) and are reported as skipped.
+//
+// Streaming: the header is built from metadata alone, then tensor bytes are copied from the
+// memory-mapped checkpoint in 64 MiB pieces into "<out>.tmp.<pid>", renamed onto <out> when
+// complete; on any failure the temp file is removed and <out> is left untouched.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace g4u::quant {
+
+// ggml_type ids (ggml.h enum ggml_type) used by the exporter.
+namespace ggml_type {
+constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14, kIQ4_NL = 20,
+                   kBF16 = 30;
+}
+
+// The ggml type storing g4u scheme `scheme` byte for byte; nullopt when ggml has no such type.
+std::optional<uint32_t> ggml_type_of_scheme(std::string_view scheme);
+
+// llama.cpp tensor name of a canonical g4u text tensor name, e.g.
+// "model.language_model.layers.3.self_attn.q_proj.weight" -> "blk.3.attn_q.weight";
+// nullopt for tensors outside the text decoder.
+std::optional<std::string> gguf_tensor_name(const std::string& canonical_name);
+
+struct GgufExportOptions {
+  uint32_t alignment = 32;  // general.alignment; a power of two
+  std::function<void(const std::string&)> progress;  // one line per tensor, if set
+};
+
+// Exports `model_dir` to `out_path` (see above). Returns a summary:
+// {"out", "source", "architecture", "version", "alignment", "tensor_count", "kv_count", "file_bytes",
+//  "tensors": [{"name", "source", "type", "dims", "offset", "bytes"}], "skipped": [{"name", "reason"}],
+//  "tokenizer": "byte" | "sentencepiece", "notes": [...]}.
+// InputError (naming the file/tensor/field) for bad input; the output path is then untouched.
+nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_path, const GgufExportOptions& opt = {});
+
+}  // namespace g4u::quant
