@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <random>
 
@@ -148,6 +149,10 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     }
     int64_t wbytes = decode_weight_bytes(m);
     j["weight_bytes"] = wbytes;
+    // libgomp's threads spin after every operator unless told not to; on small SMT machines that
+    // changes decode speed severalfold (quant/README.md), so the setting travels with the numbers.
+    const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
+    j["omp_wait_policy"] = omp_wait != nullptr ? omp_wait : "unset";
     if (f->membw) {
       double bw = measure_read_bandwidth(torch::get_num_threads());
       j["membw_bytes_per_s"] = bw;
