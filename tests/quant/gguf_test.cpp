@@ -395,3 +395,36 @@ TEST_CASE("GGUF export: bad input leaves nothing at the output path", "[unit][gg
   CHECK(!std::filesystem::exists(out));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("GGUF export: q4_k_m of the small preset keeps its Q4_K and Q6_K blocks byte for byte", "[unit][gguf]") {
+  using namespace g4u;
+  // The tiny preset's 64-wide rows cannot hold 256-weight super-blocks; small's 256-wide rows can.
+  const auto dir = std::filesystem::temp_directory_path() / ("g4u_gguf_small_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string f = (dir / "f").string(), q = (dir / "q").string(), out = (dir / "m.gguf").string();
+  model::write_random_checkpoint(*model::model_preset("small"), f, 11);
+  quant::QuantizeOptions qo;
+  qo.recipe = "q4_k_m";
+  quant::quantize_checkpoint(f, q, qo);
+  const nlohmann::json summary = quant::export_gguf(q, out);
+  const GgufFile g = gguf_read(out);
+  const model::Checkpoint qck = model::Checkpoint::open(q);
+  const nlohmann::json meta = read_json_file(q + "/quantization.json");
+  std::map<std::string, std::string> source;  // gguf name -> checkpoint name, as the writer reports it
+  for (const auto& t : summary["tensors"]) source[t["name"]] = t["source"];
+  std::map<uint32_t, int> seen;
+  for (const auto& t : g.tensors) {
+    INFO(t.name);
+    if (!source.count(t.name) || !meta["tensors"].contains(source[t.name])) continue;
+    const std::string scheme = meta["tensors"][source[t.name]]["scheme"];
+    const uint32_t type = scheme == "q4_k" ? 12 : scheme == "q6_k" ? 14 : scheme == "q4_0" ? 2 : scheme == "q8_0" ? 8 : 999;
+    CHECK(t.type == type);
+    CHECK(gguf_tensor_data(g, t) == gguf_checkpoint_bytes(qck, source[t.name] + ".qdata"));
+    ++seen[t.type];
+  }
+  CHECK(seen[12] > 0);  // Q4_K projections
+  CHECK(seen[14] > 0);  // Q6_K: token_embd and the use_more_bits v_proj / down_proj
+  CHECK(seen[12] + seen[14] + seen[2] + seen[8] == static_cast<int>(meta["tensors"].size()));
+  std::filesystem::remove_all(dir);
+}
