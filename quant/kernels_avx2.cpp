@@ -216,6 +216,14 @@ inline __m256 bytes8_to_floats(uint64_t v) {
   return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(v))));
 }
 
+// d * scale_j and dmin * min_j of the 8 sub-blocks of one Q4_K super-block, as floats.
+inline void q4_K_block_scales(const BlockQ4_K& b, __m256* dsc, __m256* dmn) {
+  uint64_t sc, mn;
+  unpack_q4_K_scales(b.scales, &sc, &mn);
+  *dsc = _mm256_mul_ps(_mm256_set1_ps(half_to_float(b.d)), bytes8_to_floats(sc));
+  *dmn = _mm256_mul_ps(_mm256_set1_ps(half_to_float(b.dmin)), bytes8_to_floats(mn));
+}
+
 template <int NA>
 void dot_q4_K_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out) {
   const auto* blocks = reinterpret_cast<const BlockQ4_K*>(row);
@@ -225,10 +233,8 @@ void dot_q4_K_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out)
   alignas(32) float scale[NA][8];
   for (int64_t i = 0; i < nsb; ++i) {
     const BlockQ4_K& b = blocks[i];
-    uint64_t sc, mn;
-    unpack_q4_K_scales(b.scales, &sc, &mn);
-    const __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(half_to_float(b.d)), bytes8_to_floats(sc));
-    const __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(half_to_float(b.dmin)), bytes8_to_floats(mn));
+    __m256 dsc, dmn;
+    q4_K_block_scales(b, &dsc, &dmn);
     for (int a = 0; a < NA; ++a) {
       _mm256_store_ps(scale[a], _mm256_mul_ps(dsc, _mm256_loadu_ps(acts[a].d + 8 * i)));
       off[a] = _mm256_fmadd_ps(dmn, _mm256_loadu_ps(acts[a].s + 8 * i), off[a]);
@@ -257,10 +263,8 @@ void dot_q4_K_interleaved_n(const uint8_t* row, int64_t nsb, const ActRef* acts,
   for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps(), off[a] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nsb; ++i) {
     const BlockQ4_K& b = blocks[i];
-    uint64_t sc, mn;
-    unpack_q4_K_scales(b.scales, &sc, &mn);
-    const __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(half_to_float(b.d)), bytes8_to_floats(sc));
-    const __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(half_to_float(b.dmin)), bytes8_to_floats(mn));
+    __m256 dsc, dmn;
+    q4_K_block_scales(b, &dsc, &dmn);
     __m256 dots[NA];
     dot8_interleaved<NA>(b.qs, acts, 256 * i, dots);
     for (int a = 0; a < NA; ++a) {
