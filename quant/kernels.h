@@ -6,7 +6,9 @@
 // (per block d = max|x| / 127, q = round-half-even(x / d), d kept in fp32), then every block's
 // integer dot product with the packed codes is computed exactly and scaled in fp32. AVX2+FMA+F16C
 // kernels are used when the CPU has them (runtime check), else a portable scalar version of the
-// same algorithm. Rows are split over a small thread pool.
+// same algorithm. Rows are split over OpenMP's threads (quant/thread_pool.h). q4_0 / q4_k tensors
+// in the interleaved order (quant/interleave.h; QuantLinear keeps them so) run a kernel that
+// finishes eight blocks per conversion + FMA; the result is the same up to fp32 summation order.
 //
 // Tolerance (fast path), per output element i, against the fp32 product with the dequantized
 // weights What = dequantize(W):
