@@ -6,7 +6,8 @@
 //
 // <recipe>: any scheme of `g4u quant schemes` (pure), q4_k_m, gptq_{asym,sym}_g{32,64,128},
 // awq_g{32,64,128} (quant/policy.h). --calib: the imatrix for schemes with an importance-weighted
-// encoder; required by gptq_* and awq_* (quant/calibrated.h). The output directory is written
+// encoder; required by gptq_* and awq_* (quant/calibrated.h). Calibration runs one decoder layer
+// at a time from the checkpoint (quant/layerwise.h), so it never loads the whole model. The output directory is written
 // as "<out>.tmp.<pid>" and renamed when complete; --out must not exist.
 #include "apps/cli_util.h"
 #include "apps/command.h"

@@ -144,6 +144,15 @@ AttentionContext TextModel::context(LayerType t, const torch::Tensor& positions,
   return ctx;
 }
 
+AttentionContext sequence_attention_context(const TextConfig& c, LayerType t, const torch::Tensor& valid,
+                                            torch::ScalarType dtype) {
+  AttentionContext ctx;
+  const torch::Tensor inv_freq = rope_inv_freq(c.rope(t), c.geometry(t).head_dim);
+  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq, positions_from_mask(valid), dtype);
+  ctx.allowed = attention_allowed(t, 0, valid.size(1), 0, c.sliding_window, valid.to(torch::kBool)).unsqueeze(1);
+  return ctx;
+}
+
 torch::Tensor positions_from_mask(const torch::Tensor& valid) {
   torch::Tensor v = valid.to(torch::kBool);
   return (v.to(torch::kInt64).cumsum(1) - 1).masked_fill(v.logical_not(), 1);

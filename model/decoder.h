@@ -34,6 +34,12 @@ struct AttentionContext {
   torch::Tensor allowed;   // bool [B, 1, T, S]: query may attend key
 };
 
+// The context a whole sequence without a cache and without image blocks gets (what
+// TextModel::forward builds with cache == nullptr): RoPE at positions_from_mask(valid), keys of
+// this step only. For running single layers outside a TextModel (layer-by-layer calibration).
+AttentionContext sequence_attention_context(const TextConfig& c, LayerType t, const torch::Tensor& valid,
+                                            torch::ScalarType dtype);
+
 class Attention : public torch::nn::Module {
  public:
   Attention(const TextConfig& c, int64_t layer_index);

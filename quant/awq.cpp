@@ -131,75 +131,96 @@ void fold_into_linear(torch::Tensor prev_weight, torch::Tensor next_weight, cons
   next_weight.mul_(s.view({1, -1}).to(next_weight.scalar_type()));
 }
 
+void awq_replay(torch::Tensor w, const AwqWeightEdit& e, int64_t group_size) {
+  torch::NoGradGuard ng;
+  if (e.col_scale.defined()) w.mul_(e.col_scale.view({1, -1}).to(w.scalar_type()));
+  if (e.row_div.defined()) w.div_(e.row_div.view({-1, 1}).to(w.scalar_type()));
+  if (e.clip.defined()) {
+    const torch::Tensor mvx = e.clip.repeat_interleave(group_size, 1);
+    w.copy_(torch::max(torch::min(w, mvx), -mvx));
+  }
+}
+
+AwqLayerResult awq_layer(model::DecoderLayer& L, AwqLayerInputs in, const AwqOptions& o) {
+  torch::NoGradGuard ng;
+  auto& at = *L.self_attn;
+  auto& mlp = *L.mlp;
+  torch::Tensor wq = dense_weight(at.q_proj, "q_proj"), wk = dense_weight(at.k_proj, "k_proj");
+  torch::Tensor wv = at.v_proj ? dense_weight(at.v_proj, "v_proj") : torch::Tensor();
+  torch::Tensor wo = dense_weight(at.o_proj, "o_proj");
+  torch::Tensor wg = dense_weight(mlp.gate_proj, "gate_proj"), wu = dense_weight(mlp.up_proj, "up_proj");
+  torch::Tensor wd = dense_weight(mlp.down_proj, "down_proj");
+  AwqLayerResult r;
+  double alpha = 0;
+
+  // input_layernorm -> q, k (, v)
+  std::vector<torch::Tensor> qkv = {wq, wk};
+  if (wv.defined()) qkv.push_back(wv);
+  auto proj_out = [](const torch::Tensor& x, const std::vector<torch::Tensor>& ws) {
+    std::vector<torch::Tensor> outs;
+    for (const auto& w : ws) outs.push_back(torch::matmul(x, w.t()));
+    return torch::cat(outs, -1);
+  };
+  torch::Tensor s_attn = awq_search_scales(in.attn, qkv, proj_out, o, &alpha);
+  r.record["alpha_qkv"] = alpha;
+  fold_into_norm(*L.input_layernorm, qkv, s_attn);
+  torch::Tensor xa = in.attn / s_attn;
+
+  // pre_feedforward_layernorm -> gate, up (loss on the MLP output with the float down_proj)
+  auto mlp_out = [&wd](const torch::Tensor& x, const std::vector<torch::Tensor>& ws) {
+    return torch::matmul(model::gelu_tanh(torch::matmul(x, ws[0].t())) * torch::matmul(x, ws[1].t()), wd.t());
+  };
+  torch::Tensor s_mlp = awq_search_scales(in.mlp, {wg, wu}, mlp_out, o, &alpha);
+  r.record["alpha_gate_up"] = alpha;
+  fold_into_norm(*L.pre_feedforward_layernorm, {wg, wu}, s_mlp);
+  torch::Tensor xm = in.mlp / s_mlp;
+
+  // up -> down
+  torch::Tensor s_down = awq_search_scales(in.down, {wd}, proj_out, o, &alpha);
+  r.record["alpha_down"] = alpha;
+  fold_into_linear(wu, wd, s_down);
+  torch::Tensor xd = in.down / s_down;
+
+  r.edits["self_attn.q_proj"].col_scale = s_attn;
+  r.edits["self_attn.k_proj"].col_scale = s_attn;
+  if (wv.defined()) r.edits["self_attn.v_proj"].col_scale = s_attn;
+  r.edits["self_attn.o_proj"];
+  r.edits["mlp.gate_proj"].col_scale = s_mlp;
+  r.edits["mlp.up_proj"].col_scale = s_mlp;
+  r.edits["mlp.up_proj"].row_div = s_down;
+  r.edits["mlp.down_proj"].col_scale = s_down;
+
+  // Clipping (not q/k).
+  auto clip = [&](torch::Tensor w, const torch::Tensor& x, const char* proj) {
+    AwqWeightEdit& e = r.edits[proj];
+    e.clip = awq_search_clip(x, w, o);  // [rows, groups]
+    awq_replay(w, AwqWeightEdit{torch::Tensor(), torch::Tensor(), e.clip}, o.group_size);
+  };
+  if (wv.defined()) clip(wv, xa, "self_attn.v_proj");
+  clip(wo, in.o, "self_attn.o_proj");
+  clip(wg, xm, "mlp.gate_proj");
+  clip(wu, xm, "mlp.up_proj");
+  clip(wd, xd, "mlp.down_proj");
+  return r;
+}
+
 nlohmann::json awq_apply(model::Gemma4Model& m, const CalibrationSet& calib, const AwqOptions& o) {
   torch::NoGradGuard ng;
   G4U_CHECK(m.dtype() == torch::kFloat32, "AWQ runs on the fp32 model");
   nlohmann::json report = nlohmann::json::array();
   auto& layers = m.text().layers;
-  const std::string prefix = std::string(model::kTextPrefix) + "layers.";
   for (size_t l = 0; l < layers.size(); ++l) {
-    auto& L = *layers[l];
-    auto& at = *L.self_attn;
-    auto& mlp = *L.mlp;
-    const std::string p = prefix + std::to_string(l) + ".";
-    std::vector<torch::Tensor> x_attn, x_o, x_mlp, x_down;
-    auto keep = [](std::vector<torch::Tensor>& v) {
-      return [&v](const torch::Tensor& x) { v.push_back(x.reshape({-1, x.size(-1)}).to(torch::kFloat32).clone()); };
-    };
-    run_with_input_hooks(m, calib,
-                         {{p + "self_attn.q_proj.weight", keep(x_attn)},
-                          {p + "self_attn.o_proj.weight", keep(x_o)},
-                          {p + "mlp.gate_proj.weight", keep(x_mlp)},
-                          {p + "mlp.down_proj.weight", keep(x_down)}});
-    torch::Tensor xa = torch::cat(x_attn), xo = torch::cat(x_o), xm = torch::cat(x_mlp), xd = torch::cat(x_down);
-    torch::Tensor wq = dense_weight(at.q_proj, p + "q_proj"), wk = dense_weight(at.k_proj, p + "k_proj");
-    torch::Tensor wv = at.v_proj ? dense_weight(at.v_proj, p + "v_proj") : torch::Tensor();
-    torch::Tensor wo = dense_weight(at.o_proj, p + "o_proj");
-    torch::Tensor wg = dense_weight(mlp.gate_proj, p + "gate_proj"), wu = dense_weight(mlp.up_proj, p + "up_proj");
-    torch::Tensor wd = dense_weight(mlp.down_proj, p + "down_proj");
-    nlohmann::json rec = {{"layer", l}};
-    double alpha = 0;
-
-    // input_layernorm -> q, k (, v)
-    std::vector<torch::Tensor> qkv = {wq, wk};
-    if (wv.defined()) qkv.push_back(wv);
-    auto proj_out = [](const torch::Tensor& x, const std::vector<torch::Tensor>& ws) {
-      std::vector<torch::Tensor> outs;
-      for (const auto& w : ws) outs.push_back(torch::matmul(x, w.t()));
-      return torch::cat(outs, -1);
-    };
-    torch::Tensor s_attn = awq_search_scales(xa, qkv, proj_out, o, &alpha);
-    rec["alpha_qkv"] = alpha;
-    fold_into_norm(*L.input_layernorm, qkv, s_attn);
-    xa = xa / s_attn;
-
-    // pre_feedforward_layernorm -> gate, up (loss on the MLP output with the float down_proj)
-    auto mlp_out = [&wd](const torch::Tensor& x, const std::vector<torch::Tensor>& ws) {
-      return torch::matmul(model::gelu_tanh(torch::matmul(x, ws[0].t())) * torch::matmul(x, ws[1].t()), wd.t());
-    };
-    torch::Tensor s_mlp = awq_search_scales(xm, {wg, wu}, mlp_out, o, &alpha);
-    rec["alpha_gate_up"] = alpha;
-    fold_into_norm(*L.pre_feedforward_layernorm, {wg, wu}, s_mlp);
-    xm = xm / s_mlp;
-
-    // up -> down
-    torch::Tensor s_down = awq_search_scales(xd, {wd}, proj_out, o, &alpha);
-    rec["alpha_down"] = alpha;
-    fold_into_linear(wu, wd, s_down);
-    xd = xd / s_down;
-
-    // Clipping (not q/k).
-    auto clip = [&](torch::Tensor w, const torch::Tensor& x) {
-      torch::Tensor mv = awq_search_clip(x, w, o);  // [rows, groups]
-      torch::Tensor mvx = mv.repeat_interleave(o.group_size, 1);
-      w.copy_(torch::max(torch::min(w, mvx), -mvx));
-    };
-    if (wv.defined()) clip(wv, xa);
-    clip(wo, xo);
-    clip(wg, xm);
-    clip(wu, xm);
-    clip(wd, xd);
-    report.push_back(rec);
+    const std::string p = std::string(model::kTextPrefix) + "layers." + std::to_string(l) + ".";
+    std::vector<torch::Tensor> x[4];
+    std::map<std::string, std::function<void(const torch::Tensor&)>> hooks;
+    for (int i = 0; i < 4; ++i)
+      hooks[p + kAwqInputProjections[i] + ".weight"] = [&v = x[i]](const torch::Tensor& t) {
+        v.push_back(t.reshape({-1, t.size(-1)}).to(torch::kFloat32).clone());
+      };
+    run_with_input_hooks(m, calib, hooks);
+    AwqLayerResult r = awq_layer(*layers[l], {torch::cat(x[0]), torch::cat(x[1]), torch::cat(x[2]), torch::cat(x[3])}, o);
+    r.record["layer"] = l;
+    report.push_back(r.record);
   }
   return report;
 }

@@ -31,6 +31,8 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace g4u::quant {
@@ -60,8 +62,35 @@ void fold_into_norm(model::RMSNorm& norm, const std::vector<torch::Tensor>& line
 // prev's rows /= s and next's columns *= s.
 void fold_into_linear(torch::Tensor prev_weight, torch::Tensor next_weight, const torch::Tensor& s);
 
-// Runs AWQ over every decoder layer of a float (DenseLinear) model in place; returns per-layer
-// records (chosen alphas).
+// The inputs of one layer's projection groups over the calibration tokens, [tokens, in] fp32:
+// q/k/v (after input_layernorm), o_proj, gate/up (after pre_feedforward_layernorm), down_proj.
+struct AwqLayerInputs {
+  torch::Tensor attn, o, mlp, down;
+};
+// Projection names whose inputs make up AwqLayerInputs, in its order.
+inline const char* const kAwqInputProjections[4] = {"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj",
+                                                     "mlp.down_proj"};
+
+// What AWQ did to one projection weight, in the order it is applied: columns multiplied by
+// col_scale, rows divided by row_div, then every (row, group) clamped to +-clip [rows, cols/g].
+// Undefined members: no such step. Replaying it on the stored weights (awq_replay) gives the
+// modified weights bit for bit, so a streaming writer need not keep them.
+struct AwqWeightEdit {
+  torch::Tensor col_scale, row_div, clip;
+};
+void awq_replay(torch::Tensor w, const AwqWeightEdit& e, int64_t group_size);
+
+struct AwqLayerResult {
+  nlohmann::json record;                         // {"alpha_qkv", "alpha_gate_up", "alpha_down"}
+  std::map<std::string, AwqWeightEdit> edits;    // by projection ("self_attn.q_proj", ...)
+};
+// AWQ on one decoder layer with float (DenseLinear) projections, in place: scales searched and
+// folded into input_layernorm / pre_feedforward_layernorm / up_proj, then the clip search.
+AwqLayerResult awq_layer(model::DecoderLayer& layer, AwqLayerInputs in, const AwqOptions& o);
+
+// awq_layer over every decoder layer of an in-memory float model, each layer's inputs from a
+// whole-model forward over the already modified earlier layers; returns per-layer records.
+// (`g4u quantize` runs the same per-layer step on a LayerwiseCalibration instead.)
 nlohmann::json awq_apply(model::Gemma4Model& m, const CalibrationSet& calib, const AwqOptions& o);
 
 }  // namespace g4u::quant

@@ -5,9 +5,8 @@
 #include "quant/awq.h"
 #include "quant/calibration.h"
 #include "quant/gptq.h"
+#include "quant/layerwise.h"
 #include "quant/torch_tensor.h"
-
-#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -21,6 +20,27 @@ std::vector<std::vector<std::string>> gptq_sequential_groups() {
           {"mlp.gate_proj", "mlp.up_proj"},
           {"mlp.down_proj"}};
 }
+
+namespace {
+
+// The dense module of projection `proj` ("self_attn.q_proj", ...) of a loaded float layer; nullptr
+// if the layer has none (v_proj of K=V layers).
+model::DenseLinear* dense_projection(model::DecoderLayer& layer, const std::string& proj) {
+  torch::nn::Module* parent = nullptr;
+  auto* slot = projection_slot(layer, proj.substr(proj.find('.') + 1), &parent);
+  if (!slot) return nullptr;
+  auto* d = dynamic_cast<model::DenseLinear*>(slot->get());
+  G4U_CHECK(d != nullptr, "{} is not dense", proj);
+  return d;
+}
+
+std::vector<std::string> all_projections() {
+  std::vector<std::string> out;
+  for (const auto& g : gptq_sequential_groups()) out.insert(out.end(), g.begin(), g.end());
+  return out;
+}
+
+}  // namespace
 
 nlohmann::json quantize_calibrated(const std::string& src_dir, const std::string& out_dir, QuantizeOptions opt,
                                    const CalibrationOptions& co) {
@@ -36,22 +56,39 @@ nlohmann::json quantize_calibrated(const std::string& src_dir, const std::string
   if (fs::exists(out_dir)) throw_input("--out {}: already exists (remove it or choose another path)", out_dir);
   if (is_quantized_checkpoint(src_dir)) throw_input("--model {}: already a quantized checkpoint", src_dir);
   if (!fs::is_directory(src_dir)) throw_input("--model {}: not a checkpoint directory", src_dir);
-  model::LoadOptions lo;
-  lo.dtype = torch::kFloat32;
-  model::LoadedModel lm = model::load_model(src_dir, lo);
-  CalibrationSet calib = make_calibration_set(co.text_file, *lm.tokenizer, lm.model->config().text.bos_token_id,
+  const model::ModelConfig cfg = model::load_model_config(src_dir);
+  CalibrationSet calib = make_calibration_set(co.text_file, *model::load_tokenizer(cfg, src_dir), cfg.text.bos_token_id,
                                               co.segments, co.seq_len);
+  LayerwiseCalibration lw(src_dir, calib);
   nlohmann::json cj = calib.describe();
   cj["method"] = recipe.method == Method::kGptq ? "gptq" : recipe.method == Method::kAwq ? "awq" : "imatrix";
-  const auto plan = plan_tensors(lm.model->tensor_specs(), recipe);
+  cj["layerwise"] = true;
+  const auto plan = plan_tensors(model::model_tensor_specs(cfg), recipe);
   auto progress = [&](const std::string& s) {
     if (opt.progress) opt.progress(s);
   };
+  // The projections the recipe's calibrated scheme applies to.
+  std::set<std::string> targets;
+  for (const auto& a : plan)
+    if (a.scheme && (calibrated ? a.scheme == recipe.base : a.scheme->uses_imatrix)) targets.insert(a.spec.name);
+  const int64_t n_layers = lw.num_layers();
 
   if (recipe.method == Method::kRoundToNearest) {
-    auto im = collect_imatrix(*lm.model, calib);
-    for (const auto& a : plan)
-      if (a.scheme && a.scheme->uses_imatrix && im.count(a.spec.name)) opt.imatrix[a.spec.name] = im[a.spec.name];
+    for (int64_t l = 0; l < n_layers; ++l) {
+      auto layer = lw.load_layer(l);
+      const std::string p = LayerwiseCalibration::layer_prefix(l);
+      std::map<std::string, SquaredMeanAccumulator> acc;
+      LayerInputHooks hooks;
+      for (const auto& proj : all_projections()) {
+        model::DenseLinear* d = dense_projection(*layer, proj);
+        if (!d || !targets.count(p + proj + ".weight")) continue;
+        SquaredMeanAccumulator* a = &acc.emplace(proj, SquaredMeanAccumulator(d->in_features())).first->second;
+        hooks[proj] = [a](const torch::Tensor& x) { a->add(x); };
+      }
+      lw.advance(*layer, hooks);
+      for (auto& [proj, a] : acc) opt.imatrix[p + proj + ".weight"] = a.mean();
+      progress(fmt::format("imatrix: layer {}/{} ({} projections)", l + 1, n_layers, acc.size()));
+    }
     cj["imatrix_tensors"] = opt.imatrix.size();
     opt.calibration = cj;
     return quantize_checkpoint(src_dir, out_dir, opt);
@@ -66,39 +103,34 @@ nlohmann::json quantize_calibrated(const std::string& src_dir, const std::string
                   {"percdamp", go.percdamp}, {"block", go.block}, {"true_sequential", true}};
     std::map<std::string, QuantizedTensor> done;
     std::map<std::string, double> losses;
-    model::Gemma4Model& m = *lm.model;
-    const size_t n_layers = m.text().layers.size();
-    auto linears = decoder_linears(m);
-    std::set<std::string> gptq_tensors;
-    for (const auto& a : plan)
-      if (a.scheme == recipe.base) gptq_tensors.insert(a.spec.name);
-    for (size_t l = 0; l < n_layers; ++l) {
-      const std::string p = std::string(model::kTextPrefix) + "layers." + std::to_string(l) + ".";
+    for (int64_t l = 0; l < n_layers; ++l) {
+      auto layer = lw.load_layer(l);
+      const std::string p = LayerwiseCalibration::layer_prefix(l);
       for (const auto& group : gptq_sequential_groups()) {
         std::map<std::string, std::unique_ptr<HessianAccumulator>> acc;
-        std::map<std::string, std::function<void(const torch::Tensor&)>> hooks;
+        LayerInputHooks hooks;
         for (const auto& proj : group) {
-          const std::string name = p + proj + ".weight";
-          if (!gptq_tensors.count(name) || !linears.count(name)) continue;  // K=V layers have no v_proj
-          acc[name] = std::make_unique<HessianAccumulator>(linears.at(name)->in_features());
-          HessianAccumulator* h = acc[name].get();
-          hooks[name] = [h](const torch::Tensor& x) { h->add(x); };
+          model::DenseLinear* d = dense_projection(*layer, proj);
+          if (!d || !targets.count(p + proj + ".weight")) continue;  // K=V layers have no v_proj
+          HessianAccumulator* h = (acc[proj] = std::make_unique<HessianAccumulator>(d->in_features())).get();
+          hooks[proj] = [h](const torch::Tensor& x) { h->add(x); };
         }
         if (hooks.empty()) continue;
-        run_with_input_hooks(m, calib, hooks);
-        for (auto& [name, h] : acc) {
-          auto* dense = dynamic_cast<model::DenseLinear*>(linears.at(name).get());
-          G4U_CHECK(dense, "{} is not dense", name);
-          GptqResult r = gptq_quantize(dense->weight, h->hessian(), go);
+        lw.run(*layer, hooks);
+        for (auto& [proj, h] : acc) {
+          model::DenseLinear* d = dense_projection(*layer, proj);
+          GptqResult r = gptq_quantize(d->weight, h->hessian(), go);
           torch::NoGradGuard ng;
-          dense->weight.copy_(dequantize_tensor(r.q));  // later groups and layers see the quantized outputs
+          d->weight.copy_(dequantize_tensor(r.q));  // later groups and layers see the quantized outputs
+          const std::string name = p + proj + ".weight";
           losses[name] = r.loss;
           progress(fmt::format("gptq {} loss {:.4g} ({} tokens)", name, r.loss, h->samples()));
           done.emplace(name, std::move(r.q));
         }
       }
+      lw.advance(*layer);
     }
-    for (const auto& name : gptq_tensors)
+    for (const auto& name : targets)
       G4U_CHECK(done.count(name), "{}: planned for GPTQ but in no true-sequential group", name);
     cj["gptq_loss"] = losses;
     opt.calibration = cj;
@@ -111,36 +143,48 @@ nlohmann::json quantize_calibrated(const std::string& src_dir, const std::string
     return quantize_checkpoint(src_dir, out_dir, opt);
   }
 
-  // AWQ: modify the float model, save it (fp32) next to the output, quantize that.
+  // AWQ: per layer, capture the group inputs on the float layer, search and apply scales and
+  // clipping (awq_layer), then propagate through the modified float layer. Only the edits are
+  // kept; the writer replays them on each stored weight and packs it (awq_pack), and the rescaled
+  // norms are written in fp32.
   AwqOptions ao;
   ao.group_size = recipe.base->block;
   cj["awq"] = {{"group_size", ao.group_size}, {"grid", ao.grid}, {"clip_steps", ao.clip_steps},
                {"clip_tokens", ao.clip_tokens}, {"search_tokens", ao.search_tokens}};
-  cj["awq_layers"] = awq_apply(*lm.model, calib, ao);
-  progress("awq: scales and clipping applied to every layer");
+  std::map<std::string, AwqWeightEdit> edits;
+  nlohmann::json records = nlohmann::json::array();
+  for (int64_t l = 0; l < n_layers; ++l) {
+    auto layer = lw.load_layer(l);
+    const std::string p = LayerwiseCalibration::layer_prefix(l);
+    std::vector<torch::Tensor> x[4];
+    LayerInputHooks hooks;
+    for (int i = 0; i < 4; ++i)
+      hooks[kAwqInputProjections[i]] = [&v = x[i]](const torch::Tensor& t) {
+        v.push_back(t.reshape({-1, t.size(-1)}).to(torch::kFloat32).clone());
+      };
+    lw.run(*layer, hooks);
+    AwqLayerResult r = awq_layer(*layer, {torch::cat(x[0]), torch::cat(x[1]), torch::cat(x[2]), torch::cat(x[3])}, ao);
+    r.record["layer"] = l;
+    records.push_back(r.record);
+    for (auto& [proj, e] : r.edits) edits[p + proj + ".weight"] = std::move(e);
+    opt.kept_overrides[p + "input_layernorm.weight"] = layer->input_layernorm->weight.detach().clone();
+    opt.kept_overrides[p + "pre_feedforward_layernorm.weight"] = layer->pre_feedforward_layernorm->weight.detach().clone();
+    lw.advance(*layer);
+    progress(fmt::format("awq: layer {}/{} scaled and clipped", l + 1, n_layers));
+  }
+  cj["awq_layers"] = records;
   opt.calibration = cj;
-  opt.source_label = src_dir + " (AWQ-scaled float model)";
-  const fs::path tmp = fs::path(out_dir).string() + ".awq-float.tmp." + std::to_string(getpid());
-  struct Cleanup {
-    fs::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(p, ec);
-    }
-  } cleanup{tmp};
-  fs::remove_all(tmp);
-  const std::string tok = (fs::path(src_dir) / "tokenizer.model").string();
-  model::save_model(*lm.model, tmp.string(), torch::kFloat32, fs::exists(tok) ? tok : "");
-  if (fs::exists(fs::path(src_dir) / "generation_config.json"))
-    fs::copy_file(fs::path(src_dir) / "generation_config.json", tmp / "generation_config.json");
   const int64_t g = ao.group_size;
-  opt.transform = [g, &recipe](const TensorAssignment& a, std::vector<float>& w, QuantizedTensor& out) {
+  opt.transform = [g, &recipe, &edits](const TensorAssignment& a, std::vector<float>& w, QuantizedTensor& out) {
     if (a.scheme != recipe.base) return false;
-    out = awq_pack(torch::from_blob(w.data(), {a.spec.shape[0], a.spec.shape[1]}, torch::kFloat32), g);
+    torch::Tensor wt = torch::from_blob(w.data(), {a.spec.shape[0], a.spec.shape[1]}, torch::kFloat32);
+    auto it = edits.find(a.spec.name);
+    G4U_CHECK(it != edits.end(), "{}: planned for AWQ but no layer edited it", a.spec.name);
+    awq_replay(wt, it->second, g);  // in place: the relative error is measured against these weights
+    out = awq_pack(wt, g);
     return true;
   };
-  nlohmann::json meta = quantize_checkpoint(tmp.string(), out_dir, opt);
-  return meta;
+  return quantize_checkpoint(src_dir, out_dir, opt);
 }
 
 }  // namespace g4u::quant

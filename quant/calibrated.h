@@ -1,16 +1,18 @@
 // `g4u quantize --calib`: the calibrated paths on top of the streaming writer.
 //
 //  * imatrix: for recipes whose scheme has an importance-weighted encoder (q4_0, q4_1, q4_k, q6_k,
-//    iq4_nl, q4_k_m), the calibration activations' mean squares per input column
-//    (collect_imatrix) are passed to the encoder of every decoder projection.
-//  * gptq_*: sequential layer by layer on the fp32 model, and within a layer in the reference's
-//    true-sequential order (gptq_sequential_groups): each group's Hessians are collected with
-//    every earlier layer and every earlier group of this layer already replaced by its quantized
-//    weights (quantized outputs propagated), then the group is quantized with gptq_quantize.
-//  * awq_*: awq_apply on the fp32 model (scales folded into the norms / up_proj, weights clipped),
-//    then the modified float model is quantized with awq_pack; the changed norm weights are
-//    written in fp32.
-// Calibration needs the whole float model in memory (small/medium presets; not the 12B).
+//    iq4_nl, q4_k_m), the calibration activations' mean squares per input column are passed to
+//    the encoder of every decoder projection.
+//  * gptq_*: sequential layer by layer, and within a layer in the reference's true-sequential
+//    order (gptq_sequential_groups): each group's Hessians are collected with every earlier layer
+//    and every earlier group of this layer already replaced by its quantized weights (quantized
+//    outputs propagated), then the group is quantized with gptq_quantize.
+//  * awq_*: awq_layer per layer (scales folded into the norms / up_proj, weights clipped), each
+//    layer seeing the outputs of the modified earlier layers; the writer replays the edits on the
+//    stored weights and packs them with awq_pack; the changed norm weights are written in fp32.
+// All three run on a LayerwiseCalibration (quant/layerwise.h): one fp32 layer in memory at a time
+// plus the calibration states, never the whole model, so the 12B calibrates in bounded memory.
+// GPTQ keeps its packed results (~4.5 bits per weight) until the writer runs.
 #pragma once
 
 #include "quant/checkpoint.h"

@@ -56,28 +56,27 @@ void run_with_input_hooks(model::Gemma4Model& m, const CalibrationSet& calib,
   }
 }
 
+void SquaredMeanAccumulator::add(const torch::Tensor& x) {
+  torch::Tensor xf = x.reshape({-1, x.size(-1)}).to(torch::kFloat64);
+  sum_ += xf.pow(2).sum(0);
+  count_ += xf.size(0);
+}
+
+std::vector<float> SquaredMeanAccumulator::mean() const {
+  torch::Tensor v = (sum_ / static_cast<double>(std::max<int64_t>(1, count_))).to(torch::kFloat32).contiguous();
+  return std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+}
+
 std::map<std::string, std::vector<float>> collect_imatrix(model::Gemma4Model& m, const CalibrationSet& calib) {
-  struct Acc {
-    torch::Tensor sum;
-    int64_t count = 0;
-  };
-  std::map<std::string, Acc> acc;
+  std::map<std::string, SquaredMeanAccumulator> acc;
   std::map<std::string, std::function<void(const torch::Tensor&)>> hooks;
   for (const auto& [name, lin] : decoder_linears(m)) {
-    acc[name].sum = torch::zeros({lin->in_features()}, torch::kFloat64);
-    Acc* a = &acc[name];
-    hooks[name] = [a](const torch::Tensor& x) {
-      torch::Tensor xf = x.reshape({-1, x.size(-1)}).to(torch::kFloat64);
-      a->sum += xf.pow(2).sum(0);
-      a->count += xf.size(0);
-    };
+    SquaredMeanAccumulator* a = &acc.emplace(name, SquaredMeanAccumulator(lin->in_features())).first->second;
+    hooks[name] = [a](const torch::Tensor& x) { a->add(x); };
   }
   run_with_input_hooks(m, calib, hooks);
   std::map<std::string, std::vector<float>> out;
-  for (auto& [name, a] : acc) {
-    torch::Tensor v = (a.sum / static_cast<double>(std::max<int64_t>(1, a.count))).to(torch::kFloat32).contiguous();
-    out[name].assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
-  }
+  for (auto& [name, a] : acc) out[name] = a.mean();
   return out;
 }
 

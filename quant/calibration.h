@@ -59,6 +59,19 @@ class CaptureLinear : public model::Linear {
 void run_with_input_hooks(model::Gemma4Model& m, const CalibrationSet& calib,
                           const std::map<std::string, std::function<void(const torch::Tensor&)>>& hooks);
 
+// Running mean over calibration tokens of x_j^2 per input column j (one imatrix entry), in fp64.
+class SquaredMeanAccumulator {
+ public:
+  explicit SquaredMeanAccumulator(int64_t cols) : sum_(torch::zeros({cols}, torch::kFloat64)) {}
+  void add(const torch::Tensor& x);  // x [..., cols]: every row one token
+  std::vector<float> mean() const;
+  int64_t tokens() const { return count_; }
+
+ private:
+  torch::Tensor sum_;
+  int64_t count_ = 0;
+};
+
 // llama-imatrix: per decoder projection, the mean over calibration tokens of x_j^2 per input
 // column j (quant-and-mtp.md §2.8).
 std::map<std::string, std::vector<float>> collect_imatrix(model::Gemma4Model& m, const CalibrationSet& calib);

@@ -69,8 +69,18 @@ nlohmann::json bytes_json(const ByteAccounting& b) {
           {"other", b.other}, {"total", b.total()}};
 }
 
-// The checkpoint's tensors checked against the config (names canonical).
-model::Checkpoint open_source(const std::string& dir, const std::vector<model::TensorSpec>& specs) {
+std::vector<float> to_f32(const model::Checkpoint& ck, const std::string& name, int64_t row0, int64_t nrows) {
+  torch::Tensor v = ck.view(name);
+  if (v.dim() == 2) v = v.narrow(0, row0, nrows);
+  torch::Tensor f = v.to(torch::kFloat32).contiguous();
+  std::vector<float> out(static_cast<size_t>(f.numel()));
+  std::memcpy(out.data(), f.data_ptr<float>(), out.size() * sizeof(float));
+  return out;
+}
+
+}  // namespace
+
+model::Checkpoint open_float_checkpoint(const std::string& dir, const std::vector<model::TensorSpec>& specs) {
   model::Checkpoint ck = model::Checkpoint::open(dir);
   ck.rename(model::canonical_model_tensor_name);
   std::set<std::string> expected;
@@ -90,16 +100,9 @@ model::Checkpoint open_source(const std::string& dir, const std::vector<model::T
   return ck;
 }
 
-std::vector<float> to_f32(const model::Checkpoint& ck, const std::string& name, int64_t row0, int64_t nrows) {
-  torch::Tensor v = ck.view(name);
-  if (v.dim() == 2) v = v.narrow(0, row0, nrows);
-  torch::Tensor f = v.to(torch::kFloat32).contiguous();
-  std::vector<float> out(static_cast<size_t>(f.numel()));
-  std::memcpy(out.data(), f.data_ptr<float>(), out.size() * sizeof(float));
-  return out;
+void release_tensor_pages(const model::Checkpoint& ck, const std::string& name) {
+  release_pages(ck.file_of(name), ck.info(name));
 }
-
-}  // namespace
 
 bool is_quantized_checkpoint(const std::string& dir) {
   std::error_code ec;
@@ -113,13 +116,18 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
   if (fs::exists(out_dir)) throw_input("--out {}: already exists (remove it or choose another path)", out_dir);
   const model::ModelConfig cfg = model::load_model_config(src_dir);
   const std::vector<model::TensorSpec> specs = model::model_tensor_specs(cfg);
-  model::Checkpoint ck = open_source(src_dir, specs);
+  model::Checkpoint ck = open_float_checkpoint(src_dir, specs);
   const std::vector<TensorAssignment> plan = plan_tensors(specs, recipe);
   for (const auto& [name, im] : opt.imatrix) {
     auto it = std::find_if(plan.begin(), plan.end(), [&](const TensorAssignment& a) { return a.spec.name == name; });
     if (it == plan.end() || !it->scheme) throw_input("imatrix: tensor {} is not quantized by recipe {}", name, recipe.name);
     if (static_cast<int64_t>(im.size()) != it->spec.shape[1])
       throw_input("imatrix: tensor {} has {} values, expected {}", name, im.size(), it->spec.shape[1]);
+  }
+
+  for (const auto& [name, v] : opt.kept_overrides) {
+    auto it = std::find_if(plan.begin(), plan.end(), [&](const TensorAssignment& a) { return a.spec.name == name; });
+    G4U_CHECK(it != plan.end() && !it->scheme, "override of {}: not a kept tensor of recipe {}", name, recipe.name);
   }
 
   // Output tensor list: kept tensors unchanged, quantized ones as their non-empty arrays.
@@ -132,6 +140,10 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
       t.name = a.spec.name;
       t.dtype = ck.info(a.spec.name).dtype;
       t.shape = a.spec.shape;
+      if (auto o = opt.kept_overrides.find(a.spec.name); o != opt.kept_overrides.end()) {
+        G4U_CHECK(o->second.sizes().vec() == a.spec.shape, "override of {}: shape {}", a.spec.name, o->second.sizes());
+        t.dtype = model::DType::kF32;
+      }
       infos.push_back(t);
       continue;
     }
@@ -166,6 +178,18 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
     std::set<std::string> done;
     for (const auto& info : w.tensors()) {
       auto it = by_array.find(info.name);
+      const TensorAssignment* kept = nullptr;
+      for (const auto& p : plan)
+        if (p.spec.name == info.name) kept = &p;
+      if (auto o = opt.kept_overrides.find(info.name); o != opt.kept_overrides.end()) {
+        const torch::Tensor v = o->second.detach().to(torch::kFloat32).contiguous();
+        w.write_raw(info.name, v.data_ptr(), static_cast<size_t>(v.numel()) * sizeof(float));
+        kept_bytes += static_cast<int64_t>(v.numel()) * 4;
+        total_params += v.numel();
+        meta["kept"][info.name] = {{"dtype", "F32"}, {"shape", info.shape}, {"rule", kept ? kept->rule : ""},
+                                   {"modified", "calibration (fp32)"}};
+        continue;
+      }
       if (it == by_array.end()) {  // kept tensor: raw bytes
         const auto& src = ck.info(info.name);
         const auto& file = ck.file_of(info.name);
@@ -180,10 +204,7 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
         }
         kept_bytes += static_cast<int64_t>(src.nbytes);
         total_params += src.numel();
-        const TensorAssignment* a = nullptr;
-        for (const auto& p : plan)
-          if (p.spec.name == info.name) a = &p;
-        meta["kept"][info.name] = {{"dtype", model::dtype_name(src.dtype)}, {"shape", src.shape}, {"rule", a ? a->rule : ""}};
+        meta["kept"][info.name] = {{"dtype", model::dtype_name(src.dtype)}, {"shape", src.shape}, {"rule", kept ? kept->rule : ""}};
         continue;
       }
       const TensorAssignment& a = *it->second;
@@ -288,25 +309,31 @@ std::optional<ProjRef> parse_projection(const std::string& name) {
 std::shared_ptr<model::Linear>* slot(model::Gemma4Model& m, const ProjRef& p, torch::nn::Module** parent) {
   auto& layers = m.text().layers;
   if (p.layer < 0 || p.layer >= static_cast<int64_t>(layers.size())) return nullptr;
-  auto& L = *layers[p.layer];
-  if (p.module == "self_attn") {
-    *parent = L.self_attn.get();
-    auto& a = *L.self_attn;
-    if (p.proj == "q_proj") return &a.q_proj;
-    if (p.proj == "k_proj") return &a.k_proj;
-    if (p.proj == "v_proj") return a.v_proj ? &a.v_proj : nullptr;
-    if (p.proj == "o_proj") return &a.o_proj;
-  } else {
-    *parent = L.mlp.get();
-    auto& f = *L.mlp;
-    if (p.proj == "gate_proj") return &f.gate_proj;
-    if (p.proj == "up_proj") return &f.up_proj;
-    if (p.proj == "down_proj") return &f.down_proj;
-  }
-  return nullptr;
+  const bool mlp = p.proj == "gate_proj" || p.proj == "up_proj" || p.proj == "down_proj";
+  if (mlp != (p.module == "mlp")) return nullptr;
+  return projection_slot(*layers[p.layer], p.proj, parent);
 }
 
 }  // namespace
+
+std::shared_ptr<model::Linear>* projection_slot(model::DecoderLayer& L, const std::string& proj, torch::nn::Module** parent) {
+  auto& a = *L.self_attn;
+  auto& f = *L.mlp;
+  std::shared_ptr<model::Linear>* s = nullptr;
+  if (proj == "q_proj") s = &a.q_proj;
+  if (proj == "k_proj") s = &a.k_proj;
+  if (proj == "v_proj") s = a.v_proj ? &a.v_proj : nullptr;
+  if (proj == "o_proj") s = &a.o_proj;
+  if (s) {
+    *parent = &a;
+    return s;
+  }
+  if (proj == "gate_proj") s = &f.gate_proj;
+  if (proj == "up_proj") s = &f.up_proj;
+  if (proj == "down_proj") s = &f.down_proj;
+  if (s) *parent = &f;
+  return s;
+}
 
 void replace_linear(model::Gemma4Model& m, const std::string& tensor_name, std::shared_ptr<model::Linear> linear) {
   auto p = parse_projection(tensor_name);

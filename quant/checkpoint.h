@@ -37,6 +37,14 @@ namespace g4u::quant {
 
 constexpr const char* kQuantMetadataFile = "quantization.json";
 
+// The float checkpoint in `dir` with canonical tensor names, checked against `specs` (every tensor
+// present with its shape and a floating-point dtype, nothing else): InputError naming the tensor.
+model::Checkpoint open_float_checkpoint(const std::string& dir, const std::vector<model::TensorSpec>& specs);
+
+// Drops the mapped pages of tensor `name` from this process (MADV_DONTNEED; the mapping is
+// read-only, so a later access re-reads the file), keeping a streaming reader's RSS near one tensor.
+void release_tensor_pages(const model::Checkpoint& ck, const std::string& name);
+
 // `dir` is a directory holding quantization.json.
 bool is_quantized_checkpoint(const std::string& dir);
 
@@ -50,6 +58,9 @@ struct QuantizeOptions {
   // weight [rows, cols] of a decoder linear and may return a QuantizedTensor directly (has_value)
   // or modify the weights in place and return an empty result to use the recipe's scheme.
   std::function<bool(const TensorAssignment&, std::vector<float>& w, QuantizedTensor& out)> transform;
+  // New values for kept (not quantized) tensors, written as F32 instead of the source's bytes
+  // (AWQ's rescaled norms); each must have the tensor's shape.
+  std::map<std::string, torch::Tensor> kept_overrides;
   nlohmann::json calibration;  // recorded in the metadata (null: none)
   std::string source_label;    // "source" in the metadata (default: the source directory)
   std::function<void(const std::string&)> progress;  // one line per tensor, if set
@@ -76,6 +87,12 @@ int64_t quantize_drafter_in_memory(model::Drafter& d, const std::string& recipe,
 // Replaces the decoder projection whose weight is `tensor_name` (canonical checkpoint name) with
 // `linear`; InputError if the name is not a decoder projection of `m`.
 void replace_linear(model::Gemma4Model& m, const std::string& tensor_name, std::shared_ptr<model::Linear> linear);
+
+// The member of decoder layer `layer` that holds projection `proj` ("q_proj", ..., "down_proj"),
+// with its parent module; nullptr for an unknown name or a projection the layer lacks (v_proj of
+// K=V layers).
+std::shared_ptr<model::Linear>* projection_slot(model::DecoderLayer& layer, const std::string& proj,
+                                                torch::nn::Module** parent);
 
 // Every decoder projection of `m` by weight name (canonical checkpoint names).
 std::map<std::string, std::shared_ptr<model::Linear>> decoder_linears(model::Gemma4Model& m);

@@ -37,6 +37,11 @@ double output_error(const torch::Tensor& x, const torch::Tensor& w, const torch:
   return (torch::matmul(x, (w - w_hat).t())).pow(2).sum().item<double>();
 }
 
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
 struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& tag) {
@@ -190,9 +195,12 @@ TEST_CASE("Calibrated quantize: imatrix, GPTQ and AWQ checkpoints load and gener
     CHECK(r.code == 0);
     CHECK(r.out.find("\"tokens\"") != std::string::npos);
   }
-  // True-sequential order: rebuild layer 0 by hand — GPTQ q/k/v from one pass, write their
-  // quantized weights back, collect o_proj's Hessian in a second pass — and the checkpoint's o_proj
-  // must equal that, not the o_proj a single pass over the float layer gives.
+  // The checkpoints are written layer by layer from the checkpoint on disk (LayerwiseCalibration);
+  // each must equal what the whole-model algorithm gives on the model loaded in memory.
+  //
+  // GPTQ, true-sequential: every group of every layer quantized with its Hessian collected by a
+  // whole-model forward over the already quantized earlier groups and layers. o_proj of layer 0
+  // must also differ from a single pass over the float layer (the order matters).
   {
     CHECK(gptq_sequential_groups().front() == std::vector<std::string>{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"});
     model::LoadedModel ref = model::load_model(dir / "dense");
@@ -218,16 +226,63 @@ TEST_CASE("Calibrated quantize: imatrix, GPTQ and AWQ checkpoints load and gener
       }
       return out;
     };
-    const std::string p = "model.language_model.layers.0.self_attn.";
-    const torch::Tensor o_one_pass = gptq_of({p + "o_proj.weight"}, false).at(p + "o_proj.weight");
-    gptq_of({p + "q_proj.weight", p + "k_proj.weight", p + "v_proj.weight"}, true);
-    const torch::Tensor o_sequential = gptq_of({p + "o_proj.weight"}, false).at(p + "o_proj.weight");
+    const std::string o0 = "model.language_model.layers.0.self_attn.o_proj.weight";
+    const torch::Tensor o_one_pass = gptq_of({o0}, false).at(o0);
+    std::map<std::string, torch::Tensor> want;
+    for (size_t l = 0; l < ref.model->text().layers.size(); ++l)
+      for (const auto& group : gptq_sequential_groups()) {
+        std::vector<std::string> names;
+        for (const auto& proj : group) names.push_back("model.language_model.layers." + std::to_string(l) + "." + proj + ".weight");
+        for (auto& [n, w] : gptq_of(names, true)) want[n] = w;
+      }
     model::LoadedModel q = load_quantized_model(dir / "q_gptq_asym_g32");
-    auto* ql = dynamic_cast<QuantLinear*>(decoder_linears(*q.model).at(p + "o_proj.weight").get());
-    REQUIRE(ql);
-    const torch::Tensor o_ckpt = dequantize_tensor(ql->weight());
-    CHECK(torch::equal(o_ckpt, o_sequential));
-    CHECK_FALSE(torch::equal(o_ckpt, o_one_pass));
+    auto qlin = decoder_linears(*q.model);
+    REQUIRE(want.size() == qlin.size());
+    for (const auto& [n, w] : want) {
+      INFO(n);
+      auto* ql = dynamic_cast<QuantLinear*>(qlin.at(n).get());
+      REQUIRE(ql);
+      CHECK(torch::equal(dequantize_tensor(ql->weight()), w));
+    }
+    CHECK_FALSE(torch::equal(want.at(o0), o_one_pass));
+  }
+  // AWQ: awq_apply on the whole float model, then awq_pack of each projection; the rescaled norms
+  // are stored in fp32, everything else as in the source.
+  {
+    model::LoadedModel ref = model::load_model(dir / "dense");
+    AwqOptions ao;
+    ao.group_size = 32;
+    awq_apply(*ref.model, cs, ao);
+    model::LoadedModel q = load_quantized_model(dir / "q_awq_g32");
+    auto qlin = decoder_linears(*q.model);
+    for (const auto& [n, l] : decoder_linears(*ref.model)) {
+      INFO(n);
+      auto* ql = dynamic_cast<QuantLinear*>(qlin.at(n).get());
+      REQUIRE(ql);
+      CHECK(torch::equal(dequantize_tensor(ql->weight()),
+                         dequantize_tensor(awq_pack(dynamic_cast<model::DenseLinear*>(l.get())->weight, 32))));
+    }
+    auto qp = q.model->named_parameters(true);
+    auto rp = ref.model->named_parameters(true);
+    CHECK(torch::equal(qp["model.language_model.layers.1.input_layernorm.weight"],
+                       rp["model.language_model.layers.1.input_layernorm.weight"]));
+    CHECK(torch::equal(qp["model.language_model.layers.1.pre_feedforward_layernorm.weight"],
+                       rp["model.language_model.layers.1.pre_feedforward_layernorm.weight"]));
+    CHECK_FALSE(torch::equal(rp["model.language_model.layers.1.input_layernorm.weight"],
+                             lm.model->named_parameters(true)["model.language_model.layers.1.input_layernorm.weight"]));
+    nlohmann::json meta = nlohmann::json::parse(read_all(dir / "q_awq_g32/quantization.json"));
+    CHECK(meta["kept"]["model.language_model.layers.1.input_layernorm.weight"]["dtype"] == "F32");
+    CHECK(meta["kept"]["model.language_model.norm.weight"]["dtype"] ==
+          meta["kept"]["model.language_model.layers.1.post_attention_layernorm.weight"]["dtype"]);
+    CHECK(meta["kept"]["model.language_model.norm.weight"]["dtype"] == "BF16");
+  }
+  // imatrix: the q4_0 checkpoint equals one written with collect_imatrix of the whole model.
+  {
+    QuantizeOptions o2;
+    o2.recipe = "q4_0";
+    o2.imatrix = im;
+    quantize_checkpoint(dir / "dense", dir / "q4_0_whole", o2);
+    CHECK(read_all(dir / "q4_0_whole/model.safetensors") == read_all(dir / "q_q4_0/model.safetensors"));
   }
 
   opt.recipe = "gptq_asym_g32";
