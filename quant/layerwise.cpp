@@ -6,6 +6,10 @@
 
 #include <cmath>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace g4u::quant {
 
 LayerwiseCalibration::LayerwiseCalibration(const std::string& dir, const CalibrationSet& calib)
@@ -55,6 +59,11 @@ void LayerwiseCalibration::advance(model::DecoderLayer& layer, const LayerInputH
   pass(layer, hooks, &out);
   states_ = std::move(out);
   ++next_layer_;
+#ifdef __GLIBC__
+  // The freed layer leaves holes under the new states in glibc's heap; without a trim the process
+  // grew by ~60 MB per 12B layer (measured), i.e. ~3 GB over the 48 layers.
+  malloc_trim(0);
+#endif
 }
 
 void LayerwiseCalibration::pass(model::DecoderLayer& layer, const LayerInputHooks& hooks,
