@@ -211,14 +211,11 @@ nlohmann::json awq_apply(model::Gemma4Model& m, const CalibrationSet& calib, con
   auto& layers = m.text().layers;
   for (size_t l = 0; l < layers.size(); ++l) {
     const std::string p = std::string(model::kTextPrefix) + "layers." + std::to_string(l) + ".";
-    std::vector<torch::Tensor> x[4];
+    AwqInputCollector in;
     std::map<std::string, std::function<void(const torch::Tensor&)>> hooks;
-    for (int i = 0; i < 4; ++i)
-      hooks[p + kAwqInputProjections[i] + ".weight"] = [&v = x[i]](const torch::Tensor& t) {
-        v.push_back(t.reshape({-1, t.size(-1)}).to(torch::kFloat32).clone());
-      };
+    for (int i = 0; i < 4; ++i) hooks[p + kAwqInputProjections[i] + ".weight"] = in.hook(i);
     run_with_input_hooks(m, calib, hooks);
-    AwqLayerResult r = awq_layer(*layers[l], {torch::cat(x[0]), torch::cat(x[1]), torch::cat(x[2]), torch::cat(x[3])}, o);
+    AwqLayerResult r = awq_layer(*layers[l], in.inputs(), o);
     r.record["layer"] = l;
     report.push_back(r.record);
   }

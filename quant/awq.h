@@ -71,6 +71,19 @@ struct AwqLayerInputs {
 inline const char* const kAwqInputProjections[4] = {"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj",
                                                      "mlp.down_proj"};
 
+// Gathers AwqLayerInputs from input hooks: hook(i) goes on kAwqInputProjections[i] of a layer,
+// inputs() concatenates what each saw (as [tokens, in] fp32).
+class AwqInputCollector {
+ public:
+  std::function<void(const torch::Tensor&)> hook(int i) {
+    return [&v = x_[i]](const torch::Tensor& t) { v.push_back(t.reshape({-1, t.size(-1)}).to(torch::kFloat32).clone()); };
+  }
+  AwqLayerInputs inputs() const { return {torch::cat(x_[0]), torch::cat(x_[1]), torch::cat(x_[2]), torch::cat(x_[3])}; }
+
+ private:
+  std::vector<torch::Tensor> x_[4];
+};
+
 // What AWQ did to one projection weight, in the order it is applied: columns multiplied by
 // col_scale, rows divided by row_div, then every (row, group) clamped to +-clip [rows, cols/g].
 // Undefined members: no such step. Replaying it on the stored weights (awq_replay) gives the

@@ -156,14 +156,11 @@ nlohmann::json quantize_calibrated(const std::string& src_dir, const std::string
   for (int64_t l = 0; l < n_layers; ++l) {
     auto layer = lw.load_layer(l);
     const std::string p = LayerwiseCalibration::layer_prefix(l);
-    std::vector<torch::Tensor> x[4];
+    AwqInputCollector in;
     LayerInputHooks hooks;
-    for (int i = 0; i < 4; ++i)
-      hooks[kAwqInputProjections[i]] = [&v = x[i]](const torch::Tensor& t) {
-        v.push_back(t.reshape({-1, t.size(-1)}).to(torch::kFloat32).clone());
-      };
+    for (int i = 0; i < 4; ++i) hooks[kAwqInputProjections[i]] = in.hook(i);
     lw.run(*layer, hooks);
-    AwqLayerResult r = awq_layer(*layer, {torch::cat(x[0]), torch::cat(x[1]), torch::cat(x[2]), torch::cat(x[3])}, ao);
+    AwqLayerResult r = awq_layer(*layer, in.inputs(), ao);
     r.record["layer"] = l;
     records.push_back(r.record);
     for (auto& [proj, e] : r.edits) edits[p + proj + ".weight"] = std::move(e);
