@@ -52,6 +52,11 @@ void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_
   }
 }
 
+#if !G4U_HAVE_AVX512_KERNELS
+// Built without the AVX-512 kernels: cpu_has_avx512() is false, so this is never dispatched to.
+const KernelTable& avx512_kernel_table() { return avx2_kernel_table(); }
+#endif
+
 }  // namespace detail
 
 namespace {
@@ -68,7 +73,11 @@ const KernelTable* pick_table(const KernelOptions& opt) {
     case KernelIsa::kAvx2:
       G4U_CHECK(cpu_has_avx2(), "AVX2 kernels requested on a CPU without AVX2/FMA/F16C");
       return &detail::avx2_kernel_table();
+    case KernelIsa::kAvx512:
+      G4U_CHECK(cpu_has_avx512(), "AVX-512 kernels requested on a CPU without AVX-512 F/BW/VL/VNNI");
+      return &detail::avx512_kernel_table();
     default:
+      if (cpu_has_avx512()) return &detail::avx512_kernel_table();
       return cpu_has_avx2() ? &detail::avx2_kernel_table() : &detail::scalar_kernel_table();
   }
 }
@@ -141,9 +150,26 @@ bool cpu_has_avx2() {
   return has;
 }
 
+bool cpu_has_avx512() {
+#if G4U_HAVE_AVX512_KERNELS
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
 std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt) {
   if (w.scheme == nullptr || w.scheme->reference_only()) return "reference";
-  return pick_table(opt) == &detail::scalar_kernel_table() ? "scalar" : "avx2";
+  const KernelTable* table = pick_table(opt);
+  if (table == &detail::scalar_kernel_table()) return "scalar";
+  if (cpu_has_avx512() && table == &detail::avx512_kernel_table() && detail::avx512_reads(make_view(w)))
+    return "avx512";
+  return "avx2";
 }
 
 void matvec(const QuantizedTensor& w, const float* x, float* y, const KernelOptions& opt) {

@@ -6,7 +6,8 @@
 // (per block d = max|x| / 127, q = round-half-even(x / d), d kept in fp32), then every block's
 // integer dot product with the packed codes is computed exactly and scaled in fp32. AVX2+FMA+F16C
 // kernels are used when the CPU has them (runtime check), else a portable scalar version of the
-// same algorithm. Rows are split over OpenMP's threads (quant/thread_pool.h). q4_0 / q4_k tensors
+// same algorithm; on CPUs with AVX-512 (F/BW/VL/VNNI) the interleaved q4_0 / q4_k rows run
+// 512-bit VPDPBUSD kernels (kernels_avx512.cpp), the same integer dots. Rows are split over OpenMP's threads (quant/thread_pool.h). q4_0 / q4_k tensors
 // in the interleaved order (quant/interleave.h; QuantLinear keeps them so) run a kernel that
 // finishes eight blocks per conversion + FMA; the result is the same up to fp32 summation order.
 //
@@ -29,17 +30,21 @@
 
 namespace g4u::quant {
 
-enum class KernelIsa { kAuto, kScalar, kAvx2 };
+enum class KernelIsa { kAuto, kScalar, kAvx2, kAvx512 };
 
 struct KernelOptions {
   int threads = 0;                   // <= 0: default_threads()
-  KernelIsa isa = KernelIsa::kAuto;  // kAvx2 on a CPU without AVX2/FMA/F16C -> InternalError
+  KernelIsa isa = KernelIsa::kAuto;  // an ISA this CPU lacks -> InternalError
 };
 
 // AVX2 + FMA + F16C available on this CPU (__builtin_cpu_supports).
 bool cpu_has_avx2();
+// AVX2 + AVX-512 F/BW/VL/VNNI available on this CPU (and the kernels were compiled in).
+bool cpu_has_avx512();
 
-// "avx2", "scalar" or "reference" (reference-only scheme): what matvec/matmul will run.
+// "avx512", "avx2", "scalar" or "reference" (reference-only scheme): what matvec/matmul will run
+// on this tensor. kAuto picks the widest ISA the CPU has; "avx512" only for the rows that have an
+// AVX-512 kernel (interleaved q4_0 / q4_k), the rest of that table being the AVX2 kernels.
 std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt = {});
 
 // y[rows] = W x[cols].

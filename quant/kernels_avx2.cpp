@@ -197,21 +197,6 @@ void dot_q8_0_n(const uint8_t* row, int64_t nb, const ActRef* acts, float* out) 
 
 // ---- Q4_K ----
 
-// The 8 six-bit scales (bytes 0..7 of *sc) and mins (*mn) of a Q4_K block, derived from the
-// layout: for j < 4 sc = s[j] & 63, m = s[j+4] & 63; for j >= 4 the low 4 bits come from s[j+4]
-// (scale: low nibble, min: high nibble) and the top 2 bits from bits 6-7 of s[j-4] / s[j].
-inline void unpack_q4_K_scales(const uint8_t* s, uint64_t* sc, uint64_t* mn) {
-  uint32_t a, b, c;
-  std::memcpy(&a, s, 4);
-  std::memcpy(&b, s + 4, 4);
-  std::memcpy(&c, s + 8, 4);
-  const uint32_t sc_lo = a & 0x3f3f3f3fu, mn_lo = b & 0x3f3f3f3fu;
-  const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
-  const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
-  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
-  *mn = mn_lo | (static_cast<uint64_t>(mn_hi) << 32);
-}
-
 inline __m256 bytes8_to_floats(uint64_t v) {
   return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(v))));
 }

@@ -8,9 +8,10 @@
 // frac_read_bw = that rate over the streaming-read bandwidth measured (same thread count) right
 // before the benchmark; frac_paired_read = time to stream another copy of the same weight bytes
 // (same threads) right before each product over the product's time (robust to the host's
-// drifting bandwidth: the two halves of a pair see the same load); label = kernel path ("avx2", "scalar" or "reference" = reference-only,
-// dequantize + fp32 dot). Weights are in the order QuantLinear keeps them (q4_0 / q4_k interleaved,
-// quant/interleave.h); QuantGemvStorageOrder runs q4_0 / q4_k on ggml's order for comparison.
+// drifting bandwidth: the two halves of a pair see the same load); label = kernel path ("avx512",
+// "avx2", "scalar" or "reference" = reference-only, dequantize + fp32 dot). Weights are in the order QuantLinear keeps them (q4_0 / q4_k interleaved,
+// quant/interleave.h); QuantGemvStorageOrder runs q4_0 / q4_k on ggml's order for comparison, and
+// on CPUs with AVX-512 QuantGemvAvx2 runs them through the AVX2 kernels.
 // Run e.g.: g4u_quant_bench --benchmark_min_time=0.5
 #include "quant/interleave.h"
 #include "quant/kernels.h"
@@ -23,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstdint>
 #include <memory>
@@ -138,12 +140,14 @@ const std::vector<QuantizedTensor>& weights(const std::string& scheme, const Sha
   return held;
 }
 
-void BM_QuantGemv(benchmark::State& state, std::string scheme, Shape shape, bool kernel_order) {
+void BM_QuantGemv(benchmark::State& state, std::string scheme, Shape shape, bool kernel_order,
+                  KernelIsa isa) {
   const std::vector<QuantizedTensor>& qs = weights(scheme, shape, kernel_order);
   const auto x = random_vector(shape.cols, 99, 1.f);
   std::vector<float> y(static_cast<size_t>(shape.rows));
   KernelOptions opt;
   opt.threads = kThreads;
+  opt.isa = isa;
   const double bytes = static_cast<double>(qs[0].bytes().total());
   const double bw = read_bandwidth(kThreads);
   // Each iteration also streams another copy of the same bytes right before the product (same
@@ -172,15 +176,18 @@ void BM_QuantGemv(benchmark::State& state, std::string scheme, Shape shape, bool
   state.SetLabel(kernel_path(qs[0], opt) + (qs[0].interleaved ? " interleaved" : ""));
 }
 
-// Compute ceiling of one core: a 128x4096 weight (~0.3 MB, stays in L2) on one thread.
-void BM_QuantGemvCached(benchmark::State& state, std::string scheme) {
-  const Shape shape{128, 4096};
+// Compute ceiling of one core: a 128x4096 weight (~0.3 MB, stays in L2) on one thread
+// ($G4U_CACHED_SHAPE=RxC for another shape; it includes the per-call activation quantization).
+void BM_QuantGemvCached(benchmark::State& state, std::string scheme, KernelIsa isa) {
+  Shape shape{128, 4096};
+  if (const char* e = std::getenv("G4U_CACHED_SHAPE")) std::sscanf(e, "%ldx%ld", &shape.rows, &shape.cols);
   const auto w = random_vector(shape.rows * shape.cols, 4321, 0.02f);
   const QuantizedTensor q = to_interleaved(quantize(scheme, w.data(), shape.rows, shape.cols));
   const auto x = random_vector(shape.cols, 98, 1.f);
   std::vector<float> y(static_cast<size_t>(shape.rows));
   KernelOptions opt;
   opt.threads = 1;
+  opt.isa = isa;
   for (auto _ : state) {
     matvec(q, x.data(), y.data(), opt);
     benchmark::DoNotOptimize(y.data());
@@ -261,20 +268,35 @@ const int kRegistered = [] {
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
   }
-  for (const char* scheme : kSchemes)
+  const auto has_avx512_kernel = [](const std::string& scheme) {
+    return cpu_has_avx512() && (scheme == "q4_0" || scheme == "q4_k");
+  };
+  for (const char* scheme : kSchemes) {
     benchmark::RegisterBenchmark(("QuantGemvCached/" + std::string(scheme)).c_str(), BM_QuantGemvCached,
-                                 std::string(scheme))
+                                 std::string(scheme), KernelIsa::kAuto)
         ->Unit(benchmark::kMicrosecond);
+    if (has_avx512_kernel(scheme))
+      benchmark::RegisterBenchmark(("QuantGemvCachedAvx2/" + std::string(scheme)).c_str(), BM_QuantGemvCached,
+                                   std::string(scheme), KernelIsa::kAvx2)
+          ->Unit(benchmark::kMicrosecond);
+  }
   for (const char* scheme : kSchemes)
-    for (const Shape& sh : kShapes)
+    for (const Shape& sh : kShapes) {
       benchmark::RegisterBenchmark(("QuantGemv/" + std::string(scheme) + "/" + sh.name()).c_str(), BM_QuantGemv,
-                                   std::string(scheme), sh, true)
+                                   std::string(scheme), sh, true, KernelIsa::kAuto)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
+      // Where AVX-512 kernels run by default, the same weights through the AVX2 kernels.
+      if (has_avx512_kernel(scheme))
+        benchmark::RegisterBenchmark(("QuantGemvAvx2/" + std::string(scheme) + "/" + sh.name()).c_str(),
+                                     BM_QuantGemv, std::string(scheme), sh, true, KernelIsa::kAvx2)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+    }
   for (const char* scheme : {"q4_0", "q4_k"})
     for (const Shape& sh : kShapes)
       benchmark::RegisterBenchmark(("QuantGemvStorageOrder/" + std::string(scheme) + "/" + sh.name()).c_str(),
-                                   BM_QuantGemv, std::string(scheme), sh, false)
+                                   BM_QuantGemv, std::string(scheme), sh, false, KernelIsa::kAuto)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
   for (const char* scheme : kSchemes)

@@ -10,6 +10,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
 using namespace g4u::quant;
 using g4u::quant::test::gaussian;
@@ -53,7 +56,7 @@ Reference reference(const QuantizedTensor& q, const std::vector<float>& x, int64
 
 std::vector<int64_t> cols_for(const SchemeTraits& s) {
   std::vector<int64_t> out;
-  for (int64_t c : {96, 192, 256, 320, 768})
+  for (int64_t c : {96, 192, 256, 320, 512, 768})
     if (c % s.cols_multiple == 0) out.push_back(c);
   return out;
 }
@@ -114,11 +117,16 @@ TEST_CASE("results do not depend on the thread count", "[unit][kernels]") {
   }
 }
 
-TEST_CASE("AVX2 and scalar kernels agree", "[unit][kernels]") {
+TEST_CASE("AVX2, AVX-512 and scalar kernels agree", "[unit][kernels]") {
   if (!cpu_has_avx2()) {
     WARN("CPU without AVX2/FMA/F16C: only the scalar kernels are tested");
     return;
   }
+  std::vector<std::pair<KernelIsa, std::string>> isas = {{KernelIsa::kAvx2, "avx2"}};
+  if (cpu_has_avx512())
+    isas.emplace_back(KernelIsa::kAvx512, "avx512");
+  else
+    WARN("CPU without AVX-512 F/BW/VL/VNNI: the AVX-512 kernels are not tested");
   uint32_t seed = 500;
   for (const auto* s : all_schemes()) {
     if (s->reference_only()) continue;
@@ -132,17 +140,26 @@ TEST_CASE("AVX2 and scalar kernels agree", "[unit][kernels]") {
         INFO("interleaved " << interleave);
         QuantizedTensor q = quantize(*s, w.data(), rows, cols);
         if (interleave) q = to_interleaved(std::move(q));
-        KernelOptions avx, scalar;
-        avx.isa = KernelIsa::kAvx2;
+        KernelOptions scalar;
         scalar.isa = KernelIsa::kScalar;
-        CHECK(kernel_path(q, avx) == "avx2");
         CHECK(kernel_path(q, scalar) == "scalar");
-        std::vector<float> ya(n * rows), ys(n * rows);
-        matmul(q, x.data(), n, ya.data(), avx);
+        std::vector<float> ys(n * rows);
         matmul(q, x.data(), n, ys.data(), scalar);
         const Reference ref = reference(q, x, n, true);
-        // Same integer dot products; only the fp32 summation order differs.
-        for (int64_t i = 0; i < n * rows; ++i) CHECK(std::fabs(ya[i] - ys[i]) <= 1e-5 * ref.abs_wx[i] + 1e-12);
+        for (const auto& [isa, name] : isas) {
+          INFO(name);
+          KernelOptions opt;
+          opt.isa = isa;
+          // AVX-512 has row dots for interleaved q4_0 (whole groups of 8 blocks) and q4_k only.
+          const bool own_avx512 = interleave && (s->name == std::string("q4_k") || cols % 256 == 0);
+          CHECK(kernel_path(q, opt) == (name == "avx512" && !own_avx512 ? "avx2" : name));
+          std::vector<float> y(n * rows), y1(rows);
+          matmul(q, x.data(), n, y.data(), opt);
+          matvec(q, x.data(), y1.data(), opt);
+          // Same integer dot products; only the fp32 summation order differs.
+          for (int64_t i = 0; i < n * rows; ++i) CHECK(std::fabs(y[i] - ys[i]) <= 1e-5 * ref.abs_wx[i] + 1e-12);
+          for (int64_t i = 0; i < rows; ++i) CHECK(y1[i] == y[i]);  // the GEMM's first row is the GEMV
+        }
       }
     }
   }
@@ -153,6 +170,15 @@ TEST_CASE("kernel paths are labelled", "[unit][kernels]") {
   CHECK(kernel_path(quantize("nf4", w.data(), 4, 256)) == "reference");
   CHECK(kernel_path(quantize("iq4_nl", w.data(), 4, 256)) == "reference");
   CHECK(kernel_path(quantize("q4_k", w.data(), 4, 256)) == (cpu_has_avx2() ? "avx2" : "scalar"));
+  const std::string widest = cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar";
+  CHECK(kernel_path(to_interleaved(quantize("q4_k", w.data(), 4, 256))) == widest);
+  CHECK(kernel_path(to_interleaved(quantize("q4_0", w.data(), 4, 256))) == widest);
+  if (!cpu_has_avx512()) {
+    KernelOptions avx512;
+    avx512.isa = KernelIsa::kAvx512;
+    std::vector<float> y(4);
+    CHECK_THROWS(matvec(quantize("q4_0", w.data(), 4, 256), w.data(), y.data(), avx512));
+  }
   KernelOptions scalar;
   scalar.isa = KernelIsa::kScalar;
   CHECK(kernel_path(quantize("q4_0", w.data(), 4, 256), scalar) == "scalar");
