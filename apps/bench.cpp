@@ -7,6 +7,7 @@
 #include "apps/model_flags.h"
 #include "model/error.h"
 #include "model/sysinfo.h"
+#include "quant/kernels.h"
 
 #include <fmt/format.h>
 
@@ -112,7 +113,8 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       return m.text().logits(r.hidden.select(1, -1)).argmax(-1).view({1, 1});
     };
     nlohmann::json j = {{"model", lm.source}, {"dtype", f->model.dtype}, {"threads", torch::get_num_threads()},
-                        {"reps", f->reps}, {"cpu", cpu_model_name()}, {"libtorch", libtorch_version()}};
+                        {"reps", f->reps}, {"cpu", cpu_model_name()}, {"libtorch", libtorch_version()},
+                        {"quant_kernel_isa", quant::kernel_isa()}};
     if (f->prompt > 0) {
       std::vector<double> tps;
       for (int r = 0; r <= f->reps; ++r) {

@@ -118,7 +118,10 @@ int run_schemes(bool json) {
                     {"bits_per_weight_4096x4096", quant::bits_per_weight(*s, 4096, 4096)}});
   }
   if (json) {
-    print_json({{"schemes", list}, {"cpu_avx2", quant::cpu_has_avx2()}});
+    print_json({{"schemes", list},
+                {"cpu_avx2", quant::cpu_has_avx2()},
+                {"cpu_avx512", quant::cpu_has_avx512()},
+                {"kernel_isa", quant::kernel_isa()}});
   } else {
     for (const auto& j : list)
       fmt::print(stderr, "{:<15} {:<9} {}\n", j["name"].get<std::string>(), j["kernel"].get<std::string>(),

@@ -46,11 +46,6 @@ std::string libtorch_version() {
          std::to_string(TORCH_VERSION_PATCH);
 }
 
-bool cpu_has_avx2_fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 double measure_read_bandwidth(int threads, int64_t bytes, int reps) {
   threads = std::max(1, threads);
   const int64_t n = bytes / 8;

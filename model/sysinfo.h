@@ -11,7 +11,6 @@ double now_seconds();                // steady clock, for durations
 int64_t peak_rss_bytes();            // VmHWM of this process
 int64_t current_rss_bytes();         // VmRSS
 std::string libtorch_version();      // e.g. "1.13.1"
-bool cpu_has_avx2_fma();
 // Sets LibTorch's intra-op threads and, when LibTorch runs on OpenBLAS, OpenBLAS's own pool to the
 // same count (OpenBLAS otherwise keeps one thread per core, and its products are then not
 // bit-reproducible from one process to the next).

@@ -163,6 +163,8 @@ bool cpu_has_avx512() {
 #endif
 }
 
+std::string kernel_isa() { return cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar"; }
+
 std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt) {
   if (w.scheme == nullptr || w.scheme->reference_only()) return "reference";
   const KernelTable* table = pick_table(opt);

@@ -42,6 +42,10 @@ bool cpu_has_avx2();
 // AVX2 + AVX-512 F/BW/VL/VNNI available on this CPU (and the kernels were compiled in).
 bool cpu_has_avx512();
 
+// The instruction set kAuto runs the packed kernels with on this CPU: "avx512" (interleaved q4_0 /
+// q4_k; the rest AVX2), "avx2" or "scalar".
+std::string kernel_isa();
+
 // "avx512", "avx2", "scalar" or "reference" (reference-only scheme): what matvec/matmul will run
 // on this tensor. kAuto picks the widest ISA the CPU has; "avx512" only for the rows that have an
 // AVX-512 kernel (interleaved q4_0 / q4_k), the rest of that table being the AVX2 kernels.

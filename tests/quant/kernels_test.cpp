@@ -171,6 +171,7 @@ TEST_CASE("kernel paths are labelled", "[unit][kernels]") {
   CHECK(kernel_path(quantize("iq4_nl", w.data(), 4, 256)) == "reference");
   CHECK(kernel_path(quantize("q4_k", w.data(), 4, 256)) == (cpu_has_avx2() ? "avx2" : "scalar"));
   const std::string widest = cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar";
+  CHECK(kernel_isa() == widest);
   CHECK(kernel_path(to_interleaved(quantize("q4_k", w.data(), 4, 256))) == widest);
   CHECK(kernel_path(to_interleaved(quantize("q4_0", w.data(), 4, 256))) == widest);
   if (!cpu_has_avx512()) {
