@@ -6,7 +6,6 @@
 #include "quant/scheme.h"
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 namespace g4u::quant::detail {
@@ -14,8 +13,6 @@ namespace g4u::quant::detail {
 constexpr int kActBlock = 32;  // activation quantization block
 constexpr int kMaxActs = 4;    // activation rows handled per weight-row pass
 
-// Activations quantized to 8-bit blocks of 32: q [n][cols], d and s [n][cols/32] with
-// s = d * sum(q of the block).
 // A resizable array whose data() is 64-byte aligned: a 64-byte vector load from it never spans two
 // cache lines (std::vector's storage is only 16-byte aligned).
 template <class T>
@@ -34,6 +31,8 @@ class CacheAlignedArray {
   T* data_ = nullptr;
 };
 
+// Activations quantized to 8-bit blocks of 32: q [n][cols], d and s [n][cols/32] with
+// s = d * sum(q of the block).
 struct ActQ8 {
   int64_t n = 0, cols = 0, nb = 0;
   CacheAlignedArray<int8_t> q;
@@ -77,21 +76,6 @@ struct KernelTable {
 void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
                      bool interleave_groups = false);
 
-// The 8 six-bit scales (bytes 0..7 of *sc) and mins (*mn) of a Q4_K block, derived from the
-// layout: for j < 4 sc = s[j] & 63, m = s[j+4] & 63; for j >= 4 the low 4 bits come from s[j+4]
-// (scale: low nibble, min: high nibble) and the top 2 bits from bits 6-7 of s[j-4] / s[j].
-inline void unpack_q4_K_scales(const uint8_t* s, uint64_t* sc, uint64_t* mn) {
-  uint32_t a, b, c;
-  std::memcpy(&a, s, 4);
-  std::memcpy(&b, s + 4, 4);
-  std::memcpy(&c, s + 8, 4);
-  const uint32_t sc_lo = a & 0x3f3f3f3fu, mn_lo = b & 0x3f3f3f3fu;
-  const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
-  const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
-  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
-  *mn = mn_lo | (static_cast<uint64_t>(mn_hi) << 32);
-}
-
 const KernelTable& scalar_kernel_table();
 // Compiled with -mavx2 -mfma -mf16c; call only when cpu_has_avx2().
 const KernelTable& avx2_kernel_table();
@@ -99,9 +83,9 @@ const KernelTable& avx2_kernel_table();
 // with the AVX-512 flags, call only when cpu_has_avx512().
 const KernelTable& avx512_kernel_table();
 // Rows the AVX-512 kernels read themselves (the other rows go to the AVX2 ones): interleaved Q4_K,
-// and interleaved Q4_0 whose rows are whole groups of 8 blocks.
-inline bool avx512_reads(const WeightView& w) {
-  return w.interleaved && (w.kind == KernelKind::kQ4_K || (w.kind == KernelKind::kQ4_0 && w.cols % 256 == 0));
-}
+// and interleaved Q4_0 whose rows are whole groups of 8 blocks. Defined in kernels.cpp, not inline
+// here: an inline function compiled into the AVX-512 file could be the copy the linker keeps for
+// every caller.
+bool avx512_reads(const WeightView& w);
 
 }  // namespace g4u::quant::detail

@@ -52,6 +52,10 @@ void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_
   }
 }
 
+bool avx512_reads(const WeightView& w) {
+  return w.interleaved && (w.kind == KernelKind::kQ4_K || (w.kind == KernelKind::kQ4_0 && w.cols % 256 == 0));
+}
+
 #if !G4U_HAVE_AVX512_KERNELS
 // Built without the AVX-512 kernels: cpu_has_avx512() is false, so this is never dispatched to.
 const KernelTable& avx512_kernel_table() { return avx2_kernel_table(); }

@@ -8,8 +8,9 @@
 
 #include <immintrin.h>
 
+#include <cstdlib>
 #include <cstring>
-#include <vector>
+#include <new>
 
 namespace g4u::quant::detail {
 namespace {
@@ -197,6 +198,21 @@ void dot_q8_0_n(const uint8_t* row, int64_t nb, const ActRef* acts, float* out) 
 
 // ---- Q4_K ----
 
+// The 8 six-bit scales (bytes 0..7 of *sc) and mins (*mn) of a Q4_K block, derived from the
+// layout: for j < 4 sc = s[j] & 63, m = s[j+4] & 63; for j >= 4 the low 4 bits come from s[j+4]
+// (scale: low nibble, min: high nibble) and the top 2 bits from bits 6-7 of s[j-4] / s[j].
+inline void unpack_q4_K_scales(const uint8_t* s, uint64_t* sc, uint64_t* mn) {
+  uint32_t a, b, c;
+  std::memcpy(&a, s, 4);
+  std::memcpy(&b, s + 4, 4);
+  std::memcpy(&c, s + 8, 4);
+  const uint32_t sc_lo = a & 0x3f3f3f3fu, mn_lo = b & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
+  *mn = mn_lo | (static_cast<uint64_t>(mn_hi) << 32);
+}
+
 inline __m256 bytes8_to_floats(uint64_t v) {
   return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(v))));
 }
@@ -301,15 +317,35 @@ void dot_q6_K_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out)
 
 // ---- planar 4-bit (rtn, hqq) ----
 
+// A per-thread float buffer that only grows. Deliberately not a std::vector: this file is compiled
+// with -mavx2, and the vector<float> members it would instantiate are weak symbols the linker may
+// keep for every caller in the program, CPUs without AVX2 included.
+class ScratchFloats {
+ public:
+  ~ScratchFloats() { std::free(data_); }
+  float* get(int64_t n) {
+    if (n > capacity_) {
+      std::free(data_);
+      data_ = static_cast<float*>(std::malloc(static_cast<size_t>(n) * sizeof(float)));
+      if (data_ == nullptr) throw std::bad_alloc();
+      capacity_ = n;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  int64_t capacity_ = 0;
+};
+
 // Two passes per row: (1) per group, the fp32 scale of each 32-chunk and the offset term
 // sum_g s_g z_g sum_{c in g} act.s[c]; (2) the chunk loop, shaped like Q4_0's.
 template <int NA, KernelKind kKind, int kChunks>  // kChunks: 32-chunks per group, 0 = run time
 void dot_planar_n(const WeightView& w, int64_t r, const ActRef* acts, float* out) {
   const uint8_t* codes = w.data + r * w.row_bytes;
   const int64_t chunks = kChunks > 0 ? kChunks : w.group / 32, nchunks = w.cols / 32;
-  thread_local std::vector<float> scale_buf;
-  if (static_cast<int64_t>(scale_buf.size()) < nchunks) scale_buf.resize(static_cast<size_t>(nchunks));
-  float* sc = scale_buf.data();
+  thread_local ScratchFloats scale_buf;
+  float* sc = scale_buf.get(nchunks);
   float off[NA];
   for (int a = 0; a < NA; ++a) off[a] = 0.f;
   auto group_scale_zero = [&](int64_t g, float* s_out, float* z_out) {

@@ -75,7 +75,7 @@ struct Q4_KUnit {  // a super-block; w = d sc_j q - dmin m_j
   static constexpr float kOffsetFactor = 1.f;
   static const uint8_t* codes(const uint8_t* u) { return reinterpret_cast<const BlockQ4_K*>(u)->qs; }
   static void scales(const uint8_t* u, __m256* d, __m256* off) {
-    // The 12 packed bytes s (unpack_q4_K_scales) -> bytes [sc_0..sc_7, m_0..m_7]: lanes 0..3
+    // The 12 packed bytes s (get_scale_min_k4 in ggml_formats.h) -> bytes [sc_0..sc_7, m_0..m_7]: lanes 0..3
     // s[0..3] & 63, 4..7 (s[8..11] & 15) | ((s[0..3] >> 2) & 48), 8..11 s[4..7] & 63,
     // 12..15 (s[8..11] >> 4) | ((s[4..7] >> 2) & 48). (16-byte load: the 4 bytes after the
     // scales are codes, unused.)

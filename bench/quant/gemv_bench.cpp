@@ -9,8 +9,8 @@
 // before the benchmark; frac_paired_read = time to stream another copy of the same weight bytes
 // (same threads) right before each product over the product's time (robust to the host's
 // drifting bandwidth: the two halves of a pair see the same load); label = kernel path ("avx512",
-// "avx2", "scalar" or "reference" = reference-only, dequantize + fp32 dot). Weights are in the order QuantLinear keeps them (q4_0 / q4_k interleaved,
-// quant/interleave.h); QuantGemvStorageOrder runs q4_0 / q4_k on ggml's order for comparison, and
+// "avx2", "scalar" or "reference" = reference-only, dequantize + fp32 dot). Weights are in the
+// order QuantLinear keeps them (q4_0 / q4_k interleaved, quant/interleave.h); QuantGemvStorageOrder runs q4_0 / q4_k on ggml's order for comparison, and
 // on CPUs with AVX-512 QuantGemvAvx2 runs them through the AVX2 kernels.
 // Run e.g.: g4u_quant_bench --benchmark_min_time=0.5
 #include "quant/interleave.h"
@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstdint>
@@ -180,7 +181,7 @@ void BM_QuantGemv(benchmark::State& state, std::string scheme, Shape shape, bool
 // ($G4U_CACHED_SHAPE=RxC for another shape; it includes the per-call activation quantization).
 void BM_QuantGemvCached(benchmark::State& state, std::string scheme, KernelIsa isa) {
   Shape shape{128, 4096};
-  if (const char* e = std::getenv("G4U_CACHED_SHAPE")) std::sscanf(e, "%ldx%ld", &shape.rows, &shape.cols);
+  if (const char* e = std::getenv("G4U_CACHED_SHAPE")) std::sscanf(e, "%" SCNd64 "x%" SCNd64, &shape.rows, &shape.cols);
   const auto w = random_vector(shape.rows * shape.cols, 4321, 0.02f);
   const QuantizedTensor q = to_interleaved(quantize(scheme, w.data(), shape.rows, shape.cols));
   const auto x = random_vector(shape.cols, 98, 1.f);
