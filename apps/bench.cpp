@@ -8,6 +8,7 @@
 #include "model/error.h"
 #include "model/sysinfo.h"
 #include "quant/kernels.h"
+#include "quant/tied_head.h"
 
 #include <fmt/format.h>
 
@@ -115,6 +116,10 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     nlohmann::json j = {{"model", lm.source}, {"dtype", f->model.dtype}, {"threads", torch::get_num_threads()},
                         {"reps", f->reps}, {"cpu", cpu_model_name()}, {"libtorch", libtorch_version()},
                         {"quant_kernel_isa", quant::kernel_isa()}};
+    // How the tied head runs: "dense" (the table in the run dtype) or the bf16 table's kernel.
+    auto* bf16_head = dynamic_cast<quant::TiedBf16Head*>(m.text().head.get());
+    j["tied_head"] = bf16_head ? bf16_head->path() : "dense";
+    j["embedding_dtype"] = c10::toString(m.text().embed_tokens->weight.scalar_type());
     if (f->prompt > 0) {
       std::vector<double> tps;
       for (int r = 0; r <= f->reps; ++r) {

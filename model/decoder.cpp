@@ -88,17 +88,20 @@ TextModel::TextModel(const TextConfig& c) : config_(c) {
 }
 
 double TextModel::embed_scale() const {
-  // sqrt(H) is an fp32 buffer in HF, cast to the weight dtype before the multiply.
+  // sqrt(H) is an fp32 buffer in HF, cast to the weight (= run) dtype before the multiply.
   return torch::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), torch::kFloat32)
-      .to(embed_tokens->weight.scalar_type())
+      .to(dtype())
       .to(torch::kFloat64)
       .item<double>();
 }
 
 torch::Tensor TextModel::embed(const torch::Tensor& ids) const {
   torch::Tensor scale = torch::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), torch::kFloat32)
-                            .to(embed_tokens->weight.scalar_type());
-  return torch::embedding(embed_tokens->weight, ids) * scale;
+                            .to(dtype());
+  torch::Tensor rows = torch::embedding(embed_tokens->weight, ids);
+  // A bf16 table under an fp32 run: the gathered rows widen exactly.
+  if (rows.scalar_type() != dtype()) rows = rows.to(dtype());
+  return rows * scale;
 }
 
 torch::Tensor attention_allowed(LayerType type, int64_t q_begin, int64_t steps, int64_t k_begin, int64_t window,
@@ -179,7 +182,8 @@ ForwardResult TextModel::forward(const torch::Tensor& embeds, const torch::Tenso
 }
 
 torch::Tensor TextModel::logits(const torch::Tensor& hidden) const {
-  return soft_cap(linear_rows(hidden, embed_tokens->weight), config_.final_logit_softcapping);
+  torch::Tensor z = head ? head->forward(hidden) : linear_rows(hidden, embed_tokens->weight);
+  return soft_cap(z, config_.final_logit_softcapping);
 }
 
 }  // namespace g4u::model

@@ -98,7 +98,7 @@ class TextModel : public torch::nn::Module {
  public:
   explicit TextModel(const TextConfig& c);
 
-  // E[ids] * sqrt(H), the scale cast to the embedding's dtype first (62.0 in bf16, 61.9677 fp32).
+  // E[ids] * sqrt(H) in the run dtype, the scale cast to it first (62.0 in bf16, 61.9677 fp32).
   torch::Tensor embed(const torch::Tensor& ids) const;
   double embed_scale() const;
   // Runs the decoder over `embeds` [B, T, H]; `valid` [B, T] bool marks real tokens. With a
@@ -114,8 +114,14 @@ class TextModel : public torch::nn::Module {
   torch::Tensor logits(const torch::Tensor& hidden) const;
 
   const TextConfig& config() const { return config_; }
+  // The dtype the decoder runs in (its norms' weights). The token table can differ: a quantized
+  // checkpoint keeps it in its stored bf16 under an fp32 run (quant/tied_head.h).
+  torch::ScalarType dtype() const { return norm->weight.scalar_type(); }
 
   std::shared_ptr<Embedding> embed_tokens;  // [V, H], also the tied LM head
+  // Optional product for the tied head (null: linear_rows with embed_tokens->weight). Not a
+  // registered module, so the parameters stay the checkpoint's tensors.
+  std::shared_ptr<Linear> head;
   std::vector<std::shared_ptr<DecoderLayer>> layers;  // registered under "layers.<i>"
   std::shared_ptr<RMSNorm> norm;
 

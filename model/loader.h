@@ -17,6 +17,10 @@ namespace g4u::model {
 struct LoadOptions {
   torch::ScalarType dtype = torch::kFloat32;
   uint64_t seed = 0;  // random weights of a preset
+  // Quantized checkpoints (quant::load_quantized_model) whose token table is stored in bf16, run in
+  // fp32: keep the table in bf16 behind quant::TiedBf16Head (false: widen it to fp32 as a dense
+  // load does). Same logits up to fp32 summation order; half the head's bytes.
+  bool bf16_table = true;
 };
 
 struct LoadedModel {

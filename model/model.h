@@ -30,7 +30,7 @@ class Gemma4Model : public torch::nn::Module {
   const ModelConfig& config() const { return config_; }
   TextModel& text() { return *body->language_model; }
   const TextModel& text() const { return *body->language_model; }
-  torch::ScalarType dtype() const { return body->language_model->embed_tokens->weight.scalar_type(); }
+  torch::ScalarType dtype() const { return body->language_model->dtype(); }  // the run dtype
   // The checkpoint tensors this module holds (model/tensor_specs.h), in checkpoint order.
   std::vector<TensorSpec> tensor_specs() const;
 

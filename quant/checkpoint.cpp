@@ -5,6 +5,7 @@
 #include "model/safetensors.h"
 #include "quant/quant_linear.h"
 #include "quant/quantized_tensor.h"
+#include "quant/tied_head.h"
 #include "quant/torch_tensor.h"
 
 #include <sys/mman.h>
@@ -488,6 +489,11 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
       replace_linear(m, name, std::make_shared<QuantLinear>(std::move(q), opt.dtype));
     }
   }
+  // The tied table kept in its stored bf16 under an fp32 run (quant/tied_head.h).
+  const std::string table_name = std::string(model::kTextPrefix) + "embed_tokens.weight";
+  const bool bf16_table = opt.bf16_table && opt.dtype == torch::kFloat32 && !quantized.count(table_name) &&
+                          ck.contains(table_name) && ck.info(table_name).dtype == model::DType::kBF16 &&
+                          ck.info(table_name).shape == spec_of[table_name]->shape;
   for (const auto& s : specs) {
     if (quantized.count(s.name)) continue;
     if (!ck.contains(s.name))
@@ -500,7 +506,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
       throw_input("{}: tensor {} has dtype {}, expected a floating-point type", file, s.name, model::dtype_name(info.dtype));
     auto pit = params.find(s.name);
     G4U_CHECK(pit != nullptr, "model has no parameter {}", s.name);
-    pit->copy_(ck.view(s.name).to(pit->scalar_type()));
+    if (s.name != table_name || !bf16_table) pit->copy_(ck.view(s.name).to(pit->scalar_type()));
     accounted.insert(s.name);
   }
   for (const auto& n : ck.names())
@@ -508,6 +514,11 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
       throw_input("{}: unexpected tensor {} (not in the config nor in {})", file, n, kQuantMetadataFile);
   out.tokenizer = model::load_tokenizer(cfg, dir);
   out.model->to(opt.dtype);
+  if (bf16_table) {
+    model::TextModel& text = m.text();
+    text.embed_tokens->weight.set_data(ck.view(table_name).clone());
+    text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
+  }
   out.model->eval();
   return out;
 }

@@ -65,16 +65,32 @@ struct WeightView {
 // out[a] = dot(row r of W, activation row a) for a in [0, na), 1 <= na <= kMaxActs.
 using RowDotFn = void (*)(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out);
 
+// dot(w, x) of one bf16 weight row with fp32 activations: each weight widened to fp32 (exact),
+// products accumulated in fp32.
+using Bf16DotFn = float (*)(const uint16_t* w, const float* x, int64_t cols);
+
 struct KernelTable {
   RowDotFn dot[static_cast<int>(KernelKind::kCount)] = {};
+  Bf16DotFn bf16_dot = nullptr;
   QuantizeActRowFn quantize_act_row = nullptr;
   // The dot functions read interleaved q4_0 / q4_k rows directly, with activations whose
   // 256-groups are interleaved to match; otherwise the dispatcher restores storage order per row.
   bool reads_interleaved = false;
 };
-// interleave_groups: permute each row's full 256-groups (interleave_act_groups) after quantizing.
+// The order of each quantized activation row's 8-bit values (d and s stay per 32-block in
+// storage order):
+//  kStorage: as x;
+//  kInterleaved: every full 256-group permuted to match interleaved q4_0 / q4_k rows
+//                (interleave_act_groups, quant/interleave.h);
+//  kPlanarHalves: every 128-group (four 32-blocks k = 0..3) rearranged to the first halves
+//                 (elements 0..15) of blocks 0..3, then their second halves (16..31): the order in
+//                 which a 64-byte load of planar codes yields its low and high nibbles (the AVX-512
+//                 planar kernel). cols must be a multiple of 128.
+enum class ActOrder { kStorage, kInterleaved, kPlanarHalves };
 void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
-                     bool interleave_groups = false);
+                     ActOrder order = ActOrder::kStorage);
+// One row of 8-bit activations, storage order -> kPlanarHalves, in place.
+void planar_halves_act_groups(int8_t* q, int64_t cols);
 
 const KernelTable& scalar_kernel_table();
 // Compiled with -mavx2 -mfma -mf16c; call only when cpu_has_avx2().
@@ -83,9 +99,12 @@ const KernelTable& avx2_kernel_table();
 // with the AVX-512 flags, call only when cpu_has_avx512().
 const KernelTable& avx512_kernel_table();
 // Rows the AVX-512 kernels read themselves (the other rows go to the AVX2 ones): interleaved Q4_K,
-// and interleaved Q4_0 whose rows are whole groups of 8 blocks. Defined in kernels.cpp, not inline
+// interleaved Q4_0 whose rows are whole groups of 8 blocks, and planar rows (rtn4_*, hqq) of whole
+// 256-weight units whose groups are 32, 64 or 128 weights or a multiple of 256 (per channel).
+// The planar ones take kPlanarHalves activations. Defined in kernels.cpp, not inline
 // here: an inline function compiled into the AVX-512 file could be the copy the linker keeps for
 // every caller.
 bool avx512_reads(const WeightView& w);
+bool is_planar_kernel(KernelKind k);  // rtn4_* and hqq (quant/planar.cpp)
 
 }  // namespace g4u::quant::detail

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace g4u::quant {
@@ -31,8 +32,18 @@ void quantize_act_row_scalar(const float* x, int64_t cols, int8_t* q, float* d, 
   }
 }
 
+void planar_halves_act_groups(int8_t* q, int64_t cols) {
+  G4U_CHECK(cols % 128 == 0, "planar activation order needs cols % 128 == 0, got {}", cols);
+  int8_t tmp[128];
+  for (int64_t g = 0; g < cols; g += 128) {
+    for (int k = 0; k < 4; ++k)
+      for (int h = 0; h < 2; ++h) std::memcpy(tmp + 64 * h + 16 * k, q + g + 32 * k + 16 * h, 16);
+    std::memcpy(q + g, tmp, sizeof(tmp));
+  }
+}
+
 void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
-                     bool interleave_groups) {
+                     ActOrder order) {
   G4U_CHECK(cols % kActBlock == 0, "activation width {} is not a multiple of {}", cols, kActBlock);
   out.n = n;
   out.cols = cols;
@@ -43,7 +54,8 @@ void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_
   auto one_row = [&](int64_t a) {
     table.quantize_act_row(x + a * cols, cols, out.q.data() + a * cols, out.d.data() + a * out.nb,
                            out.s.data() + a * out.nb);
-    if (interleave_groups) interleave_act_groups(out.q.data() + a * cols, cols);
+    if (order == ActOrder::kInterleaved) interleave_act_groups(out.q.data() + a * cols, cols);
+    if (order == ActOrder::kPlanarHalves) planar_halves_act_groups(out.q.data() + a * cols, cols);
   };
   if (n * cols < (1 << 16)) {
     for (int64_t a = 0; a < n; ++a) one_row(a);
@@ -52,7 +64,15 @@ void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_
   }
 }
 
+bool is_planar_kernel(KernelKind k) {
+  return k == KernelKind::kPlanarSym8 || k == KernelKind::kPlanarIntZero || k == KernelKind::kPlanarFp16Zero;
+}
+
 bool avx512_reads(const WeightView& w) {
+  if (is_planar_kernel(w.kind)) {
+    const int64_t chunks = w.group / kActBlock;
+    return w.cols % 256 == 0 && (chunks == 1 || chunks == 2 || chunks == 4 || chunks % 8 == 0);
+  }
   return w.interleaved && (w.kind == KernelKind::kQ4_K || (w.kind == KernelKind::kQ4_0 && w.cols % 256 == 0));
 }
 
@@ -114,11 +134,14 @@ ActRef act_ref(const ActQ8& a, int64_t row) {
 // small tasks measured up to 1.5x slower: every task start costs the prefetchers a ramp and the
 // threads a shared counter) while a thread that is held up still leaves work to the others;
 // at least ~128 KiB of weight bytes per task.
-int64_t rows_per_task(const QuantizedTensor& w, int threads) {
-  const int64_t row_bytes = std::max<int64_t>(1, w.bytes().total() / std::max<int64_t>(1, w.rows));
-  const int64_t min_rows = std::max<int64_t>(1, (128 << 10) / row_bytes);
+int64_t rows_per_task(int64_t rows, int64_t row_bytes, int threads) {
+  const int64_t min_rows = std::max<int64_t>(1, (128 << 10) / std::max<int64_t>(1, row_bytes));
   const int64_t parts = 4 * static_cast<int64_t>(std::max(1, threads));
-  return std::max(min_rows, (w.rows + parts - 1) / parts);
+  return std::max(min_rows, (rows + parts - 1) / parts);
+}
+
+int64_t rows_per_task(const QuantizedTensor& w, int threads) {
+  return rows_per_task(w.rows, w.bytes().total() / std::max<int64_t>(1, w.rows), threads);
 }
 
 // Reference path: dequantize each row to fp32, dot in fp32 (4 partial sums).
@@ -178,6 +201,24 @@ std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt) {
   return "avx2";
 }
 
+std::string bf16_kernel_path(const KernelOptions& opt) {
+  const KernelTable* table = pick_table(opt);
+  if (table == &detail::scalar_kernel_table()) return "scalar";
+  return table == &detail::avx512_kernel_table() && cpu_has_avx512() ? "avx512" : "avx2";
+}
+
+void bf16_matvec(const uint16_t* w, int64_t rows, int64_t cols, const float* x, float* y, const KernelOptions& opt) {
+  if (rows <= 0) return;
+  const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  const detail::Bf16DotFn dot = pick_table(opt)->bf16_dot;
+  const int64_t per_task = rows_per_task(rows, 2 * cols, threads);
+  const int64_t tasks = (rows + per_task - 1) / per_task;
+  parallel_for(tasks, threads, [&](int64_t t) {
+    const int64_t r1 = std::min(rows, (t + 1) * per_task);
+    for (int64_t r = t * per_task; r < r1; ++r) y[r] = dot(w + r * cols, x, cols);
+  });
+}
+
 void matvec(const QuantizedTensor& w, const float* x, float* y, const KernelOptions& opt) {
   matmul(w, x, 1, y, opt);
 }
@@ -197,8 +238,12 @@ void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const
   // Interleaved weights: the AVX2 kernels read them as they are (with matching activations); the
   // scalar ones get each row back in storage order.
   const bool native_rows = !view.interleaved || table->reads_interleaved;
+  detail::ActOrder order = view.interleaved && native_rows ? detail::ActOrder::kInterleaved : detail::ActOrder::kStorage;
+  if (table == &detail::avx512_kernel_table() && cpu_has_avx512() && detail::is_planar_kernel(view.kind) &&
+      detail::avx512_reads(view))
+    order = detail::ActOrder::kPlanarHalves;
   ActQ8 act;
-  detail::quantize_act_q8(*table, x, n, w.cols, act, threads, view.interleaved && native_rows);
+  detail::quantize_act_q8(*table, x, n, w.cols, act, threads, order);
 
   // Activation tiles of ~256 KiB stay in cache while a task's weight rows stream past them.
   const int64_t tile = std::max<int64_t>(detail::kMaxActs, ((256 << 10) / w.cols) / detail::kMaxActs * detail::kMaxActs);

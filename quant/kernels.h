@@ -57,4 +57,15 @@ void matvec(const QuantizedTensor& w, const float* x, float* y, const KernelOpti
 // Y[n, rows] = X[n, cols] W^T.
 void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const KernelOptions& opt = {});
 
+// y[rows] = W x[cols] for a bf16 matrix W (row-major, raw bfloat16 bits) and fp32 x. Nothing is
+// quantized: each weight is widened to fp32 exactly and the products are summed in fp32 (at least
+// eight partial sums), so y is the fp32 product with the widened weights up to summation order:
+// |y_i - sum_j W_ij x_j| <= (cols/8 + 10) * 2^-24 * sum_j |W_ij x_j|. Used for a tied
+// embedding/head kept in its stored bf16 while the model runs in fp32 (quant/tied_head.h): half the
+// bytes of the fp32 table per token.
+void bf16_matvec(const uint16_t* w, int64_t rows, int64_t cols, const float* x, float* y,
+                 const KernelOptions& opt = {});
+// "avx512", "avx2" or "scalar": the kernel bf16_matvec runs with these options.
+std::string bf16_kernel_path(const KernelOptions& opt = {});
+
 }  // namespace g4u::quant

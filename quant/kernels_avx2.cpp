@@ -527,6 +527,29 @@ struct Fp16ZeroF {
   }
 };
 
+// ---- bf16 rows with fp32 activations (the tied head) ----
+// bf16 -> fp32 is a 16-bit left shift; four accumulators hide the FMA latency.
+inline __m256 widen_bf16(const uint16_t* p) {
+  const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+
+float dot_bf16(const uint16_t* w, const float* x, int64_t cols) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t c = 0;
+  for (; c + 32 <= cols; c += 32)
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(widen_bf16(w + c + 8 * k), _mm256_loadu_ps(x + c + 8 * k), acc[k]);
+  for (; c + 8 <= cols; c += 8) acc[0] = _mm256_fmadd_ps(widen_bf16(w + c), _mm256_loadu_ps(x + c), acc[0]);
+  float tail = 0.f;
+  for (; c < cols; ++c) {
+    const uint32_t bits = static_cast<uint32_t>(w[c]) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    tail += f * x[c];
+  }
+  return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) + tail;
+}
+
 template <template <int> class F>
 void entry(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out) {
   by_na<F>(na, w, r, acts, out);
@@ -546,6 +569,7 @@ const KernelTable& avx2_kernel_table() {
     t.dot[static_cast<int>(KernelKind::kPlanarIntZero)] = entry<IntZeroF>;
     t.dot[static_cast<int>(KernelKind::kPlanarFp16Zero)] = entry<Fp16ZeroF>;
     t.quantize_act_row = quantize_act_row_avx2;
+    t.bf16_dot = dot_bf16;
     t.reads_interleaved = true;
     return t;
   }();

@@ -136,6 +136,127 @@ void dot_entry(const WeightView& w, int64_t r, const ActRef* acts, int na, float
   }
 }
 
+// ---- planar rows (rtn4_*, hqq; quant/planar.cpp) in storage order ----
+// Each 32-block's 16 code bytes hold elements 0..15 in the low nibbles and 16..31 in the high ones,
+// so a 64-byte load of four blocks gives, after masking, their first halves (one block per 128-bit
+// lane) and, after a shift, their second halves; the activations come in the matching
+// kPlanarHalves order. VPDPBUSD leaves four partial dots of block k in lane k; two adds, a shuffle
+// and a permute gather a unit's eight block dots in order. Per 32-block j of group g(j): w = s_g (q
+// - z_g), so a row's dot is sum_j s_g(j) d_j dot_j - sum_j s_g(j) z_g(j) act.s_j.
+template <KernelKind kKind>
+struct PlanarRow {
+  const WeightView& w;
+  int64_t r;
+  int64_t chunks;   // 32-blocks per group
+  __m256i lane_group;  // group of block b of a unit relative to the unit's first group
+  int ngroups;         // groups a unit touches: 8 / chunks, or 1
+  __mmask8 load_mask;  // the first ngroups lanes
+
+  PlanarRow(const WeightView& view, int64_t row) : w(view), r(row), chunks(view.group / 32) {
+    const int per = chunks >= 8 ? 8 : static_cast<int>(chunks);
+    lane_group = _mm256_setr_epi32(0 / per, 1 / per, 2 / per, 3 / per, 4 / per, 5 / per, 6 / per, 7 / per);
+    ngroups = chunks >= 8 ? 1 : 8 / static_cast<int>(chunks);
+    load_mask = static_cast<__mmask8>((1u << ngroups) - 1);
+  }
+  // The fp16 values of a unit's groups, spread over its eight blocks.
+  __m256 spread_fp16(const uint8_t* base, int64_t gi0) const {
+    const __m128i h = _mm_maskz_loadu_epi16(load_mask, base + 2 * gi0);
+    return _mm256_permutexvar_ps(lane_group, _mm256_cvtph_ps(h));
+  }
+  // Scales s and offsets s * z of unit u's eight blocks.
+  void scales(int64_t u, __m256* s, __m256* sz) const {
+    const int64_t gi0 = r * w.groups + (8 * u) / chunks;
+    *s = spread_fp16(w.scales, gi0);
+    if constexpr (kKind == KernelKind::kPlanarSym8) {
+      *sz = _mm256_mul_ps(*s, _mm256_set1_ps(8.f));
+    } else if constexpr (kKind == KernelKind::kPlanarFp16Zero) {
+      *sz = _mm256_mul_ps(*s, spread_fp16(w.zeros, gi0));
+    } else {  // 4-bit zeros, two per byte (low nibble first), from nibble gi0 on
+      const int odd = static_cast<int>(gi0 & 1);
+      const int nbytes = (odd + ngroups + 1) / 2;
+      const __m128i raw = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << nbytes) - 1), w.zeros + gi0 / 2);
+      const uint32_t nibbles = static_cast<uint32_t>(static_cast<uint64_t>(_mm_cvtsi128_si64(raw)) >> (4 * odd));
+      const __m256i z = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(nibbles)),
+                                                           _mm256_slli_epi32(lane_group, 2)),
+                                         _mm256_set1_epi32(0xF));
+      *sz = _mm256_mul_ps(*s, _mm256_cvtepi32_ps(z));
+    }
+  }
+};
+
+// Eight block dots of four-block vectors R0 (blocks 0..3, one per 128-bit lane, four partials
+// each) and R1 (blocks 4..7), in block order.
+inline __m256i gather_block_dots(__m512i r0, __m512i r1) {
+  const __m512i x = _mm512_add_epi32(_mm512_unpacklo_epi64(r0, r1), _mm512_unpackhi_epi64(r0, r1));
+  const __m512i x2 = _mm512_add_epi32(x, _mm512_shuffle_epi32(x, _MM_PERM_CDAB));  // lane k: [A A B B]
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, x2));
+}
+
+template <KernelKind kKind, int NA>
+void dot_planar_row(const WeightView& w, int64_t r, const ActRef* acts, float* out) {
+  const PlanarRow<kKind> row(w, r);
+  const uint8_t* codes = w.data + r * w.row_bytes;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m256 acc[NA], off[NA];
+  for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps(), off[a] = _mm256_setzero_ps();
+  for (int64_t u = 0; u < w.cols / 256; ++u) {
+    __m512i lo[2], hi[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m512i v = _mm512_loadu_si512(codes + 128 * u + 64 * h);
+      lo[h] = _mm512_and_si512(v, low4);
+      hi[h] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    }
+    __m256 s, sz;
+    row.scales(u, &s, &sz);
+    for (int a = 0; a < NA; ++a) {
+      const int8_t* x = acts[a].q + 256 * u;
+      __m512i part[2];
+      for (int h = 0; h < 2; ++h) {
+        part[h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[h], _mm512_loadu_si512(x + 128 * h));
+        part[h] = _mm512_dpbusd_epi32(part[h], hi[h], _mm512_loadu_si512(x + 128 * h + 64));
+      }
+      const __m256 dots = _mm256_cvtepi32_ps(gather_block_dots(part[0], part[1]));
+      acc[a] = _mm256_fmadd_ps(dots, _mm256_mul_ps(s, _mm256_loadu_ps(acts[a].d + 8 * u)), acc[a]);
+      off[a] = _mm256_fmadd_ps(sz, _mm256_loadu_ps(acts[a].s + 8 * u), off[a]);
+    }
+  }
+  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - hsum(off[a]);
+}
+
+template <KernelKind kKind>
+void dot_planar_entry(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out) {
+  if (!avx512_reads(w)) {
+    avx2_kernel_table().dot[static_cast<int>(kKind)](w, r, acts, na, out);
+    return;
+  }
+  switch (na) {
+    case 1: dot_planar_row<kKind, 1>(w, r, acts, out); break;
+    case 2: dot_planar_row<kKind, 2>(w, r, acts, out); break;
+    case 3: dot_planar_row<kKind, 3>(w, r, acts, out); break;
+    default: dot_planar_row<kKind, 4>(w, r, acts, out); break;
+  }
+}
+
+// bf16 rows with fp32 activations: 16 weights widened per shift, the ragged tail by masked loads.
+inline __m512 widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+
+float dot_bf16(const uint16_t* w, const float* x, int64_t cols) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t c = 0;
+  for (; c + 64 <= cols; c += 64)
+    for (int k = 0; k < 4; ++k) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + c + 16 * k));
+      acc[k] = _mm512_fmadd_ps(widen_bf16(h), _mm512_loadu_ps(x + c + 16 * k), acc[k]);
+    }
+  for (; c < cols; c += 16) {
+    const int64_t left = cols - c;
+    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    acc[0] = _mm512_fmadd_ps(widen_bf16(_mm256_maskz_loadu_epi16(m, w + c)), _mm512_maskz_loadu_ps(m, x + c), acc[0]);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
 }  // namespace
 
 const KernelTable& avx512_kernel_table() {
@@ -144,6 +265,10 @@ const KernelTable& avx512_kernel_table() {
     constexpr int kQ4_0 = static_cast<int>(KernelKind::kQ4_0), kQ4_K = static_cast<int>(KernelKind::kQ4_K);
     t.dot[kQ4_0] = dot_entry<Q4_0Unit, KernelKind::kQ4_0>;
     t.dot[kQ4_K] = dot_entry<Q4_KUnit, KernelKind::kQ4_K>;
+    t.dot[static_cast<int>(KernelKind::kPlanarSym8)] = dot_planar_entry<KernelKind::kPlanarSym8>;
+    t.dot[static_cast<int>(KernelKind::kPlanarIntZero)] = dot_planar_entry<KernelKind::kPlanarIntZero>;
+    t.dot[static_cast<int>(KernelKind::kPlanarFp16Zero)] = dot_planar_entry<KernelKind::kPlanarFp16Zero>;
+    t.bf16_dot = dot_bf16;
     return t;
   }();
   return table;

@@ -6,6 +6,8 @@
 #include "quant/kernel_impl.h"
 #include "quant/scheme_impl.h"
 
+#include <cstring>
+
 namespace g4u::quant::detail {
 namespace {
 
@@ -138,6 +140,23 @@ void dot_planar(const WeightView& w, int64_t r, const ActRef* acts, int na, floa
   }
 }
 
+float bf16_to_float(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// Eight partial sums, combined pairwise (the AVX2 kernel's lanes, up to its unrolling).
+float dot_bf16(const uint16_t* w, const float* x, int64_t cols) {
+  float s[8] = {};
+  int64_t c = 0;
+  for (; c + 8 <= cols; c += 8)
+    for (int k = 0; k < 8; ++k) s[k] += bf16_to_float(w[c + k]) * x[c + k];
+  for (; c < cols; ++c) s[0] += bf16_to_float(w[c]) * x[c];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 KernelTable make_table() {
   KernelTable t;
   t.dot[static_cast<int>(KernelKind::kQ4_0)] = dot_q4_0;
@@ -149,6 +168,7 @@ KernelTable make_table() {
   t.dot[static_cast<int>(KernelKind::kPlanarIntZero)] = dot_planar;
   t.dot[static_cast<int>(KernelKind::kPlanarFp16Zero)] = dot_planar;
   t.quantize_act_row = quantize_act_row_scalar;
+  t.bf16_dot = dot_bf16;
   return t;
 }
 

@@ -10,8 +10,10 @@
 // (same threads) right before each product over the product's time (robust to the host's
 // drifting bandwidth: the two halves of a pair see the same load); label = kernel path ("avx512",
 // "avx2", "scalar" or "reference" = reference-only, dequantize + fp32 dot). Weights are in the
-// order QuantLinear keeps them (q4_0 / q4_k interleaved, quant/interleave.h); QuantGemvStorageOrder runs q4_0 / q4_k on ggml's order for comparison, and
-// on CPUs with AVX-512 QuantGemvAvx2 runs them through the AVX2 kernels.
+// order QuantLinear keeps them (q4_0 / q4_k interleaved, quant/interleave.h); QuantGemvStorageOrder
+// runs q4_0 / q4_k on ggml's order for comparison, and on CPUs with AVX-512 QuantGemvAvx2 runs the
+// schemes that have AVX-512 kernels (q4_0, q4_k, rtn4_*, hqq) through the AVX2 kernels. Bf16Gemv is the tied
+// head kept in bf16 (quant/tied_head.h) on vocab x hidden tables, beside TorchGemv/fp32 on them.
 // Run e.g.: g4u_quant_bench --benchmark_min_time=0.5
 #include "quant/interleave.h"
 #include "quant/kernels.h"
@@ -27,6 +29,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -218,6 +221,48 @@ void BM_TorchGemv(benchmark::State& state, torch::ScalarType dtype, Shape shape)
   state.SetLabel(dtype == torch::kFloat ? "torch fp32" : "torch bf16");
 }
 
+// The tied head kept in bf16 (quant/tied_head.h): bf16_matvec on vocab x hidden tables, fp32
+// activations; frac_paired_read as in BM_QuantGemv.
+void BM_Bf16Gemv(benchmark::State& state, Shape shape) {
+  std::vector<std::vector<uint16_t>> ws(1);
+  {
+    const auto w = random_vector(shape.rows * shape.cols, 4242, 0.02f);
+    ws[0].resize(w.size());
+    for (size_t k = 0; k < w.size(); ++k) {
+      uint32_t u;
+      std::memcpy(&u, &w[k], 4);
+      ws[0][k] = static_cast<uint16_t>(u >> 16);  // truncation: any bf16 values will do here
+    }
+  }
+  const double bytes = static_cast<double>(ws[0].size() * 2);
+  while (static_cast<double>(ws.size()) * bytes < kRotateBytes) ws.push_back(ws[0]);
+  const auto x = random_vector(shape.cols, 96, 1.f);
+  std::vector<float> y(static_cast<size_t>(shape.rows));
+  KernelOptions opt;
+  opt.threads = kThreads;
+  size_t i = 0;
+  double read_s = 0, gemv_s = 0;
+  for (auto _ : state) {
+    // The paired read streams the 256 MiB read buffer, scaled to the table's bytes (the 12B table
+    // is a single 2 GB copy).
+    const auto t0 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(read_buffer().read_all(kThreads));
+    const auto t1 = std::chrono::steady_clock::now();
+    bf16_matvec(ws[i].data(), shape.rows, shape.cols, x.data(), y.data(), opt);
+    benchmark::DoNotOptimize(y.data());
+    const auto t2 = std::chrono::steady_clock::now();
+    const double g = std::chrono::duration<double>(t2 - t1).count();
+    state.SetIterationTime(g);
+    read_s += std::chrono::duration<double>(t1 - t0).count() * bytes / static_cast<double>(read_buffer().data.size() * 8);
+    gemv_s += g;
+    i = (i + 1) % ws.size();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+  state.counters["frac_paired_read"] = gemv_s > 0 ? read_s / gemv_s : 0;
+  state.counters["weight_MB"] = bytes / 1e6;
+  state.SetLabel("bf16-" + bf16_kernel_path(opt));
+}
+
 // Prefill GEMM Y = X W^T with n = 64 activation rows.
 void BM_QuantGemm(benchmark::State& state, std::string scheme, Shape shape) {
   const QuantizedTensor& q = weights(scheme, shape)[0];
@@ -269,8 +314,17 @@ const int kRegistered = [] {
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
   }
+  // Tied-head tables (vocab x hidden): the medium preset's and Gemma 4 12B's.
+  for (const Shape& sh : {Shape{32768, 2048}, Shape{262144, 3840}}) {
+    benchmark::RegisterBenchmark(("TorchGemv/fp32/" + sh.name()).c_str(), BM_TorchGemv, torch::kFloat, sh)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("Bf16Gemv/" + sh.name()).c_str(), BM_Bf16Gemv, sh)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
   const auto has_avx512_kernel = [](const std::string& scheme) {
-    return cpu_has_avx512() && (scheme == "q4_0" || scheme == "q4_k");
+    return cpu_has_avx512() && (scheme == "q4_0" || scheme == "q4_k" || scheme.rfind("rtn4_", 0) == 0 || scheme == "hqq");
   };
   for (const char* scheme : kSchemes) {
     benchmark::RegisterBenchmark(("QuantGemvCached/" + std::string(scheme)).c_str(), BM_QuantGemvCached,

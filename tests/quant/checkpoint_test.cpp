@@ -134,6 +134,29 @@ TEST_CASE("Quantized checkpoint: streamed write, load runs QuantLinear, equals i
   CHECK(torch::equal(lq, lr));
   CHECK_FALSE(torch::allclose(lq, dense_logits, 1e-3, 1e-3));  // it really is quantized
 
+  // The bf16 token table stays bf16 under the fp32 run, behind the tied head (quant/tied_head.h).
+  model::TextModel& qt = q.model->text();
+  CHECK(qt.embed_tokens->weight.scalar_type() == torch::kBFloat16);
+  CHECK(q.model->dtype() == torch::kFloat32);
+  REQUIRE(qt.head != nullptr);
+  CHECK(qt.head->scheme() == "tied-BFloat16");
+  model::LoadOptions widen;
+  widen.bf16_table = false;
+  model::LoadedModel qw = load_quantized_model(dir / "q", widen);
+  CHECK(qw.model->text().embed_tokens->weight.scalar_type() == torch::kFloat32);
+  CHECK(qw.model->text().head == nullptr);
+  // Same table values: the embeddings are equal, the logits equal up to fp32 summation order.
+  const torch::Tensor ids = torch::tensor({3, 9, 100}).view({1, -1});
+  CHECK(torch::equal(qt.embed(ids), qw.model->text().embed(ids)));
+  CHECK(torch::allclose(lq, logits_of(*qw.model), 1e-5, 1e-5));
+  torch::Tensor last = torch::randn({1, 1, cfg.text.hidden_size});
+  CHECK(torch::allclose(qt.logits(last), qw.model->text().logits(last), 1e-5, 1e-5));
+  model::LoadOptions bf16_run;
+  bf16_run.dtype = torch::kBFloat16;
+  model::LoadedModel qb = load_quantized_model(dir / "q", bf16_run);
+  CHECK(qb.model->text().head == nullptr);  // the table is already in the run dtype
+  CHECK(qb.model->dtype() == torch::kBFloat16);
+
   // q4_k_m on tiny: the embedding is stored as q6_k (cols 64: fallback q8_0) and dequantized at load.
   QuantizeOptions mix;
   mix.recipe = "q4_k_m";

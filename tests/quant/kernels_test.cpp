@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -150,8 +151,11 @@ TEST_CASE("AVX2, AVX-512 and scalar kernels agree", "[unit][kernels]") {
           INFO(name);
           KernelOptions opt;
           opt.isa = isa;
-          // AVX-512 has row dots for interleaved q4_0 (whole groups of 8 blocks) and q4_k only.
-          const bool own_avx512 = interleave && (s->name == std::string("q4_k") || cols % 256 == 0);
+          // AVX-512 has row dots for interleaved q4_0 (whole groups of 8 blocks) and q4_k, and for
+          // planar rows (rtn4_*, hqq) of whole 256-weight units.
+          const bool planar = s->layout == Layout::kPlanar;
+          const bool own_avx512 =
+              (planar && cols % 256 == 0) || (interleave && (s->name == std::string("q4_k") || cols % 256 == 0));
           CHECK(kernel_path(q, opt) == (name == "avx512" && !own_avx512 ? "avx2" : name));
           std::vector<float> y(n * rows), y1(rows);
           matmul(q, x.data(), n, y.data(), opt);
@@ -183,4 +187,71 @@ TEST_CASE("kernel paths are labelled", "[unit][kernels]") {
   KernelOptions scalar;
   scalar.isa = KernelIsa::kScalar;
   CHECK(kernel_path(quantize("q4_0", w.data(), 4, 256), scalar) == "scalar");
+}
+
+namespace {
+
+// Round-to-nearest-even fp32 -> bf16 bits (the values here are finite).
+uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7FFF + ((u >> 16) & 1);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+double from_bf16(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+std::vector<std::pair<KernelIsa, std::string>> available_isas() {
+  std::vector<std::pair<KernelIsa, std::string>> isas = {{KernelIsa::kScalar, "scalar"}};
+  if (cpu_has_avx2()) isas.emplace_back(KernelIsa::kAvx2, "avx2");
+  if (cpu_has_avx512()) isas.emplace_back(KernelIsa::kAvx512, "avx512");
+  return isas;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 matvec: exact on small integers, fp32-accurate on random rows, every ISA", "[unit][kernels]") {
+  for (const auto& [isa, name] : available_isas()) {
+    KernelOptions opt;
+    opt.isa = isa;
+    opt.threads = 2;
+    CHECK(bf16_kernel_path(opt) == name);
+    for (int64_t cols : {1, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 96, 130, 2051}) {
+      CAPTURE(name, cols);
+      const int64_t rows = 37;
+      // Small integers: every product and partial sum is exact in fp32, so the result is too.
+      std::vector<uint16_t> wi(static_cast<size_t>(rows * cols));
+      std::vector<float> xi(static_cast<size_t>(cols));
+      for (int64_t c = 0; c < cols; ++c) xi[c] = static_cast<float>((c * 7) % 11) - 5.f;
+      for (int64_t i = 0; i < rows * cols; ++i) wi[i] = to_bf16(static_cast<float>((i * 13) % 9) - 4.f);
+      std::vector<float> yi(static_cast<size_t>(rows));
+      bf16_matvec(wi.data(), rows, cols, xi.data(), yi.data(), opt);
+      for (int64_t r = 0; r < rows; ++r) {
+        int64_t want = 0;
+        for (int64_t c = 0; c < cols; ++c) want += ((r * cols + c) * 13 % 9 - 4) * ((c * 7) % 11 - 5);
+        CHECK(yi[r] == static_cast<float>(want));
+      }
+      // Gaussian bf16 weights: within the recursive-summation bound of the fp64 product (at most
+      // cols/8 + 10 additions into any partial sum, each adding <= 2^-24 of sum |w x|).
+      const auto wf = gaussian(rows * cols, 21);
+      const auto x = gaussian(cols, 22);
+      std::vector<uint16_t> w(wf.size());
+      for (size_t i = 0; i < wf.size(); ++i) w[i] = to_bf16(wf[i]);
+      std::vector<float> y(static_cast<size_t>(rows));
+      bf16_matvec(w.data(), rows, cols, x.data(), y.data(), opt);
+      for (int64_t r = 0; r < rows; ++r) {
+        double want = 0, abs_sum = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          want += from_bf16(w[r * cols + c]) * x[c];
+          abs_sum += std::fabs(from_bf16(w[r * cols + c]) * x[c]);
+        }
+        CHECK(std::fabs(y[r] - want) <= (cols / 8 + 10) * std::ldexp(1.0, -24) * abs_sum);
+      }
+    }
+  }
 }
