@@ -6,8 +6,9 @@
 // (per block d = max|x| / 127, q = round-half-even(x / d), d kept in fp32), then every block's
 // integer dot product with the packed codes is computed exactly and scaled in fp32. AVX2+FMA+F16C
 // kernels are used when the CPU has them (runtime check), else a portable scalar version of the
-// same algorithm; on CPUs with AVX-512 (F/BW/VL/VNNI) the interleaved q4_0 / q4_k rows run
-// 512-bit VPDPBUSD kernels (kernels_avx512.cpp), the same integer dots. Rows are split over
+// same algorithm; on CPUs with AVX-512 (F/BW/VL/VNNI) the interleaved q4_0 / q4_k rows and the
+// planar rtn4_* / hqq rows of whole 256-weight units run 512-bit VPDPBUSD kernels
+// (kernels_avx512.cpp), the same integer dots. Rows are split over
 // OpenMP's threads (quant/thread_pool.h). q4_0 / q4_k tensors in the interleaved order
 // (quant/interleave.h; QuantLinear keeps them so) run a kernel that finishes eight blocks per
 // conversion + FMA; the result is the same up to fp32 summation order.
