@@ -8,6 +8,7 @@
 #include "model/error.h"
 #include "model/sysinfo.h"
 #include "quant/kernels.h"
+#include "quant/quant_linear.h"
 #include "quant/tied_head.h"
 
 #include <fmt/format.h>
@@ -54,6 +55,11 @@ int64_t decode_weight_bytes(model::Gemma4Model& m) {
   // Packed (quantized) projections hold no parameters; count their storage.
   for (const auto& mod : m.modules())
     if (auto* lin = dynamic_cast<model::Linear*>(mod.get()); lin && lin->scheme() != "dense") total += lin->storage_bytes();
+  // A packed head (q4_k_m's Q6_K table) is read instead of the dequantized table, which then only
+  // serves the lookups. (TiedBf16Head reads the table itself: counted above.)
+  const model::TextModel& text = m.text();
+  if (text.head && !dynamic_cast<const quant::TiedBf16Head*>(text.head.get()))
+    total += text.head->storage_bytes() - text.embed_tokens->weight.numel() * text.embed_tokens->weight.element_size();
   return total;
 }
 
@@ -116,9 +122,12 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     nlohmann::json j = {{"model", lm.source}, {"dtype", f->model.dtype}, {"threads", torch::get_num_threads()},
                         {"reps", f->reps}, {"cpu", cpu_model_name()}, {"libtorch", libtorch_version()},
                         {"quant_kernel_isa", quant::kernel_isa()}};
-    // How the tied head runs: "dense" (the table in the run dtype) or the bf16 table's kernel.
-    auto* bf16_head = dynamic_cast<quant::TiedBf16Head*>(m.text().head.get());
-    j["tied_head"] = bf16_head ? bf16_head->path() : "dense";
+    // How the tied head runs: "dense" (the table in the run dtype), the bf16 table's kernel
+    // ("bf16-avx512", ...), or a packed table ("q6_k-avx2", ...).
+    std::string head = "dense";
+    if (auto* bf16_head = dynamic_cast<quant::TiedBf16Head*>(m.text().head.get())) head = bf16_head->path();
+    if (auto* packed = dynamic_cast<quant::QuantLinear*>(m.text().head.get())) head = packed->scheme() + "-" + packed->path();
+    j["tied_head"] = head;
     j["embedding_dtype"] = c10::toString(m.text().embed_tokens->weight.scalar_type());
     if (f->prompt > 0) {
       std::vector<double> tps;

@@ -11,9 +11,9 @@ void add_model_flags(CLI::App& sub, ModelFlags& f) {
   sub.add_option("--dtype", f.dtype, "Execution dtype: fp32 or bf16")->capture_default_str();
   sub.add_option("--seed", f.seed, "Seed of a preset's random weights and of sampling")->capture_default_str();
   sub.add_option("--threads", f.threads, "CPU threads (0: LibTorch default)")->capture_default_str();
-  sub.add_flag("--fp32-table", f.fp32_table,
-               "Quantized checkpoint with a bf16 token table, --dtype fp32: widen the table to fp32 like a dense "
-               "load (default: keep it bf16; the tied head then reads half the bytes, same logits up to summation order)");
+  sub.add_flag("--dense-head", f.dense_head,
+               "Quantized checkpoint: run the tied head as a dense product in --dtype (a bf16 table widened, a "
+               "quantized one dequantized) instead of reading the table as stored");
 }
 
 torch::ScalarType parse_dtype_flag(const std::string& dtype) {
@@ -28,7 +28,7 @@ model::LoadedModel load_from_flags(const ModelFlags& f) {
   model::LoadOptions opt;
   opt.dtype = parse_dtype_flag(f.dtype);
   opt.seed = f.seed;
-  opt.bf16_table = !f.fp32_table;
+  opt.packed_head = !f.dense_head;
   // A quantized checkpoint (quantization.json, written by `g4u quantize`) runs with QuantLinear.
   if (quant::is_quantized_checkpoint(f.model)) return quant::load_quantized_model(f.model, opt);
   return model::load_model(f.model, opt);

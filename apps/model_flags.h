@@ -1,4 +1,4 @@
-// Flags shared by the commands that run a model (--model, --dtype, --seed, --threads, --fp32-table),
+// Flags shared by the commands that run a model (--model, --dtype, --seed, --threads, --dense-head),
 // declared once.
 #pragma once
 
@@ -15,7 +15,7 @@ struct ModelFlags {
   std::string dtype = "fp32";
   uint64_t seed = 0;
   int threads = 0;  // 0: LibTorch's default (all cores)
-  bool fp32_table = false;  // quantized checkpoints: widen a bf16 token table to fp32 (LoadOptions::bf16_table)
+  bool dense_head = false;  // quantized checkpoints: tied head dense in the run dtype (!LoadOptions::packed_head)
 };
 
 void add_model_flags(CLI::App& sub, ModelFlags& flags);

@@ -44,7 +44,7 @@ Command ppl_cmd("ppl", "Perplexity (llama.cpp protocol) and KL divergence agains
     if (f->chunks < 0) throw_input("--chunks {}: must be >= 0", f->chunks);
     const std::string text = read_text_file(f->data);
     model::LoadedModel lm = load_from_flags(f->model);
-    if (!f->quant.empty()) quant::quantize_in_memory(*lm.model, f->quant);
+    if (!f->quant.empty()) quant::quantize_in_memory(*lm.model, f->quant, 0, !f->model.dense_head);
     std::unique_ptr<model::LoadedModel> base;
     if (!f->kl_base.empty()) {
       ModelFlags bf = f->model;

@@ -119,7 +119,8 @@ class TextModel : public torch::nn::Module {
   torch::ScalarType dtype() const { return norm->weight.scalar_type(); }
 
   std::shared_ptr<Embedding> embed_tokens;  // [V, H], also the tied LM head
-  // Optional product for the tied head (null: linear_rows with embed_tokens->weight). Not a
+  // Optional product for the tied head (null: linear_rows with embed_tokens->weight); a quantized
+  // checkpoint's loader sets it to read the table as stored (model::LoadOptions::packed_head). Not a
   // registered module, so the parameters stay the checkpoint's tensors.
   std::shared_ptr<Linear> head;
   std::vector<std::shared_ptr<DecoderLayer>> layers;  // registered under "layers.<i>"

@@ -17,10 +17,12 @@ namespace g4u::model {
 struct LoadOptions {
   torch::ScalarType dtype = torch::kFloat32;
   uint64_t seed = 0;  // random weights of a preset
-  // Quantized checkpoints (quant::load_quantized_model) whose token table is stored in bf16, run in
-  // fp32: keep the table in bf16 behind quant::TiedBf16Head (false: widen it to fp32 as a dense
-  // load does). Same logits up to fp32 summation order; half the head's bytes.
-  bool bf16_table = true;
+  // Quantized checkpoints (quant::load_quantized_model): the tied head reads the table as stored.
+  // A bf16 table under an fp32 run stays bf16 behind quant::TiedBf16Head (same logits up to fp32
+  // summation order, half the bytes); a quantized table (q4_k_m's Q6_K) is multiplied packed by a
+  // QuantLinear (activations in 8-bit blocks, as llama.cpp does), the lookups using its dequantized
+  // copy. false: the table in the run dtype and a dense head, as a dense load.
+  bool packed_head = true;
 };
 
 struct LoadedModel {

@@ -374,7 +374,7 @@ std::shared_ptr<QuantLinear> quantized_linear(model::Linear& linear, std::string
 }
 }  // namespace
 
-int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name, int threads) {
+int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name, int threads, bool packed_head) {
   const Recipe recipe = find_recipe(recipe_name);
   if (recipe.method != Method::kRoundToNearest)
     throw_input("recipe {} needs calibration: use g4u quantize --calib and load the result", recipe.name);
@@ -388,6 +388,10 @@ int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name
       torch::Tensor w = params[a.spec.name];
       QuantizedTensor q = quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads);
       w.copy_(dequantize_tensor(q));
+      // As load_quantized_model: the head reads the packed table.
+      if (packed_head && a.spec.name == std::string(model::kTextPrefix) + "embed_tokens.weight" &&
+          !q.scheme->reference_only())
+        m.text().head = std::make_shared<QuantLinear>(std::move(q), m.dtype());
     } else {
       replace_linear(m, a.spec.name, quantized_linear(*linears.at(a.spec.name), a.scheme->name, a.spec.name, threads));
     }
@@ -474,6 +478,8 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
 
   // Float tensors: everything else of the config.
   auto params = m.named_parameters(true);
+  const std::string table_name = std::string(model::kTextPrefix) + "embed_tokens.weight";
+  std::shared_ptr<QuantLinear> packed_head;  // a quantized tied table (q4_k_m) read packed by the head
   for (auto& [name, q] : quantized) {
     if (spec_of[name]->kind == model::TensorKind::kEmbedding) {
       torch::Tensor w = params[name];
@@ -485,13 +491,16 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
         q.dequantize_rows(r0, r0 + nr, part.data_ptr<float>());
         w.narrow(0, r0, nr).copy_(part);
       }
+      // The lookups use the dequantized table; the head's product reads the packed one, as
+      // llama.cpp computes its output layer (activations in 8-bit blocks, quant/kernels.h).
+      if (name == table_name && opt.packed_head && !q.scheme->reference_only())
+        packed_head = std::make_shared<QuantLinear>(std::move(q), opt.dtype);
     } else {
       replace_linear(m, name, std::make_shared<QuantLinear>(std::move(q), opt.dtype));
     }
   }
   // The tied table kept in its stored bf16 under an fp32 run (quant/tied_head.h).
-  const std::string table_name = std::string(model::kTextPrefix) + "embed_tokens.weight";
-  const bool bf16_table = opt.bf16_table && opt.dtype == torch::kFloat32 && !quantized.count(table_name) &&
+  const bool bf16_table = opt.packed_head && opt.dtype == torch::kFloat32 && !quantized.count(table_name) &&
                           ck.contains(table_name) && ck.info(table_name).dtype == model::DType::kBF16 &&
                           ck.info(table_name).shape == spec_of[table_name]->shape;
   for (const auto& s : specs) {
@@ -519,6 +528,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
     text.embed_tokens->weight.set_data(ck.view(table_name).clone());
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
+  if (packed_head) m.text().head = packed_head;
   out.model->eval();
   return out;
 }

@@ -8,8 +8,8 @@
 //    (llama.cpp PR #5650 on Gemma) and is read whole per decoded token as the head, so it is
 //    reported separately. At load it stays bf16 even under an fp32 run (quant/tied_head.h: the
 //    same logits up to summation order, half the bytes). Exception: `q4_k_m` follows llama.cpp and
-//    stores it as Q6_K (dequantized to the run dtype at load: quality is Q6_K's, runtime memory and
-//    speed of the head are dense).
+//    stores it as Q6_K (at load the head reads it packed, the lookups a dequantized copy; see
+//    model::LoadOptions::packed_head).
 //  * Norm weights, layer scalars, and all vision/audio embedder tensors (their linears included:
 //    they run once per image or clip, not per decoded token) -> kept unchanged.
 //  * Shape fallback (llama.cpp-like): a decoder linear whose cols the scheme cannot store (cols not

@@ -141,7 +141,7 @@ TEST_CASE("Quantized checkpoint: streamed write, load runs QuantLinear, equals i
   REQUIRE(qt.head != nullptr);
   CHECK(qt.head->scheme() == "tied-BFloat16");
   model::LoadOptions widen;
-  widen.bf16_table = false;
+  widen.packed_head = false;
   model::LoadedModel qw = load_quantized_model(dir / "q", widen);
   CHECK(qw.model->text().embed_tokens->weight.scalar_type() == torch::kFloat32);
   CHECK(qw.model->text().head == nullptr);
@@ -164,6 +164,17 @@ TEST_CASE("Quantized checkpoint: streamed write, load runs QuantLinear, equals i
   CHECK(mm["tensors"]["model.language_model.embed_tokens.weight"]["scheme"] == "q8_0");
   model::LoadedModel qm = load_quantized_model(dir / "qm");
   CHECK(logits_of(*qm.model).isfinite().all().item<bool>());
+  // Its head reads the packed q8_0 table; the lookups use the dequantized copy.
+  REQUIRE(qm.model->text().head != nullptr);
+  CHECK(qm.model->text().head->scheme() == "q8_0");
+  CHECK(qm.model->text().embed_tokens->weight.scalar_type() == torch::kFloat32);
+  model::LoadedModel qmd = load_quantized_model(dir / "qm", widen);
+  CHECK(qmd.model->text().head == nullptr);
+  CHECK(torch::equal(qm.model->text().embed(ids), qmd.model->text().embed(ids)));
+  // 8-bit activation blocks: close to the dequantized table's product, not equal to it.
+  const torch::Tensor packed = qm.model->text().logits(last), dense = qmd.model->text().logits(last);
+  CHECK(torch::allclose(packed, dense, 2e-2, 2e-2));
+  CHECK_FALSE(torch::equal(packed, dense));
 
   test::expect_input_error([&] { quantize_checkpoint(dir / "dense", dir / "q", opt); }, "already exists");
   test::expect_input_error([&] { quantize_checkpoint(dir / "q", dir / "q2", opt); }, "already a quantized");
