@@ -1,5 +1,6 @@
 #include "runner/module_tensors.h"
 
+#include "model/decoder.h"
 #include "model/layers.h"
 
 namespace g4u::runner {
@@ -36,6 +37,21 @@ std::vector<TensorEntry> module_tensors(const torch::nn::Module& module) {
     e.numel = lin->out_features() * lin->in_features();
     e.bytes = lin->storage_bytes();
     e.storage = lin;
+    out.push_back(e);
+  }
+  // A packed tied head (model::TextModel::head over a quantized table, q4_k_m) is outside the
+  // module tree: its bytes as "<text>.lm_head.weight", no weights of its own (the tied table's are
+  // counted once, as the embedding). A head over the bf16 table itself ("tied-*") adds nothing.
+  for (const auto& m : module.named_modules("", /*include_self=*/true)) {
+    const auto* text = dynamic_cast<const model::TextModel*>(m.value().get());
+    if (!text || !text->head || text->head->scheme() == "dense" || text->head->scheme().rfind("tied-", 0) == 0) continue;
+    TensorEntry e;
+    e.name = (m.key().empty() ? "" : m.key() + ".") + "lm_head.weight";
+    e.dtype = text->head->scheme();
+    e.shape = {text->head->out_features(), text->head->in_features()};
+    e.numel = 0;
+    e.bytes = text->head->storage_bytes();
+    e.storage = text->head.get();
     out.push_back(e);
   }
   return out;

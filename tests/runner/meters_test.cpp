@@ -135,4 +135,19 @@ TEST_CASE("weight bytes of the tiny model agree with its tensor specs", "[unit]"
   CHECK(cls(w, "norm") > 0);
   CHECK(cls(w, "linear") > cls(w, "norm"));
   CHECK(w.bits_per_weight() == Approx(32));
+
+  // A packed tied head (a quantized checkpoint's q4_k_m table) adds its bytes as "head", no weights.
+  struct PackedHead : g4u::model::Linear {
+    torch::Tensor forward(const torch::Tensor& x) override { return x; }
+    int64_t in_features() const override { return 64; }
+    int64_t out_features() const override { return 320; }
+    std::string scheme() const override { return "q6_k"; }
+    int64_t storage_bytes() const override { return 16800; }
+    torch::ScalarType input_dtype() const override { return torch::kFloat32; }
+  };
+  lm.model->text().head = std::make_shared<PackedHead>();
+  WeightBytes h = weight_bytes_by_class(module_tensors(*lm.model));
+  CHECK(cls(h, "head") == 16800);
+  CHECK(h.weights == params);
+  CHECK(h.total_bytes == 4 * params + 16800);
 }
