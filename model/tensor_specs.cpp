@@ -8,6 +8,7 @@
 namespace g4u::model {
 
 const char* const kTextPrefix = "model.language_model.";
+const char* const kTextEmbeddingName = "model.language_model.embed_tokens.weight";
 
 int64_t TensorSpec::numel() const {
   int64_t n = 1;
@@ -52,7 +53,7 @@ void add_layers(const TextConfig& c, const std::string& prefix, const std::strin
 std::vector<TensorSpec> model_tensor_specs(const ModelConfig& c) {
   std::vector<TensorSpec> out;
   const auto& t = c.text;
-  out.push_back({std::string(kTextPrefix) + "embed_tokens.weight", {t.vocab_size, t.hidden_size}, "text",
+  out.push_back({kTextEmbeddingName, {t.vocab_size, t.hidden_size}, "text",
                  TensorKind::kEmbedding});
   add_layers(t, kTextPrefix, "text", false, out);
   out.push_back({std::string(kTextPrefix) + "norm.weight", {t.hidden_size}, "text", TensorKind::kNorm});

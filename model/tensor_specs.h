@@ -40,6 +40,8 @@ std::map<std::string, int64_t> count_params(const std::vector<TensorSpec>& specs
 
 // Prefix of the text stack in a checkpoint: "model.language_model.".
 extern const char* const kTextPrefix;
+// The text stack's token table (also the tied LM head): "model.language_model.embed_tokens.weight".
+extern const char* const kTextEmbeddingName;
 
 // Maps the other spellings found in the wild to the canonical name (architecture doc §5.1):
 // text-only saves ("model.layers.*" -> "model.language_model.layers.*"), HF in-memory names of the

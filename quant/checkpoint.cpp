@@ -389,7 +389,7 @@ int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name
       QuantizedTensor q = quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads);
       w.copy_(dequantize_tensor(q));
       // As load_quantized_model: the head reads the packed table.
-      if (packed_head && a.spec.name == std::string(model::kTextPrefix) + "embed_tokens.weight" &&
+      if (packed_head && a.spec.name == model::kTextEmbeddingName &&
           !q.scheme->reference_only())
         m.text().head = std::make_shared<QuantLinear>(std::move(q), m.dtype());
     } else {
@@ -478,7 +478,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
 
   // Float tensors: everything else of the config.
   auto params = m.named_parameters(true);
-  const std::string table_name = std::string(model::kTextPrefix) + "embed_tokens.weight";
+  const std::string table_name = model::kTextEmbeddingName;
   std::shared_ptr<QuantLinear> packed_head;  // a quantized tied table (q4_k_m) read packed by the head
   for (auto& [name, q] : quantized) {
     if (spec_of[name]->kind == model::TensorKind::kEmbedding) {

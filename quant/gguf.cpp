@@ -537,7 +537,7 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
     if (quantized) {
       ftype = llama_file_type(meta.value("recipe", ""));
     } else {
-      const model::DType d = ck.info(std::string(model::kTextPrefix) + "embed_tokens.weight").dtype;
+      const model::DType d = ck.info(model::kTextEmbeddingName).dtype;
       ftype = d == model::DType::kF32 ? 0 : d == model::DType::kF16 ? 1 : 32;  // ALL_F32, MOSTLY_F16, MOSTLY_BF16
     }
     if (ftype) kv.u32("general.file_type", static_cast<uint32_t>(*ftype));

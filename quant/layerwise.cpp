@@ -19,7 +19,7 @@ LayerwiseCalibration::LayerwiseCalibration(const std::string& dir, const Calibra
   G4U_CHECK(!calib.segments.empty(), "empty calibration set");
   const auto& t = config_.text;
   // TextModel::embed on the fp32 model: E[ids] * sqrt(H), with only the needed rows read.
-  const torch::Tensor table = checkpoint_.view(std::string(model::kTextPrefix) + "embed_tokens.weight");
+  const torch::Tensor table = checkpoint_.view(model::kTextEmbeddingName);
   const torch::Tensor scale = torch::scalar_tensor(std::sqrt(static_cast<double>(t.hidden_size)), torch::kFloat32);
   for (const auto& seg : calib.segments) {
     for (int64_t id : seg)
@@ -27,7 +27,7 @@ LayerwiseCalibration::LayerwiseCalibration(const std::string& dir, const Calibra
     const torch::Tensor ids = torch::tensor(seg, torch::kInt64);
     states_.push_back((table.index_select(0, ids).to(torch::kFloat32) * scale).unsqueeze(0));
   }
-  release_tensor_pages(checkpoint_, std::string(model::kTextPrefix) + "embed_tokens.weight");
+  release_tensor_pages(checkpoint_, model::kTextEmbeddingName);
   valid_ = torch::ones({1, calib.seq_len}, torch::kBool);
   for (model::LayerType type : {model::LayerType::kSliding, model::LayerType::kFull})
     if (t.count_layers(type))
