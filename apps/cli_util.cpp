@@ -1,6 +1,6 @@
 #include "apps/cli_util.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 // Helpers shared by the subcommands: JSON output, resolving --model.
 #pragma once
 
-#include "model/config.h"
+#include "model/io/config.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,7 +1,7 @@
 // g4u: command line of the Gemma 4 12B unified research and evaluation harness.
 // Exit codes: 0 ok, 2 bad input (InputError or bad flags), 1 internal error.
 #include "apps/command.h"
-#include "model/error.h"
+#include "base/error.h"
 
 #include <fmt/format.h>
 

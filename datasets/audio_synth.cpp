@@ -1,6 +1,6 @@
 #include "datasets/audio_synth.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <espeak-ng/speak_lib.h>
 #include <sndfile.h>

@@ -3,8 +3,10 @@
 #include "datasets/manifest.h"
 #include "datasets/markers.h"
 #include "datasets/out_folder.h"
-#include "model/error.h"
-#include "model/json_util.h"
+#include "base/error.h"
+#include "base/utf8.h"
+#include "base/hash.h"
+#include "base/json_util.h"
 
 #include <fmt/format.h>
 
@@ -24,25 +26,6 @@ namespace g4u::datasets {
 // Python string lists
 // ------------------------------------------------------------------------------------------------
 
-namespace {
-void append_utf8(std::string& s, uint32_t cp) {
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (cp >> 18));
-    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-}  // namespace
 
 bool parse_python_string_list(const std::string& t, std::vector<std::string>* out) {
   out->clear();
@@ -95,9 +78,9 @@ bool parse_python_string_list(const std::string& t, std::vector<std::string>* ou
         case 'n': s += '\n'; break;
         case 't': s += '\t'; break;
         case 'r': s += '\r'; break;
-        case 'x': if (!hex(2, &v)) return false; append_utf8(s, v); break;
-        case 'u': if (!hex(4, &v)) return false; append_utf8(s, v); break;
-        case 'U': if (!hex(8, &v) || v > 0x10FFFF) return false; append_utf8(s, v); break;
+        case 'x': if (!hex(2, &v)) return false; utf8_append(s, static_cast<char32_t>(v)); break;
+        case 'u': if (!hex(4, &v)) return false; utf8_append(s, static_cast<char32_t>(v)); break;
+        case 'U': if (!hex(8, &v) || v > 0x10FFFF) return false; utf8_append(s, static_cast<char32_t>(v)); break;
         default: s += '\\'; s += e; break;  // Python keeps unknown escapes verbatim
       }
     }

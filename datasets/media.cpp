@@ -1,8 +1,9 @@
 #include "datasets/media.h"
 
 #include "datasets/shard.h"
-#include "model/error.h"
-#include "model/json_util.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/json_util.h"
 
 #include <sndfile.h>
 #include <stb/stb_image.h>

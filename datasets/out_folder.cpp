@@ -1,6 +1,6 @@
 #include "datasets/out_folder.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <filesystem>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 #include "datasets/prompt.h"
 
 #include "datasets/markers.h"
-#include "model/error.h"
+#include "base/error.h"
 
 #include <fmt/format.h>
 

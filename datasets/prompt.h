@@ -3,7 +3,7 @@
 #pragma once
 
 #include "datasets/manifest.h"
-#include "model/chat.h"
+#include "model/text/chat.h"
 
 #include <string>
 #include <vector>

@@ -1,6 +1,6 @@
 #include "datasets/raster.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <stb/stb_image_write.h>
 

@@ -1,6 +1,6 @@
 #include "datasets/shard.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <charconv>
 

@@ -3,21 +3,13 @@
 // whatever the order of the manifest lines, and any tool can recompute it.
 #pragma once
 
+#include "base/hash.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace g4u::datasets {
-
-// FNV-1a, 64 bit: h = 0xcbf29ce484222325; for each byte b: h ^= b; h *= 0x100000001b3 (mod 2^64).
-constexpr uint64_t fnv1a64(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : s) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 struct Shard {
   uint32_t index = 0;  // 0-based

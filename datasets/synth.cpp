@@ -3,10 +3,11 @@
 #include "datasets/audio_synth.h"
 #include "datasets/out_folder.h"
 #include "datasets/raster.h"
-#include "datasets/rng.h"
+#include "base/rng.h"
 #include "datasets/shard.h"
-#include "model/error.h"
-#include "model/json_util.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/json_util.h"
 
 #include <fmt/format.h>
 

@@ -1,6 +1,6 @@
 #include "datasets/tasks.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <fmt/format.h>
 

@@ -2,7 +2,7 @@
 
 #include "eval/edit_distance.h"
 #include "eval/pynum.h"
-#include "model/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <set>

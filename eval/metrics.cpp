@@ -3,7 +3,7 @@
 #include "eval/edit_distance.h"
 #include "eval/pynum.h"
 #include "eval/sacrebleu.h"
-#include "model/error.h"
+#include "base/error.h"
 
 #include <fmt/format.h>
 

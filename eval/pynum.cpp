@@ -1,6 +1,6 @@
 #include "eval/pynum.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <cfloat>
 #include <charconv>

@@ -1,6 +1,6 @@
 #include "eval/rng.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 namespace g4u::eval {
 

@@ -1,6 +1,6 @@
 #include "eval/sacrebleu.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
 #include "eval/stats.h"
 
 #include "eval/rng.h"
-#include "model/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
 #include "eval/text_normalize.h"
 
-#include "model/error.h"
-#include "model/json_util.h"
+#include "base/error.h"
+#include "base/json_util.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

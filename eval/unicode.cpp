@@ -1,6 +1,6 @@
 #include "eval/unicode.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <unicode/locid.h>
 #include <unicode/normalizer2.h>
@@ -13,76 +13,11 @@
 
 namespace g4u::eval {
 
-std::optional<U32> utf8_decode(std::string_view s, size_t* bad_offset) {
-  U32 out;
-  out.reserve(s.size());
-  size_t i = 0, n = s.size();
-  auto fail = [&](size_t at) -> std::optional<U32> {
-    if (bad_offset) *bad_offset = at;
-    return std::nullopt;
-  };
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out.push_back(c);
-      ++i;
-      continue;
-    }
-    int len;
-    char32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-    else return fail(i);
-    if (i + len > n) return fail(i);
-    for (int k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return fail(i);
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return fail(i);
-    out.push_back(cp);
-    i += len;
-  }
-  return out;
-}
-
 U32 utf8_decode_or_throw(std::string_view s, const std::string& where) {
   size_t bad = 0;
   auto r = utf8_decode(s, &bad);
   if (!r) throw_input("{}: invalid UTF-8 at byte {}", where, bad);
   return *r;
-}
-
-bool is_valid_utf8(std::string_view s) { return utf8_decode(s).has_value(); }
-
-std::string utf8_encode(char32_t c) {
-  std::string out;
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-  return out;
-}
-
-std::string utf8_encode(const U32& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char32_t c : s) out += utf8_encode(c);
-  return out;
 }
 
 U32 u32(std::string_view utf8) {

@@ -6,6 +6,8 @@
 // ships Unicode 14.0 tables: the two differ only on characters added in Unicode 15).
 #pragma once
 
+#include "base/utf8.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,14 +18,12 @@ namespace g4u::eval {
 
 using U32 = std::u32string;
 
-// Strict UTF-8 decoding (no overlongs, surrogates or code points past U+10FFFF). Returns nullopt
-// on invalid input; `bad_offset` (if given) receives the byte offset of the first bad sequence.
-std::optional<U32> utf8_decode(std::string_view s, size_t* bad_offset = nullptr);
+// The codec (base/utf8.h), under the names the eval code uses.
+using g4u::is_valid_utf8;
+using g4u::utf8_decode;
+using g4u::utf8_encode;
 // Decodes or throws InputError "<where>: invalid UTF-8 at byte N".
 U32 utf8_decode_or_throw(std::string_view s, const std::string& where);
-std::string utf8_encode(const U32& s);
-std::string utf8_encode(char32_t c);
-bool is_valid_utf8(std::string_view s);
 
 // --- character classes (Python 3 semantics) ---------------------------------------------------
 // str.isspace(): bidirectional class WS/B/S or category Zs. Also what `re` \s, str.split() and

@@ -1,6 +1,6 @@
 #include "experiments/adamw.h"
 
-#include "model/error.h"
+#include "base/error.h"
 
 #include <cmath>
 

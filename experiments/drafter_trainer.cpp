@@ -1,8 +1,8 @@
 #include "experiments/drafter_trainer.h"
 
 #include "experiments/adamw.h"
-#include "model/error.h"
-#include "model/sysinfo.h"
+#include "base/error.h"
+#include "model/io/sysinfo.h"
 
 #include <deque>
 #include <string>

@@ -1,10 +1,10 @@
 // `g4u train-drafter`'s loop: distils a drafter from a frozen target (the objective is
-// model/drafter_train.h) with the trainers' AdamW and warm-up + cosine schedule (experiments/adamw.h),
+// model/mtp/drafter_train.h) with the trainers' AdamW and warm-up + cosine schedule (experiments/adamw.h),
 // gradient clipping and the same no-decay rule for norms, biases and layer scalars as `g4u train`.
 #pragma once
 
-#include "model/drafter.h"
-#include "model/drafter_train.h"
+#include "model/mtp/drafter.h"
+#include "model/mtp/drafter_train.h"
 #include "model/model.h"
 
 #include <cstdint>

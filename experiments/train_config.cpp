@@ -1,7 +1,7 @@
 #include "experiments/train_config.h"
 
-#include "model/error.h"
-#include "model/json_util.h"
+#include "base/error.h"
+#include "base/json_util.h"
 
 namespace g4u::experiments {
 namespace {

@@ -2,19 +2,20 @@
 
 #include "datasets/manifest.h"
 #include "datasets/prompt.h"
-#include "datasets/rng.h"
+#include "base/rng.h"
 #include "datasets/shard.h"
 #include "datasets/synth.h"
 #include "experiments/adamw.h"
 #include "experiments/progress.h"
-#include "model/chat.h"
-#include "model/error.h"
-#include "model/json_util.h"
-#include "model/loader.h"
-#include "model/prompt.h"
-#include "model/safetensors.h"
-#include "model/sysinfo.h"
-#include "model/tokenizer.h"
+#include "model/text/chat.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/json_util.h"
+#include "model/io/loader.h"
+#include "model/multimodal/prompt.h"
+#include "model/io/safetensors.h"
+#include "model/io/sysinfo.h"
+#include "model/text/tokenizer.h"
 
 #include <fmt/format.h>
 
@@ -109,7 +110,7 @@ std::string ensure_suite(const std::string& suite, int64_t n, uint64_t seed, con
 }
 
 // A seed for held-out items that no training seed of a nearby run uses.
-uint64_t eval_seed(uint64_t seed) { return datasets::mix_seed(seed, 0x45564131ULL /* "EVA1" */); }
+uint64_t eval_seed(uint64_t seed) { return mix_seed(seed, 0x45564131ULL /* "EVA1" */); }
 
 struct DataSet {
   std::vector<Example> train;
@@ -328,7 +329,7 @@ nlohmann::json evaluate(model::Gemma4Model& m, const std::vector<Example>& eval,
 // ---- checkpoints ----------------------------------------------------------------------------
 
 std::string config_hash(const TrainConfig& c) {
-  return fmt::format("{:016x}", datasets::fnv1a64(c.json.dump()));
+  return fmt::format("{:016x}", fnv1a64(c.json.dump()));
 }
 
 void save_optimizer(const AdamW& opt, const std::string& path) {
@@ -421,7 +422,7 @@ void scale_qk_norms_for_unit_logits(model::Gemma4Model& m) {
 std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
   std::vector<size_t> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
-  std::mt19937_64 rng(datasets::mix_seed(seed, static_cast<uint64_t>(epoch) + 1));
+  std::mt19937_64 rng(mix_seed(seed, static_cast<uint64_t>(epoch) + 1));
   for (size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[rng() % i]);
   return idx;
 }

@@ -1,6 +1,8 @@
 #include "model/model.h"
 
-#include "model/error.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/rng.h"
 
 #include <map>
 
@@ -35,19 +37,6 @@ Gemma4Model::Gemma4Model(const ModelConfig& c) : config_(c) {
 std::vector<TensorSpec> Gemma4Model::tensor_specs() const { return model_tensor_specs(config_); }
 
 namespace {
-uint64_t fnv1a(uint64_t h, const std::string& s) {
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-uint64_t splitmix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 constexpr double kInitStd = 0.02;  // HF initializer_range
 }  // namespace
 
@@ -63,7 +52,7 @@ void random_init_chunk(const TensorSpec& spec, uint64_t seed, int64_t chunk, tor
     default:
       break;
   }
-  uint64_t s = splitmix(fnv1a(splitmix(seed) ^ 14695981039346656037ULL, spec.name) + static_cast<uint64_t>(chunk));
+  uint64_t s = splitmix64(fnv1a64(spec.name, splitmix64(seed) ^ kFnv1a64Basis) + static_cast<uint64_t>(chunk));
   auto gen = at::detail::createCPUGenerator(s);
   out.normal_(0.0, kInitStd, gen);
 }

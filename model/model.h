@@ -2,10 +2,10 @@
 // under the HF module tree so parameter names equal the checkpoint's tensor names.
 #pragma once
 
-#include "model/config.h"
-#include "model/decoder.h"
-#include "model/embedders.h"
-#include "model/tensor_specs.h"
+#include "model/io/config.h"
+#include "model/text/decoder.h"
+#include "model/multimodal/embedders.h"
+#include "model/io/tensor_specs.h"
 
 #include <torch/torch.h>
 
@@ -31,7 +31,7 @@ class Gemma4Model : public torch::nn::Module {
   TextModel& text() { return *body->language_model; }
   const TextModel& text() const { return *body->language_model; }
   torch::ScalarType dtype() const { return body->language_model->dtype(); }  // the run dtype
-  // The checkpoint tensors this module holds (model/tensor_specs.h), in checkpoint order.
+  // The checkpoint tensors this module holds (model/io/tensor_specs.h), in checkpoint order.
   std::vector<TensorSpec> tensor_specs() const;
 
   // Soft tokens of images: pixels [N, budget, P], positions [N, budget, 2] -> [N, budget, H]

@@ -1,7 +1,7 @@
 #include "reports/published.h"
 
-#include "model/error.h"
-#include "model/json_util.h"
+#include "base/error.h"
+#include "base/json_util.h"
 
 #include <set>
 

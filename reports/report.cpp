@@ -1,13 +1,13 @@
 #include "reports/report.h"
 
 #include "eval/metrics.h"
-#include "model/error.h"
-#include "model/json_util.h"
+#include "base/error.h"
+#include "base/json_util.h"
 #include "reports/published.h"
 #include "reports/svg.h"
-#include "runner/merge.h"
-#include "runner/results.h"
-#include "runner/sample_log.h"
+#include "eval/results/merge.h"
+#include "eval/results/results.h"
+#include "eval/results/sample_log.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-// `g4u report`: results.json files (runner/results.h) -> report.md and one self-contained
+// `g4u report`: results.json files (eval/results/results.h) -> report.md and one self-contained
 // report.html (inline CSS and SVG, no scripts, nothing fetched) with
 //   - variants: weights (bytes by class, bits/weight), memory, latency
 //   - per-task scores with n, 95 % CI, stderr, parse failures

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "test_paths.h"
+#include "test_util.h"
 
 #include <sys/wait.h>
 
@@ -17,12 +18,6 @@ struct CliResult {
   std::string out, err;
 };
 
-inline std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // `args` is passed to /bin/sh after the binary path; quote as needed. `stdin_text` feeds stdin.
 inline CliResult run_g4u(const std::string& args, const std::string& stdin_text = "") {
@@ -37,8 +32,8 @@ inline CliResult run_g4u(const std::string& args, const std::string& stdin_text 
   int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_all(out);
-  r.err = read_all(err);
+  r.out = read_file(out);
+  r.err = read_file(err);
   std::remove(in.c_str());
   std::remove(out.c_str());
   std::remove(err.c_str());

@@ -1,8 +1,8 @@
 // Pre-processing latency: one 1000x1000 image at each soft-token budget (decoded pixels -> padded
 // patches, both resize kernels; and from a PNG file, decode included) and 10 s of 44.1 kHz audio
 // (samples in memory -> 16 kHz frames; and from a stereo WAV file).
-#include "model/audio.h"
-#include "model/image.h"
+#include "model/multimodal/audio.h"
+#include "model/multimodal/image.h"
 
 #include <benchmark/benchmark.h>
 #include <sndfile.h>

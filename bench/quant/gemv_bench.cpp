@@ -10,16 +10,16 @@
 // (same threads) right before each product over the product's time (robust to the host's
 // drifting bandwidth: the two halves of a pair see the same load); label = kernel path ("avx512",
 // "avx2", "scalar" or "reference" = reference-only, dequantize + fp32 dot). Weights are in the
-// order QuantLinear keeps them (q4_0 / q4_k interleaved, quant/interleave.h); QuantGemvStorageOrder
+// order QuantLinear keeps them (q4_0 / q4_k interleaved, quant/formats/interleave.h); QuantGemvStorageOrder
 // runs q4_0 / q4_k on ggml's order for comparison, and on CPUs with AVX-512 QuantGemvAvx2 runs the
 // schemes that have AVX-512 kernels (q4_0, q4_k, rtn4_*, hqq) through the AVX2 kernels. Bf16Gemv is the tied
-// head kept in bf16 (quant/tied_head.h) on vocab x hidden tables, beside TorchGemv/fp32 on them.
+// head kept in bf16 (quant/layer/tied_head.h) on vocab x hidden tables, beside TorchGemv/fp32 on them.
 // Run e.g.: g4u_quant_bench --benchmark_min_time=0.5
-#include "quant/interleave.h"
-#include "quant/kernels.h"
-#include "quant/quantized_tensor.h"
-#include "quant/scheme.h"
-#include "quant/thread_pool.h"
+#include "quant/formats/interleave.h"
+#include "quant/kernels/kernels.h"
+#include "quant/formats/quantized_tensor.h"
+#include "quant/formats/scheme.h"
+#include "quant/kernels/thread_pool.h"
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
@@ -221,7 +221,7 @@ void BM_TorchGemv(benchmark::State& state, torch::ScalarType dtype, Shape shape)
   state.SetLabel(dtype == torch::kFloat ? "torch fp32" : "torch bf16");
 }
 
-// The tied head kept in bf16 (quant/tied_head.h): bf16_matvec on vocab x hidden tables, fp32
+// The tied head kept in bf16 (quant/layer/tied_head.h): bf16_matvec on vocab x hidden tables, fp32
 // activations; frac_paired_read as in BM_QuantGemv.
 void BM_Bf16Gemv(benchmark::State& state, Shape shape) {
   std::vector<std::vector<uint16_t>> ws(1);

@@ -4,7 +4,7 @@
 #include "datasets/manifest.h"
 #include "datasets/prompt.h"
 #include "test_paths.h"
-#include "test_util.h"
+#include "datasets_test_util.h"
 
 #include <map>
 

@@ -2,7 +2,7 @@
 // processes.
 #include "cli_runner.h"
 #include "datasets/synth.h"
-#include "test_util.h"
+#include "datasets_test_util.h"
 
 #include <nlohmann/json.hpp>
 

@@ -3,7 +3,7 @@
 #include "datasets/manifest.h"
 #include "datasets/prompt.h"
 #include "datasets/shard.h"
-#include "test_util.h"
+#include "datasets_test_util.h"
 
 #include <sndfile.h>
 
@@ -53,13 +53,6 @@ TEST_CASE("canonical_number writes integers plainly and other values in shortest
   CHECK(canonical_number(0.1) == "0.1");
   CHECK(canonical_number(9007199254740992.0) == "9007199254740992");
   CHECK(canonical_number(1e21) == "1e+21");
-}
-
-TEST_CASE("FNV-1a 64 matches the published test vectors", "[unit]") {
-  // Vectors from the FNV reference (draft-eastlake-fnv, isthe.com/chongo/tech/comp/fnv).
-  CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
-  CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
-  CHECK(fnv1a64("foobar") == 0x85944171f73967e8ull);
 }
 
 TEST_CASE("parse_shard accepts i/N with 0 <= i < N only", "[unit]") {

@@ -2,7 +2,7 @@
 // item's media actually shows / says what its answer claims (checked from the pixels and samples).
 #include "datasets/manifest.h"
 #include "datasets/synth.h"
-#include "test_util.h"
+#include "datasets_test_util.h"
 
 #include <sndfile.h>
 #include <stb/stb_image.h>

@@ -2,7 +2,7 @@
 #include "eval/edit_distance.h"
 #include "eval/metrics.h"
 #include "eval/sacrebleu.h"
-#include "model/error.h"
+#include "base/error.h"
 
 #include <catch2/catch.hpp>
 

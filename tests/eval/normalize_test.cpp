@@ -2,7 +2,7 @@
 // (openai/whisper normalizers, EvalAI answer processor; docs/eval-benchmarks.md §2.7, §3.1).
 #include "eval/text_normalize.h"
 #include "eval/unicode.h"
-#include "model/error.h"
+#include "base/error.h"
 #include "test_paths.h"
 
 #include <catch2/catch.hpp>

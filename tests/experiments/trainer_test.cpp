@@ -3,8 +3,8 @@
 #include "experiments/progress.h"
 #include "experiments/train_config.h"
 #include "experiments/trainer.h"
-#include "model/error.h"
-#include "model/safetensors.h"
+#include "base/error.h"
+#include "model/io/safetensors.h"
 
 #include <catch2/catch.hpp>
 
@@ -128,7 +128,7 @@ TEST_CASE("a few training steps on a tiny model lower the loss", "[integration]"
   o.out = dir;
   o.progress = false;
   nlohmann::json s = train(c, o);
-  nlohmann::json curves = nlohmann::json::parse(test::read_all(dir + "/curves.json"));
+  nlohmann::json curves = nlohmann::json::parse(test::read_file(dir + "/curves.json"));
   const auto& tr = curves["train"];
   REQUIRE(tr.size() == 24);
   double first = (tr[0]["loss"].get<double>() + tr[1]["loss"].get<double>() + tr[2]["loss"].get<double>()) / 3;
@@ -172,8 +172,8 @@ TEST_CASE("resuming after an interruption gives the weights of an uninterrupted 
     REQUIRE(torch::equal(fa->load(t), fb->load(t.name)));
   }
   // The curves of the resumed run continue the interrupted one.
-  auto ca = nlohmann::json::parse(test::read_all(a + "/curves.json"));
-  auto cb = nlohmann::json::parse(test::read_all(b + "/curves.json"));
+  auto ca = nlohmann::json::parse(test::read_file(a + "/curves.json"));
+  auto cb = nlohmann::json::parse(test::read_file(b + "/curves.json"));
   REQUIRE(cb["train"].size() == 7);
   for (size_t i = 0; i < 7; ++i) REQUIRE(ca["train"][i]["loss"] == cb["train"][i]["loss"]);
   // A finished run is not silently retrained.
@@ -193,7 +193,7 @@ TEST_CASE("g4u train: a SentencePiece vocabulary is trained and shipped with the
   INFO(r.err);
   REQUIRE(r.code == 0);
   REQUIRE(fs::exists(dir + "/tokenizer.model"));
-  auto conf = nlohmann::json::parse(test::read_all(dir + "/config.json"));
+  auto conf = nlohmann::json::parse(test::read_file(dir + "/config.json"));
   REQUIRE(conf["g4u_tokenizer"] == "sentencepiece");
   auto g = test::run_g4u("generate --model " + dir + " --prompt 'What is 2 + 2?' -n 3 --json");
   INFO(g.err);

@@ -1,8 +1,8 @@
 // Audio pre-processing: framing, resampling, downmix, file formats, bad files, `g4u inspect --audio`.
 #include "cli_runner.h"
-#include "media_test_util.h"
-#include "model/audio.h"
-#include "model/error.h"
+#include "test_util.h"
+#include "model/multimodal/audio.h"
+#include "base/error.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -12,7 +12,7 @@
 #include <limits>
 
 using namespace g4u::model;
-using g4u::test::TempDir;
+using g4u::test::ScratchDir;
 
 namespace {
 
@@ -147,7 +147,7 @@ TEST_CASE("resampling to 16 kHz keeps frequency, amplitude and duration", "[unit
 }
 
 TEST_CASE("audio files: WAV/FLAC/OGG decode, stereo downmix, normalisation", "[unit]") {
-  TempDir dir("audio_files");
+  ScratchDir dir("audio_files");
   // Float WAV at 16 kHz, stereo: mono = (L + R) / 2 exactly, no resampling.
   const int64_t n = 1000;
   std::vector<float> st(n * 2);
@@ -205,7 +205,7 @@ TEST_CASE("audio files: WAV/FLAC/OGG decode, stereo downmix, normalisation", "[u
 }
 
 TEST_CASE("audio: the 30 s cap and the chunking helper", "[unit]") {
-  TempDir dir("audio_cap");
+  ScratchDir dir("audio_cap");
   // Exactly 30 s at 16 kHz is 750 frames and accepted; 31 s is refused with the duration named.
   write_audio(dir.file("30s.wav"), std::vector<float>(480000, 0.01f), 1, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
   CHECK(preprocess_audio_file(dir.file("30s.wav"), AudioOptions{}).num_frames() == 750);
@@ -228,14 +228,14 @@ TEST_CASE("audio: the 30 s cap and the chunking helper", "[unit]") {
 }
 
 TEST_CASE("audio: bad files are InputErrors naming the file", "[unit]") {
-  TempDir dir("audio_bad");
+  ScratchDir dir("audio_bad");
   require_input_error_naming(dir.file("missing.wav"), "missing");
   require_input_error_naming(dir.file(""), "a directory");
-  g4u::test::write_bytes(dir.file("empty.wav"), {});
+  g4u::test::write_file(dir.file("empty.wav"), "");
   require_input_error_naming(dir.file("empty.wav"), "empty");
   std::vector<uint8_t> noise(4000);
   for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
-  g4u::test::write_bytes(dir.file("noise.wav"), noise);
+  g4u::test::write_file(dir.file("noise.wav"), noise);
   require_input_error_naming(dir.file("noise.wav"), "random bytes");
 
   // NaN / Inf samples in a float WAV.
@@ -264,17 +264,17 @@ TEST_CASE("audio: bad files are InputErrors naming the file", "[unit]") {
     const auto bytes = g4u::test::read_bytes(dir.file(name));
     for (size_t keep : {size_t(20), bytes.size() / 2, bytes.size() - 100}) {
       const std::string p = dir.file(std::string("cut") + std::to_string(keep) + "_" + name);
-      g4u::test::write_bytes(p, std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<int64_t>(keep)));
+      g4u::test::write_file(p, std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<int64_t>(keep)));
       require_input_error_naming(p, std::string("truncated ") + name + " at " + std::to_string(keep));
     }
   }
   // An unsupported container: a PNG signature.
-  g4u::test::write_bytes(dir.file("x.png"), {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13});
+  g4u::test::write_file(dir.file("x.png"), {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13});
   require_input_error_naming(dir.file("x.png"), "PNG bytes");
 }
 
 TEST_CASE("g4u inspect --audio", "[integration]") {
-  TempDir dir("inspect_audio");
+  ScratchDir dir("inspect_audio");
   // 2.5 s of 44.1 kHz stereo -> 40000 samples at 16 kHz -> ceil(62.5) = 63 frames.
   const auto l = sine(110250, 44100, 440), r = sine(110250, 44100, 660);
   std::vector<float> st(110250 * 2);
@@ -294,7 +294,7 @@ TEST_CASE("g4u inspect --audio", "[integration]") {
   CHECK(j["frames"] == 63);
   CHECK(j["frame_length"] == 640);
 
-  g4u::test::write_bytes(dir.file("bad.wav"), {'R', 'I', 'F', 'F', 1, 2, 3});
+  g4u::test::write_file(dir.file("bad.wav"), {'R', 'I', 'F', 'F', 1, 2, 3});
   res = g4u::test::run_g4u("inspect --audio '" + dir.file("bad.wav") + "' --json");
   CHECK(res.code == 2);
   CHECK(res.err.find(dir.file("bad.wav")) != std::string::npos);

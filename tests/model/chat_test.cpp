@@ -1,8 +1,8 @@
 // The expected strings are written out by hand from the chat format of the architecture doc §6.
-#include "model/chat.h"
-#include "model/error.h"
-#include "model/special_tokens.h"
-#include "model/tokenizer.h"
+#include "model/text/chat.h"
+#include "base/error.h"
+#include "model/text/special_tokens.h"
+#include "model/text/tokenizer.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,6 @@
 // End-to-end checks of the foundation commands through the real binary.
 #include "cli_runner.h"
+#include "test_util.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -12,14 +13,7 @@ using g4u::test::run_g4u;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-namespace {
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("g4u_cli_test_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
-}  // namespace
+using g4u::test::ScratchDir;
 
 TEST_CASE("g4u info prints the released parameter counts", "[integration][cli]") {
   auto r = run_g4u("info --model gemma4-12b --json");
@@ -43,7 +37,8 @@ TEST_CASE("g4u info prints the released parameter counts", "[integration][cli]")
 }
 
 TEST_CASE("g4u init writes a checkpoint that info validates and generate reproduces", "[integration][cli]") {
-  std::string dir = temp_dir("init");
+  ScratchDir dir_scratch("init");
+  const std::string dir = dir_scratch.path;
   auto r = run_g4u("init --model tiny --out " + dir + " --seed 5 --dtype fp32 --json");
   REQUIRE(r.code == 0);
   auto info = run_g4u("info --model " + dir + " --json");
@@ -77,11 +72,11 @@ TEST_CASE("g4u init writes a checkpoint that info validates and generate reprodu
     CHECK(bad.code == 2);
     CHECK(bad.err.find("shape") != std::string::npos);
   }
-  fs::remove_all(dir);
 }
 
 TEST_CASE("g4u forward writes [T, vocab] float32 logits and per-layer outputs", "[integration][cli]") {
-  std::string dir = temp_dir("forward");
+  ScratchDir dir_scratch("forward");
+  const std::string dir = dir_scratch.path;
   auto r = run_g4u("forward --model tiny --tokens 2,5,40,41,42 --out " + dir + "/logits.f32 --hidden " + dir +
                    "/hidden --json");
   REQUIRE(r.code == 0);
@@ -101,7 +96,6 @@ TEST_CASE("g4u forward writes [T, vocab] float32 logits and per-layer outputs", 
   CHECK(run_g4u("forward --model tiny --tokens 2,999 --out " + dir + "/x.f32").code == 2);
   CHECK(run_g4u("forward --model tiny --tokens 2,abc --out " + dir + "/x.f32").code == 2);
   CHECK(run_g4u("forward --model tiny --tokens 2 --dtype fp16 --out " + dir + "/x.f32").code == 2);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("g4u bench reports prefill and decode throughput", "[integration][cli]") {

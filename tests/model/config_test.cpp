@@ -1,7 +1,8 @@
-#include "model/config.h"
-#include "model/error.h"
-#include "model/json_util.h"
-#include "model/tensor_specs.h"
+#include "model/io/config.h"
+#include "test_util.h"
+#include "base/error.h"
+#include "base/json_util.h"
+#include "model/io/tensor_specs.h"
 #include "test_paths.h"
 
 #include <catch2/catch.hpp>
@@ -11,19 +12,9 @@ using namespace g4u::model;
 using nlohmann::json;
 
 namespace {
+using g4u::test::expect_input_error;
 json released_config() { return g4u::read_json_file(std::string(G4U_FIXTURES_DIR) + "/gemma4-12b/config.json"); }
 
-// Expects an InputError whose message contains `needle`.
-template <typename F>
-void expect_input_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    FAIL("expected an InputError mentioning '" << needle << "'");
-  } catch (const g4u::InputError& e) {
-    INFO(e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-  }
-}
 }  // namespace
 
 TEST_CASE("released 12B config.json loads to the gemma4-12b preset", "[unit][config]") {

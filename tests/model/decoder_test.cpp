@@ -1,10 +1,10 @@
 // Decoder numerics against hand-computed values and an independent float64 reference written
 // straight from the formulas of the architecture doc §2 (loops over heads and positions; it shares
-// no code with model/decoder.cpp beyond reading the parameter tensors).
-#include "model/decoder.h"
-#include "model/generate.h"
+// no code with model/text/decoder.cpp beyond reading the parameter tensors).
+#include "model/text/decoder.h"
+#include "model/text/generate.h"
 #include "model/model.h"
-#include "model/sampling.h"
+#include "model/text/sampling.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
-#include "model/embedders.h"
+#include "model/multimodal/embedders.h"
 #include "model/model.h"
-#include "model/projectors.h"
+#include "model/multimodal/projectors.h"
 
 #include <catch2/catch.hpp>
 

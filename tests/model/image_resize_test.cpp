@@ -1,6 +1,6 @@
 // Antialiased bicubic resize: the float path against ATen's own kernel, the uint8 path against
 // hand-computed values and against the float path.
-#include "model/image_resize.h"
+#include "model/multimodal/image_resize.h"
 
 #include <catch2/catch.hpp>
 #include <torch/torch.h>

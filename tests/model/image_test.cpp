@@ -1,8 +1,8 @@
 // Image pre-processing: sizing rule, patch layout, decoding, bad files, `g4u inspect --image`.
 #include "cli_runner.h"
-#include "media_test_util.h"
-#include "model/error.h"
-#include "model/image.h"
+#include "test_util.h"
+#include "base/error.h"
+#include "model/multimodal/image.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -11,7 +11,7 @@
 #include <random>
 
 using namespace g4u::model;
-using g4u::test::TempDir;
+using g4u::test::ScratchDir;
 
 namespace {
 
@@ -263,7 +263,7 @@ TEST_CASE("preprocess_image: a resized image keeps flat colour and the patch cou
 }
 
 TEST_CASE("decode_image_file: PNG, BMP, JPEG, GIF to RGB like PIL's convert('RGB')", "[unit]") {
-  TempDir dir("image_decode");
+  ScratchDir dir("image_decode");
   const int w = 5, h = 3;
   // RGB PNG round-trips exactly.
   const auto rgb = random_pixels(w * h * 3, 1);
@@ -320,7 +320,7 @@ TEST_CASE("decode_image_file: PNG, BMP, JPEG, GIF to RGB like PIL's convert('RGB
   for (size_t i = 0; i < flat.size(); ++i) REQUIRE(std::abs(int(img.pixels[i]) - int(flat[i])) <= 3);
 
   // GIF: the first frame, palette expanded.
-  g4u::test::write_bytes(dir.file("two.gif"), two_frame_gif());
+  g4u::test::write_file(dir.file("two.gif"), two_frame_gif());
   img = decode_image_file(dir.file("two.gif"));
   CHECK(read_image_info(dir.file("two.gif")).format == "gif");
   REQUIRE(img.pixels.size() == 3);
@@ -328,12 +328,12 @@ TEST_CASE("decode_image_file: PNG, BMP, JPEG, GIF to RGB like PIL's convert('RGB
 }
 
 TEST_CASE("decode_image_file: bad files are InputErrors naming the file", "[unit]") {
-  TempDir dir("image_bad");
+  ScratchDir dir("image_bad");
   require_input_error_naming(dir.file("missing.png"), "missing file");
   require_input_error_naming(dir.file(""), "a directory");
-  g4u::test::write_bytes(dir.file("empty.png"), {});
+  g4u::test::write_file(dir.file("empty.png"), "");
   require_input_error_naming(dir.file("empty.png"), "empty file");
-  g4u::test::write_bytes(dir.file("noise.png"), random_pixels(1000, 4));
+  g4u::test::write_file(dir.file("noise.png"), random_pixels(1000, 4));
   require_input_error_naming(dir.file("noise.png"), "random bytes");
 
   // Formats stb could decode but the image path does not accept.
@@ -354,16 +354,16 @@ TEST_CASE("decode_image_file: bad files are InputErrors naming the file", "[unit
     for (double frac : {0.5, 0.9}) {
       std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<int64_t>(bytes.size() * frac));
       const std::string p = dir.file(std::string("cut_") + std::to_string(int(frac * 10)) + "_" + name);
-      g4u::test::write_bytes(p, cut);
+      g4u::test::write_file(p, cut);
       require_input_error_naming(p, std::string("truncated ") + name);
     }
     std::vector<uint8_t> last(bytes.begin(), bytes.end() - 1);
-    g4u::test::write_bytes(dir.file(std::string("minus1_") + name), last);
+    g4u::test::write_file(dir.file(std::string("minus1_") + name), last);
     require_input_error_naming(dir.file(std::string("minus1_") + name), std::string("one byte short ") + name);
   }
   auto gif = two_frame_gif();
   for (size_t n : {size_t(10), size_t(22), size_t(31)}) {  // header, inside descriptor, inside the LZW data
-    g4u::test::write_bytes(dir.file("cut.gif"), std::vector<uint8_t>(gif.begin(), gif.begin() + n));
+    g4u::test::write_file(dir.file("cut.gif"), std::vector<uint8_t>(gif.begin(), gif.begin() + n));
     require_input_error_naming(dir.file("cut.gif"), "truncated GIF at " + std::to_string(n));
   }
 
@@ -377,7 +377,7 @@ TEST_CASE("decode_image_file: bad files are InputErrors naming the file", "[unit
       b[16 + i] = static_cast<uint8_t>(w >> (24 - 8 * i));
       b[20 + i] = static_cast<uint8_t>(h >> (24 - 8 * i));
     }
-    g4u::test::write_bytes(dir.file(name), b);
+    g4u::test::write_file(dir.file(name), b);
     return dir.file(name);
   };
   const std::string zero = patch_size(0, 1, "zero.png");
@@ -394,7 +394,7 @@ TEST_CASE("decode_image_file: bad files are InputErrors naming the file", "[unit
   // One flipped bit in the compressed pixel data (the CRC no longer matches).
   auto flipped = g4u::test::read_bytes(dir.file("big.png"));
   flipped[flipped.size() / 2] ^= 0x10;
-  g4u::test::write_bytes(dir.file("flipped.png"), flipped);
+  g4u::test::write_file(dir.file("flipped.png"), flipped);
   CHECK_THROWS_WITH(decode_image_file(dir.file("flipped.png")), Catch::Contains("CRC"));
 
   // preprocess_image_file reports the same errors.
@@ -402,7 +402,7 @@ TEST_CASE("decode_image_file: bad files are InputErrors naming the file", "[unit
 }
 
 TEST_CASE("preprocess_image_file: decode, resize and patchify a PNG", "[unit]") {
-  TempDir dir("image_file");
+  ScratchDir dir("image_file");
   const std::string png = dir.file("grad.png");
   write_png(png, 100, 150, [](int y, int x, int c) { return c == 0 ? y * 2 : c == 1 ? x : 128; });
   ImageOptions o;
@@ -426,7 +426,7 @@ TEST_CASE("preprocess_image_file: decode, resize and patchify a PNG", "[unit]") 
 }
 
 TEST_CASE("g4u inspect --image", "[integration]") {
-  TempDir dir("inspect_image");
+  ScratchDir dir("inspect_image");
   const std::string sq = dir.file("square.png"), wide = dir.file("wide.png");
   write_png(sq, 1000, 1000, [](int y, int x, int c) { return (x + y + c * 50) & 0xFF; });
   write_png(wide, 1080, 1920, [](int y, int x, int c) { return (x * 3 + y + c) & 0xFF; });
@@ -471,7 +471,7 @@ TEST_CASE("g4u inspect --image", "[integration]") {
   CHECK(j["soft_tokens"] == 16);
 
   // Bad input: exit code 2, the file named on stderr.
-  g4u::test::write_bytes(dir.file("bad.png"), {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0});
+  g4u::test::write_file(dir.file("bad.png"), {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0});
   r = g4u::test::run_g4u("inspect --image '" + dir.file("bad.png") + "' --json");
   CHECK(r.code == 2);
   CHECK(r.err.find(dir.file("bad.png")) != std::string::npos);

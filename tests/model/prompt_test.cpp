@@ -1,8 +1,8 @@
 // Multimodal prompt assembly: placeholder expansion, soft-token scatter, mm_token_type_ids and the
 // vision attention blocks of architecture doc §2.8.
-#include "model/decoder.h"
+#include "model/text/decoder.h"
 #include "model/model.h"
-#include "model/prompt.h"
+#include "model/multimodal/prompt.h"
 
 #include <catch2/catch.hpp>
 

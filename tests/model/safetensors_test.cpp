@@ -1,7 +1,8 @@
-#include "model/safetensors.h"
+#include "model/io/safetensors.h"
 
-#include "model/error.h"
-#include "model/json_util.h"
+#include "base/error.h"
+#include "base/json_util.h"
+#include "test_util.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -18,23 +19,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("g4u_safetensors_test_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  size_t count() const { return static_cast<size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
-};
+using g4u::test::ScratchDir;
+using g4u::test::input_error;
+using g4u::test::read_file;
+using g4u::test::write_file;
+
 
 std::string le64(uint64_t n) {
   std::string s(8, '\0');
@@ -42,29 +31,15 @@ std::string le64(uint64_t n) {
   return s;
 }
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
-std::string read_bytes(const std::string& path) { return g4u::read_text_file(path); }
 
 // A safetensors file from a header text and `data_bytes` bytes of data (values 0, 1, 2, ...).
 void write_raw_file(const std::string& path, const std::string& header, size_t data_bytes) {
   std::string data(data_bytes, '\0');
   for (size_t i = 0; i < data_bytes; ++i) data[i] = static_cast<char>(i);
-  write_bytes(path, le64(header.size()) + header + data);
+  write_file(path, le64(header.size()) + header + data);
 }
 
-template <typename F>
-std::string input_error_of(F&& f) {
-  try {
-    f();
-  } catch (const g4u::InputError& e) {
-    return e.what();
-  }
-  return "<no InputError>";
-}
 
 template <typename F>
 bool throws_internal(F&& f) {
@@ -78,7 +53,7 @@ bool throws_internal(F&& f) {
 
 // The file must be rejected by open() with a message naming the file and containing `needle`.
 void expect_rejected(const std::string& path, const std::string& needle) {
-  std::string msg = input_error_of([&] { SafetensorsFile::open(path); });
+  std::string msg = input_error([&] { SafetensorsFile::open(path); });
   INFO("message: " << msg);
   CHECK(msg.find(path) != std::string::npos);
   CHECK(msg.find(needle) != std::string::npos);
@@ -118,7 +93,7 @@ TEST_CASE("dtype table matches the safetensors spellings and sizes", "[unit][saf
 }
 
 TEST_CASE("writer output is byte-identical to the reference serialization", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   // Expected bytes from the reference implementation's own serialization test: one F32 tensor
   // "attn.0" of shape [1,2,3] holding 0..5 gives a 64-byte header (no padding needed).
   const std::string header = R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
@@ -130,14 +105,14 @@ TEST_CASE("writer output is byte-identical to the reference serialization", "[un
     expected.append(b, 4);
   }
   save_safetensors(dir.file("a.safetensors"), {{"attn.0", torch::arange(6, torch::kFloat).reshape({1, 2, 3})}});
-  CHECK(read_bytes(dir.file("a.safetensors")) == expected);
+  CHECK(read_file(dir.file("a.safetensors")) == expected);
 
   // And with no tensors: "{}" padded with spaces to 8 bytes; with metadata {"framework": "pt"} the
   // header is 35 bytes padded to 40.
   save_safetensors(dir.file("empty.safetensors"), {});
-  CHECK(read_bytes(dir.file("empty.safetensors")) == le64(8) + "{}      ");
+  CHECK(read_file(dir.file("empty.safetensors")) == le64(8) + "{}      ");
   save_safetensors(dir.file("meta.safetensors"), {}, {{"framework", "pt"}});
-  CHECK(read_bytes(dir.file("meta.safetensors")) == le64(40) + R"({"__metadata__":{"framework":"pt"}})" + "     ");
+  CHECK(read_file(dir.file("meta.safetensors")) == le64(40) + R"({"__metadata__":{"framework":"pt"}})" + "     ");
 
   // The reader takes the reference bytes.
   auto f = SafetensorsFile::open(dir.file("a.safetensors"));
@@ -151,7 +126,7 @@ TEST_CASE("writer output is byte-identical to the reference serialization", "[un
 }
 
 TEST_CASE("round trip of every dtype, empty tensors and metadata", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   std::vector<std::pair<std::string, torch::Tensor>> ts;
   for (DType d : all_dtypes()) {
     torch::Tensor t;
@@ -192,18 +167,18 @@ TEST_CASE("round trip of every dtype, empty tensors and metadata", "[unit][safet
   }
   CHECK(f->load("scalar").item<double>() == 7.5);
   CHECK(f->find("missing") == nullptr);
-  std::string msg = input_error_of([&] { f->view("missing"); });
+  std::string msg = input_error([&] { f->view("missing"); });
   CHECK(msg.find(dir.file("all.safetensors")) != std::string::npos);
   CHECK(msg.find("no tensor named \"missing\"") != std::string::npos);
 
   // Little-endian on disk: I32 value -3 is FD FF FF FF.
   const TensorInfo& i32 = f->info("t_I32");
-  std::string bytes = read_bytes(dir.file("all.safetensors"));
+  std::string bytes = read_file(dir.file("all.safetensors"));
   CHECK(bytes.substr(i32.offset, 4) == std::string("\xFD\xFF\xFF\xFF", 4));
 }
 
 TEST_CASE("bf16 and f16 bit patterns survive a round trip and decode to the right values", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   // bf16 is the top half of an IEEE float: 0x3F80 = 1.0, 0xC000 = -2.0, 0x4049 = 3.140625,
   // 0x7F80 = +inf, 0xFF80 = -inf, 0x8000 = -0.0, 0x0001 = 2^-133 (smallest subnormal), 0x7FC1 = a NaN.
   const std::vector<uint16_t> bf{0x3F80, 0xC000, 0x4049, 0x7F80, 0xFF80, 0x8000, 0x0001, 0x7FC1};
@@ -243,7 +218,7 @@ TEST_CASE("bf16 and f16 bit patterns survive a round trip and decode to the righ
 }
 
 TEST_CASE("view() aliases the mapping and keeps the file mapped", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("v.safetensors");
   torch::Tensor w = torch::randn({4, 5});
   save_safetensors(path, {{"w", w}, {"b", torch::arange(3, torch::kInt64)}});
@@ -271,7 +246,7 @@ TEST_CASE("view() aliases the mapping and keeps the file mapped", "[unit][safete
 }
 
 TEST_CASE("misaligned tensors from other writers are returned as aligned copies", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("m.safetensors");
   // U8[1] at data offset 0, then F32[2] at data offset 1 (legal, but not 4-byte aligned). The header
   // length is a multiple of 8 so only the data offset misaligns.
@@ -283,7 +258,7 @@ TEST_CASE("misaligned tensors from other writers are returned as aligned copies"
     std::memcpy(b, &x, 4);
     data.append(b, 4);
   }
-  write_bytes(path, le64(header.size()) + header + data);
+  write_file(path, le64(header.size()) + header + data);
   auto f = SafetensorsFile::open(path);
   CHECK(f->tensors()[0].name == "u");  // offset order
   torch::Tensor v = f->view("f");
@@ -294,7 +269,7 @@ TEST_CASE("misaligned tensors from other writers are returned as aligned copies"
 }
 
 TEST_CASE("writer streams in declared order and handles non-contiguous input", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   torch::Tensor base = torch::arange(12, torch::kFloat).reshape({3, 4});
   torch::Tensor tr = base.t();                            // [4, 3], non-contiguous
   torch::Tensor strided = base.index({torch::indexing::Slice(), torch::indexing::Slice(0, 4, 2)});  // [3, 2]
@@ -320,11 +295,11 @@ TEST_CASE("writer streams in declared order and handles non-contiguous input", "
 }
 
 TEST_CASE("writer misuse is an internal error and an unfinished writer leaves no file", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("x.safetensors");
   // An older, valid file at the destination must survive an interrupted write untouched.
   save_safetensors(path, {{"old", torch::ones({2})}});
-  const std::string old_bytes = read_bytes(path);
+  const std::string old_bytes = read_file(path);
   {
     SafetensorsWriter w(path, {decl("a", DType::kF32, {2, 2}), decl("b", DType::kI64, {3})});
     CHECK(throws_internal([&] { w.write("b", torch::zeros({3}, torch::kInt64)); }));   // out of order
@@ -339,7 +314,7 @@ TEST_CASE("writer misuse is an internal error and an unfinished writer leaves no
     // destroyed unfinished
   }
   CHECK(dir.count() == 1);
-  CHECK(read_bytes(path) == old_bytes);
+  CHECK(read_file(path) == old_bytes);
   {
     SafetensorsWriter w(dir.file("y.safetensors"), {decl("a", DType::kF32, {1})});
     w.write("a", torch::ones({1}));
@@ -351,36 +326,36 @@ TEST_CASE("writer misuse is an internal error and an unfinished writer leaves no
   CHECK(throws_internal([&] { SafetensorsWriter(dir.file("z.safetensors"), {decl("__metadata__", DType::kF32, {1})}); }));
   CHECK(throws_internal([&] { SafetensorsWriter(dir.file("z.safetensors"), {decl("a", DType::kF32, {-1})}); }));
   CHECK_FALSE(fs::exists(dir.file("z.safetensors")));
-  std::string msg = input_error_of([&] { SafetensorsWriter(dir.file("no/such/dir/f.safetensors"), {}); });
+  std::string msg = input_error([&] { SafetensorsWriter(dir.file("no/such/dir/f.safetensors"), {}); });
   CHECK(msg.find("no/such/dir/f.safetensors") != std::string::npos);
   CHECK(msg.find("cannot create") != std::string::npos);
 }
 
 TEST_CASE("malformed safetensors files are rejected with a message naming the file", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   auto p = [&](const std::string& n) { return dir.file(n); };
   const std::string ok_entry = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
 
   SECTION("shorter than 8 bytes") {
-    write_bytes(p("short"), std::string("\x10\x00\x00", 3));
+    write_file(p("short"), std::string("\x10\x00\x00", 3));
     expect_rejected(p("short"), "file is 3 bytes, shorter than the 8-byte header length");
-    write_bytes(p("zero"), "");
+    write_file(p("zero"), "");
     expect_rejected(p("zero"), "file is 0 bytes");
   }
   SECTION("huge header length") {
-    write_bytes(p("huge"), le64(uint64_t{1} << 62) + "{}");
+    write_file(p("huge"), le64(uint64_t{1} << 62) + "{}");
     expect_rejected(p("huge"), "header length 4611686018427387904 exceeds the limit of 100000000 bytes");
-    write_bytes(p("max"), le64(~uint64_t{0}) + "{}");
+    write_file(p("max"), le64(~uint64_t{0}) + "{}");
     expect_rejected(p("max"), "exceeds the limit");
   }
   SECTION("header length past the end of the file") {
-    write_bytes(p("past"), le64(1000) + std::string("{}", 2));
+    write_file(p("past"), le64(1000) + std::string("{}", 2));
     expect_rejected(p("past"), "header length 1000 runs past the end of the file (10 bytes");
   }
   SECTION("truncated data") {
     save_safetensors(p("t"), {{"a", torch::ones({4})}});
-    std::string b = read_bytes(p("t"));
-    write_bytes(p("t"), b.substr(0, b.size() - 3));
+    std::string b = read_file(p("t"));
+    write_file(p("t"), b.substr(0, b.size() - 3));
     expect_rejected(p("t"), "data_offsets [0, 16] lie outside the data region of 13 bytes");
   }
   SECTION("bad JSON") {
@@ -494,7 +469,7 @@ TEST_CASE("malformed safetensors files are rejected with a message naming the fi
 }
 
 TEST_CASE("files that are valid for the reference implementation load", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   // Unpadded header, leading/trailing JSON whitespace, null metadata, unknown extra fields, keys in
   // any order, zero-size tensors sharing an offset.
   const std::string h =
@@ -513,18 +488,18 @@ TEST_CASE("files that are valid for the reference implementation load", "[unit][
 }
 
 TEST_CASE("BOOL tensors with bytes other than 0/1 are rejected on read", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   std::string header = R"({"m":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}})";
   write_raw_file(dir.file("b"), header, 3);  // bytes 0, 1, 2
   auto f = SafetensorsFile::open(dir.file("b"));  // header is fine
-  std::string msg = input_error_of([&] { f->load("m"); });
+  std::string msg = input_error([&] { f->load("m"); });
   CHECK(msg.find(dir.file("b")) != std::string::npos);
   CHECK(msg.find("BOOL element 2 has byte value 2") != std::string::npos);
-  CHECK(input_error_of([&] { f->view("m"); }).find("must be 0 or 1") != std::string::npos);
+  CHECK(input_error([&] { f->view("m"); }).find("must be 0 or 1") != std::string::npos);
 }
 
 TEST_CASE("sharded checkpoint round trip", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   std::vector<TensorInfo> decls{decl("model.embed", DType::kBF16, {16, 8}),   // 256 B
                                 decl("model.a", DType::kF32, {10}),           // 40 B
                                 decl("model.b", DType::kF32, {10}),           // 40 B
@@ -542,7 +517,7 @@ TEST_CASE("sharded checkpoint round trip", "[unit][safetensors]") {
   // Expected shards with max 300 bytes, greedy in declared order: [embed 256] [a 40, b 40]
   // [big 400] [c 24, flag 5].
   {
-    ShardedCheckpointWriter w(dir.path.string(), decls, 300, {{"creator", "test"}});
+    ShardedCheckpointWriter w(dir.path, decls, 300, {{"creator", "test"}});
     REQUIRE(w.shard_files() == std::vector<std::string>{"model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
                                                         "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors"});
     CHECK(w.shard_of("model.b") == "model-00002-of-00004.safetensors");
@@ -560,7 +535,7 @@ TEST_CASE("sharded checkpoint round trip", "[unit][safetensors]") {
   CHECK(index["weight_map"]["model.big"] == "model-00003-of-00004.safetensors");
   CHECK(index["weight_map"]["model.flag"] == "model-00004-of-00004.safetensors");
 
-  Checkpoint c = Checkpoint::open(dir.path.string());
+  Checkpoint c = Checkpoint::open(dir.path);
   CHECK(c.path() == dir.file("model.safetensors.index.json"));
   CHECK(c.files().size() == 4);
   CHECK(c.index_total_size() == uint64_t{765});
@@ -575,7 +550,7 @@ TEST_CASE("sharded checkpoint round trip", "[unit][safetensors]") {
   CHECK(c.files()[1]->metadata().at("format") == "pt");
   CHECK(c.files()[1]->metadata().at("creator") == "test");
   CHECK(c.file_of("model.c").path() == dir.file("model-00004-of-00004.safetensors"));
-  std::string msg = input_error_of([&] { c.info("model.zzz"); });
+  std::string msg = input_error([&] { c.info("model.zzz"); });
   CHECK(msg.find(dir.file("model.safetensors.index.json")) != std::string::npos);
   CHECK(msg.find("no tensor named \"model.zzz\"") != std::string::npos);
   // Opening the index file directly works too.
@@ -584,21 +559,21 @@ TEST_CASE("sharded checkpoint round trip", "[unit][safetensors]") {
   // Rewriting the directory as one shard replaces the index (which would otherwise shadow nothing,
   // but stale indexes are removed so the directory has one layout).
   {
-    ShardedCheckpointWriter w(dir.path.string(), {decl("x", DType::kF32, {2})}, 1 << 20);
+    ShardedCheckpointWriter w(dir.path, {decl("x", DType::kF32, {2})}, 1 << 20);
     CHECK(w.shard_files() == std::vector<std::string>{"model.safetensors"});
     w.write("x", torch::ones({2}));
     w.finish();
   }
   CHECK_FALSE(fs::exists(dir.file("model.safetensors.index.json")));
-  Checkpoint single = Checkpoint::open(dir.path.string());
+  Checkpoint single = Checkpoint::open(dir.path);
   CHECK(single.names() == std::vector<std::string>{"x"});
   CHECK(single.path() == dir.file("model.safetensors"));
 }
 
 TEST_CASE("an unfinished sharded writer leaves no files", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   {
-    ShardedCheckpointWriter w(dir.path.string(), {decl("a", DType::kF32, {4}), decl("b", DType::kF32, {4})}, 16);
+    ShardedCheckpointWriter w(dir.path, {decl("a", DType::kF32, {4}), decl("b", DType::kF32, {4})}, 16);
     REQUIRE(w.shard_files().size() == 2);
     w.write("a", torch::ones({4}));
     w.write("b", torch::ones({4}));
@@ -608,7 +583,7 @@ TEST_CASE("an unfinished sharded writer leaves no files", "[unit][safetensors]")
 }
 
 TEST_CASE("checkpoint rename maps names and rejects clashes", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   save_safetensors(dir.file("m.safetensors"), {{"model.layers.0.w", torch::ones({2})}, {"lm.x", torch::zeros({1})}});
   Checkpoint c = Checkpoint::open(dir.file("m.safetensors"));
   auto to_canonical = [](const std::string& n) {
@@ -620,20 +595,20 @@ TEST_CASE("checkpoint rename maps names and rejects clashes", "[unit][safetensor
   CHECK(c.disk_name("model.language_model.layers.0.w") == "model.layers.0.w");
   CHECK(torch::equal(c.load("model.language_model.layers.0.w"), torch::ones({2})));
   CHECK_FALSE(c.contains("model.layers.0.w"));
-  std::string msg = input_error_of([&] { c.rename([](const std::string&) { return std::string("same"); }); });
+  std::string msg = input_error([&] { c.rename([](const std::string&) { return std::string("same"); }); });
   CHECK(msg.find(dir.file("m.safetensors")) != std::string::npos);
   CHECK(msg.find("both map to the name \"same\"") != std::string::npos);
   CHECK(c.contains("lm.x"));  // a failed rename leaves the names as they were
 }
 
 TEST_CASE("malformed checkpoints and indexes are rejected with a message naming the file", "[unit][safetensors]") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string idx = dir.file("model.safetensors.index.json");
   save_safetensors(dir.file("s1.safetensors"), {{"a", torch::ones({2})}, {"b", torch::ones({1})}});
   save_safetensors(dir.file("s2.safetensors"), {{"c", torch::ones({3})}, {"b", torch::ones({1})}});
   auto expect = [&](const std::string& index_text, const std::string& needle, const std::string& where) {
-    write_bytes(idx, index_text);
-    std::string msg = input_error_of([&] { Checkpoint::open(dir.path.string()); });
+    write_file(idx, index_text);
+    std::string msg = input_error([&] { Checkpoint::open(dir.path); });
     INFO("message: " << msg);
     CHECK(msg.find(where) != std::string::npos);
     CHECK(msg.find(needle) != std::string::npos);
@@ -654,20 +629,20 @@ TEST_CASE("malformed checkpoints and indexes are rejected with a message naming 
   expect(R"({"weight_map": {"a": "s1.safetensors", "a": "s2.safetensors"}})", "duplicate key \"a\"", idx);
   expect(R"({"metadata": {"total_size": -1}, "weight_map": {}})", "metadata.total_size must be a non-negative integer", idx);
   // A shard whose header is bad is reported with the shard's own path.
-  write_bytes(dir.file("bad.safetensors"), "1234");
+  write_file(dir.file("bad.safetensors"), "1234");
   expect(R"({"weight_map": {"a": "bad.safetensors"}})", "shorter than the 8-byte", dir.file("bad.safetensors"));
 
   // A valid index opens.
-  write_bytes(idx, R"({"metadata": {"total_size": 12}, "weight_map": {"a": "s1.safetensors", "b": "s1.safetensors"}})");
+  write_file(idx, R"({"metadata": {"total_size": 12}, "weight_map": {"a": "s1.safetensors", "b": "s1.safetensors"}})");
   fs::remove(dir.file("s2.safetensors"));
-  Checkpoint ok = Checkpoint::open(dir.path.string());
+  Checkpoint ok = Checkpoint::open(dir.path);
   CHECK(ok.names() == std::vector<std::string>{"a", "b"});
 
   // Directory with neither file, and a path that does not exist.
-  TempDir empty;
-  std::string msg = input_error_of([&] { Checkpoint::open(empty.path.string()); });
-  CHECK(msg.find(empty.path.string()) != std::string::npos);
+  ScratchDir empty;
+  std::string msg = input_error([&] { Checkpoint::open(empty.path); });
+  CHECK(msg.find(empty.path) != std::string::npos);
   CHECK(msg.find("neither model.safetensors nor model.safetensors.index.json") != std::string::npos);
-  msg = input_error_of([&] { Checkpoint::open(empty.file("nope")); });
+  msg = input_error([&] { Checkpoint::open(empty.file("nope")); });
   CHECK(msg.find("no such file or directory") != std::string::npos);
 }

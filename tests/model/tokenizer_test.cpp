@@ -1,7 +1,8 @@
-#include "model/config.h"
-#include "model/error.h"
-#include "model/special_tokens.h"
-#include "model/tokenizer.h"
+#include "model/io/config.h"
+#include "base/error.h"
+#include "model/text/special_tokens.h"
+#include "model/text/tokenizer.h"
+#include "test_util.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -20,31 +21,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using g4u::test::read_file;
+using g4u::test::write_file;
+using ScratchDir = g4u::test::ScratchDir;
 
-void write_bytes(const std::string& path, const std::string& s) {
-  std::ofstream out(path, std::ios::binary);
-  out << s;
-}
 
-// A scratch directory removed at exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "g4u_tok_XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+
 
 // English-like sentences from a fixed word list and a fixed LCG: a corpus with repeated words so
 // BPE has merges to learn, plus digits, punctuation and the chat markers.
@@ -74,12 +56,12 @@ std::string make_corpus(int lines) {
 
 // One vocabulary trained per test process (training takes a moment).
 struct TrainedVocab {
-  TempDir dir;
+  ScratchDir dir;
   std::string model;
   std::string corpus;
   TrainedVocab() {
     corpus = dir.path + "/corpus.txt";
-    write_bytes(corpus, make_corpus(3000));
+    write_file(corpus, make_corpus(3000));
     model = dir.path + "/tokenizer.model";
     train_sentencepiece(corpus, 400, model, 7);
   }
@@ -180,11 +162,11 @@ TEST_CASE("load_tokenizer: errors name the problem", "[unit][tokenizer]") {
   c.tokens.boi = 40;
   CHECK_THROWS_WITH(load_tokenizer(c, ""), Catch::Contains("<|image>") && Catch::Contains("40"));
 
-  TempDir dir;
+  ScratchDir dir;
   c = *model_preset("tiny");
   c.tokenizer = "sentencepiece";
   CHECK_THROWS_WITH(load_tokenizer(c, dir.path), Catch::Contains(dir.path + "/tokenizer.model"));
-  write_bytes(dir.path + "/tokenizer.model", "this is not a protobuf");
+  write_file(dir.path + "/tokenizer.model", "this is not a protobuf");
   CHECK_THROWS_AS(load_tokenizer(c, dir.path), g4u::InputError);
 }
 
@@ -217,7 +199,7 @@ TEST_CASE("sentencepiece: trained vocabulary has g4u's special ids", "[integrati
   CHECK_FALSE(tok.is_special(399));
 
   // The tiny preset's markers agree with it, so load_tokenizer accepts it for a 400-token model.
-  TempDir dir;
+  ScratchDir dir;
   fs::copy_file(trained().model, dir.path + "/tokenizer.model");
   ModelConfig c = *model_preset("tiny");
   c.tokenizer = "sentencepiece";
@@ -264,10 +246,10 @@ TEST_CASE("sentencepiece: encode/decode round trip", "[integration][tokenizer]")
 }
 
 TEST_CASE("sentencepiece: training is deterministic and atomic", "[integration][tokenizer]") {
-  TempDir dir;
+  ScratchDir dir;
   std::string again = dir.path + "/again.model";
   train_sentencepiece(trained().corpus, 400, again, 7);
-  CHECK(read_bytes(again) == read_bytes(trained().model));
+  CHECK(read_file(again) == read_file(trained().model));
   // Nothing but the output is left behind.
   int files = 0;
   for (const auto& e : fs::directory_iterator(dir.path)) {
@@ -280,7 +262,7 @@ TEST_CASE("sentencepiece: training is deterministic and atomic", "[integration][
   std::string bad = dir.path + "/bad.model";
   CHECK_THROWS_AS(train_sentencepiece(trained().corpus, 288, bad, 7), g4u::InputError);
   CHECK_THROWS_AS(train_sentencepiece(dir.path + "/missing.txt", 400, bad, 7), g4u::InputError);
-  write_bytes(dir.path + "/tiny.txt", "ab\n");
+  write_file(dir.path + "/tiny.txt", "ab\n");
   CHECK_THROWS_AS(train_sentencepiece(dir.path + "/tiny.txt", 5000, bad, 7), g4u::InputError);
   CHECK_FALSE(fs::exists(bad));
   files = 0;

@@ -1,12 +1,12 @@
 // GPTQ, AWQ and the imatrix collector: independent facts (formulas, RTN equivalence, exact folding).
-#include "model/loader.h"
-#include "quant/awq.h"
-#include "quant/calibrated.h"
-#include "quant/calibration.h"
-#include "quant/checkpoint.h"
-#include "quant/gptq.h"
-#include "quant/quant_linear.h"
-#include "quant/torch_tensor.h"
+#include "model/io/loader.h"
+#include "quant/algorithms/awq.h"
+#include "quant/algorithms/calibrated.h"
+#include "quant/algorithms/calibration.h"
+#include "quant/io/checkpoint.h"
+#include "quant/algorithms/gptq.h"
+#include "quant/layer/quant_linear.h"
+#include "quant/layer/torch_tensor.h"
 #include "quant_test_util.h"
 #include "test_paths.h"
 #include "cli_runner.h"
@@ -23,6 +23,8 @@ using namespace g4u::quant;
 
 namespace {
 
+using g4u::test::ScratchDir;
+
 // Strongly correlated activations (K/4 latent factors plus 10 % noise) with uneven column scales,
 // as in LLM hidden states - what makes GPTQ/AWQ worthwhile.
 torch::Tensor calib_activations(int64_t T, int64_t K, uint64_t seed) {
@@ -37,21 +39,7 @@ double output_error(const torch::Tensor& x, const torch::Tensor& w, const torch:
   return (torch::matmul(x, (w - w_hat).t())).pow(2).sum().item<double>();
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("g4u_qcal_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& n) const { return (path / n).string(); }
-};
 
 }  // namespace
 
@@ -159,7 +147,7 @@ TEST_CASE("AWQ scale search never loses to no scaling, and its quantizer matches
 }
 
 TEST_CASE("Calibrated quantize: imatrix, GPTQ and AWQ checkpoints load and generate", "[integration]") {
-  TempDir dir("e2e");
+  ScratchDir dir("e2e");
   model::write_random_checkpoint(*model::model_preset("tiny"), dir / "dense", 3);
   {
     std::ofstream f(dir / "calib.txt");
@@ -270,7 +258,7 @@ TEST_CASE("Calibrated quantize: imatrix, GPTQ and AWQ checkpoints load and gener
                        rp["model.language_model.layers.1.pre_feedforward_layernorm.weight"]));
     CHECK_FALSE(torch::equal(rp["model.language_model.layers.1.input_layernorm.weight"],
                              lm.model->named_parameters(true)["model.language_model.layers.1.input_layernorm.weight"]));
-    nlohmann::json meta = nlohmann::json::parse(read_all(dir / "q_awq_g32/quantization.json"));
+    nlohmann::json meta = nlohmann::json::parse(g4u::test::read_file(dir / "q_awq_g32/quantization.json"));
     CHECK(meta["kept"]["model.language_model.layers.1.input_layernorm.weight"]["dtype"] == "F32");
     CHECK(meta["kept"]["model.language_model.norm.weight"]["dtype"] ==
           meta["kept"]["model.language_model.layers.1.post_attention_layernorm.weight"]["dtype"]);
@@ -282,11 +270,11 @@ TEST_CASE("Calibrated quantize: imatrix, GPTQ and AWQ checkpoints load and gener
     o2.recipe = "q4_0";
     o2.imatrix = im;
     quantize_checkpoint(dir / "dense", dir / "q4_0_whole", o2);
-    CHECK(read_all(dir / "q4_0_whole/model.safetensors") == read_all(dir / "q_q4_0/model.safetensors"));
+    CHECK(g4u::test::read_file(dir / "q4_0_whole/model.safetensors") == g4u::test::read_file(dir / "q_q4_0/model.safetensors"));
   }
 
   opt.recipe = "gptq_asym_g32";
-  g4u::quant::test::expect_input_error([&] { quantize_calibrated(dir / "dense", dir / "x", opt, {}); }, "needs --calib");
+  g4u::test::expect_input_error([&] { quantize_calibrated(dir / "dense", dir / "x", opt, {}); }, "needs --calib");
   opt.recipe = "rtn4_sym_g32";
-  g4u::quant::test::expect_input_error([&] { quantize_calibrated(dir / "dense", dir / "x", opt, co); }, "no importance-weighted");
+  g4u::test::expect_input_error([&] { quantize_calibrated(dir / "dense", dir / "x", opt, co); }, "no importance-weighted");
 }

@@ -1,11 +1,11 @@
 // Tensor policy, streaming quantize of a checkpoint, loading it back, bad checkpoints.
-#include "model/json_util.h"
-#include "model/loader.h"
-#include "model/safetensors.h"
-#include "quant/checkpoint.h"
-#include "quant/policy.h"
-#include "quant/quant_linear.h"
-#include "quant/torch_tensor.h"
+#include "base/json_util.h"
+#include "model/io/loader.h"
+#include "model/io/safetensors.h"
+#include "quant/io/checkpoint.h"
+#include "quant/layer/policy.h"
+#include "quant/layer/quant_linear.h"
+#include "quant/layer/torch_tensor.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -20,16 +20,8 @@ using namespace g4u::quant;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("g4u_qckpt_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using g4u::test::ScratchDir;
+
 
 std::vector<model::TensorSpec> layer_specs(int64_t layers, bool v_everywhere) {
   model::ModelConfig c = *model::model_preset("small");
@@ -100,7 +92,7 @@ TEST_CASE("Tensor policy: decoder linears quantized, embedding/norms/embedders k
 }
 
 TEST_CASE("Quantized checkpoint: streamed write, load runs QuantLinear, equals in-memory quantization", "[integration]") {
-  TempDir dir("roundtrip");
+  ScratchDir dir("roundtrip");
   model::ModelConfig cfg = *model::model_preset("tiny");
   model::write_random_checkpoint(cfg, dir / "dense", 5);
   QuantizeOptions opt;
@@ -134,7 +126,7 @@ TEST_CASE("Quantized checkpoint: streamed write, load runs QuantLinear, equals i
   CHECK(torch::equal(lq, lr));
   CHECK_FALSE(torch::allclose(lq, dense_logits, 1e-3, 1e-3));  // it really is quantized
 
-  // The bf16 token table stays bf16 under the fp32 run, behind the tied head (quant/tied_head.h).
+  // The bf16 token table stays bf16 under the fp32 run, behind the tied head (quant/layer/tied_head.h).
   model::TextModel& qt = q.model->text();
   CHECK(qt.embed_tokens->weight.scalar_type() == torch::kBFloat16);
   CHECK(q.model->dtype() == torch::kFloat32);
@@ -181,7 +173,7 @@ TEST_CASE("Quantized checkpoint: streamed write, load runs QuantLinear, equals i
 }
 
 TEST_CASE("Quantized checkpoint: metadata that does not match the tensors is an InputError", "[integration]") {
-  TempDir dir("bad");
+  ScratchDir dir("bad");
   model::write_random_checkpoint(*model::model_preset("tiny"), dir / "dense", 1);
   QuantizeOptions opt;
   opt.recipe = "rtn4_asym_g32";
@@ -211,7 +203,7 @@ TEST_CASE("Quantized checkpoint: metadata that does not match the tensors is an 
 }
 
 TEST_CASE("An interrupted quantize leaves no directory that loads", "[integration]") {
-  TempDir dir("crash");
+  ScratchDir dir("crash");
   model::write_random_checkpoint(*model::model_preset("tiny"), dir / "dense", 2);
   QuantizeOptions opt;
   opt.recipe = "q8_0";

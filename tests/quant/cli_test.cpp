@@ -1,6 +1,6 @@
 // `g4u quant encode|decode` end to end: exact ggml bytes, round trips, bad-input exit codes.
-#include "model/json_util.h"
-#include "quant/quantized_tensor.h"
+#include "base/json_util.h"
+#include "quant/formats/quantized_tensor.h"
 #include "quant_test_util.h"
 #include "test_paths.h"
 
@@ -17,19 +17,12 @@
 
 namespace fs = std::filesystem;
 using namespace g4u::quant;
-using g4u::quant::test::gaussian;
+using g4u::test::gaussian;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("g4u_quant_cli_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using g4u::test::ScratchDir;
+
 
 void write_floats(const std::string& path, const std::vector<float>& v) {
   std::string s(v.size() * 4, '\0');
@@ -49,7 +42,7 @@ struct Run {
   std::string err;
 };
 
-Run g4u_run(const TempDir& dir, const std::string& args) {
+Run g4u_run(const ScratchDir& dir, const std::string& args) {
   const std::string err = dir / "stderr.txt";
   const std::string cmd = std::string(G4U_BINARY) + " " + args + " > /dev/null 2> " + err;
   const int status = std::system(cmd.c_str());
@@ -64,7 +57,7 @@ std::string shape(const char* scheme, int64_t rows, int64_t cols) {
 }  // namespace
 
 TEST_CASE("quant encode writes ggml q4_0 blocks row after row", "[integration][cli]") {
-  TempDir dir;
+  ScratchDir dir;
   std::vector<float> w(2 * 32);
   for (int j = 0; j < 16; ++j) w[j] = static_cast<float>(j - 8), w[16 + j] = static_cast<float>(7 - j);
   for (int j = 0; j < 32; ++j) w[32 + j] = 0.5f * w[j];  // second row: d = 0.5
@@ -89,7 +82,7 @@ TEST_CASE("quant encode writes ggml q4_0 blocks row after row", "[integration][c
 }
 
 TEST_CASE("quant encode/decode round trips equal the library for several schemes", "[integration][cli]") {
-  TempDir dir;
+  ScratchDir dir;
   const int64_t rows = 5, cols = 512;
   auto w = gaussian(rows * cols, 77);
   std::vector<float> imat(cols);
@@ -114,7 +107,7 @@ TEST_CASE("quant encode/decode round trips equal the library for several schemes
 }
 
 TEST_CASE("quant encode/decode bad input exits 2 naming the file", "[integration][cli]") {
-  TempDir dir;
+  ScratchDir dir;
   auto w = gaussian(3 * 256, 78);
   write_floats(dir / "w.f32", w);
   const std::string in = dir / "w.f32", out = dir / "out.q";

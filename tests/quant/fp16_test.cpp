@@ -1,4 +1,4 @@
-#include "quant/fp16.h"
+#include "quant/formats/fp16.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,9 +1,9 @@
 // Byte-level tests of the ggml layouts with hand-built blocks (shared/docs/quant-and-mtp.md
 // §2.2-2.7): scale placement (fp16, little-endian), nibble order, min handling, 6-bit / 8-bit
 // scale packing, and the rounding rule of each reference encoder.
-#include "quant/fp16.h"
-#include "quant/ggml_formats.h"
-#include "quant/quantized_tensor.h"
+#include "quant/formats/fp16.h"
+#include "quant/formats/ggml_formats.h"
+#include "quant/formats/quantized_tensor.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,12 +1,12 @@
-// GGUF export (quant/gguf.h), checked with a minimal GGUF v3 reader written here from the spec
+// GGUF export (quant/io/gguf.h), checked with a minimal GGUF v3 reader written here from the spec
 // (ggml docs/gguf.md), independent of the writer: header, every KV, tensor infos and alignment,
 // and that tensor bytes are exactly the packed ggml blocks of the quantized checkpoint.
-#include "model/config.h"
-#include "model/json_util.h"
-#include "model/loader.h"
-#include "model/safetensors.h"
-#include "quant/checkpoint.h"
-#include "quant/gguf.h"
+#include "model/io/config.h"
+#include "base/json_util.h"
+#include "model/io/loader.h"
+#include "model/io/safetensors.h"
+#include "quant/io/checkpoint.h"
+#include "quant/io/gguf.h"
 #include "quant/quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -360,7 +360,7 @@ TEST_CASE("GGUF export: float checkpoint and --alignment", "[unit][gguf]") {
     }
   }
   opt.alignment = 48;
-  g4u::quant::test::expect_input_error([&] { quant::export_gguf(f, (dir / "g.gguf").string(), opt); }, "power of two");
+  g4u::test::expect_input_error([&] { quant::export_gguf(f, (dir / "g.gguf").string(), opt); }, "power of two");
   std::filesystem::remove_all(dir);
 }
 
@@ -372,14 +372,14 @@ TEST_CASE("GGUF export: bad input leaves nothing at the output path", "[unit][gg
   qo.recipe = "rtn4_sym_g32";
   quant::quantize_checkpoint(f, r, qo);
   // A scheme without a ggml type: the error names the tensor and the scheme.
-  quant::test::expect_input_error([&] { quant::export_gguf(r, out); }, "model.language_model.layers.0.self_attn.q_proj.weight");
-  quant::test::expect_input_error([&] { quant::export_gguf(r, out); }, "rtn4_sym_g32");
+  g4u::test::expect_input_error([&] { quant::export_gguf(r, out); }, "model.language_model.layers.0.self_attn.q_proj.weight");
+  g4u::test::expect_input_error([&] { quant::export_gguf(r, out); }, "rtn4_sym_g32");
   CHECK(!std::filesystem::exists(out));
   // Output into a missing directory.
-  quant::test::expect_input_error([&] { quant::export_gguf(f, (dir / "nope" / "x.gguf").string()); }, "does not exist");
+  g4u::test::expect_input_error([&] { quant::export_gguf(f, (dir / "nope" / "x.gguf").string()); }, "does not exist");
   // An existing output is not overwritten.
   { std::ofstream(out) << "keep"; }
-  quant::test::expect_input_error([&] { quant::export_gguf(f, out); }, "already exists");
+  g4u::test::expect_input_error([&] { quant::export_gguf(f, out); }, "already exists");
   {
     std::ifstream in(out);
     std::string text;
@@ -388,7 +388,7 @@ TEST_CASE("GGUF export: bad input leaves nothing at the output path", "[unit][gg
   }
   std::filesystem::remove(out);
   // Not a checkpoint.
-  quant::test::expect_input_error([&] { quant::export_gguf((dir / "missing").string(), out); }, "not a checkpoint directory");
+  g4u::test::expect_input_error([&] { quant::export_gguf((dir / "missing").string(), out); }, "not a checkpoint directory");
   // No temp files left behind anywhere in the directory.
   for (const auto& e : std::filesystem::directory_iterator(dir))
     CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);

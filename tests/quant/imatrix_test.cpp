@@ -1,6 +1,6 @@
 // The importance-weighted (imatrix) encode paths must lower the imatrix-weighted error
 // sum_j imatrix_j (w_ij - w^_ij)^2 relative to the plain path of the same format.
-#include "quant/quantized_tensor.h"
+#include "quant/formats/quantized_tensor.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -9,7 +9,7 @@
 #include <random>
 
 using namespace g4u::quant;
-using g4u::quant::test::gaussian;
+using g4u::test::gaussian;
 
 namespace {
 

@@ -1,10 +1,10 @@
-// The kernels' interleaved order of q4_0 / q4_k (quant/interleave.h), checked byte by byte on
+// The kernels' interleaved order of q4_0 / q4_k (quant/formats/interleave.h), checked byte by byte on
 // hand-built rows against the layout the header states, plus the round trips and the activation
 // permutation.
-#include "quant/interleave.h"
-#include "quant/quant_linear.h"
-#include "quant/scheme.h"
-#include "quant/torch_tensor.h"
+#include "quant/formats/interleave.h"
+#include "quant/layer/quant_linear.h"
+#include "quant/formats/scheme.h"
+#include "quant/layer/torch_tensor.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -12,7 +12,7 @@
 #include <cstring>
 
 using namespace g4u::quant;
-using g4u::quant::test::gaussian;
+using g4u::test::gaussian;
 
 namespace {
 
@@ -104,7 +104,7 @@ TEST_CASE("interleaving changes no value: dequantize, round trip, QuantLinear", 
     CHECK(lin.weight().interleaved);
     const torch::Tensor x = torch::randn({3, cols});
     const torch::Tensor dense = torch::matmul(x, dequantize_tensor(q).t());
-    // Activation rounding bound of quant/kernels.h, loosely: well under 1 % of the output scale.
+    // Activation rounding bound of quant/kernels/kernels.h, loosely: well under 1 % of the output scale.
     CHECK(torch::allclose(lin.forward(x), dense, 1e-2, 2e-2));
   }
   // Schemes without an interleaved order pass through unchanged.

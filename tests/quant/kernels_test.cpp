@@ -1,9 +1,9 @@
 // Packed kernels vs the fp32 product with the dequantized weights, within the tolerance documented
-// in quant/kernels.h; AVX2 vs scalar agreement; thread-count invariance; ragged shapes; both row
+// in quant/kernels/kernels.h; AVX2 vs scalar agreement; thread-count invariance; ragged shapes; both row
 // orders of q4_0 / q4_k (storage and interleaved).
-#include "quant/interleave.h"
-#include "quant/kernels.h"
-#include "quant/quantized_tensor.h"
+#include "quant/formats/interleave.h"
+#include "quant/kernels/kernels.h"
+#include "quant/formats/quantized_tensor.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -16,7 +16,7 @@
 #include <vector>
 
 using namespace g4u::quant;
-using g4u::quant::test::gaussian;
+using g4u::test::gaussian;
 
 namespace {
 

@@ -1,8 +1,8 @@
 // LayerwiseCalibration: the states it carries from layer to layer are the whole-model forward's
 // layer outputs, bit for bit, and its hooks see what the projections see.
-#include "model/loader.h"
-#include "quant/calibration.h"
-#include "quant/layerwise.h"
+#include "model/io/loader.h"
+#include "quant/algorithms/calibration.h"
+#include "quant/algorithms/layerwise.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -66,7 +66,7 @@ TEST_CASE("Layer-by-layer calibration states equal the whole-model forward's lay
   CHECK(lw.next_layer() == lw.num_layers());
 
   auto layer0 = lw.load_layer(0);
-  g4u::quant::test::expect_input_error([&] { lw.run(*layer0, {{"mlp.q_proj", [](const torch::Tensor&) {}}}); }, "mlp.q_proj");
-  g4u::quant::test::expect_input_error([&] { lw.run(*layer0, {{"down_proj", [](const torch::Tensor&) {}}}); }, "down_proj");
+  g4u::test::expect_input_error([&] { lw.run(*layer0, {{"mlp.q_proj", [](const torch::Tensor&) {}}}); }, "mlp.q_proj");
+  g4u::test::expect_input_error([&] { lw.run(*layer0, {{"down_proj", [](const torch::Tensor&) {}}}); }, "down_proj");
   CHECK(dynamic_cast<model::DenseLinear*>(layer0->self_attn->q_proj.get()));
 }

@@ -1,7 +1,7 @@
 // The NF4 table against an independent derivation (bitsandbytes' create_normal_map: normal
 // quantiles of linspace(0.9677083, 0.5, 9)[:-1] and the negated ones of linspace(.., 8)[:-1], plus 0,
 // divided by the largest), and properties of the 8-bit dynamic map used by double quantization.
-#include "quant/nf4.h"
+#include "quant/formats/nf4.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,9 +1,9 @@
-// QuantLinear: products equal the dequantized fp32 product within the bound of quant/kernels.h;
+// QuantLinear: products equal the dequantized fp32 product within the bound of quant/kernels/kernels.h;
 // a decoder with QuantLinear modules equals the same decoder with dense dequantized weights.
-#include "model/loader.h"
-#include "quant/checkpoint.h"
-#include "quant/quant_linear.h"
-#include "quant/torch_tensor.h"
+#include "model/io/loader.h"
+#include "quant/io/checkpoint.h"
+#include "quant/layer/quant_linear.h"
+#include "quant/layer/torch_tensor.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -18,7 +18,7 @@ torch::Tensor random_weight(int64_t rows, int64_t cols, uint32_t seed) {
   return torch::from_blob(v.data(), {rows, cols}, torch::kFloat32).clone();
 }
 
-// The bound of quant/kernels.h (fast path) or fp32 rounding only (reference path), per element.
+// The bound of quant/kernels/kernels.h (fast path) or fp32 rounding only (reference path), per element.
 torch::Tensor allowed_error(const torch::Tensor& w_hat, const torch::Tensor& x, bool reference) {
   torch::Tensor prod_abs = torch::matmul(x.abs(), w_hat.abs().t());  // sum_j |W_ij x_j|
   if (reference) return 1e-5 * prod_abs + 1e-6;

@@ -1,7 +1,9 @@
 // Shared helpers for the quant tests.
 #pragma once
 
-#include "model/error.h"
+#include "test_util.h"
+
+#include "base/error.h"
 
 #include <catch2/catch.hpp>
 
@@ -10,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace g4u::quant::test {
+namespace g4u::test {
 
 inline std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.f) {
   std::mt19937 rng(seed);
@@ -20,16 +22,4 @@ inline std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.f) 
   return v;
 }
 
-// Expects an InputError whose message contains `needle`.
-template <typename F>
-void expect_input_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    FAIL("expected an InputError mentioning '" << needle << "'");
-  } catch (const g4u::InputError& e) {
-    INFO(e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-  }
-}
-
-}  // namespace g4u::quant::test
+}  // namespace g4u::test

@@ -1,6 +1,6 @@
 // End to end through the CLI: g4u init -> g4u quantize -> generate / forward / bench / ppl.
 #include "cli_runner.h"
-#include "model/json_util.h"
+#include "base/json_util.h"
 
 #include <catch2/catch.hpp>
 #include <unistd.h>

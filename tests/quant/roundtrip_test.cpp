@@ -2,10 +2,10 @@
 // bound that follows from its format (e.g. |w - w^| <= s/2 for RTN) and a two-sided band on the
 // RMS error relative to the format's quantization step (uniform rounding noise has RMS step/sqrt(12)),
 // or, for the non-uniform formats, on the relative Frobenius error.
-#include "quant/fp16.h"
-#include "quant/ggml_formats.h"
-#include "quant/nf4.h"
-#include "quant/quantized_tensor.h"
+#include "quant/formats/fp16.h"
+#include "quant/formats/ggml_formats.h"
+#include "quant/formats/nf4.h"
+#include "quant/formats/quantized_tensor.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -15,7 +15,7 @@
 #include <cstring>
 
 using namespace g4u::quant;
-using g4u::quant::test::gaussian;
+using g4u::test::gaussian;
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Registry, byte accounting, bits/weight, serialization and bad-input handling.
-#include "quant/quantized_tensor.h"
-#include "quant/scheme.h"
+#include "quant/formats/quantized_tensor.h"
+#include "quant/formats/scheme.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
@@ -11,8 +11,8 @@
 #include <set>
 
 using namespace g4u::quant;
-using g4u::quant::test::expect_input_error;
-using g4u::quant::test::gaussian;
+using g4u::test::expect_input_error;
+using g4u::test::gaussian;
 
 TEST_CASE("registry: stable lowercase unique names, lookups", "[unit][scheme]") {
   std::set<std::string> names;

@@ -1,4 +1,4 @@
-#include "quant/thread_pool.h"
+#include "quant/kernels/thread_pool.h"
 
 #include <catch2/catch.hpp>
 

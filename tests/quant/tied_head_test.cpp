@@ -1,6 +1,6 @@
-// TiedBf16Head: the tied head over a bf16 token table with fp32 activations (quant/tied_head.h).
-#include "model/layers.h"
-#include "quant/tied_head.h"
+// TiedBf16Head: the tied head over a bf16 token table with fp32 activations (quant/layer/tied_head.h).
+#include "model/text/layers.h"
+#include "quant/layer/tied_head.h"
 
 #include <catch2/catch.hpp>
 
@@ -19,7 +19,7 @@ std::shared_ptr<model::Embedding> bf16_table(int64_t V, int64_t H) {
   return e;
 }
 
-// x E^T in fp64 with the bf16 values widened, and the summation bound of quant/kernels.h.
+// x E^T in fp64 with the bf16 values widened, and the summation bound of quant/kernels/kernels.h.
 void expect_head_product(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& E) {
   const torch::Tensor Ed = E.to(torch::kFloat64), xd = x.to(torch::kFloat64).reshape({-1, E.size(1)});
   const torch::Tensor want = xd.matmul(Ed.t()).view(y.sizes());

@@ -1,12 +1,12 @@
-#include "quant/kernels.h"
-#include "quant/torch_tensor.h"
+#include "quant/kernels/kernels.h"
+#include "quant/layer/torch_tensor.h"
 #include "quant_test_util.h"
 
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
 using namespace g4u::quant;
-using g4u::quant::test::expect_input_error;
+using g4u::test::expect_input_error;
 
 TEST_CASE("torch bridge: quantize a bf16 tensor, dequantize, relative error, matvec", "[unit][torch]") {
   torch::manual_seed(0);

@@ -1,9 +1,9 @@
 // g4u report: charts, the published-scores file, report.md/report.html from two variants, headless
 // Chromium rendering (when installed), bad input.
-#include "model/error.h"
+#include "base/error.h"
 #include "reports/published.h"
 #include "reports/svg.h"
-#include "runner/runner_test_util.h"
+#include "eval/runner/runner_test_util.h"
 
 #include <cstdlib>
 

@@ -1,0 +1,177 @@
+// g4u data: synthetic task suites (synth), public benchmark exports -> manifests (import),
+// manifest validation and sharding (check), and the task registry (tasks).
+#include "apps/cli_util.h"
+#include "apps/command.h"
+#include "datasets/benchmarks.h"
+#include "datasets/manifest.h"
+#include "datasets/synth.h"
+#include "datasets/tasks.h"
+#include "base/error.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+
+namespace g4u::app {
+namespace {
+
+using nlohmann::json;
+namespace ds = g4u::datasets;
+
+struct SynthFlags {
+  std::string suite, out;
+  int64_t n = 100;
+  uint64_t seed = 0;
+  bool list = false, overwrite = false, json = false;
+};
+
+struct ImportFlags {
+  std::string benchmark, input, out, media = "header";
+  bool list = false, skip_invalid = false, overwrite = false, strict_count = false, json = false;
+};
+
+struct CheckFlags {
+  std::string manifest, shard = "0/1", media = "header";
+  bool skip_invalid = false, ids = false, json = false;
+};
+
+int run_synth(const SynthFlags& f) {
+  if (f.list) {
+    json list = json::array();
+    for (auto& s : ds::suite_registry()) list.push_back(ds::suite_json(s));
+    if (f.json) {
+      print_json({{"suites", list}});
+    } else {
+      for (auto& s : ds::suite_registry())
+        fmt::print(stderr, "{:<14} {:<6} chance {:<8} {}\n", s.name, ds::modality_name(s.task->modality),
+                   s.chance ? fmt::format("{:.4g}", *s.chance) : "n/a (WER)", s.task->description);
+    }
+    return 0;
+  }
+  if (f.suite.empty()) throw_input("--suite: missing (one of: {})", ds::suite_names());
+  if (f.out.empty()) throw_input("--out: missing");
+  json r = ds::synthesize({f.suite, f.n, f.seed, f.out, f.overwrite});
+  if (f.json) print_json(r);
+  else
+    fmt::print(stderr, "{}: {} items (seed {}) in {} ({}, {:.2f} s); chance {}\n", f.suite, f.n, f.seed,
+               r["out"].get<std::string>(), human_bytes(r["bytes"].get<double>()), r["seconds"].get<double>(),
+               r["chance"].is_null() ? std::string("n/a (WER)") : r["chance"].dump());
+  return 0;
+}
+
+int run_import(const ImportFlags& f) {
+  if (f.list) {
+    json list = json::array();
+    for (auto& b : ds::benchmark_registry())
+      list.push_back({{"name", b.name}, {"description", b.description}, {"release", b.release}, {"split", b.split},
+                      {"expected_rows", b.expected_rows}, {"tasks", b.tasks}});
+    if (f.json) print_json({{"benchmarks", list}});
+    else
+      for (auto& b : ds::benchmark_registry()) fmt::print(stderr, "{:<12} {:<48} {}\n", b.name, b.release, b.description);
+    return 0;
+  }
+  if (f.benchmark.empty()) throw_input("--benchmark: missing (one of: {})", ds::benchmark_names());
+  ds::ImportOptions o;
+  o.benchmark = f.benchmark;
+  o.input = f.input;
+  o.out = f.out;
+  o.skip_invalid = f.skip_invalid;
+  o.overwrite = f.overwrite;
+  o.strict_count = f.strict_count;
+  o.media = ds::parse_media_check(f.media);
+  json r = ds::import_benchmark(o);
+  if (f.json) {
+    print_json(r);
+  } else {
+    fmt::print(stderr, "{}: {} of {} rows -> {} ({} skipped)\n", f.benchmark, r["lines"].get<int64_t>(),
+               r["rows"].get<int64_t>(), r["out"].get<std::string>(), r["skipped"].get<int64_t>());
+    if (!r["row_count"]["matches"].get<bool>())
+      fmt::print(stderr, "warning: {} rows, the reference split has {}\n", r["rows"].get<int64_t>(),
+                 r["row_count"]["expected"].get<int64_t>());
+    for (auto& s : r["skipped_rows"]) fmt::print(stderr, "  skipped: {}\n", s["reason"].get<std::string>());
+  }
+  return 0;
+}
+
+int run_check(const CheckFlags& f) {
+  ds::ReaderOptions o;
+  o.skip_invalid = f.skip_invalid;
+  o.shard = ds::parse_shard(f.shard);
+  o.media = ds::parse_media_check(f.media);
+  ds::ManifestReader reader(f.manifest, o);
+  json ids = json::array();
+  while (auto s = reader.next())
+    if (f.ids) ids.push_back(s->id);
+  json r = reader.summary();
+  if (f.ids) r["ids"] = ids;
+  if (f.json) {
+    print_json(r);
+  } else {
+    fmt::print(stderr, "{}: {} lines, {} samples in shard {}, {} in other shards, {} skipped\n", f.manifest,
+               reader.lines(), reader.samples(), o.shard.str(), reader.other_shards(), reader.skipped().size());
+    for (auto& s : reader.skipped()) fmt::print(stderr, "  skipped line {}: {}\n", s.line, s.reason);
+    for (auto& [task, n] : r["tasks"].items()) fmt::print(stderr, "  {:<20} {}\n", task, n.get<int64_t>());
+    if (f.ids)
+      for (auto& id : ids) fmt::print("{}\n", id.get<std::string>());
+  }
+  return 0;
+}
+
+Command data_cmd("data", "Datasets: synthetic suites, benchmark import, manifest checks, task registry",
+                 [](CLI::App& sub) {
+  sub.require_subcommand(1);
+  auto synth = std::make_shared<SynthFlags>();
+  CLI::App* s = sub.add_subcommand("synth", "Write a synthetic task suite: <out>/manifest.jsonl + media");
+  s->add_option("--suite", synth->suite, "Suite name (see --list)");
+  s->add_option("--n", synth->n, "Number of items")->capture_default_str();
+  s->add_option("--seed", synth->seed, "Seed")->capture_default_str();
+  s->add_option("--out", synth->out, "Output folder (created; must be empty unless --overwrite)");
+  s->add_flag("--overwrite", synth->overwrite, "Replace a non-empty output folder");
+  s->add_flag("--list", synth->list, "List the suites");
+  s->add_flag("--json", synth->json, "Print JSON on stdout");
+
+  auto imp = std::make_shared<ImportFlags>();
+  CLI::App* i = sub.add_subcommand("import", "Turn an exported benchmark release into a manifest");
+  i->add_option("--benchmark", imp->benchmark, "Benchmark name (see --list)");
+  i->add_option("--input", imp->input, "Export folder written by datasets/convert/export_benchmark.py");
+  i->add_option("--out", imp->out, "Output folder (created; must be empty unless --overwrite)");
+  i->add_option("--media", imp->media, "Media check: none|exists|header|decode")->capture_default_str();
+  i->add_flag("--skip-invalid", imp->skip_invalid, "Skip rows that do not convert and report them");
+  i->add_flag("--strict-count", imp->strict_count, "Fail when the row count differs from the reference split");
+  i->add_flag("--overwrite", imp->overwrite, "Replace a non-empty output folder");
+  i->add_flag("--list", imp->list, "List the benchmarks");
+  i->add_flag("--json", imp->json, "Print JSON on stdout");
+
+  auto chk = std::make_shared<CheckFlags>();
+  CLI::App* c = sub.add_subcommand("check", "Validate a manifest (every line), optionally one shard of it");
+  c->add_option("--manifest", chk->manifest, "manifest.jsonl")->required();
+  c->add_option("--shard", chk->shard, "i/N: only ids with fnv1a64(id) % N == i")->capture_default_str();
+  c->add_option("--media", chk->media, "Media check: none|exists|header|decode")->capture_default_str();
+  c->add_flag("--skip-invalid", chk->skip_invalid, "Skip bad lines and report them instead of failing");
+  c->add_flag("--ids", chk->ids, "List the ids of the valid samples in the shard");
+  c->add_flag("--json", chk->json, "Print JSON on stdout");
+
+  auto tasks_json = std::make_shared<bool>(false);
+  CLI::App* t = sub.add_subcommand("tasks", "List the task registry");
+  t->add_flag("--json", *tasks_json, "Print JSON on stdout");
+
+  return [s, i, c, t, synth, imp, chk, tasks_json]() -> int {
+    if (s->parsed()) return run_synth(*synth);
+    if (i->parsed()) return run_import(*imp);
+    if (c->parsed()) return run_check(*chk);
+    if (t->parsed()) {
+      json list = json::array();
+      for (auto& task : ds::task_registry()) list.push_back(ds::task_json(task));
+      if (*tasks_json) print_json({{"tasks", list}});
+      else
+        for (auto& task : ds::task_registry())
+          fmt::print(stderr, "{:<20} {:<6} {:<7} {:<17} {}\n", task.name, ds::modality_name(task.modality),
+                     ds::answer_type_name(task.answer_type), task.metric, task.description);
+      return 0;
+    }
+    return 2;
+  };
+});
+
+}  // namespace
+}  // namespace g4u::app

@@ -1,0 +1,59 @@
+#include "apps/flags/model_flags.h"
+#include "model/io/sysinfo.h"
+
+#include "base/error.h"
+#include "quant/io/checkpoint.h"
+
+namespace g4u::app {
+
+void add_model_flags(CLI::App& sub, ModelFlags& f) {
+  sub.add_option("--model", f.model, "Preset (tiny, small, medium, gemma4-12b) or checkpoint directory")->required();
+  sub.add_option("--dtype", f.dtype, "Execution dtype: fp32 or bf16")->capture_default_str();
+  sub.add_option("--seed", f.seed, "Seed of a preset's random weights and of sampling")->capture_default_str();
+  sub.add_option("--threads", f.threads, "CPU threads (0: LibTorch default)")->capture_default_str();
+  sub.add_flag("--dense-head", f.dense_head,
+               "Quantized checkpoint: run the tied head as a dense product in --dtype (a bf16 table widened, a "
+               "quantized one dequantized) instead of reading the table as stored");
+}
+
+torch::ScalarType parse_dtype_flag(const std::string& dtype) {
+  if (dtype == "fp32" || dtype == "float32") return torch::kFloat32;
+  if (dtype == "bf16" || dtype == "bfloat16") return torch::kBFloat16;
+  throw_input("--dtype {}: expected fp32 or bf16", dtype);
+}
+
+model::LoadedModel load_from_flags(const ModelFlags& f) {
+  if (f.threads < 0) throw_input("--threads {}: must be >= 0", f.threads);
+  if (f.threads > 0) set_compute_threads(f.threads);
+  model::LoadOptions opt;
+  opt.dtype = parse_dtype_flag(f.dtype);
+  opt.seed = f.seed;
+  opt.packed_head = !f.dense_head;
+  // A quantized checkpoint (quantization.json, written by `g4u quantize`) runs with QuantLinear.
+  if (quant::is_quantized_checkpoint(f.model)) return quant::load_quantized_model(f.model, opt);
+  return model::load_model(f.model, opt);
+}
+
+std::vector<int64_t> parse_id_list(const std::string& text, const std::string& flag) {
+  std::vector<int64_t> ids;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size()) throw_input("{}: '{}' is not an integer token id", flag, item);
+    ids.push_back(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  if (ids.empty()) throw_input("{}: no token ids", flag);
+  return ids;
+}
+
+}  // namespace g4u::app

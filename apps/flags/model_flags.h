@@ -1,0 +1,29 @@
+// Flags shared by the commands that run a model (--model, --dtype, --seed, --threads, --dense-head),
+// declared once.
+#pragma once
+
+#include "model/io/loader.h"
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace g4u::app {
+
+struct ModelFlags {
+  std::string model;
+  std::string dtype = "fp32";
+  uint64_t seed = 0;
+  int threads = 0;  // 0: LibTorch's default (all cores)
+  bool dense_head = false;  // quantized checkpoints: tied head dense in the run dtype (!LoadOptions::packed_head)
+};
+
+void add_model_flags(CLI::App& sub, ModelFlags& flags);
+torch::ScalarType parse_dtype_flag(const std::string& dtype);  // fp32 | bf16
+// Applies --threads and loads the model (preset with random weights from --seed, or a checkpoint).
+model::LoadedModel load_from_flags(const ModelFlags& flags);
+
+// "1,2,3" -> ids; InputError naming the flag on anything else.
+std::vector<int64_t> parse_id_list(const std::string& text, const std::string& flag);
+
+}  // namespace g4u::app

@@ -1,0 +1,155 @@
+#include "base/json_util.h"
+
+#include "base/error.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace g4u {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_input("{}: cannot open file", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::string text = read_text_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte is 1-based; turn it into line:column for the message.
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
+    }
+    throw_input("{}:{}:{}: invalid JSON: {}", path, line, col, e.what());
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw_input("{}: cannot create file", tmp);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.flush();
+    if (!out) throw_input("{}: write failed", tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw_input("{}: cannot rename temp file into place", path);
+  }
+}
+
+JsonObject::JsonObject(const nlohmann::json& j, std::string where) : j_(&j), where_(std::move(where)) {
+  if (!j.is_object()) throw_input("{}: expected a JSON object, got {}", where_, j.type_name());
+}
+
+std::string JsonObject::field(const std::string& key) const { return where_ + "." + key; }
+
+bool JsonObject::has(const std::string& key) const {
+  auto it = j_->find(key);
+  return it != j_->end() && !it->is_null();
+}
+
+const nlohmann::json& JsonObject::raw(const std::string& key) {
+  read_.insert(key);
+  auto it = j_->find(key);
+  if (it == j_->end()) throw_input("{}: missing required field", field(key));
+  return *it;
+}
+
+int64_t JsonObject::get_int(const std::string& key, std::optional<int64_t> def) {
+  read_.insert(key);
+  if (!has(key)) {
+    if (def) return *def;
+    throw_input("{}: missing required field", field(key));
+  }
+  const auto& v = (*j_)[key];
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::floor(d) == d && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
+  }
+  throw_input("{}: expected an integer, got {}", field(key), v.dump());
+}
+
+double JsonObject::get_double(const std::string& key, std::optional<double> def) {
+  read_.insert(key);
+  if (!has(key)) {
+    if (def) return *def;
+    throw_input("{}: missing required field", field(key));
+  }
+  const auto& v = (*j_)[key];
+  if (!v.is_number()) throw_input("{}: expected a number, got {}", field(key), v.dump());
+  double d = v.get<double>();
+  if (!std::isfinite(d)) throw_input("{}: not a finite number", field(key));
+  return d;
+}
+
+std::optional<double> JsonObject::get_optional_double(const std::string& key) {
+  read_.insert(key);
+  if (!has(key)) return std::nullopt;
+  return get_double(key);
+}
+
+bool JsonObject::get_bool(const std::string& key, std::optional<bool> def) {
+  read_.insert(key);
+  if (!has(key)) {
+    if (def) return *def;
+    throw_input("{}: missing required field", field(key));
+  }
+  const auto& v = (*j_)[key];
+  if (!v.is_boolean()) throw_input("{}: expected true or false, got {}", field(key), v.dump());
+  return v.get<bool>();
+}
+
+std::string JsonObject::get_string(const std::string& key, std::optional<std::string> def) {
+  read_.insert(key);
+  if (!has(key)) {
+    if (def) return *def;
+    throw_input("{}: missing required field", field(key));
+  }
+  const auto& v = (*j_)[key];
+  if (!v.is_string()) throw_input("{}: expected a string, got {}", field(key), v.dump());
+  return v.get<std::string>();
+}
+
+std::vector<int64_t> JsonObject::get_int_list(const std::string& key) {
+  read_.insert(key);
+  std::vector<int64_t> out;
+  if (!has(key)) return out;
+  const auto& v = (*j_)[key];
+  auto one = [&](const nlohmann::json& x) {
+    if (!x.is_number_integer()) throw_input("{}: expected integer ids, got {}", field(key), x.dump());
+    out.push_back(x.get<int64_t>());
+  };
+  if (v.is_array()) {
+    for (const auto& x : v) one(x);
+  } else {
+    one(v);
+  }
+  return out;
+}
+
+JsonObject JsonObject::object(const std::string& key) {
+  read_.insert(key);
+  auto it = j_->find(key);
+  if (it == j_->end() || it->is_null()) throw_input("{}: missing required object", field(key));
+  return JsonObject(*it, field(key));
+}
+
+std::vector<std::string> JsonObject::unread_keys() const {
+  std::vector<std::string> out;
+  for (auto it = j_->begin(); it != j_->end(); ++it)
+    if (!read_.count(it.key())) out.push_back(it.key());
+  return out;
+}
+
+}  // namespace g4u

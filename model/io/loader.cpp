@@ -1,0 +1,133 @@
+#include "model/io/loader.h"
+
+#include "base/error.h"
+#include "base/json_util.h"
+#include "model/io/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+namespace g4u::model {
+namespace fs = std::filesystem;
+
+void load_weights(Gemma4Model& model, const std::string& checkpoint_dir) {
+  Checkpoint ckpt = Checkpoint::open(checkpoint_dir);
+  ckpt.rename(canonical_model_tensor_name);
+  auto specs = model.tensor_specs();
+  check_parameters_match(model, specs);
+  auto params = model.named_parameters(true);
+  std::set<std::string> expected;
+  torch::NoGradGuard no_grad;
+  for (const auto& s : specs) {
+    expected.insert(s.name);
+    if (!ckpt.contains(s.name)) throw_input("{}: tensor {} is missing", ckpt.path(), s.name);
+    const TensorInfo& info = ckpt.info(s.name);
+    if (info.shape != s.shape)
+      throw_input("{}: tensor {} has shape [{}], the config needs [{}]", ckpt.path(), ckpt.disk_name(s.name),
+                  fmt::join(info.shape, ", "), fmt::join(s.shape, ", "));
+    if (info.dtype != DType::kBF16 && info.dtype != DType::kF16 && info.dtype != DType::kF32 &&
+        info.dtype != DType::kF64)
+      throw_input("{}: tensor {} has dtype {}, expected a floating-point type", ckpt.path(),
+                  ckpt.disk_name(s.name), dtype_name(info.dtype));
+    torch::Tensor p = params[s.name];
+    p.copy_(ckpt.view(s.name).to(p.scalar_type()));
+  }
+  for (const auto& n : ckpt.names())
+    if (!expected.count(n)) throw_input("{}: unexpected tensor {} (not part of this config)", ckpt.path(), ckpt.disk_name(n));
+}
+
+LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& options) {
+  LoadedModel out;
+  out.source = preset_or_dir;
+  if (auto preset = model_preset(preset_or_dir)) {
+    if (preset->tokenizer != "byte")
+      throw_input("--model {}: this preset has no built-in tokenizer or weights; run `g4u init --model {} --out <dir>` "
+                  "and pass the directory, or use a real checkpoint",
+                  preset_or_dir, preset_or_dir);
+    out.model = std::make_shared<Gemma4Model>(*preset);
+    init_random(*out.model, out.model->tensor_specs(), options.seed);
+    out.random_weights = true;
+    out.tokenizer = load_tokenizer(*preset, "");
+  } else {
+    if (!fs::is_directory(preset_or_dir)) {
+      std::string known;
+      for (const auto& n : model_preset_names()) known += (known.empty() ? "" : ", ") + n;
+      throw_input("--model {}: neither a preset ({}) nor a checkpoint directory", preset_or_dir, known);
+    }
+    ModelConfig cfg = load_model_config(preset_or_dir);
+    out.model = std::make_shared<Gemma4Model>(cfg);
+    load_weights(*out.model, preset_or_dir);
+    out.tokenizer = load_tokenizer(cfg, preset_or_dir);
+  }
+  out.model->to(options.dtype);
+  out.model->eval();
+  return out;
+}
+
+namespace {
+void write_config(const ModelConfig& c, const std::string& dir) {
+  write_file_atomic((fs::path(dir) / "config.json").string(), model_config_to_json(c).dump(2) + "\n");
+}
+}  // namespace
+
+std::vector<TensorInfo> tensor_infos(const std::vector<TensorSpec>& specs, DType dtype) {
+  std::vector<TensorInfo> infos;
+  for (const auto& s : specs) {
+    TensorInfo t;
+    t.name = s.name;
+    t.dtype = dtype;
+    t.shape = s.shape;
+    infos.push_back(t);
+  }
+  return infos;
+}
+
+void save_model(const Gemma4Model& model, const std::string& dir, torch::ScalarType dtype,
+                const std::string& tokenizer_model_path) {
+  fs::create_directories(dir);
+  auto specs = model.tensor_specs();
+  auto params = model.named_parameters(true);
+  SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), tensor_infos(specs, from_scalar_type(dtype)),
+                      {{"format", "pt"}});
+  for (const auto& s : specs) w.write(s.name, params[s.name].detach().to(dtype));
+  w.finish();
+  if (!tokenizer_model_path.empty()) {
+    fs::path dst = fs::path(dir) / "tokenizer.model";
+    if (fs::absolute(tokenizer_model_path) != fs::absolute(dst))
+      fs::copy_file(tokenizer_model_path, dst, fs::copy_options::overwrite_existing);
+  }
+  write_config(model.config(), dir);
+}
+
+int64_t write_random_checkpoint(const ModelConfig& config, const std::string& dir, uint64_t seed,
+                                torch::ScalarType dtype) {
+  fs::create_directories(dir);
+  int64_t bytes = write_random_safetensors(model_tensor_specs(config), (fs::path(dir) / "model.safetensors").string(),
+                                           seed, dtype);
+  write_config(config, dir);
+  return bytes;
+}
+
+int64_t write_random_safetensors(const std::vector<TensorSpec>& specs, const std::string& path, uint64_t seed,
+                                 torch::ScalarType dtype) {
+  SafetensorsWriter w(path, tensor_infos(specs, from_scalar_type(dtype)),
+                      {{"format", "pt"}, {"g4u_init_seed", std::to_string(seed)}});
+  torch::Tensor chunk = torch::empty({kInitChunk}, torch::kFloat32);
+  for (const auto& s : specs) {
+    const int64_t n = s.numel();
+    for (int64_t c = 0, off = 0; off < n; ++c, off += kInitChunk) {
+      int64_t len = std::min(kInitChunk, n - off);
+      torch::Tensor part = chunk.narrow(0, 0, len);
+      random_init_chunk(s, seed, c, part);
+      torch::Tensor out = part.to(dtype);
+      w.write_part(s.name, out.data_ptr(), static_cast<size_t>(len * out.element_size()));
+    }
+  }
+  w.finish();
+  return static_cast<int64_t>(w.file_size());
+}
+
+}  // namespace g4u::model

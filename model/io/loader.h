@@ -1,0 +1,62 @@
+// Building a runnable model from `--model`: a preset (random weights from a seed) or an HF
+// checkpoint directory (config.json + safetensors [+ index] [+ tokenizer.model]); and writing one.
+#pragma once
+
+#include "model/model.h"
+#include "model/io/safetensors.h"
+#include "model/io/tensor_specs.h"
+#include "model/text/tokenizer.h"
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+namespace g4u::model {
+
+struct LoadOptions {
+  torch::ScalarType dtype = torch::kFloat32;
+  uint64_t seed = 0;  // random weights of a preset
+  // Quantized checkpoints (quant::load_quantized_model): the tied head reads the table as stored.
+  // A bf16 table under an fp32 run stays bf16 behind quant::TiedBf16Head (same logits up to fp32
+  // summation order, half the bytes); a quantized table (q4_k_m's Q6_K) is multiplied packed by a
+  // QuantLinear (activations in 8-bit blocks, as llama.cpp does), the lookups using its dequantized
+  // copy. false: the table in the run dtype and a dense head, as a dense load.
+  bool packed_head = true;
+};
+
+struct LoadedModel {
+  std::shared_ptr<Gemma4Model> model;
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::string source;        // preset name or directory
+  bool random_weights = false;
+};
+
+// Throws InputError naming the file/tensor for anything wrong with a checkpoint: missing or extra
+// tensors, wrong shapes, unsupported dtypes.
+LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& options = {});
+
+// Copies the checkpoint's tensors into the module's parameters (names canonicalised, dtype
+// converted). Every parameter must be present; unexpected tensors are errors.
+void load_weights(Gemma4Model& model, const std::string& checkpoint_dir);
+
+// The safetensors header entries (name, dtype, shape) of `specs`, all stored as `dtype`.
+std::vector<TensorInfo> tensor_infos(const std::vector<TensorSpec>& specs, DType dtype);
+
+// Writes config.json + model.safetensors (+ the tokenizer file, if given) into `dir`; weights are
+// stored in `dtype` (bf16 like the released checkpoint, or fp32).
+void save_model(const Gemma4Model& model, const std::string& dir, torch::ScalarType dtype,
+                const std::string& tokenizer_model_path = "");
+
+// `g4u init`: a random-weight checkpoint of a preset, generated and written one chunk at a time so
+// the 12B-shaped 24 GB file needs far less memory than it holds. Same weights as load_model(preset,
+// seed). Returns the bytes written.
+int64_t write_random_checkpoint(const ModelConfig& config, const std::string& dir, uint64_t seed,
+                                torch::ScalarType dtype = torch::kBFloat16);
+
+// The tensors of `specs` with seeded random values (init_random's), streamed into the safetensors
+// file `path` one kInitChunk at a time in `dtype`. Returns the file size.
+int64_t write_random_safetensors(const std::vector<TensorSpec>& specs, const std::string& path, uint64_t seed,
+                                 torch::ScalarType dtype);
+
+}  // namespace g4u::model

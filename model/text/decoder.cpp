@@ -1,0 +1,189 @@
+#include "model/text/decoder.h"
+
+#include "base/error.h"
+
+#include <cmath>
+#include <string>
+
+namespace g4u::model {
+
+Attention::Attention(const TextConfig& c, int64_t layer_index)
+    : layer_(layer_index), type_(c.layer_types.at(layer_index)), g_(c.geometry(type_)), eps_(c.rms_norm_eps) {
+  const int64_t H = c.hidden_size;
+  q_proj = register_module("q_proj", std::make_shared<DenseLinear>(H, g_.num_heads * g_.head_dim));
+  k_proj = register_module("k_proj", std::make_shared<DenseLinear>(H, g_.num_kv_heads * g_.head_dim));
+  if (c.has_v_proj(type_)) v_proj = register_module("v_proj", std::make_shared<DenseLinear>(H, g_.num_kv_heads * g_.head_dim));
+  o_proj = register_module("o_proj", std::make_shared<DenseLinear>(g_.num_heads * g_.head_dim, H));
+  q_norm = register_module("q_norm", std::make_shared<RMSNorm>(g_.head_dim, c.rms_norm_eps));
+  k_norm = register_module("k_norm", std::make_shared<RMSNorm>(g_.head_dim, c.rms_norm_eps));
+}
+
+torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache* cache) {
+  const int64_t B = x.size(0), T = x.size(1), d = g_.head_dim;
+  const int64_t nq = g_.num_heads, nkv = g_.num_kv_heads, group = nq / nkv;
+
+  torch::Tensor q = q_norm->forward(q_proj->forward(x).view({B, T, nq, d})).transpose(1, 2);
+  q = apply_rope(q, ctx.cos, ctx.sin);
+  torch::Tensor raw_k = k_proj->forward(x).view({B, T, nkv, d});
+  // K=V full layers: V is the same projection, scale-free normed and not rotated.
+  torch::Tensor raw_v = v_proj ? v_proj->forward(x).view({B, T, nkv, d}) : raw_k;
+  torch::Tensor k = apply_rope(k_norm->forward(raw_k).transpose(1, 2), ctx.cos, ctx.sin);
+  torch::Tensor v = rms_norm(raw_v, torch::Tensor(), eps_).transpose(1, 2);
+
+  auto [keys, values] = cache ? cache->update(layer_, k, v) : std::make_pair(k, v);  // [B, nkv, S, d]
+  const int64_t S = keys.size(2);
+
+  // Grouped-query attention without repeating K/V: query heads j*group..j*group+group-1 share KV
+  // head j, so [B, nq, T, d] views as [B, nkv, group*T, d].
+  torch::Tensor qg = q.reshape({B, nkv, group * T, d});
+  torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3)).view({B, nkv, group, T, S});  // scale 1.0
+  const double lowest = x.scalar_type() == torch::kBFloat16 ? -3.3895313892515355e38 : std::numeric_limits<float>::lowest();
+  scores = scores.masked_fill(ctx.allowed.logical_not().unsqueeze(1), lowest);
+  torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(x.scalar_type());
+  torch::Tensor out = torch::matmul(probs.view({B, nkv, group * T, S}), values);  // [B, nkv, group*T, d]
+  out = out.view({B, nq, T, d}).transpose(1, 2).reshape({B, T, nq * d});
+  return o_proj->forward(out);
+}
+
+MLP::MLP(int64_t hidden, int64_t intermediate) {
+  gate_proj = register_module("gate_proj", std::make_shared<DenseLinear>(hidden, intermediate));
+  up_proj = register_module("up_proj", std::make_shared<DenseLinear>(hidden, intermediate));
+  down_proj = register_module("down_proj", std::make_shared<DenseLinear>(intermediate, hidden));
+}
+
+torch::Tensor MLP::forward(const torch::Tensor& x) {
+  return down_proj->forward(gelu_tanh(gate_proj->forward(x)) * up_proj->forward(x));
+}
+
+DecoderLayer::DecoderLayer(const TextConfig& c, int64_t layer_index) {
+  const int64_t H = c.hidden_size;
+  const double eps = c.rms_norm_eps;
+  input_layernorm = register_module("input_layernorm", std::make_shared<RMSNorm>(H, eps));
+  self_attn = register_module("self_attn", std::make_shared<Attention>(c, layer_index));
+  post_attention_layernorm = register_module("post_attention_layernorm", std::make_shared<RMSNorm>(H, eps));
+  pre_feedforward_layernorm = register_module("pre_feedforward_layernorm", std::make_shared<RMSNorm>(H, eps));
+  mlp = register_module("mlp", std::make_shared<MLP>(H, c.intermediate_size));
+  post_feedforward_layernorm = register_module("post_feedforward_layernorm", std::make_shared<RMSNorm>(H, eps));
+  layer_scalar = register_parameter("layer_scalar", torch::ones({1}));
+}
+
+torch::Tensor DecoderLayer::forward(const torch::Tensor& h, const AttentionContext& ctx, KVCache* cache) {
+  torch::Tensor a = self_attn->forward(input_layernorm->forward(h), ctx, cache);
+  torch::Tensor h1 = h + post_attention_layernorm->forward(a);
+  torch::Tensor m = mlp->forward(pre_feedforward_layernorm->forward(h1));
+  torch::Tensor h2 = h1 + post_feedforward_layernorm->forward(m);
+  return h2 * layer_scalar;
+}
+
+TextModel::TextModel(const TextConfig& c) : config_(c) {
+  embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size));
+  auto list = register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    layers.push_back(std::make_shared<DecoderLayer>(c, l));
+    list->push_back(layers.back());
+  }
+  norm = register_module("norm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps));
+  for (LayerType t : {LayerType::kSliding, LayerType::kFull})
+    inv_freq_[t == LayerType::kFull] = rope_inv_freq(c.rope(t), c.geometry(t).head_dim);
+}
+
+double TextModel::embed_scale() const {
+  // sqrt(H) is an fp32 buffer in HF, cast to the weight (= run) dtype before the multiply.
+  return torch::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), torch::kFloat32)
+      .to(dtype())
+      .to(torch::kFloat64)
+      .item<double>();
+}
+
+torch::Tensor TextModel::embed(const torch::Tensor& ids) const {
+  torch::Tensor scale = torch::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), torch::kFloat32)
+                            .to(dtype());
+  torch::Tensor rows = torch::embedding(embed_tokens->weight, ids);
+  // A bf16 table under an fp32 run: the gathered rows widen exactly.
+  if (rows.scalar_type() != dtype()) rows = rows.to(dtype());
+  return rows * scale;
+}
+
+torch::Tensor attention_allowed(LayerType type, int64_t q_begin, int64_t steps, int64_t k_begin, int64_t window,
+                                const torch::Tensor& key_valid, const torch::Tensor& block_ids, VisionMask mode) {
+  const int64_t end = q_begin + steps;
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  torch::Tensor q_slot = torch::arange(q_begin, end, i64).view({steps, 1});
+  torch::Tensor k_slot = torch::arange(k_begin, end, i64).view({1, end - k_begin});
+  torch::Tensor causal = k_slot <= q_slot;  // [T, S]
+  torch::Tensor in_window = k_slot > q_slot - window;
+  torch::Tensor allowed = type == LayerType::kSliding ? causal.logical_and(in_window) : causal;
+  allowed = allowed.unsqueeze(0);  // [1, T, S]
+  if (block_ids.defined() && mode != VisionMask::kNone) {
+    // Only keys of this step can share a block with a query (HF drops the block ids during
+    // cached decoding).
+    torch::Tensor key_ids = torch::full({block_ids.size(0), end - k_begin}, -1, i64);
+    key_ids.narrow(1, q_begin - k_begin, steps).copy_(block_ids);
+    torch::Tensor same = (block_ids.unsqueeze(2) == key_ids.unsqueeze(1)).logical_and(block_ids.unsqueeze(2) >= 0);
+    if (mode == VisionMask::kSlidingBlocks) {
+      if (type == LayerType::kSliding) allowed = causal.unsqueeze(0).logical_or(same).logical_and(in_window.unsqueeze(0));
+    } else {
+      allowed = allowed.logical_or(same);
+    }
+  }
+  return allowed.logical_and(key_valid.unsqueeze(1));  // [B, T, S]
+}
+
+AttentionContext TextModel::context(LayerType t, const torch::Tensor& positions, const KVCache* cache,
+                                    const torch::Tensor& valid, const ForwardOptions& opt, torch::ScalarType dtype) const {
+  AttentionContext ctx;
+  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq_[t == LayerType::kFull], positions, dtype);
+  const int64_t step = valid.size(1);
+  const int64_t L = cache ? cache->length() : 0, first = cache ? cache->first_visible_slot(t) : 0;
+  torch::Tensor key_valid = cache ? cache->valid_slots(first, L + step) : valid.to(torch::kBool);
+  torch::Tensor blocks;
+  VisionMask mode = VisionMask::kNone;
+  if (opt.blocks) {
+    blocks = opt.blocks->block_ids;
+    mode = opt.blocks->mode;
+  }
+  ctx.allowed = attention_allowed(t, L, step, first, config_.sliding_window, key_valid, blocks, mode)
+                    .unsqueeze(1);  // [B, 1, T, S]
+  return ctx;
+}
+
+AttentionContext sequence_attention_context(const TextConfig& c, LayerType t, const torch::Tensor& valid,
+                                            torch::ScalarType dtype) {
+  AttentionContext ctx;
+  const torch::Tensor inv_freq = rope_inv_freq(c.rope(t), c.geometry(t).head_dim);
+  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq, positions_from_mask(valid), dtype);
+  ctx.allowed = attention_allowed(t, 0, valid.size(1), 0, c.sliding_window, valid.to(torch::kBool)).unsqueeze(1);
+  return ctx;
+}
+
+torch::Tensor positions_from_mask(const torch::Tensor& valid) {
+  torch::Tensor v = valid.to(torch::kBool);
+  return (v.to(torch::kInt64).cumsum(1) - 1).masked_fill(v.logical_not(), 1);
+}
+
+ForwardResult TextModel::forward(const torch::Tensor& embeds, const torch::Tensor& valid, KVCache* cache,
+                                 const ForwardOptions& opt) {
+  G4U_CHECK(embeds.dim() == 3 && embeds.size(2) == config_.hidden_size, "embeds shape {}", embeds.sizes());
+  G4U_CHECK(valid.sizes() == embeds.sizes().slice(0, 2), "valid mask {} for embeds {}", valid.sizes(), embeds.sizes());
+  torch::Tensor positions = cache ? cache->begin_step(valid) : positions_from_mask(valid);
+  AttentionContext ctx[2];
+  for (LayerType t : {LayerType::kSliding, LayerType::kFull})
+    if (config_.count_layers(t))
+      ctx[t == LayerType::kFull] = context(t, positions, cache, valid, opt, embeds.scalar_type());
+  ForwardResult r;
+  torch::Tensor h = embeds;
+  for (auto& layer : layers) {
+    h = layer->forward(h, ctx[layer->self_attn->type() == LayerType::kFull], cache);
+    if (opt.collect_layer_outputs) r.layer_outputs.push_back(h);
+  }
+  if (cache) cache->end_step();
+  r.hidden = norm->forward(h);
+  return r;
+}
+
+torch::Tensor TextModel::logits(const torch::Tensor& hidden) const {
+  torch::Tensor z = head ? head->forward(hidden) : linear_rows(hidden, embed_tokens->weight);
+  return soft_cap(z, config_.final_logit_softcapping);
+}
+
+}  // namespace g4u::model

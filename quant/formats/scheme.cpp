@@ -1,0 +1,123 @@
+// The scheme registry: one row per scheme (see scheme.h for the fields).
+#include "quant/formats/scheme.h"
+
+#include "base/error.h"
+#include "quant/formats/ggml_formats.h"
+#include "quant/formats/nf4.h"
+#include "quant/formats/quantized_tensor.h"
+#include "quant/formats/scheme_impl.h"
+
+#include <algorithm>
+#include <set>
+
+namespace g4u::quant {
+namespace {
+
+using namespace detail;
+
+SchemeTraits ggml(std::string_view name, std::string_view summary, int64_t block, int64_t bytes, bool imatrix,
+                  KernelKind kernel, EncodeFn enc, DecodeRowsFn dec) {
+  return SchemeTraits{name, summary, Layout::kGgmlBlocks, block, block, bytes, imatrix, kernel, enc, dec,
+                      storage_ggml, accounting_ggml};
+}
+
+SchemeTraits rtn(std::string_view name, std::string_view summary, int64_t group, bool sym) {
+  SchemeTraits s{name,
+                 summary,
+                 Layout::kPlanar,
+                 group,
+                 group > 0 ? group : 32,
+                 0,
+                 false,
+                 sym ? KernelKind::kPlanarSym8 : KernelKind::kPlanarIntZero,
+                 encode_rtn,
+                 decode_planar,
+                 storage_planar,
+                 accounting_planar};
+  s.symmetric = sym;
+  return s;
+}
+
+SchemeTraits hqq(std::string_view name, std::string_view summary, int64_t group) {
+  return SchemeTraits{name, summary, Layout::kPlanar, group, std::max<int64_t>(group, 32), 0, false,
+                      KernelKind::kPlanarFp16Zero, encode_hqq, decode_planar, storage_planar, accounting_planar};
+}
+
+SchemeTraits nf4(std::string_view name, std::string_view summary, bool dq) {
+  SchemeTraits s{name,  summary, Layout::kPlanar, kNf4BlockSize, kNf4BlockSize, 0, false, KernelKind::kNone,
+                 encode_nf4, decode_nf4, storage_nf4, accounting_nf4};
+  s.double_quant = dq;
+  return s;
+}
+
+const std::vector<SchemeTraits>& table() {
+  static const std::vector<SchemeTraits> t = [] {
+    std::vector<SchemeTraits> v = {
+        ggml("q4_0", "ggml Q4_0: 32-blocks, fp16 scale, codes -8..7 (4.5 bpw)", kQK4_0, sizeof(BlockQ4_0), true,
+             KernelKind::kQ4_0, encode_q4_0, decode_q4_0),
+        ggml("q4_1", "ggml Q4_1: 32-blocks, fp16 scale + fp16 min (5.0 bpw)", kQK4_1, sizeof(BlockQ4_1), true,
+             KernelKind::kQ4_1, encode_q4_1, decode_q4_1),
+        ggml("q4_k", "ggml Q4_K: 256-super-blocks of 8x32, 6-bit scales and mins (4.5 bpw)", kQK_K,
+             sizeof(BlockQ4_K), true, KernelKind::kQ4_K, encode_q4_K, decode_q4_K),
+        ggml("q6_k", "ggml Q6_K: 256-super-blocks of 16x16, int8 scales (6.5625 bpw)", kQK_K, sizeof(BlockQ6_K),
+             true, KernelKind::kQ6_K, encode_q6_K, decode_q6_K),
+        ggml("q8_0", "ggml Q8_0: 32-blocks, fp16 scale, int8 codes (8.5 bpw)", kQK8_0, sizeof(BlockQ8_0), false,
+             KernelKind::kQ8_0, encode_q8_0, decode_q8_0),
+        ggml("iq4_nl", "ggml IQ4_NL: 32-blocks, fp16 scale, fixed non-linear 16-entry table (4.5 bpw)", kQK4_NL,
+             sizeof(BlockIQ4_NL), true, KernelKind::kNone, encode_iq4_nl, decode_iq4_nl),
+        nf4("nf4", "bitsandbytes NF4: 64-blocks of the flattened tensor, fp32 absmax (4.5 bpw)", false),
+        nf4("nf4_dq", "bitsandbytes NF4 with double-quantized absmax (8-bit, 256-blocks; ~4.127 bpw)", true),
+        hqq("hqq", "HQQ 4-bit, group 64 along the row, fp16 scale + fractional fp16 zero (4.5 bpw)", 64),
+        hqq("hqq_g32", "HQQ 4-bit, group 32 (5.0 bpw)", 32),
+        hqq("hqq_g128", "HQQ 4-bit, group 128 (4.25 bpw)", 128),
+        rtn("rtn4_sym_g32", "RTN 4-bit symmetric (zero 8), group 32, fp16 scale (4.5 bpw)", 32, true),
+        rtn("rtn4_sym_g64", "RTN 4-bit symmetric (zero 8), group 64, fp16 scale (4.25 bpw)", 64, true),
+        rtn("rtn4_sym_g128", "RTN 4-bit symmetric (zero 8), group 128, fp16 scale (4.125 bpw)", 128, true),
+        rtn("rtn4_sym_pc", "RTN 4-bit symmetric (zero 8), one fp16 scale per row", 0, true),
+        rtn("rtn4_asym_g32", "RTN 4-bit asymmetric, group 32, fp16 scale + 4-bit zero (4.625 bpw)", 32, false),
+        rtn("rtn4_asym_g64", "RTN 4-bit asymmetric, group 64, fp16 scale + 4-bit zero (4.3125 bpw)", 64, false),
+        rtn("rtn4_asym_g128", "RTN 4-bit asymmetric, group 128, fp16 scale + 4-bit zero (4.156 bpw)", 128, false),
+        rtn("rtn4_asym_pc", "RTN 4-bit asymmetric, one fp16 scale + 4-bit zero per row", 0, false),
+    };
+    std::set<std::string_view> seen;
+    for (const auto& s : v) G4U_CHECK(seen.insert(s.name).second, "duplicate scheme name {}", s.name);
+    return v;
+  }();
+  return t;
+}
+
+}  // namespace
+
+const std::vector<const SchemeTraits*>& all_schemes() {
+  static const std::vector<const SchemeTraits*> v = [] {
+    std::vector<const SchemeTraits*> out;
+    for (const auto& s : table()) out.push_back(&s);
+    return out;
+  }();
+  return v;
+}
+
+std::vector<std::string> scheme_names() {
+  std::vector<std::string> out;
+  for (const auto* s : all_schemes()) out.emplace_back(s->name);
+  return out;
+}
+
+const SchemeTraits* lookup_scheme(std::string_view name) {
+  for (const auto* s : all_schemes())
+    if (s->name == name) return s;
+  return nullptr;
+}
+
+const SchemeTraits& find_scheme(std::string_view name) {
+  if (const auto* s = lookup_scheme(name)) return *s;
+  std::string known;
+  for (const auto& n : scheme_names()) known += (known.empty() ? "" : ", ") + n;
+  throw_input("unknown quantization scheme '{}' (known: {})", name, known);
+}
+
+double bits_per_weight(const SchemeTraits& s, int64_t rows, int64_t cols) {
+  return 8.0 * static_cast<double>(s.accounting(s, rows, cols).total()) / static_cast<double>(rows * cols);
+}
+
+}  // namespace g4u::quant

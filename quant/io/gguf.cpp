@@ -1,0 +1,669 @@
+#include "quant/io/gguf.h"
+
+#include "model/io/config.h"
+#include "base/error.h"
+#include "base/json_util.h"
+#include "model/io/safetensors.h"
+#include "model/io/tensor_specs.h"
+#include "model/text/tokenizer.h"
+#include "quant/io/checkpoint.h"
+#include "quant/formats/scheme.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <vector>
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the GGUF writer emits host-order (little endian) values");
+
+namespace g4u::quant {
+namespace fs = std::filesystem;
+
+// Helpers live in a named namespace: quant/*.cpp are combined into one unity translation unit.
+namespace gguf_detail {
+
+constexpr uint32_t kGgufVersion = 3;
+constexpr uint64_t kCopyPiece = uint64_t(64) << 20;  // bytes copied per write
+
+// GGUF metadata value types (gguf.h enum gguf_type).
+enum ValueType : uint32_t {
+  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7, kString = 8, kArray = 9,
+  kU64 = 10, kI64 = 11, kF64 = 12,
+};
+
+// llama.cpp token types (llama.h enum llama_token_type); SentencePiece's ModelProto uses the same numbers.
+enum TokenType : int32_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+
+// Little-endian byte buffer for the header.
+struct Buf {
+  std::string b;
+  template <typename T>
+  void put(T v) {
+    b.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void str(std::string_view s) {
+    put<uint64_t>(s.size());
+    b.append(s.data(), s.size());
+  }
+};
+
+// The KV section, counted as it is built. Value types follow gguf-py's writer (what llama.cpp's
+// own converter emits): counts and sizes u32, hyper-parameters f32, int arrays i32, flags bool.
+struct Kv {
+  Buf buf;
+  uint64_t count = 0;
+  std::vector<std::string> keys;
+
+  void key(const std::string& k, ValueType t) {
+    buf.str(k);
+    buf.put<uint32_t>(t);
+    keys.push_back(k);
+    ++count;
+  }
+  void u32(const std::string& k, uint32_t v) { key(k, kU32); buf.put(v); }
+  void f32(const std::string& k, float v) { key(k, kF32); buf.put(v); }
+  void boolean(const std::string& k, bool v) { key(k, kBool); buf.put<uint8_t>(v ? 1 : 0); }
+  void string(const std::string& k, std::string_view v) { key(k, kString); buf.str(v); }
+  void array_header(const std::string& k, ValueType elem, uint64_t n) {
+    key(k, kArray);
+    buf.put<uint32_t>(elem);
+    buf.put<uint64_t>(n);
+  }
+  void i32s(const std::string& k, const std::vector<int32_t>& v) {
+    array_header(k, kI32, v.size());
+    for (int32_t x : v) buf.put(x);
+  }
+  void f32s(const std::string& k, const std::vector<float>& v) {
+    array_header(k, kF32, v.size());
+    for (float x : v) buf.put(x);
+  }
+  void bools(const std::string& k, const std::vector<bool>& v) {
+    array_header(k, kBool, v.size());
+    for (bool x : v) buf.put<uint8_t>(x ? 1 : 0);
+  }
+  void strings(const std::string& k, const std::vector<std::string>& v) {
+    array_header(k, kString, v.size());
+    for (const auto& s : v) buf.str(s);
+  }
+};
+
+// One tensor of the output: where its bytes come from and how they are laid out.
+struct OutTensor {
+  std::string name;          // llama.cpp name
+  std::string source;        // checkpoint tensor (or "generated")
+  std::vector<uint64_t> ne;  // ggml order: ne[0] innermost
+  uint32_t type = ggml_type::kF32;
+  uint64_t nbytes = 0;
+  uint64_t offset = 0;  // relative to the data section
+  // Exactly one of: raw bytes in the checkpoint (copied as they are), or bytes prepared here
+  // (1-D tensors converted to F32, generated tensors).
+  const model::TensorInfo* raw = nullptr;
+  const model::SafetensorsFile* file = nullptr;
+  std::vector<uint8_t> bytes;
+};
+
+const char* type_name(uint32_t t) {
+  switch (t) {
+    case ggml_type::kF32: return "F32";
+    case ggml_type::kF16: return "F16";
+    case ggml_type::kQ4_0: return "Q4_0";
+    case ggml_type::kQ4_1: return "Q4_1";
+    case ggml_type::kQ8_0: return "Q8_0";
+    case ggml_type::kQ4_K: return "Q4_K";
+    case ggml_type::kQ6_K: return "Q6_K";
+    case ggml_type::kIQ4_NL: return "IQ4_NL";
+    case ggml_type::kBF16: return "BF16";
+  }
+  return "?";
+}
+
+uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+// Drops copied pages of the mapped checkpoint from this process (they stay in the page cache), so
+// exporting a checkpoint larger than memory does not grow the resident set.
+void drop_pages(const uint8_t* p, uint64_t n) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n + page - 1) & ~(page - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+// The output file while it is written: "<out>.tmp.<pid>", removed unless committed.
+class TempOutput {
+ public:
+  TempOutput(std::string final_path)
+      : final_(std::move(final_path)), tmp_(final_ + ".tmp." + std::to_string(getpid())) {
+    f_ = std::fopen(tmp_.c_str(), "wb");
+    if (!f_) throw_input("{}: cannot create: {}", tmp_, std::strerror(errno));
+  }
+  ~TempOutput() {
+    if (f_) std::fclose(f_);
+    if (!committed_) std::remove(tmp_.c_str());
+  }
+  TempOutput(const TempOutput&) = delete;
+  TempOutput& operator=(const TempOutput&) = delete;
+
+  void write(const void* p, size_t n) {
+    if (n && std::fwrite(p, 1, n, f_) != n) throw_input("{}: write failed: {}", tmp_, std::strerror(errno));
+    written_ += n;
+  }
+  void zeros(uint64_t n) {
+    static const char z[256] = {};
+    while (n > 0) {
+      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, sizeof z));
+      write(z, k);
+      n -= k;
+    }
+  }
+  uint64_t written() const { return written_; }
+  // Flushes to disk and renames onto the final path.
+  void commit() {
+    if (std::fflush(f_) != 0 || fsync(fileno(f_)) != 0)
+      throw_input("{}: flush failed: {}", tmp_, std::strerror(errno));
+    const int rc = std::fclose(f_);
+    f_ = nullptr;
+    if (rc != 0) throw_input("{}: close failed: {}", tmp_, std::strerror(errno));
+    std::error_code ec;
+    fs::rename(tmp_, final_, ec);
+    if (ec) throw_input("{}: cannot rename onto {}: {}", tmp_, final_, ec.message());
+    committed_ = true;
+  }
+
+ private:
+  std::string final_, tmp_;
+  std::FILE* f_ = nullptr;
+  uint64_t written_ = 0;
+  bool committed_ = false;
+};
+
+// ---- tokenizer -----------------------------------------------------------------------------------
+
+struct Vocab {
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  std::optional<int64_t> unk;
+};
+
+// Minimal protobuf reader for SentencePiece's ModelProto: only `repeated SentencePiece pieces = 1`
+// ({string piece = 1; float score = 2; Type type = 3 [default NORMAL]}) is read; other fields
+// (trainer/normalizer specs) are skipped by wire type.
+struct ProtoReader {
+  const uint8_t* p;
+  const uint8_t* end;
+  std::string where;
+
+  bool done() const { return p >= end; }
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= end) throw_input("{}: truncated protobuf varint", where);
+      const uint8_t b = *p++;
+      v |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw_input("{}: malformed protobuf varint", where);
+  }
+  std::string_view bytes() {
+    const uint64_t n = varint();
+    if (n > static_cast<uint64_t>(end - p)) throw_input("{}: truncated protobuf field", where);
+    std::string_view s(reinterpret_cast<const char*>(p), n);
+    p += n;
+    return s;
+  }
+  uint32_t fixed32() {
+    if (end - p < 4) throw_input("{}: truncated protobuf field", where);
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    p += 4;
+    return v;
+  }
+  void skip(uint32_t wire) {
+    switch (wire) {
+      case 0: varint(); break;
+      case 1:
+        if (end - p < 8) throw_input("{}: truncated protobuf field", where);
+        p += 8;
+        break;
+      case 2: bytes(); break;
+      case 5: fixed32(); break;
+      default: throw_input("{}: unsupported protobuf wire type {}", where, wire);
+    }
+  }
+};
+
+Vocab sentencepiece_vocab(const std::string& path, int64_t vocab_size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_input("{}: cannot read the SentencePiece model", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string data = ss.str();
+  const auto* base = reinterpret_cast<const uint8_t*>(data.data());
+  ProtoReader model{base, base + data.size(), path};
+  Vocab v;
+  while (!model.done()) {
+    const uint64_t tag = model.varint();
+    if ((tag >> 3) != 1 || (tag & 7) != 2) {
+      model.skip(static_cast<uint32_t>(tag & 7));
+      continue;
+    }
+    const std::string_view msg = model.bytes();
+    const auto* mp = reinterpret_cast<const uint8_t*>(msg.data());
+    ProtoReader piece{mp, mp + msg.size(), path};
+    std::string text;
+    float score = 0.f;
+    int32_t type = kNormal;
+    while (!piece.done()) {
+      const uint64_t t = piece.varint();
+      const uint32_t field = static_cast<uint32_t>(t >> 3), wire = static_cast<uint32_t>(t & 7);
+      if (field == 1 && wire == 2) {
+        text = std::string(piece.bytes());
+      } else if (field == 2 && wire == 5) {
+        const uint32_t bits = piece.fixed32();
+        std::memcpy(&score, &bits, 4);
+      } else if (field == 3 && wire == 0) {
+        type = static_cast<int32_t>(piece.varint());
+      } else {
+        piece.skip(wire);
+      }
+    }
+    if (type < kNormal || type > kByte) throw_input("{}: piece {} ('{}') has unknown type {}", path, v.tokens.size(), text, type);
+    if (type == kUnknown && !v.unk) v.unk = static_cast<int64_t>(v.tokens.size());
+    v.tokens.push_back(std::move(text));
+    v.scores.push_back(score);
+    v.types.push_back(type);
+  }
+  if (v.tokens.empty()) throw_input("{}: no pieces in the SentencePiece model", path);
+  if (static_cast<int64_t>(v.tokens.size()) > vocab_size)
+    throw_input("{}: {} pieces, more than the config's vocab_size {}", path, v.tokens.size(), vocab_size);
+  // llama.cpp sizes token_embd by the token list: pad to the embedding rows like its converter does.
+  for (int64_t id = static_cast<int64_t>(v.tokens.size()); id < vocab_size; ++id) {
+    v.tokens.push_back("[PAD" + std::to_string(id) + "]");
+    v.scores.push_back(0.f);
+    v.types.push_back(kUnused);
+  }
+  return v;
+}
+
+// g4u's byte tokenizer as a SentencePiece-style vocabulary: specials as control tokens, byte b at
+// 32 + b as the byte piece "<0xBB>", the reserved rest as unused.
+Vocab byte_vocab(int64_t vocab_size) {
+  model::ByteTokenizer tok(vocab_size);
+  Vocab v;
+  for (int64_t id = 0; id < vocab_size; ++id) {
+    if (id >= 32 && id < 288) {
+      v.tokens.push_back(fmt::format("<0x{:02X}>", id - 32));
+      v.types.push_back(kByte);
+    } else {
+      v.tokens.push_back(tok.piece(id));
+      v.types.push_back(id < 32 ? kControl : kUnused);
+    }
+    v.scores.push_back(0.f);
+  }
+  return v;
+}
+
+// ---- tensors -------------------------------------------------------------------------------------
+
+std::optional<uint32_t> float_type(model::DType d) {
+  switch (d) {
+    case model::DType::kF32: return ggml_type::kF32;
+    case model::DType::kF16: return ggml_type::kF16;
+    case model::DType::kBF16: return ggml_type::kBF16;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<int> llama_file_type(const std::string& recipe) {
+  // llama.h enum llama_ftype for the recipes that correspond to one.
+  static const std::map<std::string, int> m = {{"q4_0", 2}, {"q4_1", 3}, {"q8_0", 7},
+                                               {"q4_k_m", 15}, {"q6_k", 18}, {"iq4_nl", 25}};
+  auto it = m.find(recipe);
+  if (it == m.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace gguf_detail
+
+std::optional<uint32_t> ggml_type_of_scheme(std::string_view scheme) {
+  if (scheme == "q4_0") return ggml_type::kQ4_0;
+  if (scheme == "q4_1") return ggml_type::kQ4_1;
+  if (scheme == "q8_0") return ggml_type::kQ8_0;
+  if (scheme == "q4_k") return ggml_type::kQ4_K;
+  if (scheme == "q6_k") return ggml_type::kQ6_K;
+  if (scheme == "iq4_nl") return ggml_type::kIQ4_NL;
+  return std::nullopt;
+}
+
+std::optional<std::string> gguf_tensor_name(const std::string& name) {
+  const std::string text = model::kTextPrefix;
+  if (name == text + "embed_tokens.weight") return "token_embd.weight";
+  if (name == text + "norm.weight") return "output_norm.weight";
+  static const std::regex re(R"(^model\.language_model\.layers\.(\d+)\.(.+)$)");
+  static const std::map<std::string, std::string> per_layer = {
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+      {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+      {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+      {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+      {"layer_scalar", "layer_output_scale.weight"},
+  };
+  std::smatch m;
+  if (!std::regex_match(name, m, re)) return std::nullopt;
+  auto it = per_layer.find(m[2]);
+  if (it == per_layer.end()) return std::nullopt;
+  return "blk." + m[1].str() + "." + it->second;
+}
+
+nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_path, const GgufExportOptions& opt) {
+  using namespace gguf_detail;
+  const uint32_t align = opt.alignment;
+  if (align == 0 || (align & (align - 1)) != 0) throw_input("alignment {}: must be a power of two", align);
+
+  // ---- inputs, all checked before anything is written ----
+  if (!fs::is_directory(model_dir)) throw_input("--model {}: not a checkpoint directory", model_dir);
+  if (out_path.empty()) throw_input("--out: empty path");
+  {
+    fs::path parent = fs::path(out_path).parent_path();
+    if (parent.empty()) parent = ".";
+    if (!fs::is_directory(parent)) throw_input("--out {}: directory {} does not exist", out_path, parent.string());
+    if (fs::exists(out_path)) throw_input("--out {}: already exists (remove it or choose another path)", out_path);
+  }
+  const model::ModelConfig cfg = model::load_model_config(model_dir);
+  const model::TextConfig& tc = cfg.text;
+  const std::vector<model::TensorSpec> specs = model::model_tensor_specs(cfg);
+  const bool quantized = is_quantized_checkpoint(model_dir);
+  nlohmann::json meta;
+  std::string meta_path;
+  if (quantized) {
+    meta_path = (fs::path(model_dir) / kQuantMetadataFile).string();
+    meta = read_json_file(meta_path);
+    if (!meta.is_object() || !meta.contains("tensors") || !meta["tensors"].is_object())
+      throw_input("{}: tensors: expected an object", meta_path);
+  }
+  model::Checkpoint ck = model::Checkpoint::open(model_dir);
+  if (!quantized) ck.rename(model::canonical_model_tensor_name);
+  const std::string ck_path = ck.path();
+
+  std::vector<OutTensor> tensors;
+  nlohmann::json skipped = nlohmann::json::array();
+  std::set<std::string> used;  // checkpoint tensors accounted for
+  bool any_quantized = false;
+
+  // Full-attention layers use proportional RoPE: only the first partial_rotary_factor of each
+  // head's frequency pairs rotate. llama.cpp's NEOX rope rotates all n_rot dims and takes per-pair
+  // frequency factors from rope_freqs.weight; a factor of 1e30 makes a pair's angle ~0 (unrotated),
+  // which is how its converter encodes this (one tensor, shared by all full layers).
+  const bool has_full = tc.count_layers(model::LayerType::kFull) > 0;
+  if (has_full) {
+    const int64_t pairs = tc.full.head_dim / 2;
+    const auto rotated = static_cast<int64_t>(tc.full.head_dim * tc.rope_full.partial_rotary_factor / 2);
+    OutTensor t;
+    t.name = "rope_freqs.weight";
+    t.source = "generated (rope_full.partial_rotary_factor)";
+    t.ne = {static_cast<uint64_t>(pairs)};
+    t.type = ggml_type::kF32;
+    std::vector<float> f(static_cast<size_t>(pairs), 1e30f);
+    std::fill(f.begin(), f.begin() + std::min(rotated, pairs), 1.0f);
+    t.bytes.resize(f.size() * sizeof(float));
+    std::memcpy(t.bytes.data(), f.data(), t.bytes.size());
+    t.nbytes = t.bytes.size();
+    tensors.push_back(std::move(t));
+  }
+
+  for (const auto& spec : specs) {
+    const std::optional<std::string> gname = spec.component == "text" ? gguf_tensor_name(spec.name) : std::nullopt;
+    if (!gname) {
+      skipped.push_back({{"name", spec.name},
+                         {"reason", spec.component == "text" ? "no llama.cpp gemma4 counterpart"
+                                                             : spec.component + ": not part of llama.cpp's text GGUF (mmproj)"}});
+      // Mark its arrays as accounted for so the completeness check below does not trip.
+      used.insert(spec.name);
+      for (const char* a : {".qdata", ".qscales", ".qzeros", ".qmeta"}) used.insert(spec.name + a);
+      continue;
+    }
+    OutTensor t;
+    t.name = *gname;
+    t.source = spec.name;
+    for (auto it = spec.shape.rbegin(); it != spec.shape.rend(); ++it) t.ne.push_back(static_cast<uint64_t>(*it));
+
+    if (quantized && meta["tensors"].contains(spec.name)) {
+      const std::string where = meta_path + ": tensors." + spec.name;
+      const nlohmann::json& tj = meta["tensors"][spec.name];
+      if (!tj.is_object() || !tj.contains("scheme") || !tj["scheme"].is_string())
+        throw_input("{}: scheme: expected a string", where);
+      const std::string scheme_name = tj["scheme"].get<std::string>();
+      const SchemeTraits* scheme = lookup_scheme(scheme_name);
+      if (!scheme) throw_input("{}: scheme '{}' unknown", where, scheme_name);
+      const std::optional<uint32_t> gt = ggml_type_of_scheme(scheme_name);
+      if (!gt || scheme->layout != Layout::kGgmlBlocks)
+        throw_input("{}: tensor {} is quantized with scheme {}, which has no ggml type; GGUF export supports "
+                    "q4_0, q4_1, q4_k, q6_k, q8_0 and iq4_nl (re-quantize with one of those)",
+                    model_dir, spec.name, scheme_name);
+      if (!tj.contains("shape") || tj["shape"] != nlohmann::json(spec.shape))
+        throw_input("{}: shape does not match the config's [{}]", where, fmt::join(spec.shape, ", "));
+      const StorageSizes ss = scheme->storage(*scheme, spec.shape[0], spec.shape[1]);
+      G4U_CHECK(ss.scales == 0 && ss.zeros == 0 && ss.meta == 0, "ggml scheme {} has side arrays", scheme_name);
+      const std::string arr = spec.name + ".qdata";
+      if (!ck.contains(arr)) throw_input("{}: tensor {} is missing", ck_path, arr);
+      const auto& info = ck.info(arr);
+      if (info.dtype != model::DType::kU8 || info.shape.size() != 1 || info.shape[0] != ss.data)
+        throw_input("{}: tensor {} is {} [{}], scheme {} for [{}] needs U8 [{}]", ck_path, arr,
+                    model::dtype_name(info.dtype), fmt::join(info.shape, ", "), scheme_name, fmt::join(spec.shape, ", "),
+                    ss.data);
+      for (const char* a : {".qscales", ".qzeros", ".qmeta"})
+        if (ck.contains(spec.name + a)) throw_input("{}: unexpected tensor {}{} for ggml scheme {}", ck_path, spec.name, a, scheme_name);
+      t.type = *gt;
+      t.raw = &info;
+      t.file = &ck.file_of(arr);
+      t.nbytes = info.nbytes;
+      used.insert(arr);
+      any_quantized = true;
+    } else {
+      if (!ck.contains(spec.name)) throw_input("{}: tensor {} is missing", ck_path, spec.name);
+      const auto& info = ck.info(spec.name);
+      if (info.shape != spec.shape)
+        throw_input("{}: tensor {} has shape [{}], the config needs [{}]", ck_path, ck.disk_name(spec.name),
+                    fmt::join(info.shape, ", "), fmt::join(spec.shape, ", "));
+      const std::optional<uint32_t> ft = float_type(info.dtype);
+      if (spec.shape.size() == 1) {
+        // Norms and layer scalars: F32, as llama.cpp's converter writes every 1-D tensor.
+        if (!ft && info.dtype != model::DType::kF64)
+          throw_input("{}: tensor {} has dtype {}, expected a floating-point type", ck_path, ck.disk_name(spec.name),
+                      model::dtype_name(info.dtype));
+        torch::Tensor f = ck.view(spec.name).to(torch::kFloat32).contiguous();
+        t.type = ggml_type::kF32;
+        t.bytes.resize(static_cast<size_t>(f.numel()) * sizeof(float));
+        std::memcpy(t.bytes.data(), f.data_ptr<float>(), t.bytes.size());
+        t.nbytes = t.bytes.size();
+      } else {
+        if (!ft)
+          throw_input("{}: tensor {} has dtype {}; GGUF export writes F32, F16 or BF16 matrices", ck_path,
+                      ck.disk_name(spec.name), model::dtype_name(info.dtype));
+        t.type = *ft;
+        t.raw = &info;
+        t.file = &ck.file_of(spec.name);
+        t.nbytes = info.nbytes;
+      }
+      used.insert(spec.name);
+    }
+    tensors.push_back(std::move(t));
+  }
+  for (const auto& n : ck.names())
+    if (!used.count(n)) throw_input("{}: unexpected tensor {} (not part of this config)", ck_path, ck.disk_name(n));
+
+  // ---- tokenizer ----
+  Vocab vocab;
+  std::string tokenizer_kind = cfg.tokenizer;
+  if (cfg.tokenizer == "byte") {
+    vocab = byte_vocab(tc.vocab_size);
+  } else {
+    vocab = sentencepiece_vocab((fs::path(model_dir) / "tokenizer.model").string(), tc.vocab_size);
+  }
+
+  // ---- metadata ----
+  const std::string arch = "gemma4";
+  const std::string a = arch + ".";
+  Kv kv;
+  kv.string("general.architecture", arch);
+  {
+    // fs::path("a/b/").filename() is empty: normalise first.
+    std::string name = fs::absolute(model_dir).lexically_normal().parent_path().filename().string();
+    const std::string last = fs::absolute(model_dir).lexically_normal().filename().string();
+    kv.string("general.name", last.empty() ? name : last);
+  }
+  kv.u32("general.alignment", align);
+  if (any_quantized) kv.u32("general.quantization_version", 2);  // GGML_QNT_VERSION
+  {
+    // llama_ftype: informative (llama.cpp guesses it from the tensor types when absent).
+    std::optional<int> ftype;
+    if (quantized) {
+      ftype = llama_file_type(meta.value("recipe", ""));
+    } else {
+      const model::DType d = ck.info(model::kTextEmbeddingName).dtype;
+      ftype = d == model::DType::kF32 ? 0 : d == model::DType::kF16 ? 1 : 32;  // ALL_F32, MOSTLY_F16, MOSTLY_BF16
+    }
+    if (ftype) kv.u32("general.file_type", static_cast<uint32_t>(*ftype));
+  }
+  kv.u32(a + "context_length", static_cast<uint32_t>(tc.max_position_embeddings));
+  kv.u32(a + "embedding_length", static_cast<uint32_t>(tc.hidden_size));
+  kv.u32(a + "block_count", static_cast<uint32_t>(tc.num_layers));
+  kv.u32(a + "feed_forward_length", static_cast<uint32_t>(tc.intermediate_size));
+  kv.u32(a + "embedding_length_per_layer_input", 0);  // no per-layer embeddings; llama.cpp requires the key
+  std::vector<int32_t> heads, kv_heads;
+  std::vector<bool> swa;
+  for (model::LayerType lt : tc.layer_types) {
+    heads.push_back(static_cast<int32_t>(tc.geometry(lt).num_heads));
+    kv_heads.push_back(static_cast<int32_t>(tc.geometry(lt).num_kv_heads));
+    swa.push_back(lt == model::LayerType::kSliding);
+  }
+  if (tc.sliding.num_heads == tc.full.num_heads) {
+    kv.u32(a + "attention.head_count", static_cast<uint32_t>(tc.sliding.num_heads));
+  } else {
+    kv.i32s(a + "attention.head_count", heads);
+  }
+  kv.i32s(a + "attention.head_count_kv", kv_heads);
+  kv.u32(a + "attention.key_length", static_cast<uint32_t>(tc.full.head_dim));
+  kv.u32(a + "attention.value_length", static_cast<uint32_t>(tc.full.head_dim));
+  kv.u32(a + "attention.key_length_swa", static_cast<uint32_t>(tc.sliding.head_dim));
+  kv.u32(a + "attention.value_length_swa", static_cast<uint32_t>(tc.sliding.head_dim));
+  kv.f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(tc.rms_norm_eps));
+  kv.u32(a + "attention.sliding_window", static_cast<uint32_t>(tc.sliding_window));
+  kv.bools(a + "attention.sliding_window_pattern", swa);
+  kv.u32(a + "attention.shared_kv_layers", static_cast<uint32_t>(tc.num_kv_shared_layers));
+  kv.f32(a + "rope.freq_base", static_cast<float>(tc.rope_full.theta));
+  kv.f32(a + "rope.freq_base_swa", static_cast<float>(tc.rope_sliding.theta));
+  // Full layers: all head dims go through rope, the partial factor is in rope_freqs.weight.
+  kv.u32(a + "rope.dimension_count", static_cast<uint32_t>(tc.full.head_dim));
+  kv.u32(a + "rope.dimension_count_swa",
+         static_cast<uint32_t>(tc.sliding.head_dim * tc.rope_sliding.partial_rotary_factor));
+  if (tc.final_logit_softcapping > 0)
+    kv.f32(a + "final_logit_softcapping", static_cast<float>(tc.final_logit_softcapping));
+
+  kv.string("tokenizer.ggml.model", "llama");  // SentencePiece-style vocabulary (see quant/README.md)
+  kv.strings("tokenizer.ggml.tokens", vocab.tokens);
+  kv.f32s("tokenizer.ggml.scores", vocab.scores);
+  kv.i32s("tokenizer.ggml.token_type", vocab.types);
+  kv.u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(tc.bos_token_id));
+  if (!tc.eos_token_ids.empty()) kv.u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(tc.eos_token_ids[0]));
+  kv.u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(tc.pad_token_id));
+  if (vocab.unk) kv.u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(*vocab.unk));
+  kv.boolean("tokenizer.ggml.add_bos_token", true);
+  kv.boolean("tokenizer.ggml.add_eos_token", false);
+  kv.boolean("tokenizer.ggml.add_space_prefix", false);
+  if (!cfg.suppress_tokens.empty()) {
+    std::vector<int32_t> s(cfg.suppress_tokens.begin(), cfg.suppress_tokens.end());
+    kv.i32s("tokenizer.ggml.suppress_tokens", s);
+  }
+
+  // ---- layout: tensor infos, then offsets ----
+  uint64_t cursor = 0;
+  for (auto& t : tensors) {
+    t.offset = align_up(cursor, align);
+    cursor = t.offset + t.nbytes;
+  }
+  const uint64_t data_bytes = align_up(cursor, align);
+  Buf head;
+  head.b.append("GGUF", 4);
+  head.put<uint32_t>(kGgufVersion);
+  head.put<uint64_t>(tensors.size());
+  head.put<uint64_t>(kv.count);
+  head.b += kv.buf.b;
+  for (const auto& t : tensors) {
+    head.str(t.name);
+    head.put<uint32_t>(static_cast<uint32_t>(t.ne.size()));
+    for (uint64_t d : t.ne) head.put<uint64_t>(d);
+    head.put<uint32_t>(t.type);
+    head.put<uint64_t>(t.offset);
+  }
+  const uint64_t data_start = align_up(head.b.size(), align);
+
+  // ---- write ----
+  TempOutput out(out_path);
+  out.write(head.b.data(), head.b.size());
+  out.zeros(data_start - head.b.size());
+  nlohmann::json listed = nlohmann::json::array();
+  for (const auto& t : tensors) {
+    out.zeros(data_start + t.offset - out.written());
+    if (t.raw) {
+      const uint8_t* p = t.file->data(*t.raw);
+      for (uint64_t off = 0; off < t.nbytes; off += kCopyPiece) {
+        const uint64_t len = std::min(kCopyPiece, t.nbytes - off);
+        out.write(p + off, static_cast<size_t>(len));
+        drop_pages(p + off, len);
+      }
+    } else {
+      out.write(t.bytes.data(), t.bytes.size());
+    }
+    listed.push_back({{"name", t.name}, {"source", t.source}, {"type", type_name(t.type)}, {"dims", t.ne},
+                      {"offset", t.offset}, {"bytes", t.nbytes}});
+    if (opt.progress)
+      opt.progress(fmt::format("{} <- {} ({}, [{}])", t.name, t.source, type_name(t.type), fmt::join(t.ne, ", ")));
+  }
+  out.zeros(data_start + data_bytes - out.written());
+  const uint64_t file_bytes = out.written();
+  out.commit();
+
+  nlohmann::json notes = nlohmann::json::array();
+  notes.push_back("text decoder only: llama.cpp keeps vision/audio encoders in a separate mmproj GGUF, not written here");
+  notes.push_back("tokenizer.ggml.model is 'llama' (SentencePiece-style vocabulary); llama.cpp's own Gemma 4 "
+                  "converter writes 'gemma4' from tokenizer.json, which g4u checkpoints do not have");
+  if (cfg.tokenizer == "byte")
+    notes.push_back("byte tokenizer exported as byte pieces <0xNN>: llama.cpp's SentencePiece path escapes spaces as "
+                    "U+2581 before byte fallback, so its token ids for spaces differ from g4u's");
+  if (tc.eos_token_ids.size() > 1)
+    notes.push_back(fmt::format("eos_token_id: only the first of [{}] is written", fmt::join(tc.eos_token_ids, ", ")));
+  notes.push_back("not loaded by llama.cpp in this project (no llama.cpp here); layout checked with independent parsers");
+  return {{"out", out_path},
+          {"source", model_dir},
+          {"architecture", arch},
+          {"version", kGgufVersion},
+          {"alignment", align},
+          {"tensor_count", tensors.size()},
+          {"kv_count", kv.count},
+          {"kv_keys", kv.keys},
+          {"file_bytes", file_bytes},
+          {"tensors", listed},
+          {"skipped", skipped},
+          {"tokenizer", tokenizer_kind},
+          {"notes", notes}};
+}
+
+}  // namespace g4u::quant

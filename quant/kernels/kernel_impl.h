@@ -1,0 +1,110 @@
+// Internal interface between the kernel dispatcher (kernels.cpp) and the per-ISA row-dot
+// implementations (kernels_scalar.cpp, kernels_avx2.cpp). Kept free of intrinsics so both sides
+// can include it.
+#pragma once
+
+#include "quant/formats/scheme.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace g4u::quant::detail {
+
+constexpr int kActBlock = 32;  // activation quantization block
+constexpr int kMaxActs = 4;    // activation rows handled per weight-row pass
+
+// A resizable array whose data() is 64-byte aligned: a 64-byte vector load from it never spans two
+// cache lines (std::vector's storage is only 16-byte aligned).
+template <class T>
+class CacheAlignedArray {
+ public:
+  void resize(size_t n) {
+    buf_.resize(n + 64 / sizeof(T));
+    const auto addr = reinterpret_cast<uintptr_t>(buf_.data());
+    data_ = buf_.data() + ((64 - addr % 64) % 64) / sizeof(T);
+  }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+
+ private:
+  std::vector<T> buf_;
+  T* data_ = nullptr;
+};
+
+// Activations quantized to 8-bit blocks of 32: q [n][cols], d and s [n][cols/32] with
+// s = d * sum(q of the block).
+struct ActQ8 {
+  int64_t n = 0, cols = 0, nb = 0;
+  CacheAlignedArray<int8_t> q;
+  CacheAlignedArray<float> d, s;
+};
+// One activation row: per 32-block amax, d = amax / 127, q = round-half-even(x * (1 / d)),
+// s = d * sum(q). The scalar and AVX2 versions give identical bytes.
+using QuantizeActRowFn = void (*)(const float* x, int64_t cols, int8_t* q, float* d, float* s);
+void quantize_act_row_scalar(const float* x, int64_t cols, int8_t* q, float* d, float* s);
+
+struct ActRef {
+  const int8_t* q;
+  const float* d;
+  const float* s;
+};
+
+// Raw pointers into a QuantizedTensor for the kernels.
+struct WeightView {
+  KernelKind kind;
+  int64_t cols;
+  const uint8_t* data;
+  int64_t row_bytes;      // bytes of `data` per row
+  const uint8_t* scales;  // planar: fp16 [rows][groups]
+  const uint8_t* zeros;   // planar asym: 4-bit packed; hqq: fp16 [rows][groups]
+  int64_t groups;         // planar: groups per row
+  int64_t group;          // planar: weights per group (multiple of 32)
+  bool interleaved;       // q4_0 / q4_k rows in the interleaved order (quant/formats/interleave.h)
+};
+
+// out[a] = dot(row r of W, activation row a) for a in [0, na), 1 <= na <= kMaxActs.
+using RowDotFn = void (*)(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out);
+
+// dot(w, x) of one bf16 weight row with fp32 activations: each weight widened to fp32 (exact),
+// products accumulated in fp32.
+using Bf16DotFn = float (*)(const uint16_t* w, const float* x, int64_t cols);
+
+struct KernelTable {
+  RowDotFn dot[static_cast<int>(KernelKind::kCount)] = {};
+  Bf16DotFn bf16_dot = nullptr;
+  QuantizeActRowFn quantize_act_row = nullptr;
+  // The dot functions read interleaved q4_0 / q4_k rows directly, with activations whose
+  // 256-groups are interleaved to match; otherwise the dispatcher restores storage order per row.
+  bool reads_interleaved = false;
+};
+// The order of each quantized activation row's 8-bit values (d and s stay per 32-block in
+// storage order):
+//  kStorage: as x;
+//  kInterleaved: every full 256-group permuted to match interleaved q4_0 / q4_k rows
+//                (interleave_act_groups, quant/formats/interleave.h);
+//  kPlanarHalves: every 128-group (four 32-blocks k = 0..3) rearranged to the first halves
+//                 (elements 0..15) of blocks 0..3, then their second halves (16..31): the order in
+//                 which a 64-byte load of planar codes yields its low and high nibbles (the AVX-512
+//                 planar kernel). cols must be a multiple of 128.
+enum class ActOrder { kStorage, kInterleaved, kPlanarHalves };
+void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
+                     ActOrder order = ActOrder::kStorage);
+// One row of 8-bit activations, storage order -> kPlanarHalves, in place.
+void planar_halves_act_groups(int8_t* q, int64_t cols);
+
+const KernelTable& scalar_kernel_table();
+// Compiled with -mavx2 -mfma -mf16c; call only when cpu_has_avx2().
+const KernelTable& avx2_kernel_table();
+// The AVX2 table with AVX-512 row dots for interleaved Q4_0 / Q4_K rows (avx512_reads); compiled
+// with the AVX-512 flags, call only when cpu_has_avx512().
+const KernelTable& avx512_kernel_table();
+// Rows the AVX-512 kernels read themselves (the other rows go to the AVX2 ones): interleaved Q4_K,
+// interleaved Q4_0 whose rows are whole groups of 8 blocks, and planar rows (rtn4_*, hqq) of whole
+// 256-weight units whose groups are 32, 64 or 128 weights or a multiple of 256 (per channel).
+// The planar ones take kPlanarHalves activations. Defined in kernels.cpp, not inline
+// here: an inline function compiled into the AVX-512 file could be the copy the linker keeps for
+// every caller.
+bool avx512_reads(const WeightView& w);
+bool is_planar_kernel(KernelKind k);  // rtn4_* and hqq (quant/formats/planar.cpp)
+
+}  // namespace g4u::quant::detail

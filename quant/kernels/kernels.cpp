@@ -1,0 +1,278 @@
+#include "quant/kernels/kernels.h"
+
+#include "base/error.h"
+#include "quant/formats/interleave.h"
+#include "quant/kernels/kernel_impl.h"
+#include "quant/formats/rounding.h"
+#include "quant/kernels/thread_pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace g4u::quant {
+namespace detail {
+
+void quantize_act_row_scalar(const float* x, int64_t cols, int8_t* q, float* d, float* s) {
+  for (int64_t b = 0; b < cols / kActBlock; ++b) {
+    const float* xb = x + b * kActBlock;
+    int8_t* qb = q + b * kActBlock;
+    float amax = 0.f;
+    for (int j = 0; j < kActBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float db = amax / 127.f;
+    const float id = db != 0.f ? 1.f / db : 0.f;
+    int sum = 0;
+    for (int j = 0; j < kActBlock; ++j) {
+      qb[j] = static_cast<int8_t>(round_half_even(xb[j] * id));
+      sum += qb[j];
+    }
+    d[b] = db;
+    s[b] = db * static_cast<float>(sum);
+  }
+}
+
+void planar_halves_act_groups(int8_t* q, int64_t cols) {
+  G4U_CHECK(cols % 128 == 0, "planar activation order needs cols % 128 == 0, got {}", cols);
+  int8_t tmp[128];
+  for (int64_t g = 0; g < cols; g += 128) {
+    for (int k = 0; k < 4; ++k)
+      for (int h = 0; h < 2; ++h) std::memcpy(tmp + 64 * h + 16 * k, q + g + 32 * k + 16 * h, 16);
+    std::memcpy(q + g, tmp, sizeof(tmp));
+  }
+}
+
+void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
+                     ActOrder order) {
+  G4U_CHECK(cols % kActBlock == 0, "activation width {} is not a multiple of {}", cols, kActBlock);
+  out.n = n;
+  out.cols = cols;
+  out.nb = cols / kActBlock;
+  out.q.resize(static_cast<size_t>(n * cols));
+  out.d.resize(static_cast<size_t>(n * out.nb));
+  out.s.resize(static_cast<size_t>(n * out.nb));
+  auto one_row = [&](int64_t a) {
+    table.quantize_act_row(x + a * cols, cols, out.q.data() + a * cols, out.d.data() + a * out.nb,
+                           out.s.data() + a * out.nb);
+    if (order == ActOrder::kInterleaved) interleave_act_groups(out.q.data() + a * cols, cols);
+    if (order == ActOrder::kPlanarHalves) planar_halves_act_groups(out.q.data() + a * cols, cols);
+  };
+  if (n * cols < (1 << 16)) {
+    for (int64_t a = 0; a < n; ++a) one_row(a);
+  } else {
+    parallel_for(n, threads, one_row);
+  }
+}
+
+bool is_planar_kernel(KernelKind k) {
+  return k == KernelKind::kPlanarSym8 || k == KernelKind::kPlanarIntZero || k == KernelKind::kPlanarFp16Zero;
+}
+
+bool avx512_reads(const WeightView& w) {
+  if (is_planar_kernel(w.kind)) {
+    const int64_t chunks = w.group / kActBlock;
+    return w.cols % 256 == 0 && (chunks == 1 || chunks == 2 || chunks == 4 || chunks % 8 == 0);
+  }
+  return w.interleaved && (w.kind == KernelKind::kQ4_K || (w.kind == KernelKind::kQ4_0 && w.cols % 256 == 0));
+}
+
+#if !G4U_HAVE_AVX512_KERNELS
+// Built without the AVX-512 kernels: cpu_has_avx512() is false, so this is never dispatched to.
+const KernelTable& avx512_kernel_table() { return avx2_kernel_table(); }
+#endif
+
+}  // namespace detail
+
+namespace {
+
+using detail::ActQ8;
+using detail::ActRef;
+using detail::KernelTable;
+using detail::WeightView;
+
+const KernelTable* pick_table(const KernelOptions& opt) {
+  switch (opt.isa) {
+    case KernelIsa::kScalar:
+      return &detail::scalar_kernel_table();
+    case KernelIsa::kAvx2:
+      G4U_CHECK(cpu_has_avx2(), "AVX2 kernels requested on a CPU without AVX2/FMA/F16C");
+      return &detail::avx2_kernel_table();
+    case KernelIsa::kAvx512:
+      G4U_CHECK(cpu_has_avx512(), "AVX-512 kernels requested on a CPU without AVX-512 F/BW/VL/VNNI");
+      return &detail::avx512_kernel_table();
+    default:
+      if (cpu_has_avx512()) return &detail::avx512_kernel_table();
+      return cpu_has_avx2() ? &detail::avx2_kernel_table() : &detail::scalar_kernel_table();
+  }
+}
+
+WeightView make_view(const QuantizedTensor& w) {
+  WeightView v{};
+  v.kind = w.scheme->kernel;
+  v.cols = w.cols;
+  v.data = w.data.data();
+  v.row_bytes = w.data_row_bytes();
+  v.scales = w.scales.data();
+  v.zeros = w.zeros.data();
+  v.group = w.scheme->group_size(w.cols);
+  v.groups = w.cols / v.group;
+  v.interleaved = w.interleaved;
+  return v;
+}
+
+void check_tensor(const QuantizedTensor& w) {
+  G4U_CHECK(w.scheme != nullptr, "QuantizedTensor without a scheme");
+  G4U_CHECK(static_cast<int64_t>(w.data.size()) == w.scheme->storage(*w.scheme, w.rows, w.cols).data,
+            "QuantizedTensor data size does not match its scheme {}", w.scheme->name);
+}
+
+ActRef act_ref(const ActQ8& a, int64_t row) {
+  return ActRef{a.q.data() + row * a.cols, a.d.data() + row * a.nb, a.s.data() + row * a.nb};
+}
+
+// Rows per task: each thread gets about 4 contiguous tasks, so it streams long runs of weights (many
+// small tasks measured up to 1.5x slower: every task start costs the prefetchers a ramp and the
+// threads a shared counter) while a thread that is held up still leaves work to the others;
+// at least ~128 KiB of weight bytes per task.
+int64_t rows_per_task(int64_t rows, int64_t row_bytes, int threads) {
+  const int64_t min_rows = std::max<int64_t>(1, (128 << 10) / std::max<int64_t>(1, row_bytes));
+  const int64_t parts = 4 * static_cast<int64_t>(std::max(1, threads));
+  return std::max(min_rows, (rows + parts - 1) / parts);
+}
+
+int64_t rows_per_task(const QuantizedTensor& w, int threads) {
+  return rows_per_task(w.rows, w.bytes().total() / std::max<int64_t>(1, w.rows), threads);
+}
+
+// Reference path: dequantize each row to fp32, dot in fp32 (4 partial sums).
+void reference_product(const QuantizedTensor& w, const float* x, int64_t n, float* y, int threads) {
+  const int64_t per_task = std::max<int64_t>(1, 16384 / w.cols);
+  const int64_t tasks = (w.rows + per_task - 1) / per_task;
+  parallel_for(tasks, threads, [&](int64_t t) {
+    const int64_t r0 = t * per_task, r1 = std::min(w.rows, r0 + per_task);
+    std::vector<float> buf(static_cast<size_t>((r1 - r0) * w.cols));
+    w.dequantize_rows(r0, r1, buf.data());
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* wr = buf.data() + (r - r0) * w.cols;
+      for (int64_t a = 0; a < n; ++a) {
+        const float* xa = x + a * w.cols;
+        float s[4] = {0, 0, 0, 0};
+        int64_t c = 0;
+        for (; c + 3 < w.cols; c += 4)
+          for (int k = 0; k < 4; ++k) s[k] += wr[c + k] * xa[c + k];
+        for (; c < w.cols; ++c) s[0] += wr[c] * xa[c];
+        y[a * w.rows + r] = (s[0] + s[1]) + (s[2] + s[3]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool cpu_has_avx2() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  }();
+  return has;
+}
+
+bool cpu_has_avx512() {
+#if G4U_HAVE_AVX512_KERNELS
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+std::string kernel_isa() { return cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar"; }
+
+std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt) {
+  if (w.scheme == nullptr || w.scheme->reference_only()) return "reference";
+  const KernelTable* table = pick_table(opt);
+  if (table == &detail::scalar_kernel_table()) return "scalar";
+  if (cpu_has_avx512() && table == &detail::avx512_kernel_table() && detail::avx512_reads(make_view(w)))
+    return "avx512";
+  return "avx2";
+}
+
+std::string bf16_kernel_path(const KernelOptions& opt) {
+  const KernelTable* table = pick_table(opt);
+  if (table == &detail::scalar_kernel_table()) return "scalar";
+  return table == &detail::avx512_kernel_table() && cpu_has_avx512() ? "avx512" : "avx2";
+}
+
+void bf16_matvec(const uint16_t* w, int64_t rows, int64_t cols, const float* x, float* y, const KernelOptions& opt) {
+  if (rows <= 0) return;
+  const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  const detail::Bf16DotFn dot = pick_table(opt)->bf16_dot;
+  const int64_t per_task = rows_per_task(rows, 2 * cols, threads);
+  const int64_t tasks = (rows + per_task - 1) / per_task;
+  parallel_for(tasks, threads, [&](int64_t t) {
+    const int64_t r1 = std::min(rows, (t + 1) * per_task);
+    for (int64_t r = t * per_task; r < r1; ++r) y[r] = dot(w + r * cols, x, cols);
+  });
+}
+
+void matvec(const QuantizedTensor& w, const float* x, float* y, const KernelOptions& opt) {
+  matmul(w, x, 1, y, opt);
+}
+
+void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const KernelOptions& opt) {
+  check_tensor(w);
+  if (n <= 0 || w.rows == 0) return;
+  const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  if (w.scheme->reference_only()) {
+    reference_product(w, x, n, y, threads);
+    return;
+  }
+  const KernelTable* table = pick_table(opt);
+  const detail::RowDotFn dot = table->dot[static_cast<int>(w.scheme->kernel)];
+  G4U_CHECK(dot != nullptr, "no kernel for scheme {}", w.scheme->name);
+  const WeightView view = make_view(w);
+  // Interleaved weights: the AVX2 kernels read them as they are (with matching activations); the
+  // scalar ones get each row back in storage order.
+  const bool native_rows = !view.interleaved || table->reads_interleaved;
+  detail::ActOrder order = view.interleaved && native_rows ? detail::ActOrder::kInterleaved : detail::ActOrder::kStorage;
+  if (table == &detail::avx512_kernel_table() && cpu_has_avx512() && detail::is_planar_kernel(view.kind) &&
+      detail::avx512_reads(view))
+    order = detail::ActOrder::kPlanarHalves;
+  ActQ8 act;
+  detail::quantize_act_q8(*table, x, n, w.cols, act, threads, order);
+
+  // Activation tiles of ~256 KiB stay in cache while a task's weight rows stream past them.
+  const int64_t tile = std::max<int64_t>(detail::kMaxActs, ((256 << 10) / w.cols) / detail::kMaxActs * detail::kMaxActs);
+  const int64_t per_task = rows_per_task(w, threads);
+  const int64_t tasks = (w.rows + per_task - 1) / per_task;
+  parallel_for(tasks, threads, [&](int64_t t) {
+    const int64_t r0 = t * per_task, r1 = std::min(w.rows, r0 + per_task);
+    ActRef refs[detail::kMaxActs];
+    float out[detail::kMaxActs];
+    std::vector<uint8_t> row_buf(native_rows ? 0 : static_cast<size_t>(view.row_bytes));
+    WeightView row_view = view;  // one row back in storage order, read as row 0
+    row_view.interleaved = false;
+    row_view.data = row_buf.data();
+    for (int64_t a0 = 0; a0 < n; a0 += tile) {
+      const int64_t a1 = std::min(n, a0 + tile);
+      for (int64_t r = r0; r < r1; ++r) {
+        if (!native_rows) detail::deinterleave_row(*w.scheme, w.cols, view.data + r * view.row_bytes, row_buf.data());
+        for (int64_t a = a0; a < a1; a += detail::kMaxActs) {
+          const int na = static_cast<int>(std::min<int64_t>(detail::kMaxActs, a1 - a));
+          for (int k = 0; k < na; ++k) refs[k] = act_ref(act, a + k);
+          if (native_rows)
+            dot(view, r, refs, na, out);
+          else
+            dot(row_view, 0, refs, na, out);
+          for (int k = 0; k < na; ++k) y[(a + k) * w.rows + r] = out[k];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace g4u::quant

@@ -1,0 +1,92 @@
+// The torch-free base library: hashing, random streams, UTF-8, JSON files, errors.
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/json_util.h"
+#include "base/rng.h"
+#include "base/utf8.h"
+#include "test_util.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+using namespace g4u;
+using g4u::test::ScratchDir;
+
+TEST_CASE("FNV-1a 64 matches the published test vectors", "[unit]") {
+  // Vectors from the FNV reference (draft-eastlake-fnv, isthe.com/chongo/tech/comp/fnv).
+  CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
+  CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
+  CHECK(fnv1a64("foobar") == 0x85944171f73967e8ull);
+  // Continuing from a partial hash equals hashing the concatenation.
+  CHECK(fnv1a64("bar", fnv1a64("foo")) == fnv1a64("foobar"));
+  static_assert(fnv1a64("a") == 0xaf63dc4c8601ec8cull, "usable at compile time");
+  CHECK(hex64(0xaf63dc4c8601ec8cull) == "af63dc4c8601ec8c");
+  CHECK(hex64(1) == "0000000000000001");
+}
+
+TEST_CASE("fnv1a64_file streams the bytes of a file; a missing file is an InputError naming it", "[unit]") {
+  ScratchDir dir("base");
+  std::string big(200000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);  // crosses the 64 KiB reads
+  test::write_file(dir / "f.bin", big);
+  CHECK(fnv1a64_file(dir / "f.bin") == fnv1a64(big));
+  CHECK_THAT(test::input_error([&] { fnv1a64_file(dir / "missing"); }), Catch::Contains("missing"));
+}
+
+TEST_CASE("SplitMix64 gives the reference stream and unbiased bounded draws", "[unit]") {
+  // First outputs of SplitMix64 from state 0 (Vigna's splitmix64.c).
+  Rng r(0);
+  CHECK(r.next_u64() == 0xe220a8397b1dcdafull);
+  CHECK(r.next_u64() == 0x6e789e6aa1b965f4ull);
+  CHECK(splitmix64(0) == 0xe220a8397b1dcdafull);
+  // below(n): every value in [0, n), each about equally often (n = 3 does not divide 2^64).
+  Rng s(42);
+  std::vector<int> counts(3, 0);
+  const int draws = 30000;
+  for (int i = 0; i < draws; ++i) {
+    uint64_t v = s.below(3);
+    REQUIRE(v < 3);
+    ++counts[v];
+  }
+  for (int c : counts) CHECK(std::abs(c - draws / 3) < 500);  // ~6 standard deviations
+  CHECK(Rng(7).below(1) == 0);
+  // A shuffle is a permutation.
+  std::vector<int> v = {0, 1, 2, 3, 4, 5, 6, 7};
+  Rng(9).shuffle(v);
+  std::vector<int> sorted = v;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted == std::vector<int>({0, 1, 2, 3, 4, 5, 6, 7}));
+}
+
+TEST_CASE("UTF-8: strict decoding names the first bad byte; encoding round-trips", "[unit]") {
+  CHECK(utf8_decode("a\xc3\xa9") == std::u32string(U"a\u00e9"));
+  CHECK(utf8_encode(U'\U0001F600') == "\xf0\x9f\x98\x80");
+  CHECK(utf8_decode(utf8_encode(std::u32string(U"x\u00e9\u4e2d\U0001F600"))) == std::u32string(U"x\u00e9\u4e2d\U0001F600"));
+  size_t bad = 99;
+  CHECK_FALSE(utf8_decode("ab\xc0\x80", &bad));  // overlong NUL
+  CHECK(bad == 2);
+  CHECK(utf8_invalid_at("ab\xff") == 2);
+  CHECK(utf8_invalid_at("\xed\xa0\x80") == 0);        // a surrogate
+  CHECK(utf8_invalid_at("\xf4\x90\x80\x80") == 0);    // past U+10FFFF
+  CHECK(utf8_invalid_at("ok\xe2\x82") == 2);          // truncated sequence
+  CHECK(utf8_invalid_at("\xe0\x9f\xbf") == 0);        // overlong 3-byte form
+  CHECK(is_valid_utf8("\xe2\x82\xac"));
+  CHECK(utf8_invalid_at("") == std::string::npos);
+}
+
+TEST_CASE("JSON files: errors name the file and the line; atomic writes leave no temp file", "[unit]") {
+  ScratchDir dir("base");
+  test::write_file(dir / "bad.json", "{\n  \"a\": 1,\n  oops\n}");
+  std::string msg = test::input_error([&] { read_json_file(dir / "bad.json"); });
+  CHECK_THAT(msg, Catch::Contains("bad.json"));
+  write_file_atomic(dir / "out.json", "{\"a\": 1}");
+  write_file_atomic(dir / "out.json", "{\"a\": 2}");
+  CHECK(read_json_file(dir / "out.json")["a"] == 2);
+  CHECK(dir.count() == 2);  // bad.json and out.json, no leftover temp file
+  JsonObject o(nlohmann::json{{"n", "x"}}, "cfg.json");
+  CHECK_THAT(test::input_error([&] { o.get_int("n"); }), Catch::Contains("cfg.json") && Catch::Contains("n"));
+}

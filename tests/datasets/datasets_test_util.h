@@ -1,0 +1,36 @@
+// Helpers of the datasets tests: small valid media (the shared helpers are in tests/test_util.h).
+#pragma once
+
+#include "datasets/audio_synth.h"
+#include "datasets/raster.h"
+#include "test_util.h"
+
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace g4u::test {
+
+namespace fs = std::filesystem;
+
+
+
+
+inline std::string tiny_png() {
+  datasets::Canvas c(8, 8, {10, 200, 30});
+  return c.encode_png();
+}
+
+inline std::string tiny_wav() {
+  std::vector<float> x;
+  datasets::add_tone(x, 16000, 0.0, 0.05, 440.0, 0.5);
+  return datasets::encode_wav_pcm16(x, 16000);
+}
+
+
+}  // namespace g4u::test

@@ -1,0 +1,102 @@
+// Helpers every test folder shares: a scratch folder, whole-file reads and writes, JSON Lines, and
+// the message of an expected InputError. CLI runs use tests/cli_runner.h.
+#pragma once
+
+#include "base/error.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace g4u::test {
+
+// A fresh folder under the system temp folder (mkdtemp: unique per call, also across processes),
+// removed with everything in it at scope exit.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& tag = "test") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / ("g4u_" + tag + "_XXXXXX")).string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  std::string operator/(const std::string& rel) const { return (std::filesystem::path(path) / rel).string(); }
+  std::string file(const std::string& rel) const { return *this / rel; }
+  // Entries directly inside the folder.
+  size_t count() const {
+    return static_cast<size_t>(std::distance(std::filesystem::directory_iterator(path), std::filesystem::directory_iterator()));
+  }
+
+  std::string path;
+};
+
+// Writes `data` to `path` (parent folders created), replacing the file.
+inline void write_file(const std::string& path, std::string_view data) {
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+inline void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  write_file(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+// The whole file ("" when it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::string s = read_file(path);
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(read_file(path));
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// Message of the InputError `f` throws (fails the test when it throws nothing or something else).
+template <typename F>
+std::string input_error(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("expected an InputError, got: " << e.what());
+  }
+  FAIL("expected an InputError, nothing was thrown");
+  return "";
+}
+
+// Expects an InputError whose message contains `needle`.
+template <typename F>
+void expect_input_error(F&& f, const std::string& needle) {
+  std::string message = input_error(std::forward<F>(f));
+  INFO(message);
+  CHECK(message.find(needle) != std::string::npos);
+}
+
+}  // namespace g4u::test
