@@ -22,13 +22,14 @@ torch::ScalarType parse_dtype_flag(const std::string& dtype) {
   throw_input("--dtype {}: expected fp32 or bf16", dtype);
 }
 
-model::LoadedModel load_from_flags(const ModelFlags& f) {
+model::LoadedModel load_from_flags(const ModelFlags& f, bool with_tokenizer) {
   if (f.threads < 0) throw_input("--threads {}: must be >= 0", f.threads);
   if (f.threads > 0) set_compute_threads(f.threads);
   model::LoadOptions opt;
   opt.dtype = parse_dtype_flag(f.dtype);
   opt.seed = f.seed;
   opt.packed_head = !f.dense_head;
+  opt.tokenizer = with_tokenizer;
   // A quantized checkpoint (quantization.json, written by `g4u quantize`) runs with QuantLinear.
   if (quant::is_quantized_checkpoint(f.model)) return quant::load_quantized_model(f.model, opt);
   return model::load_model(f.model, opt);

@@ -21,7 +21,8 @@ struct ModelFlags {
 void add_model_flags(CLI::App& sub, ModelFlags& flags);
 torch::ScalarType parse_dtype_flag(const std::string& dtype);  // fp32 | bf16
 // Applies --threads and loads the model (preset with random weights from --seed, or a checkpoint).
-model::LoadedModel load_from_flags(const ModelFlags& flags);
+// with_tokenizer false: a run on token ids alone, which needs no tokenizer file.
+model::LoadedModel load_from_flags(const ModelFlags& flags, bool with_tokenizer = true);
 
 // "1,2,3" -> ids; InputError naming the flag on anything else.
 std::vector<int64_t> parse_id_list(const std::string& text, const std::string& flag);

@@ -86,7 +86,7 @@ Command forward_cmd("forward", "One forward pass; writes logits [T, vocab] as ra
     const bool by_prompt = !f->prompt.prompt.empty() || !f->prompt.images.empty() || !f->prompt.audios.empty();
     if (by_prompt == !f->tokens.empty()) throw_input("forward: give either --tokens or --prompt (with --image/--audio)");
     model::VisionMask mask = parse_vision_mask(f->prompt.vision_mask);
-    model::LoadedModel lm = load_from_flags(f->model);
+    model::LoadedModel lm = load_from_flags(f->model, /*with_tokenizer=*/by_prompt);
     const auto& cfg = lm.model->config().text;
     model::MultimodalPrompt mp;
     if (by_prompt) {

@@ -50,7 +50,7 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
     out.model = std::make_shared<Gemma4Model>(*preset);
     init_random(*out.model, out.model->tensor_specs(), options.seed);
     out.random_weights = true;
-    out.tokenizer = load_tokenizer(*preset, "");
+    if (options.tokenizer) out.tokenizer = load_tokenizer(*preset, "");
   } else {
     if (!fs::is_directory(preset_or_dir)) {
       std::string known;
@@ -60,7 +60,7 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
     ModelConfig cfg = load_model_config(preset_or_dir);
     out.model = std::make_shared<Gemma4Model>(cfg);
     load_weights(*out.model, preset_or_dir);
-    out.tokenizer = load_tokenizer(cfg, preset_or_dir);
+    if (options.tokenizer) out.tokenizer = load_tokenizer(cfg, preset_or_dir);
   }
   out.model->to(options.dtype);
   out.model->eval();

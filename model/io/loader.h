@@ -23,6 +23,9 @@ struct LoadOptions {
   // QuantLinear (activations in 8-bit blocks, as llama.cpp does), the lookups using its dequantized
   // copy. false: the table in the run dtype and a dense head, as a dense load.
   bool packed_head = true;
+  // false: the run feeds token ids only (`g4u forward --tokens`), so no tokenizer file is read or
+  // required; LoadedModel::tokenizer stays null.
+  bool tokenizer = true;
 };
 
 struct LoadedModel {

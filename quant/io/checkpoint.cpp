@@ -521,7 +521,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
   for (const auto& n : ck.names())
     if (!accounted.count(n))
       throw_input("{}: unexpected tensor {} (not in the config nor in {})", file, n, kQuantMetadataFile);
-  out.tokenizer = model::load_tokenizer(cfg, dir);
+  if (opt.tokenizer) out.tokenizer = model::load_tokenizer(cfg, dir);
   out.model->to(opt.dtype);
   if (bf16_table) {
     model::TextModel& text = m.text();

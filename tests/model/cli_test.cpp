@@ -98,6 +98,27 @@ TEST_CASE("g4u forward writes [T, vocab] float32 logits and per-layer outputs", 
   CHECK(run_g4u("forward --model tiny --tokens 2 --dtype fp16 --out " + dir + "/x.f32").code == 2);
 }
 
+TEST_CASE("g4u forward --tokens needs no tokenizer file; --prompt names the missing one", "[integration][cli]") {
+  ScratchDir scratch("forward_ids");
+  const std::string dir = scratch / "ckpt";
+  REQUIRE(run_g4u("init --model tiny --out " + dir + " --seed 3 --dtype fp32").code == 0);
+  // A checkpoint that tokenizes with SentencePiece but ships no tokenizer.model.
+  json cfg = json::parse(g4u::test::read_file(dir + "/config.json"));
+  cfg["g4u_tokenizer"] = "sentencepiece";
+  g4u::test::write_file(dir + "/config.json", cfg.dump());
+  REQUIRE_FALSE(fs::exists(dir + "/tokenizer.model"));
+  auto ids = run_g4u("forward --model " + dir + " --tokens 2,5,40 --out " + (scratch / "a.f32") + " --json");
+  INFO(ids.err);
+  REQUIRE(ids.code == 0);
+  CHECK(fs::file_size(scratch / "a.f32") == 3 * 320 * 4);
+  // Same weights as the preset with the same seed: the same logits, byte for byte.
+  REQUIRE(run_g4u("forward --model tiny --seed 3 --tokens 2,5,40 --out " + (scratch / "b.f32")).code == 0);
+  CHECK(g4u::test::read_file(scratch / "a.f32") == g4u::test::read_file(scratch / "b.f32"));
+  auto text = run_g4u("forward --model " + dir + " --prompt hello --out " + (scratch / "c.f32"));
+  CHECK(text.code == 2);
+  CHECK(text.err.find("tokenizer.model") != std::string::npos);
+}
+
 TEST_CASE("g4u bench reports prefill and decode throughput", "[integration][cli]") {
   auto r = run_g4u("bench --model tiny -p 16 -n 8 --reps 2 --json");
   REQUIRE(r.code == 0);
