@@ -14,7 +14,7 @@ Gemma4Body::Gemma4Body(const ModelConfig& c) {
     vision_embedder = register_module("vision_embedder", std::make_shared<VisionEmbedder>(*c.vision, c.text.hidden_size));
     if (vision_embedder->needs_projection())
       embed_vision = register_module(
-          "embed_vision", std::make_shared<MultimodalProjection>(c.vision->mm_embed_dim, c.text.hidden_size, c.vision->rms_norm_eps));
+          "embed_vision", std::make_shared<MultimodalProjection>(c.vision->output_proj_dims, c.text.hidden_size, c.vision->rms_norm_eps));
   }
   if (c.audio) embed_audio = register_module("embed_audio", std::make_shared<AudioEmbedder>(*c.audio, c.text.hidden_size));
 }

@@ -76,7 +76,7 @@ nlohmann::json bench_embedders(const model::ModelConfig& c, int reps, bool decod
       init_module(emb, specs, "model.vision_embedder.");
       std::shared_ptr<model::MultimodalProjection> proj;
       if (emb.needs_projection()) {
-        proj = std::make_shared<model::MultimodalProjection>(v.mm_embed_dim, H, v.rms_norm_eps);
+        proj = std::make_shared<model::MultimodalProjection>(v.output_proj_dims, H, v.rms_norm_eps);
         init_module(*proj, specs, "model.embed_vision.");
       }
       for (int64_t budget : budgets) {

@@ -404,9 +404,7 @@ void validate(const ModelConfig& c, const std::string& where) {
     if (v.patch_size <= 0 || v.pooling_kernel_size <= 0 || v.mm_embed_dim <= 0 || v.mm_posemb_size <= 0 ||
         v.num_soft_tokens <= 0)
       throw_input("{}: vision_config: sizes must be positive", where);
-    if (v.output_proj_dims != c.text.hidden_size)
-      throw_input("{}: vision_config.output_proj_dims {} contradicts text_config.hidden_size {}", where,
-                  v.output_proj_dims, c.text.hidden_size);
+    if (v.output_proj_dims <= 0) throw_input("{}: vision_config.output_proj_dims must be positive", where);
     validate_vision_variant(v, c.text.hidden_size, where);
   }
   if (c.audio) {

@@ -44,6 +44,11 @@ void validate_vision_variant(const VisionConfig& v, int64_t hidden, const std::s
   if (v.projector == "linear" && v.position != "none")
     throw_input("{}: vision_config: projector 'linear' has no position embedding (use linear-pos)", where);
   if (v.token_pooling < 1) throw_input("{}: vision_config.g4u_token_pooling must be >= 1", where);
+  // The gemma4 embedder's rows (mm_embed_dim wide) are what the projection reads (output_proj_dims
+  // wide); the text width is the projection's output and may differ from both.
+  if (v.projector == "gemma4" && v.output_proj_dims != v.mm_embed_dim)
+    throw_input("{}: vision_config.output_proj_dims {} contradicts mm_embed_dim {} (the embedder's width is the "
+                "projection's input)", where, v.output_proj_dims, v.mm_embed_dim);
   if (v.position == "sincos2d" && vision_position_dim(v, hidden) % 4)
     throw_input("{}: vision_config: sincos2d positions need a width divisible by 4", where);
   if (v.projector == "conv" && v.model_patch_size() % 8)
@@ -83,7 +88,8 @@ std::vector<TensorSpec> vision_tensor_specs(const VisionConfig& v, int64_t H) {
     add_position(D);
     add(p + "pos_norm.weight", {D}, TensorKind::kNorm);
     add(p + "pos_norm.bias", {D}, TensorKind::kBias);
-    add("model.embed_vision.embedding_projection.weight", {H, D}, TensorKind::kLinear, "vision_projection");
+    // The projection maps the embedder's width (output_proj_dims) to the text width.
+    add("model.embed_vision.embedding_projection.weight", {H, v.output_proj_dims}, TensorKind::kLinear, "vision_projection");
     return out;
   }
   int64_t in = P;

@@ -2,7 +2,11 @@
 #include "model/model.h"
 #include "model/multimodal/projectors.h"
 
+#include "base/error.h"
+#include "model/io/config.h"
+
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 
@@ -36,7 +40,7 @@ TEST_CASE("gemma4 vision embedder matches the formulas of §3.3", "[unit][embedd
   v.pooling_kernel_size = 1;  // 2x2-pixel patches: P = 12
   v.mm_embed_dim = 5;
   v.mm_posemb_size = 4;
-  v.output_proj_dims = 3;
+  v.output_proj_dims = 5;  // the embedder's width; the text width (3) differs
   VisionEmbedder emb(v, 3);
   MultimodalProjection proj(5, 3, 1e-6);
   torch::manual_seed(3);
@@ -57,6 +61,40 @@ TEST_CASE("gemma4 vision embedder matches the formulas of §3.3", "[unit][embedd
   torch::Tensor want = torch::matmul(z, proj.named_parameters()["embedding_projection.weight"].t());
   CHECK(torch::allclose(got, want, 1e-5, 1e-5));
   CHECK(got.sizes() == torch::IntArrayRef({1, 3, 3}));
+}
+
+TEST_CASE("the embedder's width (output_proj_dims) may differ from the text width", "[unit][embedders]") {
+  // config.json as a release writes it: text 64 wide, vision embedder 32 wide, audio frames 40 wide.
+  nlohmann::json j = model_config_to_json(*model_preset("tiny"));
+  j["vision_config"]["mm_embed_dim"] = 32;
+  j["vision_config"]["output_proj_dims"] = 32;
+  j["audio_config"]["audio_embed_dim"] = 40;
+  j["audio_config"]["output_proj_dims"] = 40;
+  ModelConfig c = model_config_from_json(j, "config.json");
+  REQUIRE(c.text.hidden_size == 64);
+  Gemma4Model m(c);
+  auto params = m.named_parameters();
+  CHECK(params["model.embed_vision.embedding_projection.weight"].sizes() == torch::IntArrayRef({64, 32}));
+  CHECK(params["model.embed_audio.embedding_projection.weight"].sizes() == torch::IntArrayRef({64, 40}));
+  int64_t specs = 0;
+  for (const auto& s : m.tensor_specs()) {
+    REQUIRE(params.contains(s.name));
+    CHECK(params[s.name].sizes() == torch::IntArrayRef(s.shape));
+    ++specs;
+  }
+  CHECK(specs == static_cast<int64_t>(params.size()));
+  torch::NoGradGuard ng;
+  torch::Tensor soft = m.embed_image_patches(torch::rand({1, 4, c.vision->patch_dim()}),
+                                             torch::tensor({{{0, 0}, {1, 0}, {0, 1}, {1, 1}}}, torch::kInt64));
+  CHECK(soft.size(-1) == 64);
+  // The projection reads the embedder's rows, so the two widths of the vision embedder must agree.
+  j["vision_config"]["output_proj_dims"] = 48;
+  try {
+    model_config_from_json(j, "config.json");
+    FAIL("expected an InputError");
+  } catch (const g4u::InputError& e) {
+    CHECK(std::string(e.what()).find("output_proj_dims 48") != std::string::npos);
+  }
 }
 
 TEST_CASE("gemma4 audio embedder: weightless RMSNorm of the frame, then the projection", "[unit][embedders]") {
