@@ -5,6 +5,9 @@
 #include "experiments/trainer.h"
 #include "base/error.h"
 #include "model/io/safetensors.h"
+#include "datasets/synth.h"
+#include "model/io/config.h"
+#include "test_paths.h"
 
 #include <catch2/catch.hpp>
 
@@ -204,3 +207,19 @@ TEST_CASE("g4u train: a SentencePiece vocabulary is trained and shipped with the
   REQUIRE(bad.code == 2);
   REQUIRE(bad.err.find("nope") != std::string::npos);
 }
+
+TEST_CASE("every experiment config shipped in experiments/ parses and names known suites and models", "[unit]") {
+  int configs = 0;
+  for (const auto& e : fs::directory_iterator(std::string(G4U_SOURCE_DIR) + "/experiments")) {
+    if (e.path().extension() != ".json") continue;
+    INFO(e.path().string());
+    TrainConfig c = load_train_config(e.path().string());
+    CHECK(c.steps > 0);
+    CHECK((c.suites.size() + c.manifests.size() + c.texts.size()) > 0);
+    for (const auto& s : c.suites) CHECK_NOTHROW(datasets::find_suite(s.suite));
+    CHECK(model::model_preset(c.model).has_value());
+    ++configs;
+  }
+  CHECK(configs >= 1);
+}
+
