@@ -11,6 +11,7 @@ packages=(
   libsentencepiece-dev sentencepiece
   libsndfile1-dev libsoxr-dev libstb-dev
   libicu-dev                               # Unicode tables for the Python-exact text normalizers
+  libboost-math-dev                        # Student-t / beta functions of the statistics
   libespeak-ng-dev espeak-ng-data
 )
 # Optional: headless Chromium renders report.html in the reports tests (skipped without it).
