@@ -2,6 +2,7 @@
 #include "base/error.h"
 #include "base/hash.h"
 #include "base/json_util.h"
+#include "base/registry.h"
 #include "base/rng.h"
 #include "base/utf8.h"
 #include "test_util.h"
@@ -89,4 +90,23 @@ TEST_CASE("JSON files: errors name the file and the line; atomic writes leave no
   CHECK(dir.count() == 2);  // bad.json and out.json, no leftover temp file
   JsonObject o(nlohmann::json{{"n", "x"}}, "cfg.json");
   CHECK_THAT(test::input_error([&] { o.get_int("n"); }), Catch::Contains("cfg.json") && Catch::Contains("n"));
+}
+
+TEST_CASE("Registry: records by name, in order; unknown names list the known ones", "[unit]") {
+  struct Fruit {
+    std::string name;
+    int calories = 0;
+  };
+  Registry<Fruit> fruits("fruit");
+  const Fruit& apple = fruits.add({"apple", 52});
+  fruits.add({"pear", 57});
+  for (int i = 0; i < 100; ++i) fruits.add({"f" + std::to_string(i), i});  // records never move
+  CHECK(&apple == fruits.lookup("apple"));
+  CHECK(fruits.find("pear").calories == 57);
+  CHECK(fruits.lookup("plum") == nullptr);
+  CHECK(fruits.all().size() == 102);
+  CHECK(fruits.names().rfind("apple, pear, f0", 0) == 0);
+  CHECK_THAT(test::input_error([&] { fruits.find("plum"); }), Catch::Contains("unknown fruit 'plum'") &&
+                                                               Catch::Contains("known: apple, pear"));
+  CHECK_THROWS_AS(fruits.add({"apple", 1}), InternalError);
 }
