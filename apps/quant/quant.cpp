@@ -115,7 +115,10 @@ int run_schemes(bool json) {
                     {"cols_multiple", s->cols_multiple},
                     {"imatrix", s->uses_imatrix},
                     {"kernel", s->reference_only() ? "reference" : "packed"},
-                    {"bits_per_weight_4096x4096", quant::bits_per_weight(*s, 4096, 4096)}});
+                    {"bits_per_weight_4096x4096", quant::bits_per_weight(*s, 4096, 4096)},
+                    {"gguf_type", s->has_ggml_type() ? nlohmann::json(std::string(s->ggml.type_name)) : nlohmann::json()},
+                    {"interleaved", s->interleaved},
+                    {"fallback", s->fallback.empty() ? nlohmann::json() : nlohmann::json(std::string(s->fallback))}});
   }
   if (json) {
     print_json({{"schemes", list},

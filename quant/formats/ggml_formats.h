@@ -14,6 +14,13 @@
 
 namespace g4u::quant {
 
+// ggml_type ids (ggml.h enum ggml_type): the GGUF tensor types of the float dtypes and of the
+// schemes stored as ggml blocks (SchemeTraits::ggml says which is which).
+namespace ggml_type {
+constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14, kIQ4_NL = 20,
+                   kBF16 = 30;
+}
+
 constexpr int kQK4_0 = 32;
 constexpr int kQK4_1 = 32;
 constexpr int kQK8_0 = 32;

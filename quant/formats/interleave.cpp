@@ -80,9 +80,7 @@ QuantizedTensor convert(QuantizedTensor q, bool to_interleaved) {
 
 }  // namespace
 
-bool has_interleaved_order(const SchemeTraits& scheme) {
-  return scheme.kernel == KernelKind::kQ4_0 || scheme.kernel == KernelKind::kQ4_K;
-}
+bool has_interleaved_order(const SchemeTraits& scheme) { return scheme.interleaved; }
 
 QuantizedTensor to_interleaved(QuantizedTensor q) { return convert(std::move(q), true); }
 QuantizedTensor to_storage_order(QuantizedTensor q) { return convert(std::move(q), false); }

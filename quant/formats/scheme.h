@@ -56,6 +56,13 @@ enum class KernelKind {
 
 struct SchemeTraits;
 
+// How ggml and llama.cpp know a scheme stored as ggml blocks.
+struct GgmlFacts {
+  uint32_t type = 0;              // ggml_type (GGUF tensor type) holding these bytes as they are
+  std::string_view type_name;     // "Q4_0", ... as ggml names it
+  int llama_ftype = -1;           // llama.cpp's llama_ftype of a model quantized purely with it; -1: none
+};
+
 // Encoders see the whole tensor (some, like HQQ and NF4 double quantization, are not row-local).
 // `imatrix` is null or `cols` non-negative importance values; `threads` <= 0 means default.
 using EncodeFn = void (*)(const SchemeTraits& s, const float* w, int64_t rows, int64_t cols,
@@ -81,8 +88,15 @@ struct SchemeTraits {
   // Scheme parameters read by the shared planar encoders/decoders.
   bool symmetric = false;   // rtn: sym (zero fixed at 8) vs asym (4-bit integer zero)
   bool double_quant = false;  // nf4: double quantization of the absmax scales
+  // ggml / GGUF identity (kGgmlBlocks schemes; type_name empty otherwise).
+  GgmlFacts ggml;
+  // The kernels keep the rows in an interleaved order (quant/formats/interleave.h).
+  bool interleaved = false;
+  // The scheme a tensor gets when its cols do not fit this one's blocks ("": kept float).
+  std::string_view fallback = "q8_0";
 
   bool reference_only() const { return kernel == KernelKind::kNone; }
+  bool has_ggml_type() const { return !ggml.type_name.empty(); }
   // Group size for a row of `cols` weights (block, or cols for per-channel schemes).
   int64_t group_size(int64_t cols) const { return block > 0 ? block : cols; }
 };

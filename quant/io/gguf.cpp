@@ -8,6 +8,7 @@
 #include "model/text/tokenizer.h"
 #include "quant/io/checkpoint.h"
 #include "quant/formats/scheme.h"
+#include "quant/layer/policy.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -115,14 +116,10 @@ const char* type_name(uint32_t t) {
   switch (t) {
     case ggml_type::kF32: return "F32";
     case ggml_type::kF16: return "F16";
-    case ggml_type::kQ4_0: return "Q4_0";
-    case ggml_type::kQ4_1: return "Q4_1";
-    case ggml_type::kQ8_0: return "Q8_0";
-    case ggml_type::kQ4_K: return "Q4_K";
-    case ggml_type::kQ6_K: return "Q6_K";
-    case ggml_type::kIQ4_NL: return "IQ4_NL";
     case ggml_type::kBF16: return "BF16";
   }
+  for (const SchemeTraits* s : all_schemes())
+    if (s->has_ggml_type() && s->ggml.type == t) return s->ggml.type_name.data();
   return "?";
 }
 
@@ -323,26 +320,24 @@ std::optional<uint32_t> float_type(model::DType d) {
   }
 }
 
+// "q4_0, q4_1, q4_k, q6_k, q8_0 and iq4_nl": the schemes that have a ggml type.
+std::string ggml_scheme_list() {
+  std::vector<std::string> names;
+  for (const SchemeTraits* s : all_schemes())
+    if (s->has_ggml_type()) names.emplace_back(s->name);
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  return out;
+}
+
 std::optional<int> llama_file_type(const std::string& recipe) {
-  // llama.h enum llama_ftype for the recipes that correspond to one.
-  static const std::map<std::string, int> m = {{"q4_0", 2}, {"q4_1", 3}, {"q8_0", 7},
-                                               {"q4_k_m", 15}, {"q6_k", 18}, {"iq4_nl", 25}};
-  auto it = m.find(recipe);
-  if (it == m.end()) return std::nullopt;
-  return it->second;
+  for (const Recipe& r : all_recipes())
+    if (r.name == recipe && r.llama_ftype >= 0) return r.llama_ftype;
+  return std::nullopt;
 }
 
 }  // namespace gguf_detail
-
-std::optional<uint32_t> ggml_type_of_scheme(std::string_view scheme) {
-  if (scheme == "q4_0") return ggml_type::kQ4_0;
-  if (scheme == "q4_1") return ggml_type::kQ4_1;
-  if (scheme == "q8_0") return ggml_type::kQ8_0;
-  if (scheme == "q4_k") return ggml_type::kQ4_K;
-  if (scheme == "q6_k") return ggml_type::kQ6_K;
-  if (scheme == "iq4_nl") return ggml_type::kIQ4_NL;
-  return std::nullopt;
-}
 
 std::optional<std::string> gguf_tensor_name(const std::string& name) {
   const std::string text = model::kTextPrefix;
@@ -452,11 +447,10 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
       const std::string scheme_name = tj["scheme"].get<std::string>();
       const SchemeTraits* scheme = lookup_scheme(scheme_name);
       if (!scheme) throw_input("{}: scheme '{}' unknown", where, scheme_name);
-      const std::optional<uint32_t> gt = ggml_type_of_scheme(scheme_name);
-      if (!gt || scheme->layout != Layout::kGgmlBlocks)
+      if (!scheme->has_ggml_type())
         throw_input("{}: tensor {} is quantized with scheme {}, which has no ggml type; GGUF export supports "
-                    "q4_0, q4_1, q4_k, q6_k, q8_0 and iq4_nl (re-quantize with one of those)",
-                    model_dir, spec.name, scheme_name);
+                    "{} (re-quantize with one of those)",
+                    model_dir, spec.name, scheme_name, ggml_scheme_list());
       if (!tj.contains("shape") || tj["shape"] != nlohmann::json(spec.shape))
         throw_input("{}: shape does not match the config's [{}]", where, fmt::join(spec.shape, ", "));
       const StorageSizes ss = scheme->storage(*scheme, spec.shape[0], spec.shape[1]);
@@ -470,7 +464,7 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
                     ss.data);
       for (const char* a : {".qscales", ".qzeros", ".qmeta"})
         if (ck.contains(spec.name + a)) throw_input("{}: unexpected tensor {}{} for ggml scheme {}", ck_path, spec.name, a, scheme_name);
-      t.type = *gt;
+      t.type = scheme->ggml.type;
       t.raw = &info;
       t.file = &ck.file_of(arr);
       t.nbytes = info.nbytes;

@@ -23,6 +23,8 @@
 // complete; on any failure the temp file is removed and <out> is left untouched.
 #pragma once
 
+#include "quant/formats/ggml_formats.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -32,15 +34,6 @@
 #include <string_view>
 
 namespace g4u::quant {
-
-// ggml_type ids (ggml.h enum ggml_type) used by the exporter.
-namespace ggml_type {
-constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14, kIQ4_NL = 20,
-                   kBF16 = 30;
-}
-
-// The ggml type storing g4u scheme `scheme` byte for byte; nullopt when ggml has no such type.
-std::optional<uint32_t> ggml_type_of_scheme(std::string_view scheme);
 
 // llama.cpp tensor name of a canonical g4u text tensor name, e.g.
 // "model.language_model.layers.3.self_attn.q_proj.weight" -> "blk.3.attn_q.weight";

@@ -9,9 +9,10 @@ namespace g4u::quant {
 std::vector<Recipe> all_recipes() {
   std::vector<Recipe> out;
   for (const SchemeTraits* s : all_schemes())
-    out.push_back({std::string(s->name), "pure: every decoder linear " + std::string(s->name), s, false});
+    out.push_back({std::string(s->name), "pure: every decoder linear " + std::string(s->name), s, false,
+                   Method::kRoundToNearest, false, s->ggml.llama_ftype});
   out.push_back({"q4_k_m", "llama.cpp Q4_K_M mix: q4_k, q6_k for part of v_proj/down_proj and the embedding",
-                 &find_scheme("q4_k"), true});
+                 &find_scheme("q4_k"), true, Method::kRoundToNearest, false, /*LLAMA_FTYPE_MOSTLY_Q4_K_M*/ 15});
   for (const char* g : {"32", "64", "128"}) {
     for (bool sym : {false, true}) {
       Recipe r;
@@ -51,8 +52,8 @@ bool fits(const SchemeTraits& s, int64_t cols) { return cols % s.cols_multiple =
 // The scheme a [rows, cols] tensor gets when `want` cannot store it.
 const SchemeTraits* with_fallback(const SchemeTraits* want, int64_t cols, std::string& rule) {
   if (fits(*want, cols)) return want;
-  const SchemeTraits* fb = &find_scheme(want->name == "q4_k" ? "q4_0" : "q8_0");
-  if (fits(*fb, cols)) {
+  const SchemeTraits* fb = want->fallback.empty() ? nullptr : &find_scheme(want->fallback);
+  if (fb && fits(*fb, cols)) {
     rule += "; fallback " + std::string(want->name) + "->" + std::string(fb->name) + " (cols " + std::to_string(cols) + ")";
     return fb;
   }

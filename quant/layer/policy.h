@@ -45,6 +45,7 @@ struct Recipe {
   bool q4_k_m = false;                 // the llama.cpp Q4_K_M mix
   Method method = Method::kRoundToNearest;
   bool sym = false;  // gptq: symmetric quantizer
+  int llama_ftype = -1;  // llama.cpp's llama_ftype of a model made with this recipe; -1: none
 };
 
 // All recipes: every scheme (pure) plus q4_k_m, and the calibrated ones (need --calib):

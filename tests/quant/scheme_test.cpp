@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 
 using namespace g4u::quant;
@@ -35,6 +36,38 @@ TEST_CASE("registry: stable lowercase unique names, lookups", "[unit][scheme]") 
   CHECK(!find_scheme("q4_0").reference_only());
   CHECK(!find_scheme("q4_k").reference_only());
   CHECK(!find_scheme("rtn4_asym_g128").reference_only());
+}
+
+TEST_CASE("every scheme record carries its format facts: ggml/GGUF type, llama.cpp ftype, interleave, fallback",
+          "[unit][scheme]") {
+  // ggml.h enum ggml_type and llama.h enum llama_ftype (the published values).
+  const std::map<std::string, std::pair<uint32_t, int>> ggml_ids = {
+      {"q4_0", {2, 2}}, {"q4_1", {3, 3}}, {"q8_0", {8, 7}}, {"q4_k", {12, -1}}, {"q6_k", {14, 18}}, {"iq4_nl", {20, 25}}};
+  for (const auto* s : all_schemes()) {
+    const std::string n(s->name);
+    INFO(n);
+    CHECK(s->has_ggml_type() == (s->layout == Layout::kGgmlBlocks));
+    if (s->has_ggml_type()) {
+      REQUIRE(ggml_ids.count(n));
+      CHECK(s->ggml.type == ggml_ids.at(n).first);
+      CHECK(s->ggml.llama_ftype == ggml_ids.at(n).second);
+      std::string upper;
+      for (char c : n) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      CHECK(s->ggml.type_name == upper);
+      CHECK(s->bytes_per_block > 0);
+    }
+    // An interleaved order exists only where a packed kernel reads it.
+    if (s->interleaved) CHECK_FALSE(s->reference_only());
+    // The fallback stores rows this scheme cannot: a known scheme with a finer column multiple.
+    if (!s->fallback.empty()) {
+      const SchemeTraits* f = lookup_scheme(s->fallback);
+      REQUIRE(f != nullptr);
+      CHECK(f->fallback != s->name);
+      CHECK(s->cols_multiple % f->cols_multiple == 0);
+    }
+  }
+  CHECK(find_scheme("q4_k").fallback == "q4_0");
+  CHECK(find_scheme("q8_0").fallback.empty());
 }
 
 TEST_CASE("bits per weight include every piece of metadata", "[unit][scheme]") {
