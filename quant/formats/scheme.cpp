@@ -2,13 +2,13 @@
 #include "quant/formats/scheme.h"
 
 #include "base/error.h"
+#include "base/registry.h"
 #include "quant/formats/ggml_formats.h"
 #include "quant/formats/nf4.h"
 #include "quant/formats/quantized_tensor.h"
 #include "quant/formats/scheme_impl.h"
 
 #include <algorithm>
-#include <set>
 
 namespace g4u::quant {
 namespace {
@@ -61,9 +61,10 @@ SchemeTraits nf4(std::string_view name, std::string_view summary, bool dq) {
   return s;
 }
 
-const std::vector<SchemeTraits>& table() {
-  static const std::vector<SchemeTraits> t = [] {
-    std::vector<SchemeTraits> v = {
+const Registry<SchemeTraits>& registry() {
+  static const Registry<SchemeTraits> r = [] {
+    Registry<SchemeTraits> reg("quantization scheme");
+    for (SchemeTraits s : {
         ggml("q4_0", "ggml Q4_0: 32-blocks, fp16 scale, codes -8..7 (4.5 bpw)", kQK4_0, sizeof(BlockQ4_0), true,
              KernelKind::kQ4_0, encode_q4_0, decode_q4_0, {ggml_type::kQ4_0, "Q4_0", 2}, {true}),
         ggml("q4_1", "ggml Q4_1: 32-blocks, fp16 scale + fp16 min (5.0 bpw)", kQK4_1, sizeof(BlockQ4_1), true,
@@ -91,15 +92,13 @@ const std::vector<SchemeTraits>& table() {
         rtn("rtn4_asym_g64", "RTN 4-bit asymmetric, group 64, fp16 scale + 4-bit zero (4.3125 bpw)", 64, false),
         rtn("rtn4_asym_g128", "RTN 4-bit asymmetric, group 128, fp16 scale + 4-bit zero (4.156 bpw)", 128, false),
         rtn("rtn4_asym_pc", "RTN 4-bit asymmetric, one fp16 scale + 4-bit zero per row", 0, false),
-    };
-    for (const auto& s : v)
-      G4U_CHECK(s.fallback.empty() || std::any_of(v.begin(), v.end(), [&](const SchemeTraits& f) { return f.name == s.fallback; }),
-                "scheme {}: unknown fallback {}", s.name, s.fallback);
-    std::set<std::string_view> seen;
-    for (const auto& s : v) G4U_CHECK(seen.insert(s.name).second, "duplicate scheme name {}", s.name);
-    return v;
+         })
+      reg.add(s);
+    for (const auto& s : reg.all())
+      G4U_CHECK(s.fallback.empty() || reg.lookup(s.fallback), "scheme {}: unknown fallback {}", s.name, s.fallback);
+    return reg;
   }();
-  return t;
+  return r;
 }
 
 }  // namespace
@@ -107,7 +106,7 @@ const std::vector<SchemeTraits>& table() {
 const std::vector<const SchemeTraits*>& all_schemes() {
   static const std::vector<const SchemeTraits*> v = [] {
     std::vector<const SchemeTraits*> out;
-    for (const auto& s : table()) out.push_back(&s);
+    for (const auto& s : registry().all()) out.push_back(&s);
     return out;
   }();
   return v;
@@ -119,18 +118,8 @@ std::vector<std::string> scheme_names() {
   return out;
 }
 
-const SchemeTraits* lookup_scheme(std::string_view name) {
-  for (const auto* s : all_schemes())
-    if (s->name == name) return s;
-  return nullptr;
-}
-
-const SchemeTraits& find_scheme(std::string_view name) {
-  if (const auto* s = lookup_scheme(name)) return *s;
-  std::string known;
-  for (const auto& n : scheme_names()) known += (known.empty() ? "" : ", ") + n;
-  throw_input("unknown quantization scheme '{}' (known: {})", name, known);
-}
+const SchemeTraits* lookup_scheme(std::string_view name) { return registry().lookup(name); }
+const SchemeTraits& find_scheme(std::string_view name) { return registry().find(name); }
 
 double bits_per_weight(const SchemeTraits& s, int64_t rows, int64_t cols) {
   return 8.0 * static_cast<double>(s.accounting(s, rows, cols).total()) / static_cast<double>(rows * cols);

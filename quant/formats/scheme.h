@@ -1,4 +1,6 @@
-// Quantization scheme registry: one record per scheme, in the style of ggml's type traits.
+// Quantization scheme registry: one record per scheme (a Registry<SchemeTraits>, base/registry.h),
+// in the style of ggml's type traits. Adding a scheme = adding one row to the table in scheme.cpp
+// (its encoder/decoder, byte accounting, kernel, ggml facts, interleave and fallback).
 //
 // Every scheme stores a [rows, cols] weight (PyTorch nn.Linear layout: one row = one output
 // channel, cols = input features) with all grouping along cols. Two storage layouts exist:
