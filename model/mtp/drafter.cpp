@@ -26,23 +26,74 @@ int64_t choose_draft_token(const torch::Tensor& logits, Sampler& sampler, std::v
   return tok;
 }
 
+namespace {
+
+// The record of a kind whose preset/config types and functions follow the common pattern:
+// Config from a preset name or config.json, tensor list and config.json of a Config, and a
+// DrafterT(std::shared_ptr<ModelT>, target, where) over a ModelT(Config).
+template <typename Config, typename ModelT, typename DrafterT>
+DrafterKind drafter_kind(std::string name, std::string model_type, std::vector<std::string> (*presets)(),
+                         std::optional<Config> (*preset)(const std::string&),
+                         std::vector<TensorSpec> (*specs)(const Config&), nlohmann::json (*to_json)(const Config&),
+                         std::function<Config(const nlohmann::json&, const std::string&)> from_json) {
+  DrafterKind k;
+  k.name = std::move(name);
+  k.model_type = std::move(model_type);
+  k.presets = presets;
+  k.preset = [=](const std::string& n) -> std::optional<std::pair<nlohmann::json, std::vector<TensorSpec>>> {
+    if (auto c = preset(n)) return std::make_pair(to_json(*c), specs(*c));
+    return std::nullopt;
+  };
+  k.from_preset = [=](const std::string& n, Gemma4Model& target, const std::string& where) -> std::shared_ptr<Drafter> {
+    if (auto c = preset(n)) return std::make_shared<DrafterT>(std::make_shared<ModelT>(*c), target, where);
+    return nullptr;
+  };
+  k.from_config = [=](const nlohmann::json& j, const std::string& file, Gemma4Model& target) -> std::shared_ptr<Drafter> {
+    return std::make_shared<DrafterT>(std::make_shared<ModelT>(from_json(j, file)), target, file);
+  };
+  return k;
+}
+
+}  // namespace
+
+const Registry<DrafterKind>& drafter_kinds() {
+  static const Registry<DrafterKind> r = [] {
+    Registry<DrafterKind> reg("drafter kind");
+    reg.add(drafter_kind<AssistantConfig, AssistantModel, AssistantDrafter>(
+        "gemma4-assistant", "gemma4_unified_assistant", assistant_preset_names, assistant_preset,
+        assistant_tensor_specs, assistant_config_to_json, assistant_config_from_json));
+    reg.add(drafter_kind<MtpConfig, MtpModel, MtpDrafter>("mtp", "g4u_mtp", mtp_preset_names, mtp_preset,
+                                                          mtp_tensor_specs, mtp_config_to_json, mtp_config_from_json));
+    reg.add(drafter_kind<MedusaConfig, MedusaModel, MedusaDrafter>("medusa", "g4u_medusa", medusa_preset_names,
+                                                                   medusa_preset, medusa_tensor_specs,
+                                                                   medusa_config_to_json, medusa_config_from_json));
+    return reg;
+  }();
+  return r;
+}
+
 std::vector<std::string> drafter_preset_names() {
-  std::vector<std::string> out = assistant_preset_names();
-  for (auto& n : mtp_preset_names()) out.push_back(n);
-  for (auto& n : medusa_preset_names()) out.push_back(n);
+  std::vector<std::string> out;
+  for (const DrafterKind& k : drafter_kinds().all())
+    for (auto& n : k.presets()) out.push_back(n);
   return out;
 }
 
-bool is_drafter_preset(const std::string& name) {
-  return assistant_preset(name) || mtp_preset(name) || medusa_preset(name);
-}
+bool is_drafter_preset(const std::string& name) { return drafter_preset_specs(name).has_value(); }
 
 std::optional<std::vector<TensorSpec>> drafter_preset_specs(const std::string& name) {
-  if (auto a = assistant_preset(name)) return assistant_tensor_specs(*a);
-  if (auto m = mtp_preset(name)) return mtp_tensor_specs(*m);
-  if (auto m = medusa_preset(name)) return medusa_tensor_specs(*m);
+  for (const DrafterKind& k : drafter_kinds().all())
+    if (auto p = k.preset(name)) return p->second;
   return std::nullopt;
 }
+
+namespace {
+std::string drafter_preset_list() {
+  std::string known;
+  for (const auto& n : drafter_preset_names()) known += (known.empty() ? "" : ", ") + n;
+  return known;
+}
+}  // namespace
 
 void load_drafter_weights(torch::nn::Module& module, const std::vector<TensorSpec>& specs, const std::string& dir) {
   Checkpoint ckpt = Checkpoint::open(dir);
@@ -88,44 +139,24 @@ std::shared_ptr<Drafter> finish(std::shared_ptr<Drafter> d, const DrafterLoadOpt
 
 std::shared_ptr<Drafter> load_drafter(const std::string& name, Gemma4Model& target, const DrafterLoadOptions& o) {
   const std::string where = "--draft " + name;
-  if (auto a = assistant_preset(name)) {
-    auto m = std::make_shared<AssistantModel>(*a);
-    auto d = std::make_shared<AssistantDrafter>(m, target, where);
-    init_random(*m, d->tensor_specs(), o.seed);
-    return finish(d, o);
+  for (const DrafterKind& k : drafter_kinds().all()) {
+    if (auto d = k.from_preset(name, target, where)) {
+      init_random(d->module(), d->tensor_specs(), o.seed);
+      return finish(d, o);
+    }
   }
-  if (auto c = mtp_preset(name)) {
-    auto m = std::make_shared<MtpModel>(*c);
-    auto d = std::make_shared<MtpDrafter>(m, target, where);
-    init_random(*m, d->tensor_specs(), o.seed);
-    return finish(d, o);
-  }
-  if (auto c = medusa_preset(name)) {
-    auto m = std::make_shared<MedusaModel>(*c);
-    auto d = std::make_shared<MedusaDrafter>(m, target, where);
-    init_random(*m, d->tensor_specs(), o.seed);
-    return finish(d, o);
-  }
-  if (!fs::is_directory(name)) {
-    std::string known;
-    for (const auto& n : drafter_preset_names()) known += (known.empty() ? "" : ", ") + n;
-    throw_input("{}: neither a drafter preset ({}) nor a checkpoint directory", where, known);
-  }
+  if (!fs::is_directory(name))
+    throw_input("{}: neither a drafter preset ({}) nor a checkpoint directory", where, drafter_preset_list());
   const std::string cfg_file = (fs::path(name) / "config.json").string();
-  std::string mt = model_type_of(name);
-  std::shared_ptr<Drafter> d;
-  if (mt == "gemma4_unified_assistant") {
-    auto m = std::make_shared<AssistantModel>(load_assistant_config(name));
-    d = std::make_shared<AssistantDrafter>(m, target, cfg_file);
-  } else if (mt == "g4u_mtp") {
-    auto m = std::make_shared<MtpModel>(mtp_config_from_json(read_json_file(cfg_file), cfg_file));
-    d = std::make_shared<MtpDrafter>(m, target, cfg_file);
-  } else if (mt == "g4u_medusa") {
-    auto m = std::make_shared<MedusaModel>(medusa_config_from_json(read_json_file(cfg_file), cfg_file));
-    d = std::make_shared<MedusaDrafter>(m, target, cfg_file);
-  } else {
-    throw_input("{}: model_type '{}' is not a drafter (gemma4_unified_assistant, g4u_mtp, g4u_medusa)", cfg_file, mt);
+  const std::string mt = model_type_of(name);
+  const DrafterKind* kind = nullptr;
+  std::string types;
+  for (const DrafterKind& k : drafter_kinds().all()) {
+    if (k.model_type == mt) kind = &k;
+    types += (types.empty() ? "" : ", ") + k.model_type;
   }
+  if (!kind) throw_input("{}: model_type '{}' is not a drafter ({})", cfg_file, mt, types);
+  std::shared_ptr<Drafter> d = kind->from_config(read_json_file(cfg_file), cfg_file, target);
   load_drafter_weights(d->module(), d->tensor_specs(), name);
   return finish(d, o);
 }
@@ -143,22 +174,11 @@ void save_drafter(const Drafter& drafter, const std::string& dir, torch::ScalarT
 
 int64_t write_random_drafter_checkpoint(const std::string& preset, const std::string& dir, uint64_t seed,
                                         torch::ScalarType dtype) {
-  nlohmann::json cfg;
-  std::vector<TensorSpec> specs;
-  if (auto a = assistant_preset(preset)) {
-    cfg = assistant_config_to_json(*a);
-    specs = assistant_tensor_specs(*a);
-  } else if (auto m = mtp_preset(preset)) {
-    cfg = mtp_config_to_json(*m);
-    specs = mtp_tensor_specs(*m);
-  } else if (auto m = medusa_preset(preset)) {
-    cfg = medusa_config_to_json(*m);
-    specs = medusa_tensor_specs(*m);
-  } else {
-    std::string known;
-    for (const auto& n : drafter_preset_names()) known += (known.empty() ? "" : ", ") + n;
-    throw_input("--model {}: not a drafter preset ({})", preset, known);
-  }
+  std::optional<std::pair<nlohmann::json, std::vector<TensorSpec>>> p;
+  for (const DrafterKind& k : drafter_kinds().all())
+    if (!p) p = k.preset(preset);
+  if (!p) throw_input("--model {}: not a drafter preset ({})", preset, drafter_preset_list());
+  const auto& [cfg, specs] = *p;
   fs::create_directories(dir);
   // Streamed chunk by chunk (the 12B assistant's table is 268 M values), same values as
   // init_random(seed) produces in memory.

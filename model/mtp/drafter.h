@@ -18,11 +18,13 @@
 #include "model/model.h"
 #include "model/text/sampling.h"
 #include "model/io/tensor_specs.h"
+#include "base/registry.h"
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -108,12 +110,30 @@ struct DrafterLoadOptions {
   uint64_t seed = 0;  // random weights of a preset
 };
 
+// One record per drafter kind (the Gemma 4 assistant, MTP modules, Medusa heads); adding a kind is
+// adding one record in drafter.cpp. Presets are found by name across the kinds, checkpoints by
+// their config.json model_type.
+struct DrafterKind {
+  std::string name;        // Drafter::kind(): "gemma4-assistant", "mtp", "medusa"
+  std::string model_type;  // config.json "model_type" of its checkpoints
+  std::function<std::vector<std::string>()> presets;
+  // A preset's config.json and tensor list; nullopt when `preset` is not one of this kind.
+  std::function<std::optional<std::pair<nlohmann::json, std::vector<TensorSpec>>>(const std::string& preset)> preset;
+  // The drafter of a preset (uninitialised weights), nullptr when `preset` is not one of this kind;
+  // `where` names it in messages.
+  std::function<std::shared_ptr<Drafter>(const std::string& preset, Gemma4Model& target, const std::string& where)>
+      from_preset;
+  // The drafter a checkpoint's config.json describes (weights not loaded yet); `file` names it.
+  std::function<std::shared_ptr<Drafter>(const nlohmann::json& config, const std::string& file, Gemma4Model& target)>
+      from_config;
+};
+const Registry<DrafterKind>& drafter_kinds();
+
 // Every drafter preset: the assistant presets plus the MTP and Medusa presets.
 std::vector<std::string> drafter_preset_names();
 bool is_drafter_preset(const std::string& name);
-// Tensor list and config.json of a preset (nullopt if `name` is not a preset).
+// Tensor list of a preset (nullopt if `name` is not a preset).
 std::optional<std::vector<TensorSpec>> drafter_preset_specs(const std::string& name);
-
 // A drafter for `target` from a preset (random weights from the seed) or a checkpoint directory
 // (config.json decides the kind: gemma4_unified_assistant, g4u_mtp or g4u_medusa). InputError for
 // an unknown name, a checkpoint with missing/extra/misshapen tensors, or a drafter that does not

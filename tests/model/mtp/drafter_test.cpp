@@ -8,11 +8,13 @@
 #include "model/text/sampling.h"
 #include "model/io/tensor_specs.h"
 #include "model/mtp/mtp_test_util.h"
+#include "test_util.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <set>
 
 using namespace g4u::model;
 using g4u::test::prepare;
@@ -295,4 +297,39 @@ TEST_CASE("drafters that do not fit the target are input errors naming the misma
   c = *assistant_preset("tiny-assistant");
   c.text.full.head_dim = 16;
   CHECK_THAT(msg([&] { AssistantDrafter(std::make_shared<AssistantModel>(c), *tiny, "x"); }), Catch::Contains("full"));
+}
+
+TEST_CASE("every drafter kind: its tiny presets load, match their tensor lists and round-trip through a checkpoint",
+          "[unit][mtp]") {
+  auto target = tiny_target();
+  g4u::test::ScratchDir dir("drafter_kinds");
+  std::set<std::string> kinds;
+  for (const DrafterKind& k : drafter_kinds().all()) {
+    INFO(k.name);
+    kinds.insert(k.name);
+    int tiny = 0;
+    for (const std::string& preset : k.presets()) {
+      if (preset.rfind("tiny", 0) != 0) continue;  // the 12B presets are too big for a unit test
+      ++tiny;
+      auto p = k.preset(preset);
+      REQUIRE(p.has_value());
+      CHECK(p->first["model_type"] == k.model_type);
+      auto d = load_drafter(preset, *target, {torch::kFloat32, 3});
+      CHECK(d->kind() == k.name);
+      CHECK(spec_total(d->tensor_specs()) == spec_total(p->second));
+      const std::string out = dir / preset;
+      save_drafter(*d, out, torch::kFloat32);
+      auto back = load_drafter(out, *target);
+      CHECK(back->kind() == k.name);
+      auto a = d->module().named_parameters(true), b = back->module().named_parameters(true);
+      for (const auto& s : p->second) CHECK(torch::equal(a[s.name], b[s.name]));
+    }
+    CHECK(tiny >= 1);
+    // Presets of other kinds are not this kind's.
+    for (const DrafterKind& other : drafter_kinds().all())
+      if (other.name != k.name)
+        for (const std::string& preset : other.presets()) CHECK_FALSE(k.preset(preset).has_value());
+  }
+  CHECK(kinds == std::set<std::string>{"gemma4-assistant", "mtp", "medusa"});
+  CHECK_THROWS_AS(load_drafter("no-such-drafter", *target), g4u::InputError);
 }
