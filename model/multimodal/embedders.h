@@ -13,23 +13,28 @@
 
 namespace g4u::model {
 // "model.vision_embedder": everything of the vision path before the final projection (for
-// gemma4) or the whole path (other variants).
+// gemma4) or the whole path (other variants). The variant's record (projectors.h) registers the
+// modules it uses and runs them; the rest stay null.
 class VisionEmbedder : public torch::nn::Module {
  public:
   VisionEmbedder(const VisionConfig& v, int64_t hidden);
   // pixels [N, budget, P] (any float dtype), positions [N, budget, 2] (x, y; -1 = padding) ->
-  // [N, budget, D or H]; padding rows are computed but meaningless.
+  // [N, budget, output_dim()]; padding rows are computed but meaningless.
   torch::Tensor forward(const torch::Tensor& pixels, const torch::Tensor& positions);
-  bool needs_projection() const { return v_.projector == "gemma4"; }
-  int64_t output_dim() const;
+  bool needs_projection() const { return projector_->projection; }
+  int64_t output_dim() const { return width_; }
+  const VisionConfig& config() const { return v_; }
 
- private:
-  torch::Tensor position_embedding(const torch::Tensor& positions, int64_t dim, torch::ScalarType dtype) const;
-  VisionConfig v_;
-  int64_t hidden_;
+  // Modules of the variants (null where a variant has none).
   torch::nn::LayerNorm patch_ln1{nullptr}, patch_ln2{nullptr}, pos_norm{nullptr};
   torch::nn::Linear patch_dense{nullptr}, mlp_out{nullptr};
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+
+ private:
+  torch::Tensor position_embedding(const torch::Tensor& positions, torch::ScalarType dtype) const;
+  VisionConfig v_;
+  const VisionProjector* projector_;
+  int64_t width_;
   torch::Tensor pos_embedding, pos_embedding_2d;
 };
 
@@ -45,20 +50,23 @@ class MultimodalProjection : public torch::nn::Module {
   double eps_;
 };
 
-// "model.embed_audio" for every audio variant.
+// "model.embed_audio" for every audio variant (its record in projectors.h builds and runs it).
 class AudioEmbedder : public torch::nn::Module {
  public:
   AudioEmbedder(const AudioConfig& a, int64_t hidden);
   // frames [T, F] -> soft tokens [T, H]
   torch::Tensor forward(const torch::Tensor& frames);
+  // Hann-windowed power spectrum of each frame -> mel bands -> log (the logmel variant).
+  torch::Tensor log_mel(const torch::Tensor& frames) const;
 
   std::shared_ptr<Linear> embedding_projection;
+  torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
+  torch::Tensor mel_filters, window;  // buffers of logmel (not checkpoint tensors)
+  const AudioConfig& config() const { return a_; }
 
  private:
-  torch::Tensor log_mel(const torch::Tensor& frames) const;
   AudioConfig a_;
-  torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
-  torch::Tensor mel_filters_, window_;  // buffers of logmel (not checkpoint tensors)
+  const AudioProjector* projector_;
 };
 
 // Averages the valid soft tokens of each pooling x pooling cell; `tokens` [n, H] are the valid

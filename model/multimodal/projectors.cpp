@@ -1,30 +1,241 @@
 #include "model/multimodal/projectors.h"
 
 #include "base/error.h"
+#include "model/multimodal/embedders.h"
 
 #include <algorithm>
 
 namespace g4u::model {
 namespace {
 
-const std::vector<std::string> kVisionProjectors = {"gemma4", "linear", "linear-pos", "mlp2", "conv"};
 const std::vector<std::string> kPositions = {"factorized", "learned2d", "sincos2d", "none"};
-const std::vector<std::string> kAudioProjectors = {"gemma4", "logmel", "conv1d"};
+const std::string kVisionPrefix = "model.vision_embedder.";
+const std::string kAudioPrefix = "model.embed_audio.";
 
-bool contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
+TensorSpec vision_spec(const std::string& name, std::vector<int64_t> shape, TensorKind kind) {
+  return {kVisionPrefix + name, std::move(shape), "vision_embedder", kind};
+}
+TensorSpec audio_spec(const std::string& name, std::vector<int64_t> shape, TensorKind kind) {
+  return {kAudioPrefix + name, std::move(shape), "audio_projection", kind};
+}
+void add_dense_specs(std::vector<TensorSpec>& out, const std::string& name, int64_t out_dim, int64_t in_dim) {
+  out.push_back(vision_spec(name + ".weight", {out_dim, in_dim}, TensorKind::kLinear));
+  out.push_back(vision_spec(name + ".bias", {out_dim}, TensorKind::kBias));
+}
+void add_layer_norm_specs(std::vector<TensorSpec>& out, const std::string& name, int64_t dim) {
+  out.push_back(vision_spec(name + ".weight", {dim}, TensorKind::kNorm));
+  out.push_back(vision_spec(name + ".bias", {dim}, TensorKind::kBias));
 }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
+torch::nn::LayerNorm layer_norm(const VisionConfig& v, int64_t dim) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(v.layer_norm_eps));
+}
+
+// The conv stem: Conv 3->32 (k4 s4) -> GELU -> Conv 32->64 (k2 s2) -> GELU over each model patch.
+int64_t conv_stem_width(const VisionConfig& v) {
+  const int64_t g = v.model_patch_size() / 8;
+  return kVisionConvC2 * g * g;
+}
+
+// The variants without the released projection: [stem ->] Linear -> H [-> GELU -> Linear H->H].
+VisionProjector direct_projector(std::string name, bool positions, bool conv, bool mlp) {
+  VisionProjector p;
+  p.name = std::move(name);
+  p.positions = positions;
+  p.validate = [conv](const VisionConfig& v, const std::string& where) {
+    if (conv && v.model_patch_size() % 8)
+      throw_input("{}: vision_config: the conv stem needs a model patch size divisible by 8 (got {})", where,
+                  v.model_patch_size());
+  };
+  p.width = [](const VisionConfig&, int64_t hidden) { return hidden; };
+  p.specs = [conv, mlp](const VisionConfig& v, int64_t H) {
+    std::vector<TensorSpec> out;
+    if (conv) {
+      out.push_back(vision_spec("conv1.weight", {kVisionConvC1, 3, 4, 4}, TensorKind::kLinear));
+      out.push_back(vision_spec("conv1.bias", {kVisionConvC1}, TensorKind::kBias));
+      out.push_back(vision_spec("conv2.weight", {kVisionConvC2, kVisionConvC1, 2, 2}, TensorKind::kLinear));
+      out.push_back(vision_spec("conv2.bias", {kVisionConvC2}, TensorKind::kBias));
+    }
+    add_dense_specs(out, "patch_dense", H, conv ? conv_stem_width(v) : v.patch_dim());
+    if (mlp) add_dense_specs(out, "mlp_out", H, H);
+    return out;
+  };
+  p.build = [conv, mlp](VisionEmbedder& e, const VisionConfig& v, int64_t H) {
+    if (conv) {
+      e.conv1 = e.register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, kVisionConvC1, 4).stride(4)));
+      e.conv2 = e.register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(kVisionConvC1, kVisionConvC2, 2).stride(2)));
+    }
+    e.patch_dense = e.register_module("patch_dense", torch::nn::Linear(conv ? conv_stem_width(v) : v.patch_dim(), H));
+    if (mlp) e.mlp_out = e.register_module("mlp_out", torch::nn::Linear(H, H));
+  };
+  p.stem = [conv, mlp](VisionEmbedder& e, const torch::Tensor& pixels) {
+    torch::Tensor z = pixels.to(e.patch_dense->weight.scalar_type());
+    if (conv) {
+      const auto sizes = z.sizes().vec();  // [N, B, P]
+      const int64_t side = e.config().model_patch_size();
+      torch::Tensor img = z.reshape({-1, side, side, 3}).permute({0, 3, 1, 2});  // HWC patch -> CHW
+      img = gelu_tanh(e.conv2->forward(gelu_tanh(e.conv1->forward(img))));
+      z = img.flatten(1).reshape({sizes[0], sizes[1], -1});
+    }
+    z = e.patch_dense->forward(z);
+    return mlp ? e.mlp_out->forward(gelu_tanh(z)) : z;
+  };
+  return p;
+}
+
+// The released embedder (architecture doc §3.3): LayerNorm -> Linear P->D -> LayerNorm,
+// + position, LayerNorm; then model.embed_vision projects D (= output_proj_dims) to H.
+VisionProjector gemma4_vision() {
+  VisionProjector p;
+  p.name = "gemma4";
+  p.projection = true;
+  p.validate = [](const VisionConfig& v, const std::string& where) {
+    // The embedder's rows (mm_embed_dim wide) are what the projection reads (output_proj_dims
+    // wide); the text width is the projection's output and may differ from both.
+    if (v.output_proj_dims != v.mm_embed_dim)
+      throw_input("{}: vision_config.output_proj_dims {} contradicts mm_embed_dim {} (the embedder's width is the "
+                  "projection's input)", where, v.output_proj_dims, v.mm_embed_dim);
+  };
+  p.width = [](const VisionConfig& v, int64_t) { return v.mm_embed_dim; };
+  p.specs = [](const VisionConfig& v, int64_t H) {
+    std::vector<TensorSpec> out;
+    const int64_t P = v.patch_dim(), D = v.mm_embed_dim;
+    add_layer_norm_specs(out, "patch_ln1", P);
+    add_dense_specs(out, "patch_dense", D, P);
+    add_layer_norm_specs(out, "patch_ln2", D);
+    add_layer_norm_specs(out, "pos_norm", D);
+    // The projection maps the embedder's width (output_proj_dims) to the text width.
+    out.push_back({"model.embed_vision.embedding_projection.weight", {H, v.output_proj_dims}, "vision_projection",
+                   TensorKind::kLinear});
+    return out;
+  };
+  p.build = [](VisionEmbedder& e, const VisionConfig& v, int64_t) {
+    const int64_t P = v.patch_dim(), D = v.mm_embed_dim;
+    e.patch_ln1 = e.register_module("patch_ln1", layer_norm(v, P));
+    e.patch_dense = e.register_module("patch_dense", torch::nn::Linear(P, D));
+    e.patch_ln2 = e.register_module("patch_ln2", layer_norm(v, D));
+    e.pos_norm = e.register_module("pos_norm", layer_norm(v, D));
+  };
+  p.stem = [](VisionEmbedder& e, const torch::Tensor& pixels) {
+    torch::Tensor z = pixels.to(e.patch_dense->weight.scalar_type());
+    return e.patch_ln2->forward(e.patch_dense->forward(e.patch_ln1->forward(z)));
+  };
+  p.finish = [](VisionEmbedder& e, const torch::Tensor& z) { return e.pos_norm->forward(z); };
+  return p;
+}
+
+// Audio: an optional front end, then the bias-free embedding_projection -> H.
+AudioProjector audio_projector(std::string name) {
+  AudioProjector p;
+  p.name = std::move(name);
+  p.validate = [](const AudioConfig&, const std::string&) {};
+  return p;
+}
+
+int64_t audio_projection_input(const AudioConfig& a) {
+  if (a.projector == "logmel") return kAudioMelBands;
+  if (a.projector == "conv1d") return kAudioConvChannels * audio_conv_output_length(a.audio_embed_dim);
+  return a.audio_embed_dim;
+}
+
+std::vector<TensorSpec> audio_projection_spec(const AudioConfig& a, int64_t H) {
+  return {audio_spec("embedding_projection.weight", {H, audio_projection_input(a)}, TensorKind::kLinear)};
+}
+
+void build_audio_projection(AudioEmbedder& e, const AudioConfig& a, int64_t H) {
+  e.embedding_projection = e.register_module("embedding_projection", std::make_shared<DenseLinear>(audio_projection_input(a), H));
 }
 
 }  // namespace
 
+const Registry<VisionProjector>& vision_projectors() {
+  static const Registry<VisionProjector> r = [] {
+    Registry<VisionProjector> reg("vision projector");
+    reg.add(gemma4_vision());
+    reg.add(direct_projector("linear", /*positions=*/false, /*conv=*/false, /*mlp=*/false));
+    reg.add(direct_projector("linear-pos", true, false, false));
+    reg.add(direct_projector("mlp2", true, false, true));
+    reg.add(direct_projector("conv", true, true, false));
+    return reg;
+  }();
+  return r;
+}
+
+const Registry<AudioProjector>& audio_projectors() {
+  static const Registry<AudioProjector> r = [] {
+    Registry<AudioProjector> reg("audio projector");
+    // The released path: RMSNorm without weight over the raw frame, then the projection.
+    AudioProjector gemma4 = audio_projector("gemma4");
+    gemma4.specs = audio_projection_spec;
+    gemma4.build = build_audio_projection;
+    gemma4.forward = [](AudioEmbedder& e, const torch::Tensor& frames) {
+      torch::ScalarType dtype = e.embedding_projection->input_dtype();
+      return e.embedding_projection->forward(rms_norm(frames.to(dtype), {}, e.config().rms_norm_eps));
+    };
+    reg.add(gemma4);
+
+    AudioProjector logmel = audio_projector("logmel");
+    logmel.validate = [](const AudioConfig& a, const std::string& where) {
+      if (a.audio_embed_dim < 2 * kAudioMelBands)
+        throw_input("{}: audio_config: frames of {} samples are too short for {} mel bands", where, a.audio_embed_dim,
+                    kAudioMelBands);
+    };
+    logmel.specs = audio_projection_spec;
+    logmel.build = [](AudioEmbedder& e, const AudioConfig& a, int64_t H) {
+      e.mel_filters = mel_filterbank(a.audio_embed_dim, a.sample_rate, kAudioMelBands);
+      e.window = torch::hann_window(a.audio_embed_dim);
+      build_audio_projection(e, a, H);
+    };
+    logmel.forward = [](AudioEmbedder& e, const torch::Tensor& frames) {
+      torch::ScalarType dtype = e.embedding_projection->input_dtype();
+      return e.embedding_projection->forward(rms_norm(e.log_mel(frames).to(dtype), {}, e.config().rms_norm_eps));
+    };
+    reg.add(logmel);
+
+    AudioProjector conv1d = audio_projector("conv1d");
+    conv1d.validate = [](const AudioConfig& a, const std::string& where) {
+      if (audio_conv_output_length(a.audio_embed_dim) < 1)
+        throw_input("{}: audio_config: frames of {} samples are too short for the conv1d stem", where, a.audio_embed_dim);
+    };
+    conv1d.specs = [](const AudioConfig& a, int64_t H) {
+      std::vector<TensorSpec> out = {
+          audio_spec("conv1.weight", {kAudioConvChannels, 1, 16}, TensorKind::kLinear),
+          audio_spec("conv1.bias", {kAudioConvChannels}, TensorKind::kBias),
+          audio_spec("conv2.weight", {kAudioConvChannels, kAudioConvChannels, 8}, TensorKind::kLinear),
+          audio_spec("conv2.bias", {kAudioConvChannels}, TensorKind::kBias)};
+      for (auto& s : audio_projection_spec(a, H)) out.push_back(s);
+      return out;
+    };
+    conv1d.build = [](AudioEmbedder& e, const AudioConfig& a, int64_t H) {
+      e.conv1 = e.register_module("conv1", torch::nn::Conv1d(torch::nn::Conv1dOptions(1, kAudioConvChannels, 16).stride(8)));
+      e.conv2 = e.register_module("conv2", torch::nn::Conv1d(torch::nn::Conv1dOptions(kAudioConvChannels, kAudioConvChannels, 8).stride(4)));
+      build_audio_projection(e, a, H);
+    };
+    conv1d.forward = [](AudioEmbedder& e, const torch::Tensor& frames) {
+      torch::Tensor z = frames.to(e.conv1->weight.scalar_type()).unsqueeze(1);  // [T, 1, F]
+      z = gelu_tanh(e.conv2->forward(gelu_tanh(e.conv1->forward(z))));
+      return e.embedding_projection->forward(z.flatten(1).to(e.embedding_projection->input_dtype()));
+    };
+    reg.add(conv1d);
+    return reg;
+  }();
+  return r;
+}
+
+std::vector<std::string> vision_projector_names() {
+  std::vector<std::string> out;
+  for (const auto& p : vision_projectors().all()) out.push_back(p.name);
+  return out;
+}
+std::vector<std::string> vision_position_names() { return kPositions; }
+std::vector<std::string> audio_projector_names() {
+  std::vector<std::string> out;
+  for (const auto& p : audio_projectors().all()) out.push_back(p.name);
+  return out;
+}
+
 int64_t vision_position_dim(const VisionConfig& v, int64_t hidden) {
-  return v.projector == "gemma4" ? v.mm_embed_dim : hidden;
+  return vision_projectors().find(v.projector).width(v, hidden);
 }
 
 int64_t audio_conv_output_length(int64_t frame) {
@@ -32,101 +243,48 @@ int64_t audio_conv_output_length(int64_t frame) {
   return (l1 - 8) / 4 + 1;
 }
 
-std::vector<std::string> vision_projector_names() { return kVisionProjectors; }
-std::vector<std::string> vision_position_names() { return kPositions; }
-std::vector<std::string> audio_projector_names() { return kAudioProjectors; }
-
 void validate_vision_variant(const VisionConfig& v, int64_t hidden, const std::string& where) {
-  if (!contains(kVisionProjectors, v.projector))
-    throw_input("{}: vision_config.g4u_projector '{}' is unknown (known: {})", where, v.projector, joined(kVisionProjectors));
-  if (!contains(kPositions, v.position))
-    throw_input("{}: vision_config.g4u_position '{}' is unknown (known: {})", where, v.position, joined(kPositions));
-  if (v.projector == "linear" && v.position != "none")
-    throw_input("{}: vision_config: projector 'linear' has no position embedding (use linear-pos)", where);
+  const VisionProjector* p = vision_projectors().lookup(v.projector);
+  if (!p)
+    throw_input("{}: vision_config.g4u_projector '{}' is unknown (known: {})", where, v.projector,
+                vision_projectors().names());
+  if (std::find(kPositions.begin(), kPositions.end(), v.position) == kPositions.end())
+    throw_input("{}: vision_config.g4u_position '{}' is unknown (known: {})", where, v.position,
+                fmt::format("{}", fmt::join(kPositions, ", ")));
+  if (!p->positions && v.position != "none")
+    throw_input("{}: vision_config: projector '{}' has no position embedding (use linear-pos)", where, p->name);
   if (v.token_pooling < 1) throw_input("{}: vision_config.g4u_token_pooling must be >= 1", where);
-  // The gemma4 embedder's rows (mm_embed_dim wide) are what the projection reads (output_proj_dims
-  // wide); the text width is the projection's output and may differ from both.
-  if (v.projector == "gemma4" && v.output_proj_dims != v.mm_embed_dim)
-    throw_input("{}: vision_config.output_proj_dims {} contradicts mm_embed_dim {} (the embedder's width is the "
-                "projection's input)", where, v.output_proj_dims, v.mm_embed_dim);
-  if (v.position == "sincos2d" && vision_position_dim(v, hidden) % 4)
+  if (v.position == "sincos2d" && p->width(v, hidden) % 4)
     throw_input("{}: vision_config: sincos2d positions need a width divisible by 4", where);
-  if (v.projector == "conv" && v.model_patch_size() % 8)
-    throw_input("{}: vision_config: the conv stem needs a model patch size divisible by 8 (got {})", where,
-                v.model_patch_size());
+  p->validate(v, where);
 }
 
 void validate_audio_variant(const AudioConfig& a, int64_t hidden, const std::string& where) {
-  if (!contains(kAudioProjectors, a.projector))
-    throw_input("{}: audio_config.g4u_projector '{}' is unknown (known: {})", where, a.projector, joined(kAudioProjectors));
-  if (a.projector == "conv1d" && audio_conv_output_length(a.audio_embed_dim) < 1)
-    throw_input("{}: audio_config: frames of {} samples are too short for the conv1d stem", where, a.audio_embed_dim);
-  if (a.projector == "logmel" && a.audio_embed_dim < 2 * kAudioMelBands)
-    throw_input("{}: audio_config: frames of {} samples are too short for {} mel bands", where, a.audio_embed_dim,
-                kAudioMelBands);
+  const AudioProjector* p = audio_projectors().lookup(a.projector);
+  if (!p)
+    throw_input("{}: audio_config.g4u_projector '{}' is unknown (known: {})", where, a.projector,
+                audio_projectors().names());
+  p->validate(a, where);
 }
 
 std::vector<TensorSpec> vision_tensor_specs(const VisionConfig& v, int64_t H) {
-  std::vector<TensorSpec> out;
-  const std::string p = "model.vision_embedder.";
-  const std::string comp = "vision_embedder";
-  const int64_t P = v.patch_dim(), D = v.mm_embed_dim;
-  auto add = [&](const std::string& n, std::vector<int64_t> s, TensorKind k, const std::string& c = "vision_embedder") {
-    out.push_back({n, std::move(s), c, k});
-  };
-  auto add_position = [&](int64_t dim) {
-    if (v.position == "factorized") add(p + "pos_embedding", {v.mm_posemb_size, 2, dim}, TensorKind::kTable);
-    if (v.position == "learned2d") add(p + "pos_embedding_2d", {v.mm_posemb_size, v.mm_posemb_size, dim}, TensorKind::kTable);
-  };
-  if (v.projector == "gemma4") {
-    add(p + "patch_ln1.weight", {P}, TensorKind::kNorm);
-    add(p + "patch_ln1.bias", {P}, TensorKind::kBias);
-    add(p + "patch_dense.weight", {D, P}, TensorKind::kLinear);
-    add(p + "patch_dense.bias", {D}, TensorKind::kBias);
-    add(p + "patch_ln2.weight", {D}, TensorKind::kNorm);
-    add(p + "patch_ln2.bias", {D}, TensorKind::kBias);
-    add_position(D);
-    add(p + "pos_norm.weight", {D}, TensorKind::kNorm);
-    add(p + "pos_norm.bias", {D}, TensorKind::kBias);
-    // The projection maps the embedder's width (output_proj_dims) to the text width.
-    add("model.embed_vision.embedding_projection.weight", {H, v.output_proj_dims}, TensorKind::kLinear, "vision_projection");
-    return out;
-  }
-  int64_t in = P;
-  if (v.projector == "conv") {
-    int64_t g = v.model_patch_size() / 8;
-    add(p + "conv1.weight", {kVisionConvC1, 3, 4, 4}, TensorKind::kLinear);
-    add(p + "conv1.bias", {kVisionConvC1}, TensorKind::kBias);
-    add(p + "conv2.weight", {kVisionConvC2, kVisionConvC1, 2, 2}, TensorKind::kLinear);
-    add(p + "conv2.bias", {kVisionConvC2}, TensorKind::kBias);
-    in = kVisionConvC2 * g * g;
-  }
-  add(p + "patch_dense.weight", {H, in}, TensorKind::kLinear);
-  add(p + "patch_dense.bias", {H}, TensorKind::kBias);
-  if (v.projector == "mlp2") {
-    add(p + "mlp_out.weight", {H, H}, TensorKind::kLinear);
-    add(p + "mlp_out.bias", {H}, TensorKind::kBias);
-  }
-  add_position(H);
+  const VisionProjector& p = vision_projectors().find(v.projector);
+  std::vector<TensorSpec> out = p.specs(v, H);
+  const int64_t dim = p.width(v, H);
+  // The position table comes after the variant's own layers: before gemma4's pos_norm (the norm
+  // that follows the addition) or its projection, else last.
+  auto at = std::find_if(out.begin(), out.end(), [](const TensorSpec& s) {
+    return s.component != "vision_embedder" || s.name == kVisionPrefix + "pos_norm.weight";
+  });
+  if (v.position == "factorized")
+    at = std::next(out.insert(at, vision_spec("pos_embedding", {v.mm_posemb_size, 2, dim}, TensorKind::kTable)));
+  if (v.position == "learned2d")
+    out.insert(at, vision_spec("pos_embedding_2d", {v.mm_posemb_size, v.mm_posemb_size, dim}, TensorKind::kTable));
   return out;
 }
 
 std::vector<TensorSpec> audio_tensor_specs(const AudioConfig& a, int64_t H) {
-  std::vector<TensorSpec> out;
-  const std::string p = "model.embed_audio.";
-  const std::string comp = "audio_projection";
-  if (a.projector == "conv1d") {
-    out.push_back({p + "conv1.weight", {kAudioConvChannels, 1, 16}, comp, TensorKind::kLinear});
-    out.push_back({p + "conv1.bias", {kAudioConvChannels}, comp, TensorKind::kBias});
-    out.push_back({p + "conv2.weight", {kAudioConvChannels, kAudioConvChannels, 8}, comp, TensorKind::kLinear});
-    out.push_back({p + "conv2.bias", {kAudioConvChannels}, comp, TensorKind::kBias});
-    out.push_back({p + "embedding_projection.weight", {H, kAudioConvChannels * audio_conv_output_length(a.audio_embed_dim)}, comp,
-                   TensorKind::kLinear});
-  } else {
-    int64_t in = a.projector == "logmel" ? kAudioMelBands : a.audio_embed_dim;
-    out.push_back({p + "embedding_projection.weight", {H, in}, comp, TensorKind::kLinear});
-  }
-  return out;
+  return audio_projectors().find(a.projector).specs(a, H);
 }
 
 int64_t pooled_token_count(int64_t grid_h, int64_t grid_w, int64_t pooling) {
