@@ -19,7 +19,7 @@
 #include "quant/kernels/kernels.h"
 #include "quant/formats/quantized_tensor.h"
 #include "quant/formats/scheme.h"
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>

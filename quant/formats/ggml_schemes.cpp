@@ -2,7 +2,7 @@
 // parallel), row-range decode, storage sizes and byte accounting by part.
 #include "quant/formats/ggml_formats.h"
 #include "quant/formats/scheme_impl.h"
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <algorithm>
 

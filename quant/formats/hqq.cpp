@@ -14,7 +14,7 @@
 // The tensor-wide mean is accumulated per row in double and summed in row order, so the result
 // does not depend on the thread count.
 #include "quant/formats/scheme_impl.h"
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <algorithm>
 #include <cmath>

@@ -7,7 +7,7 @@
 #include "quant/formats/nf4.h"
 
 #include "quant/formats/scheme_impl.h"
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <algorithm>
 #include <cmath>

@@ -2,7 +2,7 @@
 
 #include "base/error.h"
 #include "quant/formats/interleave.h"
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <algorithm>
 #include <atomic>

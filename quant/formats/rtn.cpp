@@ -13,7 +13,7 @@
 // bits/weight: sym 4 + 16/g (4.5 / 4.25 / 4.125), asym 4 + 20/g (4.625 / 4.3125 / 4.156).
 #include "quant/formats/rounding.h"
 #include "quant/formats/scheme_impl.h"
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <algorithm>
 #include <cmath>

@@ -4,7 +4,7 @@
 #include "quant/formats/interleave.h"
 #include "quant/kernels/kernel_impl.h"
 #include "quant/formats/rounding.h"
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <algorithm>
 #include <cmath>

@@ -9,7 +9,7 @@
 // same algorithm; on CPUs with AVX-512 (F/BW/VL/VNNI) the interleaved q4_0 / q4_k rows and the
 // planar rtn4_* / hqq rows of whole 256-weight units run 512-bit VPDPBUSD kernels
 // (kernels_avx512.cpp), the same integer dots. Rows are split over
-// OpenMP's threads (quant/kernels/thread_pool.h). q4_0 / q4_k tensors in the interleaved order
+// OpenMP's threads (quant/kernels/parallel.h). q4_0 / q4_k tensors in the interleaved order
 // (quant/formats/interleave.h; QuantLinear keeps them so) run a kernel that finishes eight blocks per
 // conversion + FMA; the result is the same up to fp32 summation order.
 //

@@ -1,4 +1,4 @@
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <algorithm>
 #include <atomic>
@@ -10,12 +10,6 @@
 #include <omp.h>
 
 namespace g4u::quant {
-namespace {
-
-// Set inside a parallel_for task: nested calls run inline.
-thread_local bool t_in_job = false;
-
-}  // namespace
 
 int default_threads() {
   unsigned n = std::thread::hardware_concurrency();
@@ -30,30 +24,23 @@ void parallel_for(int64_t ntasks, int threads, const std::function<void(int64_t)
   if (ntasks <= 0) return;
   if (threads <= 0) threads = default_threads();
   threads = static_cast<int>(std::min<int64_t>(threads, ntasks));
-  if (threads <= 1 || t_in_job || omp_in_parallel()) {
+  if (threads <= 1 || omp_in_parallel()) {  // nested calls run inline
     for (int64_t t = 0; t < ntasks; ++t) fn(t);
     return;
   }
-  std::atomic<int64_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::exception_ptr error;
-#pragma omp parallel num_threads(threads)
-  {
-    t_in_job = true;
-    for (;;) {
-      const int64_t t = next.fetch_add(1);
-      if (t >= ntasks) break;
-      if (failed.load()) continue;
-      try {
-        fn(t);
-      } catch (...) {  // exceptions must not leave an OpenMP region
-        std::lock_guard<std::mutex> lk(error_mutex);
-        if (!error) error = std::current_exception();
-        failed.store(true);
-      }
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t t = 0; t < ntasks; ++t) {
+    if (failed.load()) continue;  // after a failure the remaining tasks are skipped
+    try {
+      fn(t);
+    } catch (...) {  // exceptions must not leave an OpenMP region
+      std::lock_guard<std::mutex> lk(error_mutex);
+      if (!error) error = std::current_exception();
+      failed.store(true);
     }
-    t_in_job = false;
   }
   if (error) std::rethrow_exception(error);
 }

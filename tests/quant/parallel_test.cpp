@@ -1,4 +1,4 @@
-#include "quant/kernels/thread_pool.h"
+#include "quant/kernels/parallel.h"
 
 #include <catch2/catch.hpp>
 
@@ -8,7 +8,7 @@
 
 using namespace g4u::quant;
 
-TEST_CASE("parallel_for runs every task once and rethrows the first error", "[unit][thread_pool]") {
+TEST_CASE("parallel_for runs every task once and rethrows the first error", "[unit][parallel]") {
   for (int threads : {1, 2, 3, 8}) {
     std::vector<std::atomic<int>> hits(1000);
     parallel_for(1000, threads, [&](int64_t t) { hits[static_cast<size_t>(t)]++; });
