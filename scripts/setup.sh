@@ -10,6 +10,7 @@ packages=(
   catch2 libbenchmark-dev
   libsentencepiece-dev sentencepiece
   libsndfile1-dev libsoxr-dev libstb-dev
+  libjpeg62-turbo-dev libpng-dev zlib1g-dev  # JPEG/PNG decoding as PIL does it (model/media)
   libicu-dev                               # Unicode tables for the Python-exact text normalizers
   libboost-math-dev                        # Student-t / beta functions of the statistics
   libespeak-ng-dev espeak-ng-data
