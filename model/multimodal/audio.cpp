@@ -1,77 +1,24 @@
 #include "model/multimodal/audio.h"
 
 #include "base/error.h"
+#include "model/media/audio.h"
 
-#include <sndfile.h>
 #include <soxr.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
-#include <filesystem>
-#include <memory>
 
 namespace g4u::model {
 namespace {
 
-struct SndCloser {
-  void operator()(SNDFILE* f) const { sf_close(f); }
-};
-using SndPtr = std::unique_ptr<SNDFILE, SndCloser>;
-
-std::string major_format_name(int format) {
-  SF_FORMAT_INFO fi;
-  fi.format = format & SF_FORMAT_TYPEMASK;
-  if (sf_command(nullptr, SFC_GET_FORMAT_INFO, &fi, sizeof(fi)) == 0 && fi.name) return fi.name;
-  return fmt::format("format 0x{:x}", fi.format);
-}
-
-// Opens the file and validates the header fields that the rest relies on.
-SndPtr open_audio(const std::string& path, SF_INFO& sfi, AudioFileInfo& info) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw_input("{}: audio file does not exist", path);
-  if (!std::filesystem::is_regular_file(path, ec)) throw_input("{}: not a regular file", path);
-  if (std::filesystem::file_size(path, ec) == 0) throw_input("{}: empty file, not audio", path);
-  sfi = SF_INFO{};
-  SndPtr f(sf_open(path.c_str(), SFM_READ, &sfi));
-  if (!f) throw_input("{}: cannot read audio ({})", path, sf_strerror(nullptr));
-  info.format = major_format_name(sfi.format);
-  info.sample_rate = sfi.samplerate;
-  info.channels = sfi.channels;
-  info.num_samples = sfi.frames;
-  if (sfi.samplerate <= 0 || sfi.samplerate > 1'000'000)
-    throw_input("{}: implausible sample rate {} Hz", path, sfi.samplerate);
-  if (sfi.channels <= 0 || sfi.channels > 256) throw_input("{}: implausible channel count {}", path, sfi.channels);
-  if (sfi.frames <= 0) throw_input("{}: audio has no samples", path);
-  if (sfi.frames == SF_COUNT_MAX)
-    throw_input("{}: the file does not declare its length (a truncated Ogg stream?)", path);
-  if (sfi.frames >= int64_t(1) << 40) throw_input("{}: audio length unknown or absurd ({} samples)", path, sfi.frames);
-  info.duration_s = static_cast<double>(sfi.frames) / sfi.samplerate;
-  return f;
-}
-
-// libsndfile accepts a WAV whose data chunk claims more bytes than the file holds and reads what
-// is there; its log then has a line "data : <declared> (should be <present>)". Treat that as a
-// truncated file, except for the placeholder sizes streaming writers leave (0, 0xFFFFFFFF).
-void check_not_truncated(SNDFILE* f, const std::string& path) {
-  char log[8192] = {0};
-  sf_command(f, SFC_GET_LOG_INFO, log, sizeof(log) - 1);
-  const std::string s(log);
-  for (size_t at = s.find("data : "); at != std::string::npos; at = s.find("data : ", at + 1)) {
-    const size_t eol = s.find('\n', at);
-    const std::string line = s.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
-    unsigned long long declared = 0, present = 0;
-    if (std::sscanf(line.c_str(), "data : %llu (should be %llu)", &declared, &present) == 2 && present < declared &&
-        declared != 0xFFFFFFFFull && declared < 0x7FFFFFFFull)
-      throw_input("{}: truncated audio file (the data chunk declares {} bytes, the file holds {})", path, declared,
-                  present);
-  }
-}
-
-void check_finite(const float* x, int64_t n, const std::string& where, int64_t offset) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(x[i]))
-      throw_input("{}: sample {} is {} (audio must be finite)", where, offset + i, std::isnan(x[i]) ? "NaN" : "Inf");
+AudioFileInfo file_info(const media::AudioInfo& a) {
+  AudioFileInfo info;
+  info.format = a.container;
+  info.sample_rate = a.sample_rate;
+  info.channels = a.channels;
+  info.num_samples = a.frames;
+  info.duration_s = a.duration_s();
+  return info;
 }
 
 int64_t frames_for(int64_t source_samples, int64_t rate, const AudioOptions& o) {
@@ -113,44 +60,25 @@ void check_audio_options(const AudioOptions& o, const std::string& where) {
 }
 
 AudioFileInfo read_audio_info(const std::string& path) {
-  SF_INFO sfi;
-  AudioFileInfo info;
-  SndPtr f = open_audio(path, sfi, info);
-  check_not_truncated(f.get(), path);
-  return info;
+  media::MediaSource src = media::MediaSource::open_file(path, "audio");
+  return file_info(media::read_audio_info(src));
 }
 
 std::vector<float> decode_audio_mono(const std::string& path, AudioFileInfo* info_out) {
-  SF_INFO sfi;
-  AudioFileInfo info;
-  SndPtr f = open_audio(path, sfi, info);
-  check_not_truncated(f.get(), path);
-  sf_command(f.get(), SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
-  const int64_t C = sfi.channels;
+  media::MediaSource src = media::MediaSource::open_file(path, "audio");
   std::vector<float> mono;
-  mono.reserve(static_cast<size_t>(sfi.frames));
-  constexpr int64_t kBlock = 1 << 15;
-  std::vector<float> buf(kBlock * C);
-  int64_t done = 0;
-  while (done < sfi.frames) {
-    const sf_count_t want = std::min<int64_t>(kBlock, sfi.frames - done);
-    const sf_count_t got = sf_readf_float(f.get(), buf.data(), want);
-    if (got <= 0) break;
-    check_finite(buf.data(), got * C, path, done * C);
-    for (sf_count_t i = 0; i < got; ++i) {
-      const float* s = buf.data() + i * C;
-      float sum = s[0];
-      for (int64_t c = 1; c < C; ++c) sum += s[c];
-      mono.push_back(C == 1 ? sum : sum / static_cast<float>(C));
-    }
-    done += got;
-  }
-  if (sf_error(f.get()) != SF_ERR_NO_ERROR)
-    throw_input("{}: cannot decode audio ({})", path, sf_strerror(f.get()));
-  if (done < sfi.frames)
-    throw_input("{}: truncated or corrupt audio (header declares {} samples, only {} could be decoded)", path,
-                sfi.frames, done);
-  if (info_out) *info_out = info;
+  const media::AudioInfo info =
+      media::decode_audio(src, [&](const media::AudioInfo& a, const float* interleaved, int64_t frames) {
+        if (mono.empty()) mono.reserve(static_cast<size_t>(a.frames));
+        const int64_t C = a.channels;
+        for (int64_t i = 0; i < frames; ++i) {
+          const float* s = interleaved + i * C;
+          float sum = s[0];
+          for (int64_t c = 1; c < C; ++c) sum += s[c];
+          mono.push_back(C == 1 ? sum : sum / static_cast<float>(C));
+        }
+      });
+  if (info_out) *info_out = file_info(info);
   return mono;
 }
 
@@ -189,7 +117,7 @@ AudioFrames preprocess_audio(const float* mono, int64_t n, int64_t sample_rate, 
   check_audio_options(o, where);
   if (n <= 0) throw_input("{}: audio has no samples", where);
   if (sample_rate <= 0) throw_input("{}: sample rate must be positive, got {}", where, sample_rate);
-  check_finite(mono, n, where, 0);
+  media::check_finite_samples(mono, n, where);
   const double seconds = static_cast<double>(n) / sample_rate;
   check_length(frames_for(n, sample_rate, o), seconds, o, where);
   std::vector<float> y = resample_audio(mono, n, sample_rate, o.sample_rate, where);

@@ -2,8 +2,8 @@
 //
 // Recipe (the same as `librosa.load(path, sr=16000, mono=True)` followed by HF's
 // `Gemma4UnifiedAudioFeatureExtractor`):
-//   1. decode with libsndfile (WAV, FLAC, OGG/Vorbis/Opus, and whatever else libsndfile reads) as
-//      float32 with libsndfile's normalisation (16-bit PCM / 32768, ...);
+//   1. decode with libsndfile (model/media/audio.h: WAV, FLAC, OGG/Vorbis/Opus, ...; truncated
+//      files refused) as float32 with libsndfile's normalisation (16-bit PCM / 32768, ...);
 //   2. downmix to mono: the mean of the channels in float32 (sum in channel order, then / channels);
 //   3. resample to 16 kHz with libsoxr, quality SOXR_HQ (librosa's default res_type 'soxr_hq'),
 //      float32 in and out, one-shot; the output length is librosa's ceil(n * (16000 / rate)) computed

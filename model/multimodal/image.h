@@ -5,16 +5,12 @@
 //   row-major order over the patch grid, HWC inside a patch (flat = ((r * P) + c) * 3 + ch)
 //   -> positions (x = column, y = row) -> padded to `budget` rows (zero pixels, position (-1, -1)).
 //
-// Decoding uses stb_image (PNG, JPEG, BMP, GIF; other formats are refused by their magic bytes).
-// Conversion to RGB is PIL's convert("RGB"): grey is replicated, alpha is dropped (not composited),
-// palettes are expanded; a GIF gives its first frame. Known differences from PIL (documented, not
-// bugs of this code): stb's JPEG decoder may differ from libjpeg-turbo by a few levels; 16-bit
-// PNGs keep the high byte (PIL clips 16-bit greyscale to 255 instead); EXIF orientation is ignored
-// (transformers' load_image applies it when it opens a path or URL); transparent GIF pixels of the
-// first frame decode as black (PIL gives the palette colour).
+// Decoding is the media library's (model/media/image.h): PNG, JPEG, BMP, GIF to RGB as PIL's
+// Image.open(path).convert("RGB") gives it, truncated or corrupt files refused.
 #pragma once
 
 #include "model/io/config.h"
+#include "model/media/image.h"
 #include "model/multimodal/image_resize.h"
 
 #include <torch/torch.h>
@@ -25,30 +21,15 @@
 
 namespace g4u::model {
 
-// Files whose header claims more pixels than this (or a side longer than kMaxImageSide) are refused
-// before decoding: a 2^28-pixel RGB image is 768 MiB in memory.
-inline constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
-inline constexpr int64_t kMaxImageSide = int64_t(1) << 16;
-
-// Decoded RGB image, HWC uint8.
-struct RgbImage {
-  int64_t height = 0;
-  int64_t width = 0;
-  std::vector<uint8_t> pixels;  // height * width * 3
-};
-
-struct ImageFileInfo {
-  std::string format;  // "png", "jpeg", "bmp", "gif"
-  int64_t height = 0;
-  int64_t width = 0;
-  int channels = 0;  // as stored: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
-};
-
-// Reads only the header. InputError naming the file for missing, unreadable, unsupported, corrupt,
+using media::kMaxImagePixels;
+using media::kMaxImageSide;
+using media::RgbImage;  // HWC uint8
+using ImageFileInfo = media::ImageInfo;
+// read_image_info(path): the header only; decode_image_file(path): RGB uint8 (first frame of a
+// GIF). InputError naming the file for missing, unreadable, unsupported, corrupt, truncated,
 // zero-size or too large images.
-ImageFileInfo read_image_info(const std::string& path);
-// Decodes to RGB uint8 (first frame of a GIF). Same errors, plus truncated or corrupt pixel data.
-RgbImage decode_image_file(const std::string& path);
+using media::decode_image_file;
+using media::read_image_info;
 
 struct ImageOptions {
   int64_t budget = 280;             // soft tokens (padded rows); 1..mm_posemb_size

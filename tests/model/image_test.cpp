@@ -367,8 +367,8 @@ TEST_CASE("decode_image_file: bad files are InputErrors naming the file", "[unit
     require_input_error_naming(dir.file("cut.gif"), "truncated GIF at " + std::to_string(n));
   }
 
-  // Zero-size and absurd sizes in a PNG header (IHDR width at byte 16, height at byte 20; stb does
-  // not check the CRC, so only our size checks stand between the header and a huge allocation).
+  // Zero-size and absurd sizes in a PNG header (IHDR width at byte 16, height at byte 20; the
+  // declared size is checked before the decoder reads the header, so the stale CRC is not reached).
   REQUIRE(stbi_write_png(dir.file("one.png").c_str(), 1, 1, 3, rgb.data(), 3));
   auto one = g4u::test::read_bytes(dir.file("one.png"));
   auto patch_size = [&](uint32_t w, uint32_t h, const std::string& name) {
