@@ -1,8 +1,11 @@
 // Media references of manifest lines: resolving paths (relative to the manifest's folder, never
-// outside it), inline `data:` URIs, and checking that a file is an image stb_image can decode or
-// audio libsndfile can open. Nothing here keeps media in memory longer than one check; consumers
-// load media lazily from `MediaRef::path` (or the inline bytes).
+// outside it), inline `data:` URIs, and checking media with the library the model's loaders decode
+// them with (model/media), so a check and a loader accept and reject the same files. Nothing here
+// keeps media in memory longer than one check; consumers load media lazily from `MediaRef::path`
+// (or the inline bytes).
 #pragma once
+
+#include "model/media/format.h"
 
 #include <cstdint>
 #include <string>
@@ -33,8 +36,8 @@ inline constexpr size_t kMaxInlineBytes = size_t(8) << 20;
 enum class MediaCheck {
   kNone,    // nothing (paths are still checked for traversal)
   kExists,  // the file exists and is a regular file
-  kHeader,  // + the header parses: stb_image reads the image size, libsndfile opens the audio
-  kDecode,  // + every pixel / audio frame decodes (catches truncated files)
+  kHeader,  // + the header parses (image size and format; audio format, rate, length)
+  kDecode,  // + every pixel / audio frame decodes (catches truncated and corrupt files)
 };
 MediaCheck parse_media_check(const std::string& name);  // none|exists|header|decode
 const char* media_check_name(MediaCheck c);
@@ -49,8 +52,9 @@ struct MediaInfo {
 };
 
 // Images: PNG, JPEG, GIF and BMP (others are refused by their magic bytes); at most 2^16 px a side
-// and 2^28 pixels. Audio: any format libsndfile opens, with at least one frame. InputError
-// naming `where` and the file for anything else. kNone returns an empty MediaInfo.
+// and 2^28 pixels (model/media/image.h). Audio: any format libsndfile opens, with at least one
+// frame (model/media/audio.h). InputError naming `where` and the file for anything else, with the
+// loaders' message. kNone returns an empty MediaInfo.
 MediaInfo check_media(const MediaRef& m, MediaCheck level, const std::string& where);
 MediaInfo check_image_bytes(std::string_view bytes, bool decode, const std::string& where);
 MediaInfo check_audio_bytes(std::string_view bytes, bool decode, const std::string& where);
@@ -67,6 +71,6 @@ bool base64_decode(std::string_view text, std::string* out);
 std::string make_data_uri(const std::string& mime, std::string_view bytes);
 
 // File extension (without dot) for media bytes, from their magic numbers; "" when unknown.
-std::string sniff_extension(std::string_view bytes);
+using media::sniff_extension;
 
 }  // namespace g4u::datasets
