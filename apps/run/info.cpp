@@ -2,6 +2,7 @@
 // directory also validates every safetensors header against the config.
 #include "apps/cli_util.h"
 #include "apps/command.h"
+#include "model/io/loader.h"
 #include "base/error.h"
 #include "model/io/safetensors.h"
 #include "model/io/tensor_specs.h"
@@ -42,18 +43,9 @@ nlohmann::json info_json(const std::string& name, const std::vector<model::Tenso
 nlohmann::json check_checkpoint(const std::string& dir, const std::vector<model::TensorSpec>& specs) {
   model::Checkpoint ckpt = model::Checkpoint::open(dir);
   ckpt.rename(model::canonical_model_tensor_name);
-  std::set<std::string> want;
-  for (const auto& s : specs) {
-    want.insert(s.name);
-    if (!ckpt.contains(s.name)) throw_input("{}: tensor {} required by the config is missing", ckpt.path(), s.name);
-    const auto& info = ckpt.info(s.name);
-    if (info.shape != s.shape)
-      throw_input("{}: tensor {} has shape [{}], the config needs [{}]", ckpt.path(), ckpt.disk_name(s.name),
-                  fmt::join(info.shape, ", "), fmt::join(s.shape, ", "));
-  }
+  model::check_checkpoint_tensors(ckpt, specs, /*float_only=*/false);
   std::map<std::string, int64_t> by_dtype;
   for (const auto& n : ckpt.names()) {
-    if (!want.count(n)) throw_input("{}: tensor {} is not part of this config", ckpt.path(), ckpt.disk_name(n));
     const auto& info = ckpt.info(n);
     by_dtype[model::dtype_name(info.dtype)] += static_cast<int64_t>(info.nbytes);
   }

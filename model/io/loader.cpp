@@ -13,14 +13,10 @@
 namespace g4u::model {
 namespace fs = std::filesystem;
 
-void load_weights(Gemma4Model& model, const std::string& checkpoint_dir) {
-  Checkpoint ckpt = Checkpoint::open(checkpoint_dir);
-  ckpt.rename(canonical_model_tensor_name);
-  auto specs = model.tensor_specs();
-  check_parameters_match(model, specs);
-  auto params = model.named_parameters(true);
+bool is_float_dtype(DType d) { return d == DType::kBF16 || d == DType::kF16 || d == DType::kF32 || d == DType::kF64; }
+
+void check_checkpoint_tensors(const Checkpoint& ckpt, const std::vector<TensorSpec>& specs, bool float_only) {
   std::set<std::string> expected;
-  torch::NoGradGuard no_grad;
   for (const auto& s : specs) {
     expected.insert(s.name);
     if (!ckpt.contains(s.name)) throw_input("{}: tensor {} is missing", ckpt.path(), s.name);
@@ -28,15 +24,29 @@ void load_weights(Gemma4Model& model, const std::string& checkpoint_dir) {
     if (info.shape != s.shape)
       throw_input("{}: tensor {} has shape [{}], the config needs [{}]", ckpt.path(), ckpt.disk_name(s.name),
                   fmt::join(info.shape, ", "), fmt::join(s.shape, ", "));
-    if (info.dtype != DType::kBF16 && info.dtype != DType::kF16 && info.dtype != DType::kF32 &&
-        info.dtype != DType::kF64)
-      throw_input("{}: tensor {} has dtype {}, expected a floating-point type", ckpt.path(),
-                  ckpt.disk_name(s.name), dtype_name(info.dtype));
-    torch::Tensor p = params[s.name];
-    p.copy_(ckpt.view(s.name).to(p.scalar_type()));
+    if (float_only && !is_float_dtype(info.dtype))
+      throw_input("{}: tensor {} has dtype {}, expected a floating-point type", ckpt.path(), ckpt.disk_name(s.name),
+                  dtype_name(info.dtype));
   }
   for (const auto& n : ckpt.names())
     if (!expected.count(n)) throw_input("{}: unexpected tensor {} (not part of this config)", ckpt.path(), ckpt.disk_name(n));
+}
+
+void copy_checkpoint_into(torch::nn::Module& module, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs) {
+  check_checkpoint_tensors(ckpt, specs);
+  check_parameters_match(module, specs);
+  auto params = module.named_parameters(true);
+  torch::NoGradGuard no_grad;
+  for (const auto& s : specs) {
+    torch::Tensor p = params[s.name];
+    p.copy_(ckpt.view(s.name).to(p.scalar_type()));
+  }
+}
+
+void load_weights(Gemma4Model& model, const std::string& checkpoint_dir) {
+  Checkpoint ckpt = Checkpoint::open(checkpoint_dir);
+  ckpt.rename(canonical_model_tensor_name);
+  copy_checkpoint_into(model, ckpt, model.tensor_specs());
 }
 
 LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& options) {

@@ -39,6 +39,17 @@ struct LoadedModel {
 // tensors, wrong shapes, unsupported dtypes.
 LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& options = {});
 
+bool is_float_dtype(DType d);  // bf16, f16, f32 or f64
+
+// Checks that `ckpt` (names already canonical) holds exactly `specs`: each tensor present with its
+// shape and, with `float_only`, a floating-point dtype; no other tensor. InputError naming the file
+// and the tensor otherwise.
+void check_checkpoint_tensors(const Checkpoint& ckpt, const std::vector<TensorSpec>& specs, bool float_only = true);
+
+// Copies `ckpt`'s tensors into the parameters of `module` named by `specs` (after
+// check_checkpoint_tensors), converting to each parameter's dtype.
+void copy_checkpoint_into(torch::nn::Module& module, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs);
+
 // Copies the checkpoint's tensors into the module's parameters (names canonicalised, dtype
 // converted). Every parameter must be present; unexpected tensors are errors.
 void load_weights(Gemma4Model& model, const std::string& checkpoint_dir);

@@ -96,26 +96,7 @@ std::string drafter_preset_list() {
 }  // namespace
 
 void load_drafter_weights(torch::nn::Module& module, const std::vector<TensorSpec>& specs, const std::string& dir) {
-  Checkpoint ckpt = Checkpoint::open(dir);
-  check_parameters_match(module, specs);
-  auto params = module.named_parameters(true);
-  std::set<std::string> expected;
-  torch::NoGradGuard no_grad;
-  for (const auto& s : specs) {
-    expected.insert(s.name);
-    if (!ckpt.contains(s.name)) throw_input("{}: tensor {} is missing", ckpt.path(), s.name);
-    const TensorInfo& info = ckpt.info(s.name);
-    if (info.shape != s.shape)
-      throw_input("{}: tensor {} has shape [{}], the config needs [{}]", ckpt.path(), s.name, fmt::join(info.shape, ", "),
-                  fmt::join(s.shape, ", "));
-    if (info.dtype != DType::kBF16 && info.dtype != DType::kF16 && info.dtype != DType::kF32 && info.dtype != DType::kF64)
-      throw_input("{}: tensor {} has dtype {}, expected a floating-point type", ckpt.path(), s.name,
-                  dtype_name(info.dtype));
-    torch::Tensor p = params[s.name];
-    p.copy_(ckpt.view(s.name).to(p.scalar_type()));
-  }
-  for (const auto& n : ckpt.names())
-    if (!expected.count(n)) throw_input("{}: unexpected tensor {} (not part of this drafter config)", ckpt.path(), n);
+  copy_checkpoint_into(module, Checkpoint::open(dir), specs);
 }
 
 namespace {

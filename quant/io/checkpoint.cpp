@@ -37,10 +37,6 @@ std::vector<uint8_t>& array_of(QuantizedTensor& q, int i) {
   return i == 0 ? q.data : i == 1 ? q.scales : i == 2 ? q.zeros : q.meta;
 }
 
-bool is_float(model::DType d) {
-  return d == model::DType::kBF16 || d == model::DType::kF16 || d == model::DType::kF32 || d == model::DType::kF64;
-}
-
 // Drops the pages of a mapped tensor from this process (they stay in the page cache), so streaming
 // a checkpoint larger than memory does not grow the resident set.
 void release_range(const uint8_t* p, uint64_t nbytes) {
@@ -84,20 +80,7 @@ std::vector<float> to_f32(const model::Checkpoint& ck, const std::string& name, 
 model::Checkpoint open_float_checkpoint(const std::string& dir, const std::vector<model::TensorSpec>& specs) {
   model::Checkpoint ck = model::Checkpoint::open(dir);
   ck.rename(model::canonical_model_tensor_name);
-  std::set<std::string> expected;
-  for (const auto& s : specs) {
-    expected.insert(s.name);
-    if (!ck.contains(s.name)) throw_input("{}: tensor {} is missing", ck.path(), s.name);
-    const auto& info = ck.info(s.name);
-    if (info.shape != s.shape)
-      throw_input("{}: tensor {} has shape [{}], the config needs [{}]", ck.path(), ck.disk_name(s.name),
-                  fmt::join(info.shape, ", "), fmt::join(s.shape, ", "));
-    if (!is_float(info.dtype))
-      throw_input("{}: tensor {} has dtype {}, expected a floating-point type", ck.path(), ck.disk_name(s.name),
-                  model::dtype_name(info.dtype));
-  }
-  for (const auto& n : ck.names())
-    if (!expected.count(n)) throw_input("{}: unexpected tensor {} (not part of this config)", ck.path(), ck.disk_name(n));
+  model::check_checkpoint_tensors(ck, specs);
   return ck;
 }
 
@@ -511,7 +494,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
     if (info.shape != s.shape)
       throw_input("{}: tensor {} has shape [{}], the config needs [{}]", file, s.name, fmt::join(info.shape, ", "),
                   fmt::join(s.shape, ", "));
-    if (!is_float(info.dtype))
+    if (!model::is_float_dtype(info.dtype))
       throw_input("{}: tensor {} has dtype {}, expected a floating-point type", file, s.name, model::dtype_name(info.dtype));
     auto pit = params.find(s.name);
     G4U_CHECK(pit != nullptr, "model has no parameter {}", s.name);
