@@ -41,16 +41,14 @@ DrafterTrainResult train_drafter(model::Gemma4Model& target, model::Drafter& dra
     G4U_CHECK(p.scalar_type() == torch::kFloat32, "train the drafter in fp32 (got {})", c10::toString(p.scalar_type()));
   if (opt.init_from_target) drafter.init_for_training(target);
   m.train();
-  std::vector<torch::Tensor> params;
-  std::vector<std::pair<std::string, torch::Tensor>> named;
+  NamedParameters named;
   for (auto& p : m.named_parameters(true)) {
     p.value().requires_grad_(true);
-    params.push_back(p.value());
     named.emplace_back(p.key(), p.value());
   }
   AdamWOptions ao;
   ao.weight_decay = opt.weight_decay;
-  AdamW optimizer(named, ao, decays_by_default);
+  NamedAdamW optimizer(std::move(named), ao, decays_by_default);
 
   // Windows of at most seq_len tokens from the stream.
   std::deque<std::vector<int64_t>> pending;
@@ -85,9 +83,9 @@ DrafterTrainResult train_drafter(model::Gemma4Model& target, model::Drafter& dra
     if (batch.empty()) break;
     const double lr = warmup_cosine_lr(step - 1, opt.steps, opt.warmup, opt.lr, opt.min_lr_ratio);
     model::DistillLoss dl = model::drafter_distill_loss(target, drafter, batch, opt.unroll);
-    optimizer.zero_grad();
+    optimizer.clear_grads();
     dl.loss.backward();
-    if (opt.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, opt.grad_clip);
+    if (opt.grad_clip > 0) torch::nn::utils::clip_grad_norm_(optimizer.parameters(), opt.grad_clip);
     optimizer.step(lr);
     for (const auto& s : batch) r.tokens += static_cast<int64_t>(s.size());
     r.steps = step;

@@ -332,36 +332,13 @@ std::string config_hash(const TrainConfig& c) {
   return fmt::format("{:016x}", fnv1a64(c.json.dump()));
 }
 
-void save_optimizer(const AdamW& opt, const std::string& path) {
-  auto state = opt.state();
-  std::vector<model::TensorInfo> infos;
-  for (const auto& [name, t] : state) {
-    model::TensorInfo i;
-    i.name = name;
-    i.dtype = model::from_scalar_type(t.scalar_type());
-    i.shape = t.sizes().vec();
-    infos.push_back(i);
-  }
-  model::sort_for_alignment(infos);  // the int64 step after the floats would be misaligned
-  model::SafetensorsWriter w(path, infos, {{"format", "g4u-adamw"}});
-  for (const auto& i : infos) w.write(i.name, state.at(i.name));
-  w.finish();
-}
-
-std::map<std::string, torch::Tensor> load_optimizer(const std::string& path) {
-  auto f = model::SafetensorsFile::open(path);
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& t : f->tensors()) out[t.name] = f->load(t);
-  return out;
-}
-
 // Writes <out>/checkpoint atomically: a fresh folder renamed over the old one.
-void save_checkpoint(const fs::path& out, const model::Gemma4Model& m, const AdamW& opt, int64_t step,
+void save_checkpoint(const fs::path& out, const model::Gemma4Model& m, const NamedAdamW& opt, int64_t step,
                      const std::string& hash, const nlohmann::json& curves, const std::string& tokenizer_path) {
   fs::path tmp = out / "checkpoint.tmp", dst = out / "checkpoint", old = out / "checkpoint.old";
   fs::remove_all(tmp);
   model::save_model(m, tmp.string(), torch::kFloat32, tokenizer_path);
-  save_optimizer(opt, (tmp / "optimizer.safetensors").string());
+  opt.save((tmp / "optimizer.safetensors").string());
   write_file_atomic((tmp / "curves.json").string(), curves.dump(1));
   write_file_atomic((tmp / "trainer_state.json").string(),
                     nlohmann::json({{"step", step}, {"config_hash", hash}}).dump(2) + "\n");
@@ -500,13 +477,13 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
   } else {
     model::load_weights(*m, c.model);
   }
-  std::vector<std::pair<std::string, torch::Tensor>> params;
+  NamedParameters params;
   for (const auto& p : m->named_parameters(true)) params.emplace_back(p.key(), p.value());
-  AdamW opt(params, {c.beta1, c.beta2, c.eps, c.weight_decay}, decays_by_default);
+  NamedAdamW opt(std::move(params), {c.beta1, c.beta2, c.eps, c.weight_decay}, decays_by_default);
   nlohmann::json curves = {{"train", nlohmann::json::array()}, {"eval", nlohmann::json::array()}};
   if (start_step > 0) {
     model::load_weights(*m, ckpt.string());
-    opt.load_state(load_optimizer((ckpt / "optimizer.safetensors").string()), (ckpt / "optimizer.safetensors").string());
+    opt.load((ckpt / "optimizer.safetensors").string());
     curves = read_json_file((ckpt / "curves.json").string());
     if (options.progress) fmt::print(stderr, "resuming {} at step {}\n", out.string(), start_step);
   }
@@ -538,15 +515,11 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     Batch b = make_batch(batch, mc);
-    opt.zero_grad();
+    opt.clear_grads();
     StepOutput o = run_batch(*m, b, c.loss_weighting == "sequence");
     o.loss.backward();
     double grad_norm = 0;
-    if (c.grad_clip > 0) {
-      std::vector<torch::Tensor> ps;
-      for (auto& p : params) ps.push_back(p.second);
-      grad_norm = torch::nn::utils::clip_grad_norm_(ps, c.grad_clip);
-    }
+    if (c.grad_clip > 0) grad_norm = torch::nn::utils::clip_grad_norm_(opt.parameters(), c.grad_clip);
     const double lr = warmup_cosine_lr(step, c.steps, c.warmup_steps, c.lr, c.min_lr_ratio);
     opt.step(lr);
     ++step;
