@@ -28,7 +28,6 @@
 #include <fstream>
 #include <map>
 #include <numeric>
-#include <random>
 #include <stdexcept>
 
 namespace g4u::experiments {
@@ -395,12 +394,12 @@ void scale_qk_norms_for_unit_logits(model::Gemma4Model& m) {
   }
 }
 
-// A deterministic permutation of [0, n) for epoch `epoch`.
+// A deterministic permutation of [0, n) for epoch `epoch`, the same on every platform (base/rng.h:
+// unbiased draws, no std:: distributions).
 std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
   std::vector<size_t> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
-  std::mt19937_64 rng(mix_seed(seed, static_cast<uint64_t>(epoch) + 1));
-  for (size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[rng() % i]);
+  Rng(mix_seed(seed, static_cast<uint64_t>(epoch) + 1)).shuffle(idx);
   return idx;
 }
 

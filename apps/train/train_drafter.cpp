@@ -11,12 +11,12 @@
 #include "experiments/drafter_trainer.h"
 #include "base/error.h"
 #include "base/json_util.h"
+#include "base/rng.h"
 #include "model/mtp/speculative.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <random>
 #include <sstream>
 
 namespace g4u::app {
@@ -34,12 +34,13 @@ struct TrainDrafterFlags {
 };
 
 // Random prompts of 4 non-special ids (the byte tokenizer's specials sit below 32).
+// Drawn without modulo bias (base/rng.h), so they are the same on every platform.
 std::vector<std::vector<int64_t>> random_prompts(int64_t n, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
+  Rng rng(seed);
   std::vector<std::vector<int64_t>> out(n, std::vector<int64_t>(4));
   const int64_t lo = vocab > 64 ? 32 : 0;
   for (auto& p : out)
-    for (auto& id : p) id = lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(vocab - lo));
+    for (auto& id : p) id = lo + static_cast<int64_t>(rng.below(static_cast<uint64_t>(vocab - lo)));
   return out;
 }
 
@@ -170,14 +171,14 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
                            f->sample_temperature);
     }
     // Endless shuffled epochs over the pool.
-    std::mt19937_64 rng(mf.seed ^ 0x5eedULL);
+    Rng rng(mf.seed ^ 0x5eedULL);
     std::vector<size_t> order;
     size_t pos = 0;
     experiments::TokenSequenceSource data = [&]() -> std::optional<std::vector<int64_t>> {
       if (pos == order.size()) {
         order.resize(pool.size());
         for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-        std::shuffle(order.begin(), order.end(), rng);
+        rng.shuffle(order);
         pos = 0;
       }
       return pool[order[pos++]];
