@@ -47,28 +47,7 @@ double decode_tokens_per_s(int64_t tokens, double decode_seconds) {
   return decode_seconds > 0 && tokens > 1 ? (tokens - 1) / decode_seconds : 0.0;
 }
 
-nlohmann::json acceptance_json(const model::SpeculativeStats& s) {
-  double mean_k = 0;
-  for (int64_t k : s.k_used) mean_k += static_cast<double>(k);
-  if (!s.k_used.empty()) mean_k /= static_cast<double>(s.k_used.size());
-  return {{"acceptance_rate", s.acceptance_rate()},
-          {"tau", s.tau()},
-          {"tau_includes_bonus_token", true},
-          {"per_position_acceptance", s.per_position_acceptance()},
-          {"position_drafted", s.position_drafted},
-          {"position_accepted", s.position_accepted},
-          {"rounds", s.rounds},
-          {"drafted", s.drafted},
-          {"accepted", s.accepted},
-          {"mean_k", mean_k}};
-}
-
 namespace {
-int64_t param_count(const model::Drafter& d) {
-  int64_t n = 0;
-  for (const auto& p : d.module().parameters()) n += p.numel();
-  return n;
-}
 nlohmann::json ratio(double num, double den) {
   return num > 0 && den > 0 ? nlohmann::json(num / den) : nlohmann::json(nullptr);
 }
@@ -77,11 +56,11 @@ nlohmann::json ratio(double num, double den) {
 nlohmann::json speculative_json(const DraftFlags& f, const model::Drafter& drafter, const model::SpeculativeResult& spec,
                                 double plain_tps) {
   double spec_tps = decode_tokens_per_s(static_cast<int64_t>(spec.tokens.size()), spec.timing.decode_seconds);
-  nlohmann::json j = acceptance_json(spec.stats);
+  nlohmann::json j = model::acceptance_json(spec.stats);
   j["draft"] = f.draft;
   j["draft_kind"] = drafter.kind();
   j["draft_quant"] = f.draft_quant.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.draft_quant);
-  j["draft_params"] = param_count(drafter);
+  j["draft_params"] = drafter.parameter_count();
   j["k"] = f.k;
   j["k_schedule"] = f.schedule;
   j["speedup"] = ratio(spec_tps, plain_tps);
@@ -121,30 +100,17 @@ nlohmann::json bench_speculative(model::LoadedModel& target, const ModelFlags& m
     matches = matches && s.tokens == p.tokens[0];
     draft_s += s.draft_seconds;
     verify_s += s.verify_seconds;
-    const auto& st = s.stats;
-    total.rounds += st.rounds;
-    total.drafted += st.drafted;
-    total.accepted += st.accepted;
-    total.plain_steps += st.plain_steps;
-    total.k_used.insert(total.k_used.end(), st.k_used.begin(), st.k_used.end());
-    if (total.position_drafted.size() < st.position_drafted.size()) {
-      total.position_drafted.resize(st.position_drafted.size(), 0);
-      total.position_accepted.resize(st.position_drafted.size(), 0);
-    }
-    for (size_t i = 0; i < st.position_drafted.size(); ++i) {
-      total.position_drafted[i] += st.position_drafted[i];
-      total.position_accepted[i] += st.position_accepted[i];
-    }
+    total.add(s.stats);
   }
   auto mean = [](const std::vector<double>& v) {
     double s = 0;
     for (double x : v) s += x;
     return v.empty() ? 0.0 : s / static_cast<double>(v.size());
   };
-  nlohmann::json j = acceptance_json(total);
+  nlohmann::json j = model::acceptance_json(total);
   j["draft"] = f.draft;
   j["draft_kind"] = drafter->kind();
-  j["draft_params"] = param_count(*drafter);
+  j["draft_params"] = drafter->parameter_count();
   j["k"] = f.k;
   j["k_schedule"] = f.schedule;
   j["speedup"] = ratio(mean(spec), mean(plain));

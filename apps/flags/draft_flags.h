@@ -37,12 +37,9 @@ double decode_tokens_per_s(int64_t tokens, double decode_seconds);
 // The metrics JSON of one speculative run against the plain run of the same prompt and sampling:
 // acceptance_rate, tau (bonus token included), per_position_acceptance, speedup = speculative
 // decode tokens/s over plain decode tokens/s (= plain decode time / speculative decode time when
-// both emitted the same tokens), plus the counts behind them.
+// both emitted the same tokens), plus the counts behind them (model::acceptance_json).
 nlohmann::json speculative_json(const DraftFlags& flags, const model::Drafter& drafter,
                                 const model::SpeculativeResult& spec, double plain_tokens_per_s);
-// The acceptance part alone: acceptance_rate, tau, tau_includes_bonus_token, per_position_acceptance,
-// rounds, drafted, accepted, mean_k.
-nlohmann::json acceptance_json(const model::SpeculativeStats& stats);
 
 // `g4u bench --draft`: greedy decode of `gen` tokens after a random prompt of max(1, depth) tokens,
 // plain and speculative, `reps` times each after one warm-up; mean tokens/s of both, speedup, and

@@ -50,22 +50,9 @@ nlohmann::json evaluate(model::Gemma4Model& target, model::Drafter& drafter, con
   so.k = f.eval_k;
   so.use_config_stop_ids = false;
   model::SpeculativeStats total;
-  for (const auto& prompt : random_prompts(f.eval_prompts, target.config().text.vocab_size, f.model.seed ^ 0xe7a1ULL)) {
-    model::SpeculativeResult r = model::speculative_generate(target, drafter, prompt, so);
-    total.rounds += r.stats.rounds;
-    total.drafted += r.stats.drafted;
-    total.accepted += r.stats.accepted;
-    if (total.position_drafted.size() < r.stats.position_drafted.size()) {
-      total.position_drafted.resize(r.stats.position_drafted.size(), 0);
-      total.position_accepted.resize(r.stats.position_drafted.size(), 0);
-    }
-    for (size_t i = 0; i < r.stats.position_drafted.size(); ++i) {
-      total.position_drafted[i] += r.stats.position_drafted[i];
-      total.position_accepted[i] += r.stats.position_accepted[i];
-    }
-    total.k_used.insert(total.k_used.end(), r.stats.k_used.begin(), r.stats.k_used.end());
-  }
-  nlohmann::json j = acceptance_json(total);
+  for (const auto& prompt : random_prompts(f.eval_prompts, target.config().text.vocab_size, f.model.seed ^ 0xe7a1ULL))
+    total.add(model::speculative_generate(target, drafter, prompt, so).stats);
+  nlohmann::json j = model::acceptance_json(total);
   j["prompts"] = f.eval_prompts;
   j["tokens_per_prompt"] = f.eval_tokens;
   j["k"] = f.eval_k;
@@ -208,8 +195,7 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
     for (const auto& l : tr.log)
       log.push_back({{"step", l.step}, {"lr", l.lr}, {"loss", l.stats.loss}, {"kl", l.stats.kl}, {"top1", l.stats.top1},
                      {"tokens", l.tokens}, {"seconds", l.seconds}});
-    int64_t params = 0;
-    for (const auto& p : drafter->module().parameters()) params += p.numel();
+    const int64_t params = drafter->parameter_count();
     nlohmann::json j = {{"model", lm.source},       {"draft", f->draft},   {"draft_kind", drafter->kind()},
                         {"draft_params", params},   {"out", f->out},       {"data", source},
                         {"steps", tr.steps},        {"tokens", tr.tokens}, {"seconds", tr.seconds},

@@ -26,6 +26,12 @@ int64_t choose_draft_token(const torch::Tensor& logits, Sampler& sampler, std::v
   return tok;
 }
 
+int64_t Drafter::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : module().parameters()) n += p.numel();
+  return n;
+}
+
 namespace {
 
 // The record of a kind whose preset/config types and functions follow the common pattern:

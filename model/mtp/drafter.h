@@ -95,6 +95,7 @@ class Drafter {
   // The drafter's own parameters (not the target's shared embedding/head).
   virtual torch::nn::Module& module() = 0;
   const torch::nn::Module& module() const { return const_cast<Drafter*>(this)->module(); }
+  int64_t parameter_count() const;  // elements of module()'s parameters
   virtual std::vector<TensorSpec> tensor_specs() const = 0;
   // The projections that may be quantized (assistant: attention q/o and MLP of every layer; its
   // pre/post projections and tied head stay dense). Default: none.

@@ -52,6 +52,38 @@ std::vector<double> SpeculativeStats::per_position_acceptance() const {
   return out;
 }
 
+void SpeculativeStats::add(const SpeculativeStats& other) {
+  rounds += other.rounds;
+  drafted += other.drafted;
+  accepted += other.accepted;
+  plain_steps += other.plain_steps;
+  k_used.insert(k_used.end(), other.k_used.begin(), other.k_used.end());
+  if (position_drafted.size() < other.position_drafted.size()) {
+    position_drafted.resize(other.position_drafted.size(), 0);
+    position_accepted.resize(other.position_drafted.size(), 0);
+  }
+  for (size_t i = 0; i < other.position_drafted.size(); ++i) {
+    position_drafted[i] += other.position_drafted[i];
+    position_accepted[i] += other.position_accepted[i];
+  }
+}
+
+nlohmann::json acceptance_json(const SpeculativeStats& s) {
+  double mean_k = 0;
+  for (int64_t k : s.k_used) mean_k += static_cast<double>(k);
+  if (!s.k_used.empty()) mean_k /= static_cast<double>(s.k_used.size());
+  return {{"acceptance_rate", s.acceptance_rate()},
+          {"tau", s.tau()},
+          {"tau_includes_bonus_token", true},
+          {"per_position_acceptance", s.per_position_acceptance()},
+          {"position_drafted", s.position_drafted},
+          {"position_accepted", s.position_accepted},
+          {"rounds", s.rounds},
+          {"drafted", s.drafted},
+          {"accepted", s.accepted},
+          {"mean_k", mean_k}};
+}
+
 Verdict accept_greedy(const std::vector<int64_t>& draft, const std::vector<int64_t>& target_choice) {
   G4U_CHECK(target_choice.size() == draft.size() + 1, "{} choices for {} drafts", target_choice.size(), draft.size());
   Verdict v;

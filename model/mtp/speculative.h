@@ -25,6 +25,8 @@
 #include "model/model.h"
 #include "model/text/sampling.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -63,7 +65,13 @@ struct SpeculativeStats {
   double acceptance_rate() const { return drafted ? static_cast<double>(accepted) / drafted : 0.0; }
   double tau() const { return rounds ? 1.0 + static_cast<double>(accepted) / rounds : 0.0; }
   std::vector<double> per_position_acceptance() const;
+  // Adds the counts of another run (e.g. the next prompt or repetition) to these.
+  void add(const SpeculativeStats& other);
 };
+
+// The acceptance metrics as JSON: acceptance_rate, tau, tau_includes_bonus_token,
+// per_position_acceptance, position_drafted, position_accepted, rounds, drafted, accepted, mean_k.
+nlohmann::json acceptance_json(const SpeculativeStats& stats);
 
 struct SpeculativeResult {
   std::vector<int64_t> tokens;  // new tokens (a stop token included)
