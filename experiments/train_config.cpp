@@ -2,126 +2,100 @@
 
 #include "base/error.h"
 #include "base/json_util.h"
+#include "experiments/config_fields.h"
 
 namespace g4u::experiments {
 namespace {
 
-void reject_unread(const JsonObject& o) {
-  auto extra = o.unread_keys();
-  if (!extra.empty()) throw_input("{}: unknown key '{}'", o.where(), extra.front());
+const std::vector<JsonField<SuiteSource>>& suite_fields() {
+  static const std::vector<JsonField<SuiteSource>> fields = {
+      json_field("", "suite", &SuiteSource::suite, "synthetic suite (g4u data synth --list)", {}, /*required=*/true),
+      json_field("", "n", &SuiteSource::n, "training items", Limits::above(0), /*required=*/true),
+  };
+  return fields;
 }
 
-const nlohmann::json& array_of(JsonObject& o, const std::string& key) {
-  const nlohmann::json& a = o.raw(key);
-  if (!a.is_array()) throw_input("{}: expected a list", o.field(key));
-  return a;
+const std::vector<JsonField<ManifestSource>>& manifest_fields() {
+  static const std::vector<JsonField<ManifestSource>> fields = {
+      json_field("", "path", &ManifestSource::path, "manifest.jsonl: question-form lines with answers", {},
+                 /*required=*/true),
+      json_field("", "limit", &ManifestSource::limit, "lines to use (0: all)", Limits::at_least(0)),
+  };
+  return fields;
+}
+
+const std::vector<JsonField<TextSource>>& text_fields() {
+  static const std::vector<JsonField<TextSource>> fields = {
+      json_field("", "path", &TextSource::path, "UTF-8 text file, trained on in chunks of ctx tokens", {},
+                 /*required=*/true),
+      json_field("", "ctx", &TextSource::ctx, "tokens per chunk (after <bos>)", Limits::at_least(8)),
+      json_field("", "repeat", &TextSource::repeat, "times its chunks enter the training pool", Limits::at_least(1)),
+  };
+  return fields;
+}
+
+const std::vector<JsonField<TrainConfig>>& train_config_fields() {
+  using C = TrainConfig;
+  static const std::vector<JsonField<C>> fields = {
+      json_field("", "model", &C::model, "preset, or checkpoint folder whose weights training starts from"),
+      json_field("", "config_overrides", &C::config_overrides, "JSON merge patch on the model's config.json"),
+      json_field("", "seed", &C::seed, "seed of the init, the generated suites and the data order"),
+      json_field("", "qk_norm_init", &C::qk_norm_init, "initial QK-norm weights of a preset model",
+                 Limits::one_of({"unit-logits", "ones"})),
+      json_field("tokenizer", "type", &C::tokenizer, "byte, or a SentencePiece BPE trained on the run's texts",
+                 Limits::one_of({"byte", "sentencepiece"})),
+      json_field("tokenizer", "vocab_size", &C::tokenizer_vocab_size, "SentencePiece pieces (0: the model's vocab_size)",
+                 Limits::at_least(0)),
+      json_list_field("data", "suites", &C::suites, suite_fields(), "synthetic suites to generate and train on"),
+      json_list_field("data", "manifests", &C::manifests, manifest_fields(), "manifests to train on"),
+      json_list_field("data", "text_files", &C::texts, text_fields(), "plain text trained on every token"),
+      json_field("data", "eval_n", &C::eval_n, "held-out items per synthetic suite", Limits::at_least(0)),
+      json_field("train", "steps", &C::steps, "optimizer steps", Limits::above(0)),
+      json_field("train", "batch_size", &C::batch_size, "sequences per step", Limits::above(0)),
+      json_field("train", "lr", &C::lr, "peak learning rate", Limits::above(0)),
+      json_field("train", "warmup_steps", &C::warmup_steps, "linear warm-up steps (<= steps), then cosine decay",
+                 Limits::at_least(0)),
+      json_field("train", "min_lr_ratio", &C::min_lr_ratio, "the cosine ends at lr * min_lr_ratio",
+                 Limits::between(0, 1)),
+      json_field("train", "weight_decay", &C::weight_decay, "AdamW decay of matrices (not norms, biases, scalars)",
+                 Limits::at_least(0)),
+      json_field("train", "beta1", &C::beta1, "AdamW beta1", Limits::from_below(0, 1)),
+      json_field("train", "beta2", &C::beta2, "AdamW beta2", Limits::from_below(0, 1)),
+      json_field("train", "eps", &C::eps, "AdamW epsilon", Limits::above(0)),
+      json_field("train", "grad_clip", &C::grad_clip, "largest global L2 norm of the gradients (0: off)",
+                 Limits::at_least(0)),
+      json_field("train", "loss_weighting", &C::loss_weighting,
+                 "token: mean over all target tokens; sequence: each sequence weighs the same",
+                 Limits::one_of({"token", "sequence"})),
+      json_field("train", "checkpoint_every", &C::checkpoint_every, "steps between checkpoints (0: none)",
+                 Limits::at_least(0)),
+      json_field("train", "eval_every", &C::eval_every, "steps between evaluations (0: only at the end)",
+                 Limits::at_least(0)),
+      json_field("train", "log_every", &C::log_every, "steps between progress log lines", Limits::above(0)),
+      json_field("train", "threads", &C::threads, "compute threads (0: LibTorch's default)", Limits::at_least(0)),
+  };
+  return fields;
 }
 
 }  // namespace
 
 TrainConfig parse_train_config(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) throw_input("{}: expected a JSON object", where);
   JsonObject o(j, where);
   TrainConfig c;
+  read_json_fields(o, c, train_config_fields());
   c.where = where;
   c.json = j;
-  c.model = o.get_string("model", c.model);
-  if (o.has("config_overrides")) {
-    c.config_overrides = o.raw("config_overrides");
-    if (!c.config_overrides.is_object()) throw_input("{}: expected an object", o.field("config_overrides"));
-  }
-  c.seed = static_cast<uint64_t>(o.get_int("seed", 0));
-  c.qk_norm_init = o.get_string("qk_norm_init", c.qk_norm_init);
-  if (c.qk_norm_init != "unit-logits" && c.qk_norm_init != "ones")
-    throw_input("{}: '{}' is not unit-logits or ones", o.field("qk_norm_init"), c.qk_norm_init);
-  if (o.has("tokenizer")) {
-    JsonObject t = o.object("tokenizer");
-    c.tokenizer = t.get_string("type", c.tokenizer);
-    if (c.tokenizer != "byte" && c.tokenizer != "sentencepiece")
-      throw_input("{}: '{}' is not byte or sentencepiece", t.field("type"), c.tokenizer);
-    c.tokenizer_vocab_size = t.get_int("vocab_size", 0);
-    reject_unread(t);
-  }
-
-  if (o.has("data")) {
-    JsonObject d = o.object("data");
-    if (d.has("suites")) {
-      const auto& a = array_of(d, "suites");
-      for (size_t i = 0; i < a.size(); ++i) {
-        JsonObject s(a[i], d.field("suites") + "[" + std::to_string(i) + "]");
-        SuiteSource src{s.get_string("suite"), s.get_int("n")};
-        if (src.n <= 0) throw_input("{}: must be positive", s.field("n"));
-        reject_unread(s);
-        c.suites.push_back(src);
-      }
-    }
-    if (d.has("manifests")) {
-      const auto& a = array_of(d, "manifests");
-      for (size_t i = 0; i < a.size(); ++i) {
-        JsonObject s(a[i], d.field("manifests") + "[" + std::to_string(i) + "]");
-        ManifestSource src{s.get_string("path"), s.get_int("limit", 0)};
-        if (src.limit < 0) throw_input("{}: must be >= 0", s.field("limit"));
-        reject_unread(s);
-        c.manifests.push_back(src);
-      }
-    }
-    if (d.has("text_files")) {
-      const auto& a = array_of(d, "text_files");
-      for (size_t i = 0; i < a.size(); ++i) {
-        JsonObject s(a[i], d.field("text_files") + "[" + std::to_string(i) + "]");
-        TextSource src{s.get_string("path"), s.get_int("ctx", 128), s.get_int("repeat", 1)};
-        if (src.ctx < 8) throw_input("{}: must be >= 8", s.field("ctx"));
-        if (src.repeat < 1) throw_input("{}: must be >= 1", s.field("repeat"));
-        reject_unread(s);
-        c.texts.push_back(src);
-      }
-    }
-    c.eval_n = d.get_int("eval_n", c.eval_n);
-    if (c.eval_n < 0) throw_input("{}: must be >= 0", d.field("eval_n"));
-    reject_unread(d);
-  }
   if (c.suites.empty() && c.manifests.empty() && c.texts.empty())
     throw_input("{}: data: no suites, manifests or text_files to train on", where);
-
-  if (o.has("train")) {
-    JsonObject t = o.object("train");
-    c.steps = t.get_int("steps", c.steps);
-    c.batch_size = t.get_int("batch_size", c.batch_size);
-    c.lr = t.get_double("lr", c.lr);
-    c.warmup_steps = t.get_int("warmup_steps", c.warmup_steps);
-    c.min_lr_ratio = t.get_double("min_lr_ratio", c.min_lr_ratio);
-    c.weight_decay = t.get_double("weight_decay", c.weight_decay);
-    c.beta1 = t.get_double("beta1", c.beta1);
-    c.beta2 = t.get_double("beta2", c.beta2);
-    c.eps = t.get_double("eps", c.eps);
-    c.grad_clip = t.get_double("grad_clip", c.grad_clip);
-    c.loss_weighting = t.get_string("loss_weighting", c.loss_weighting);
-    if (c.loss_weighting != "token" && c.loss_weighting != "sequence")
-      throw_input("{}: '{}' is not token or sequence", t.field("loss_weighting"), c.loss_weighting);
-    c.checkpoint_every = t.get_int("checkpoint_every", c.checkpoint_every);
-    c.eval_every = t.get_int("eval_every", c.eval_every);
-    c.log_every = t.get_int("log_every", c.log_every);
-    c.threads = static_cast<int>(t.get_int("threads", c.threads));
-    if (c.steps <= 0) throw_input("{}: must be positive", t.field("steps"));
-    if (c.batch_size <= 0) throw_input("{}: must be positive", t.field("batch_size"));
-    if (!(c.lr > 0)) throw_input("{}: must be positive", t.field("lr"));
-    if (c.warmup_steps < 0 || c.warmup_steps > c.steps) throw_input("{}: must be in [0, steps]", t.field("warmup_steps"));
-    if (c.min_lr_ratio < 0 || c.min_lr_ratio > 1) throw_input("{}: must be in [0, 1]", t.field("min_lr_ratio"));
-    if (c.weight_decay < 0) throw_input("{}: must be >= 0", t.field("weight_decay"));
-    if (!(c.beta1 >= 0 && c.beta1 < 1)) throw_input("{}: must be in [0, 1)", t.field("beta1"));
-    if (!(c.beta2 >= 0 && c.beta2 < 1)) throw_input("{}: must be in [0, 1)", t.field("beta2"));
-    if (!(c.eps > 0)) throw_input("{}: must be positive", t.field("eps"));
-    if (c.grad_clip < 0) throw_input("{}: must be >= 0", t.field("grad_clip"));
-    if (c.checkpoint_every < 0) throw_input("{}: must be >= 0", t.field("checkpoint_every"));
-    if (c.eval_every < 0) throw_input("{}: must be >= 0", t.field("eval_every"));
-    if (c.log_every <= 0) throw_input("{}: must be positive", t.field("log_every"));
-    if (c.threads < 0) throw_input("{}: must be >= 0", t.field("threads"));
-    reject_unread(t);
-  }
-  reject_unread(o);
+  if (c.warmup_steps > c.steps)
+    throw_input("{}: must be <= train.steps {}, got {}", o.field("train.warmup_steps"), c.steps, c.warmup_steps);
   return c;
 }
 
 TrainConfig load_train_config(const std::string& path) { return parse_train_config(read_json_file(path), path); }
+
+nlohmann::json train_config_to_json(const TrainConfig& c) { return write_json_fields(c, train_config_fields()); }
+
+std::string train_config_help() { return format_help_rows(help_rows(train_config_fields())); }
 
 }  // namespace g4u::experiments

@@ -1,6 +1,7 @@
-// The JSON a `g4u train --config` run is defined by (format: experiments/README.md). Parsed with
-// errors that name the file and field; unknown keys are errors (a typo must not silently train
-// something else).
+// The JSON a `g4u train --config` run is defined by (format: experiments/README.md). The fields are
+// listed once, in train_config.cpp, for the parser, the writer and the help; the defaults are the
+// member initializers below. Parsed with errors that name the file and field; unknown keys are
+// errors (a typo must not silently train something else).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -62,5 +63,9 @@ struct TrainConfig {
 
 TrainConfig parse_train_config(const nlohmann::json& j, const std::string& where);
 TrainConfig load_train_config(const std::string& path);
+// Every field with its value (defaults included): a config that parses to the same TrainConfig.
+nlohmann::json train_config_to_json(const TrainConfig& config);
+// `g4u train --help-config`: one line per field (JSON path, type, default, help).
+std::string train_config_help();
 
 }  // namespace g4u::experiments

@@ -433,7 +433,7 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
   } else if (fs::exists(out / "summary.json")) {
     throw_input("{}: already holds a finished run; use another --out", out.string());
   }
-  write_file_atomic((out / "train_config.json").string(), c.json.dump(2) + "\n");
+  write_file_atomic((out / "train_config.json").string(), train_config_to_json(c).dump(2) + "\n");
 
   model::ModelConfig mc = model_config_for(c);
   DataSet data = prepare_data(c, out);

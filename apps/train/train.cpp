@@ -16,7 +16,15 @@ struct TrainFlags {
 
 Command train_cmd("train", "Train a small model (resumes an interrupted run in the same --out)", [](CLI::App& sub) {
   auto f = std::make_shared<TrainFlags>();
-  sub.add_option("--config", f->config, "Training config JSON (see experiments/README.md)")->required();
+  sub.add_option("--config", f->config, "Training config JSON (see experiments/README.md, --help-config)")->required();
+  // Runs while parsing, before --config is found missing.
+  sub.add_flag_callback(
+      "--help-config",
+      [] {
+        fmt::print("{}", experiments::train_config_help());
+        throw CLI::Success();
+      },
+      "List the config's fields (JSON path, type, default, help) and exit");
   sub.add_option("--out", f->out, "Run folder: checkpoint, curves.json, summary.json, final model")->required();
   sub.add_option("--stop-at-step", f->stop_at_step,
                  "Checkpoint and stop after this step (as if interrupted; rerun to resume)");

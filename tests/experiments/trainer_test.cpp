@@ -89,6 +89,83 @@ TEST_CASE("training configs with mistakes are errors naming the field", "[unit]"
   bad(j, "no suites");
 }
 
+TEST_CASE("train config: one field table parses, writes and lists every field", "[unit]") {
+  nlohmann::json j = tiny_config(3, "/dev/null");
+  j["data"]["manifests"] = {{{"path", "m.jsonl"}, {"limit", 5}}};
+  j["tokenizer"] = {{"type", "sentencepiece"}, {"vocab_size", 300}};
+  j["config_overrides"] = {{"text_config", {{"vocab_size", 300}}}};
+  TrainConfig c = parse_train_config(j, "c.json");
+  CHECK(c.seed == 7);
+  CHECK(c.tokenizer == "sentencepiece");
+  CHECK(c.tokenizer_vocab_size == 300);
+  CHECK(c.manifests.at(0).limit == 5);
+  CHECK(c.texts.at(0).ctx == 32);
+  CHECK(c.texts.at(0).repeat == 1);  // default
+  CHECK(c.beta2 == 0.95);            // default
+
+  // The writer gives every field; what it writes parses to the same config.
+  nlohmann::json written = train_config_to_json(c);
+  CHECK(written["train"]["beta2"] == 0.95);
+  CHECK(written["data"]["text_files"][0]["repeat"] == 1);
+  CHECK(written["config_overrides"] == j["config_overrides"]);
+  CHECK(train_config_to_json(parse_train_config(written, "written.json")) == written);
+
+  // The help lists every field the writer writes, with its default, and README documents each.
+  const std::string help = train_config_help();
+  const std::string readme = test::read_file(std::string(G4U_SOURCE_DIR) + "/experiments/README.md");
+  for (const auto& [section, value] : written.items()) {
+    std::vector<std::string> keys;
+    if (value.is_object() && section != "config_overrides") {
+      for (const auto& [key, v] : value.items()) keys.push_back(section + "." + key);
+    } else {
+      keys.push_back(section);
+    }
+    for (const auto& key : keys) {
+      INFO(key);
+      CHECK(help.find(key + " ") != std::string::npos);
+      CHECK(readme.find("\"" + key.substr(key.rfind('.') + 1) + "\"") != std::string::npos);
+    }
+  }
+  CHECK(help.find("data.suites[].n") != std::string::npos);
+  CHECK(help.find("train.lr ") != std::string::npos);
+  CHECK(help.find("0.001") != std::string::npos);  // lr's default
+
+  // Accepted values are checked per field, in list items too.
+  auto error_of = [](const nlohmann::json& bad) -> std::string {
+    try {
+      parse_train_config(bad, "c.json");
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  nlohmann::json bad = j;
+  bad["train"]["beta1"] = 1.0;
+  CHECK(error_of(bad).find("train.beta1: must be in [0, 1)") != std::string::npos);
+  bad = j;
+  bad["data"]["text_files"][0]["ctx"] = 4;
+  CHECK(error_of(bad).find("text_files[0].ctx: must be >= 8") != std::string::npos);
+  bad = j;
+  bad["data"]["manifests"][0]["limt"] = 1;
+  CHECK(error_of(bad).find("limt") != std::string::npos);
+  bad = j;
+  bad["data"]["suites"][0].erase("n");
+  CHECK(error_of(bad).find("suites[0].n: missing") != std::string::npos);
+  bad = j;
+  bad["train"]["warmup_steps"] = 4;
+  CHECK(error_of(bad).find("warmup_steps") != std::string::npos);
+  bad = j;
+  bad["config_overrides"] = 3;
+  CHECK(error_of(bad).find("config_overrides: expected an object") != std::string::npos);
+}
+
+TEST_CASE("g4u train --help-config lists the fields without a --config", "[integration]") {
+  auto r = test::run_g4u("train --help-config");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out == train_config_help());
+}
+
 TEST_CASE("a few training steps on a tiny model lower the loss", "[integration]") {
   std::string dir = fresh_dir("loss");
   std::string text = write_text_file(dir + "_text");
