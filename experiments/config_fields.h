@@ -1,8 +1,9 @@
 // One list of fields per options struct serves parsing, checking, writing and help, so a field is
-// declared once: its JSON key, the member it fills, a one-line help and the values it accepts. The
-// struct's member initializers are the defaults.
-//   JsonField (json_field, json_list_field), read_json_fields, write_json_fields,
-//   help_rows / format_help_rows.
+// declared once: its name (JSON key or command-line flag), the member it fills, a one-line help and
+// the values it accepts. The struct's member initializers are the defaults.
+//   JSON configs: JsonField (json_field, json_list_field), read_json_fields, write_json_fields.
+//   Command-line options: OptionField, check_option_fields (apps/ registers them with CLI11).
+//   Both: help_rows / format_help_rows.
 #pragma once
 
 #include "base/error.h"
@@ -17,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace g4u::experiments {
@@ -201,6 +203,42 @@ template <typename S>
 std::vector<HelpRow> help_rows(const std::vector<JsonField<S>>& fields) {
   std::vector<HelpRow> rows;
   for (const auto& f : fields) rows.insert(rows.end(), f.help.begin(), f.help.end());
+  return rows;
+}
+
+// ---- command-line options -------------------------------------------------------------------
+
+template <typename S>
+using OptionMember = std::variant<std::string S::*, bool S::*, int64_t S::*, double S::*>;
+
+template <typename S>
+struct OptionField {
+  std::string flag;  // "--steps"; a bool member is a flag without a value
+  OptionMember<S> member;
+  std::string help;
+  Limits limits = {};
+  bool required = false;
+};
+
+// InputError naming the flag for the first value outside its limits.
+template <typename S>
+void check_option_fields(const S& options, const std::vector<OptionField<S>>& fields) {
+  for (const auto& f : fields)
+    std::visit([&](auto member) { check_limits(options.*member, f.limits, f.flag); }, f.member);
+}
+
+template <typename S>
+std::vector<HelpRow> help_rows(const std::vector<OptionField<S>>& fields) {
+  std::vector<HelpRow> rows;
+  const S defaults{};
+  for (const auto& f : fields)
+    std::visit(
+        [&](auto member) {
+          using T = std::decay_t<decltype(defaults.*member)>;
+          rows.push_back({f.flag, field_type_name<T>(), f.required ? "required" : nlohmann::json(defaults.*member).dump(),
+                          help_with_limits(f.help, f.limits)});
+        },
+        f.member);
   return rows;
 }
 

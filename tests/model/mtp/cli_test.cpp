@@ -126,3 +126,30 @@ TEST_CASE("init of a drafter preset equals the preset; train-drafter saves a che
     CHECK(json::parse(g.out)["matches_plain"] == true);
   }
 }
+
+TEST_CASE("train-drafter: bad option values and --prompts runs are handled", "[integration][mtp]") {
+  ScratchDir scratch("train_drafter_flags");
+  const std::string out = scratch.path + "/out";
+  auto bad = run_g4u("train-drafter --model tiny --draft tiny-mtp --out " + out + " --steps -1");
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("--steps: must be >= 0") != std::string::npos);
+  auto bad_temperature = run_g4u("train-drafter --model tiny --draft tiny-mtp --out " + out + " --sample-temperature -1");
+  CHECK(bad_temperature.code == 2);
+  CHECK(bad_temperature.err.find("--sample-temperature") != std::string::npos);
+  CHECK(run_g4u("train-drafter --help").out.find("--min-lr-ratio") != std::string::npos);
+
+  const std::string prompts = scratch.path + "/prompts.txt";
+  std::ofstream(prompts) << "What is 1 + 1?\n\nName a colour.\n";
+  auto both = run_g4u("train-drafter --model tiny --draft tiny-mtp --out " + out + " --data " + prompts +
+                      " --prompts " + prompts);
+  CHECK(both.code == 2);
+  auto t = run_g4u("train-drafter --model tiny --draft tiny-mtp --out " + out + " --prompts " + prompts +
+                   " --steps 2 --samples 4 --batch 2 --seq-len 16 --eval-prompts 0 --json");
+  INFO(t.err);
+  REQUIRE(t.code == 0);
+  json j = json::parse(t.out);
+  CHECK(j["steps"] == 2);
+  CHECK(j["eval_before"].is_null());
+  CHECK(j["data"].get<std::string>().find("4 sequences") == 0);
+  CHECK(fs::exists(out + "/model.safetensors"));
+}
