@@ -35,6 +35,12 @@ class Registry {
     if (const Record* r = lookup(name)) return *r;
     throw_input("unknown {} '{}' (known: {})", what_, name, names());
   }
+  // The same, the message led by `context`: where the name came from ("--suite",
+  // "file:3: field 'metric'").
+  const Record& find(std::string_view name, std::string_view context) const {
+    if (const Record* r = lookup(name)) return *r;
+    throw_input("{}: unknown {} '{}' (known: {})", context, what_, name, names());
+  }
 
   // Records in registration order (stable: it reaches help texts and listings).
   const std::deque<Record>& all() const { return records_; }

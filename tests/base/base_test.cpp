@@ -108,5 +108,7 @@ TEST_CASE("Registry: records by name, in order; unknown names list the known one
   CHECK(fruits.names().rfind("apple, pear, f0", 0) == 0);
   CHECK_THAT(test::input_error([&] { fruits.find("plum"); }), Catch::Contains("unknown fruit 'plum'") &&
                                                                Catch::Contains("known: apple, pear"));
+  CHECK_THAT(test::input_error([&] { fruits.find("plum", "--fruit"); }),
+             Catch::StartsWith("--fruit: unknown fruit 'plum' (known: apple, pear"));
   CHECK_THROWS_AS(fruits.add({"apple", 1}), InternalError);
 }
