@@ -18,45 +18,6 @@ namespace g4u::eval {
 using nlohmann::json;
 
 // ================================================================================================
-// Registry
-// ================================================================================================
-
-const std::vector<MetricInfo>& metric_registry() {
-  static const std::vector<MetricInfo> r = {
-      {"exact-match", "prediction.strip() == reference.strip() for any reference (after --normalizer)", false, false},
-      {"mmmu-mc", "MMMU official multiple-choice letter parser; correct if the letter is a reference", false, true},
-      {"mmmu-open", "MMMU official open-answer parser (indicator tails, numbers to 2 decimals, substring match)",
-       false, false},
-      {"can-infer", "VLMEvalKit can_infer letter/text matching; correct if the letter is a reference", false, true},
-      {"mmau", "MMAU official token-set string match against the answer text", false, true},
-      {"mathvista", "MathVista quick/rule-based extraction + official normalisation (no LLM judge)", false, false},
-      {"relaxed-accuracy", "ChartQA relaxed accuracy (5 % relative tolerance, else case-insensitive equality)", false,
-       false},
-      {"anls", "ANLS, lmms-eval/VLMEvalKit variant (raw-length denominator, similarity >= 0.5 kept)", false, false},
-      {"anls-official", "ANLS, official RRC definition (normalized lengths, NL < 0.5)", false, false},
-      {"vqa-accuracy", "VQA accuracy, EvalAI processing, 10-choose-9 averaged min(1, matches/3)", false, false},
-      {"mmbench-circular", "MMBench CircularEval over question groups (can_infer per rotation)", false, true},
-      {"wer", "corpus word error rate (S+D+I)/N as a fraction", true, false},
-      {"cer", "corpus character error rate (code points, spaces kept as characters) as a fraction", true, false},
-      {"bleu", "sacreBLEU corpus BLEU (13a, exp smoothing, 0-100)", true, false},
-      {"chrf", "sacreBLEU corpus chrF2 (char 6-grams, beta 2, 0-100)", true, false},
-  };
-  return r;
-}
-
-std::string metric_names() {
-  std::string s;
-  for (auto& m : metric_registry()) s += (s.empty() ? "" : ", ") + m.name;
-  return s;
-}
-
-const MetricInfo& metric_info(const std::string& name) {
-  for (auto& m : metric_registry())
-    if (m.name == name) return m;
-  throw_input("unknown metric '{}' (known: {})", name, metric_names());
-}
-
-// ================================================================================================
 // Input
 // ================================================================================================
 namespace {
@@ -120,7 +81,7 @@ std::string id_string(const json& v, const char* key, const std::string& where) 
 
 }  // namespace
 
-std::vector<EvalItem> read_eval_jsonl(const std::string& path, const MetricInfo& metric) {
+std::vector<EvalItem> read_eval_jsonl(const std::string& path, const Metric& metric) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_input("{}: cannot open file", path);
   std::vector<EvalItem> items;
@@ -173,18 +134,7 @@ std::vector<EvalItem> read_eval_jsonl(const std::string& path, const MetricInfo&
         it.precision = static_cast<int>(p.get<double>());
       else throw_input("{}: field 'precision': expected an integer, got {}", where, p.dump());
     }
-    if (metric.name == "mmbench-circular" && !it.group)
-      throw_input("{}: field 'group': missing (mmbench-circular needs `group` or `index` to form question groups)",
-                  where);
-    if (metric.name == "mathvista") {
-      if (it.question_type && *it.question_type != "multi_choice" && *it.question_type != "free_form")
-        throw_input("{}: field 'question_type': expected multi_choice or free_form, got '{}'", where, *it.question_type);
-      static const std::set<std::string> types = {"text", "integer", "float", "list"};
-      if (it.answer_type && !types.count(*it.answer_type))
-        throw_input("{}: field 'answer_type': expected text, integer, float or list, got '{}'", where, *it.answer_type);
-      bool mc = it.question_type ? *it.question_type == "multi_choice" : !it.choices.empty();
-      if (mc && it.choices.empty()) throw_input("{}: field 'choices': missing (multi_choice question)", where);
-    }
+    if (metric.check_line) metric.check_line(it);
     items.push_back(std::move(it));
   }
   if (items.empty()) throw_input("{}: no predictions (the file is empty)", path);
@@ -295,11 +245,87 @@ double vqa_accuracy(const U32& prediction, const std::vector<U32>& golds) {
 }
 
 // ================================================================================================
-// Evaluation
+// Aggregations
+// ================================================================================================
+
+MetricContext::MetricContext(const ScoreOptions& opt) : options(opt) {
+  if (opt.mmmu_random_fallback) random_fallback = std::make_unique<PyRandom>(opt.mmmu_seed);
+}
+
+Aggregator mean_of_items() {
+  return [](const std::vector<MetricLine>& lines, Evaluation& e) {
+    for (const ItemResult& r : e.items) e.unit_scores.push_back(*r.score);
+    e.units = e.items.size();
+    bool all_clustered =
+        std::all_of(lines.begin(), lines.end(), [](const MetricLine& l) { return l.item->cluster.has_value(); });
+    if (all_clustered)
+      for (const MetricLine& l : lines) e.unit_clusters.push_back(*l.item->cluster);
+    e.score = mean(e.unit_scores);
+  };
+}
+
+Aggregator circular_groups() {
+  return [](const std::vector<MetricLine>& lines, Evaluation& e) {
+    std::vector<std::string> order;
+    std::map<std::string, std::pair<bool, size_t>> groups;  // all correct, rows
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const std::string& group = *lines[i].item->group;
+      auto [it, fresh] = groups.try_emplace(group, true, 0);
+      if (fresh) order.push_back(group);
+      it->second.first = it->second.first && *e.items[i].score == 1.0;
+      it->second.second++;
+    }
+    double vanilla = 0;
+    for (const ItemResult& r : e.items) vanilla += *r.score;
+    for (const std::string& g : order) e.unit_scores.push_back(groups[g].first ? 1.0 : 0.0);
+    e.units = order.size();
+    e.score = mean(e.unit_scores);
+    e.extras["groups"] = order.size();
+    e.extras["rows"] = lines.size();
+    e.extras["vanilla_accuracy"] = vanilla / static_cast<double>(lines.size());
+    e.extras["headline"] = "circular";
+  };
+}
+
+namespace {
+void add_statistics(CorpusStatistics& sum, const CorpusStatistics& line) {
+  if (sum.empty()) sum.assign(line.size(), 0.0);
+  G4U_CHECK(sum.size() == line.size(), "corpus statistics of different lengths ({} vs {})", sum.size(), line.size());
+  for (size_t k = 0; k < line.size(); ++k) sum[k] += line[k];
+}
+}  // namespace
+
+CorpusStatistics summed_statistics(const Evaluation& e) {
+  CorpusStatistics sum;
+  for (const ItemResult& r : e.items) add_statistics(sum, r.statistics);
+  return sum;
+}
+
+Aggregator corpus_statistic(CorpusScore score_of_sum) {
+  return [score_of_sum](const std::vector<MetricLine>& lines, Evaluation& e) {
+    e.units = e.items.size();
+    std::optional<double> score = score_of_sum(summed_statistics(e));
+    if (!score)
+      throw_input("{}: every reference is empty after normalization: {} is undefined", lines.at(0).item->where,
+                  e.metric);
+    e.score = *score;
+    auto per_line = std::make_shared<std::vector<CorpusStatistics>>();
+    for (const ItemResult& r : e.items) per_line->push_back(r.statistics);
+    e.statistic = [per_line, score_of_sum](const std::vector<uint32_t>& resample) {
+      CorpusStatistics sum;
+      for (uint32_t k : resample) add_statistics(sum, (*per_line)[k]);
+      return score_of_sum(sum).value_or(0.0);
+    };
+  };
+}
+
+// ================================================================================================
+// Records
 // ================================================================================================
 namespace {
 
 json text_json(const U32& s) { return utf8_encode(s); }
+json letter_json(const std::string& letter) { return letter.empty() ? json(nullptr) : json(letter); }
 
 std::vector<U32> letters_for(size_t n) {
   std::vector<U32> out;
@@ -309,276 +335,415 @@ std::vector<U32> letters_for(size_t n) {
 
 // References given as option letters (taken as they are in the file), or as option texts (mapped
 // to their letter after the same normalization as the choices).
-std::set<U32> gold_letters(const EvalItem& it, const std::vector<U32>& choices,
-                           const std::function<U32(const U32&)>& norm) {
+std::set<U32> gold_letters(const MetricLine& line, const MetricContext& context) {
   std::set<U32> out;
-  std::vector<U32> letters = letters_for(choices.size());
-  for (const U32& r : it.references) {
+  std::vector<U32> letters = letters_for(line.choices.size());
+  for (const U32& r : line.item->references) {
     U32 t = py_strip(r);
     if (std::find(letters.begin(), letters.end(), t) != letters.end()) {
       out.insert(t);
       continue;
     }
-    auto c = std::find(choices.begin(), choices.end(), norm(r));
-    if (c != choices.end()) out.insert(letters[static_cast<size_t>(c - choices.begin())]);
+    auto c = std::find(line.choices.begin(), line.choices.end(), context.normalize(r));
+    if (c != line.choices.end()) out.insert(letters[static_cast<size_t>(c - line.choices.begin())]);
     else
-      throw_input("{}: field 'references': '{}' is neither an option letter (A-{}) nor one of the choices", it.where,
-                  utf8_encode(r), utf8_encode(letters.empty() ? U32(U"?") : letters.back()));
+      throw_input("{}: field 'references': '{}' is neither an option letter (A-{}) nor one of the choices",
+                  line.item->where, utf8_encode(r), utf8_encode(letters.empty() ? U32(U"?") : letters.back()));
   }
   return out;
 }
 
-struct Prepared {
-  U32 prediction;
-  std::vector<U32> references, choices;
-};
+// 1 when the extracted letter is a gold one. The references are checked (InputError) on every
+// line, also where nothing was extracted.
+double score_letter(const std::string& letter, const MetricLine& line, const MetricContext& context) {
+  std::set<U32> gold = gold_letters(line, context);
+  return !letter.empty() && gold.count(u32(letter)) ? 1.0 : 0.0;
+}
 
-}  // namespace
+// 1 when `correct` holds for any reference.
+double any_reference(const MetricLine& line, const std::function<bool(const U32& reference)>& correct) {
+  return std::any_of(line.references.begin(), line.references.end(), correct) ? 1.0 : 0.0;
+}
 
-Evaluation evaluate(const std::string& metric, const std::vector<EvalItem>& items, const ScoreOptions& opt) {
-  const MetricInfo& info = metric_info(metric);
-  Evaluation e;
-  e.metric = metric;
-  e.corpus = info.corpus;
-  G4U_CHECK(!items.empty(), "evaluate: no items");
-  auto norm = [&](const U32& s) { return opt.normalize ? opt.normalize(s) : s; };
+// --- accuracy-type scorers ---------------------------------------------------------------------
 
-  std::vector<Prepared> prep;
-  for (const EvalItem& it : items) {
-    StrippedOutput so = strip_reasoning(it.prediction, opt.reasoning);
-    if (so.truncated) ++e.truncated_reasoning;
-    Prepared p;
-    p.prediction = norm(so.text);
-    for (const U32& r : it.references) p.references.push_back(norm(r));
-    for (const U32& c : it.choices) p.choices.push_back(norm(c));
-    prep.push_back(std::move(p));
-  }
-  bool all_clustered = std::all_of(items.begin(), items.end(), [](const EvalItem& it) { return it.cluster.has_value(); });
+ItemResult score_exact_match(const MetricLine& line, MetricContext&) {
+  ItemResult r;
+  U32 prediction = py_strip(line.prediction);
+  r.score = any_reference(line, [&](const U32& ref) { return prediction == py_strip(ref); });
+  r.extracted = text_json(prediction);
+  return r;
+}
 
-  std::unique_ptr<PyRandom> fallback;
-  if (opt.mmmu_random_fallback) fallback = std::make_unique<PyRandom>(opt.mmmu_seed);
+ItemResult score_mmmu_mc(const MetricLine& line, MetricContext& context) {
+  ItemResult r;
+  McParse parse = mmmu_parse_mc(line.prediction, line.choices, context.random_fallback.get());
+  r.rule = parse.rule;
+  r.parsed = parse.rule != "none" && parse.rule != "random-fallback";
+  r.extracted = letter_json(parse.letter);
+  r.score = score_letter(parse.letter, line, context);
+  return r;
+}
 
-  if (!info.corpus) {
-    std::vector<std::optional<U32>> circ_letters;  // mmbench-circular rows
-    for (size_t i = 0; i < items.size(); ++i) {
-      const EvalItem& it = items[i];
-      const Prepared& p = prep[i];
-      ItemResult r;
-      double s = 0;
-      if (metric == "exact-match") {
-        U32 pred = py_strip(p.prediction);
-        for (const U32& ref : p.references) s = std::max(s, pred == py_strip(ref) ? 1.0 : 0.0);
-        r.extracted = text_json(pred);
-      } else if (metric == "mmmu-mc") {
-        McParse mp = mmmu_parse_mc(p.prediction, p.choices, fallback.get());
-        std::set<U32> gold = gold_letters(it, p.choices, norm);
-        r.rule = mp.rule;
-        r.parsed = mp.rule != "none" && mp.rule != "random-fallback";
-        r.extracted = mp.letter.empty() ? json(nullptr) : json(mp.letter);
-        s = !mp.letter.empty() && gold.count(u32(mp.letter)) ? 1.0 : 0.0;
-      } else if (metric == "mmmu-open") {
-        std::vector<OpenCandidate> c = mmmu_parse_open(p.prediction);
-        json ex = json::array();
-        for (auto& x : c) {
-          if (std::holds_alternative<double>(x)) {
-            double d = std::get<double>(x);
-            ex.push_back(std::isfinite(d) ? json(d) : json(py_float_repr(d)));
-          } else {
-            ex.push_back(text_json(std::get<U32>(x)));
-          }
-        }
-        r.extracted = ex;
-        s = mmmu_eval_open(p.references, c) ? 1.0 : 0.0;
-      } else if (metric == "can-infer" || metric == "mmbench-circular") {
-        CanInfer ci = can_infer(p.prediction, p.choices);
-        std::set<U32> gold = gold_letters(it, p.choices, norm);
-        r.rule = ci.rule;
-        r.parsed = !ci.letter.empty();
-        r.extracted = ci.letter.empty() ? json(nullptr) : json(ci.letter);
-        s = !ci.letter.empty() && gold.count(u32(ci.letter)) ? 1.0 : 0.0;
-      } else if (metric == "mmau") {
-        bool any = false;
-        for (const U32& ref : p.references) any = any || mmau_string_match(ref, p.prediction, p.choices);
-        s = any ? 1.0 : 0.0;
-        r.extracted = text_json(p.prediction);
-        // an output with no word token can never match: count it as a parse failure
-        bool has_word = std::any_of(p.prediction.begin(), p.prediction.end(), [](char32_t c) { return py_isword(c); });
-        r.parsed = has_word;
-      } else if (metric == "mathvista") {
-        MathVistaProblem mp;
-        mp.multi_choice = it.question_type ? *it.question_type == "multi_choice" : !p.choices.empty();
-        mp.answer_type = it.answer_type ? *it.answer_type : (mp.multi_choice ? "text" : "text");
-        mp.precision = it.precision.value_or(0);
-        mp.choices = p.choices;
-        bool any = false;
-        MathVistaResult first;
-        for (size_t k = 0; k < p.references.size(); ++k) {
-          MathVistaResult mr = mathvista_score(p.prediction, p.references[k], mp);
-          if (k == 0) first = mr;
-          any = any || mr.correct;
-        }
-        s = any ? 1.0 : 0.0;
-        r.rule = first.rule;
-        r.parsed = first.extraction.has_value();
-        r.extracted = first.prediction ? text_json(*first.prediction) : json(nullptr);
-      } else if (metric == "relaxed-accuracy") {
-        for (const U32& ref : p.references) s = std::max(s, relaxed_correctness(p.prediction, ref) ? 1.0 : 0.0);
-        r.extracted = text_json(p.prediction);
-      } else if (metric == "anls") {
-        s = anls_harness(p.prediction, p.references);
-        r.extracted = text_json(anls_normalize(p.prediction));
-      } else if (metric == "anls-official") {
-        s = anls_official(p.prediction, p.references);
-        r.extracted = text_json(anls_normalize(p.prediction));
-      } else if (metric == "vqa-accuracy") {
-        s = vqa_accuracy(p.prediction, p.references);
-        r.extracted = text_json(vqa_normalize(p.prediction));
-      } else {
-        G4U_CHECK(false, "metric {} has no scorer", metric);
-      }
-      r.score = s;
-      if (!r.parsed) ++e.parse_failures;
-      e.items.push_back(r);
-    }
-    if (metric == "mmbench-circular") {
-      std::vector<std::string> order;
-      std::map<std::string, std::pair<bool, size_t>> groups;  // all correct, rows
-      for (size_t i = 0; i < items.size(); ++i) {
-        auto [itg, fresh] = groups.try_emplace(*items[i].group, true, 0);
-        if (fresh) order.push_back(*items[i].group);
-        itg->second.first = itg->second.first && *e.items[i].score == 1.0;
-        itg->second.second++;
-      }
-      double vanilla = 0;
-      for (auto& r : e.items) vanilla += *r.score;
-      for (auto& g : order) e.unit_scores.push_back(groups[g].first ? 1.0 : 0.0);
-      e.units = order.size();
-      e.extras["groups"] = order.size();
-      e.extras["rows"] = items.size();
-      e.extras["vanilla_accuracy"] = vanilla / static_cast<double>(items.size());
-      e.extras["headline"] = "circular";
+ItemResult score_mmmu_open(const MetricLine& line, MetricContext&) {
+  ItemResult r;
+  std::vector<OpenCandidate> candidates = mmmu_parse_open(line.prediction);
+  r.extracted = json::array();
+  for (const OpenCandidate& c : candidates) {
+    if (std::holds_alternative<double>(c)) {
+      double d = std::get<double>(c);
+      r.extracted.push_back(std::isfinite(d) ? json(d) : json(py_float_repr(d)));
     } else {
-      for (auto& r : e.items) e.unit_scores.push_back(*r.score);
-      e.units = items.size();
-      if (all_clustered)
-        for (auto& it : items) e.unit_clusters.push_back(*it.cluster);
+      r.extracted.push_back(text_json(std::get<U32>(c)));
     }
-    e.score = mean(e.unit_scores);
-    if (metric == "mmmu-mc")
-      e.extras["fallback"] = opt.mmmu_random_fallback ? fmt::format("random (python random.seed({}))", opt.mmmu_seed)
-                                                      : std::string("none (unparsed = wrong)");
-    if (metric == "mathvista")
+  }
+  r.score = mmmu_eval_open(line.references, candidates) ? 1.0 : 0.0;
+  return r;
+}
+
+ItemResult score_can_infer(const MetricLine& line, MetricContext& context) {
+  ItemResult r;
+  CanInfer match = can_infer(line.prediction, line.choices);
+  r.rule = match.rule;
+  r.parsed = !match.letter.empty();
+  r.extracted = letter_json(match.letter);
+  r.score = score_letter(match.letter, line, context);
+  return r;
+}
+
+ItemResult score_mmau(const MetricLine& line, MetricContext&) {
+  ItemResult r;
+  r.score = any_reference(line, [&](const U32& ref) { return mmau_string_match(ref, line.prediction, line.choices); });
+  r.extracted = text_json(line.prediction);
+  // an output with no word token can never match: count it as a parse failure
+  r.parsed = std::any_of(line.prediction.begin(), line.prediction.end(), [](char32_t c) { return py_isword(c); });
+  return r;
+}
+
+bool mathvista_multi_choice(const EvalItem& item, bool has_choices) {
+  return item.question_type ? *item.question_type == "multi_choice" : has_choices;
+}
+
+void check_mathvista_line(const EvalItem& it) {
+  if (it.question_type && *it.question_type != "multi_choice" && *it.question_type != "free_form")
+    throw_input("{}: field 'question_type': expected multi_choice or free_form, got '{}'", it.where, *it.question_type);
+  static const std::set<std::string> types = {"text", "integer", "float", "list"};
+  if (it.answer_type && !types.count(*it.answer_type))
+    throw_input("{}: field 'answer_type': expected text, integer, float or list, got '{}'", it.where, *it.answer_type);
+  if (mathvista_multi_choice(it, !it.choices.empty()) && it.choices.empty())
+    throw_input("{}: field 'choices': missing (multi_choice question)", it.where);
+}
+
+ItemResult score_mathvista(const MetricLine& line, MetricContext&) {
+  MathVistaProblem problem;
+  problem.multi_choice = mathvista_multi_choice(*line.item, !line.choices.empty());
+  problem.answer_type = line.item->answer_type.value_or("text");
+  problem.precision = line.item->precision.value_or(0);
+  problem.choices = line.choices;
+  bool any = false;
+  MathVistaResult first;  // what the per-item log shows: the extraction against the first reference
+  for (size_t k = 0; k < line.references.size(); ++k) {
+    MathVistaResult m = mathvista_score(line.prediction, line.references[k], problem);
+    if (k == 0) first = m;
+    any = any || m.correct;
+  }
+  ItemResult r;
+  r.score = any ? 1.0 : 0.0;
+  r.rule = first.rule;
+  r.parsed = first.extraction.has_value();
+  r.extracted = first.prediction ? text_json(*first.prediction) : json(nullptr);
+  return r;
+}
+
+ItemResult score_relaxed_accuracy(const MetricLine& line, MetricContext&) {
+  ItemResult r;
+  r.score = any_reference(line, [&](const U32& ref) { return relaxed_correctness(line.prediction, ref); });
+  r.extracted = text_json(line.prediction);
+  return r;
+}
+
+// A score of the prediction against the whole reference list, shown as `shown(prediction)`.
+using ReferenceListScore = double (*)(const U32& prediction, const std::vector<U32>& references);
+ItemScorer against_references(ReferenceListScore score, U32 (*shown)(const U32&)) {
+  return [score, shown](const MetricLine& line, MetricContext&) {
+    ItemResult r;
+    r.score = score(line.prediction, line.references);
+    r.extracted = text_json(shown(line.prediction));
+    return r;
+  };
+}
+
+void check_mmbench_line(const EvalItem& it) {
+  if (!it.group)
+    throw_input("{}: field 'group': missing (mmbench-circular needs `group` or `index` to form question groups)",
+                it.where);
+}
+
+// --- corpus scorers ----------------------------------------------------------------------------
+
+// WER / CER statistics: substitutions, deletions, insertions, hits.
+CorpusStatistics edit_statistics(const EditCounts& c) {
+  return {static_cast<double>(c.substitutions), static_cast<double>(c.deletions), static_cast<double>(c.insertions),
+          static_cast<double>(c.hits)};
+}
+std::optional<double> error_rate(const CorpusStatistics& s) {
+  double errors = s[0] + s[1] + s[2], reference_length = s[0] + s[1] + s[3];
+  if (reference_length == 0) return std::nullopt;
+  return errors / reference_length;
+}
+
+ItemResult score_error_rate(const MetricLine& line, bool characters) {
+  ItemResult r;
+  const U32& reference = line.references[0];  // only the first reference is used (see the `note` extra)
+  EditCounts c = characters ? align_chars(py_strip(reference), py_strip(line.prediction))
+                            : align(py_split(reference), py_split(line.prediction));
+  r.statistics = edit_statistics(c);
+  r.score = error_rate(r.statistics);
+  r.extracted = text_json(characters ? py_strip(line.prediction) : py_join(py_split(line.prediction), U" "));
+  return r;
+}
+
+ExtrasWriter error_rate_extras(const char* reference_length_key) {
+  return [reference_length_key](const std::vector<MetricLine>& lines, const ScoreOptions&, Evaluation& e) {
+    CorpusStatistics total = summed_statistics(e);
+    auto count = [](double v) { return static_cast<size_t>(v); };
+    e.extras["substitutions"] = count(total[0]);
+    e.extras["deletions"] = count(total[1]);
+    e.extras["insertions"] = count(total[2]);
+    e.extras["hits"] = count(total[3]);
+    e.extras[reference_length_key] = count(total[0] + total[1] + total[3]);
+    if (std::any_of(lines.begin(), lines.end(), [](const MetricLine& l) { return l.item->references.size() > 1; }))
+      e.extras["note"] = "only the first reference of each line is used";
+  };
+}
+
+// sacreBLEU ignores empty references; a line needs one that is not.
+size_t nonempty_references(const MetricLine& line, const char* metric) {
+  size_t n = 0;
+  for (const U32& r : line.references) n += !r.empty();
+  if (n == 0)
+    throw_input("{}: field 'references': every reference is empty ({} needs one)", line.item->where, metric);
+  return n;
+}
+// sacreBLEU's signature field: the number of references, or "var" when it differs between lines.
+std::string nrefs_signature(const std::vector<MetricLine>& lines, const char* metric) {
+  std::set<size_t> counts;
+  for (const MetricLine& l : lines) counts.insert(nonempty_references(l, metric));
+  return counts.size() == 1 ? std::to_string(*counts.begin()) : std::string("var");
+}
+
+CorpusStatistics bleu_statistics(const BleuStats& s) {
+  CorpusStatistics v = {s.hyp_len, s.ref_len};
+  v.insert(v.end(), s.correct.begin(), s.correct.end());
+  v.insert(v.end(), s.total.begin(), s.total.end());
+  return v;
+}
+BleuStats bleu_stats(const CorpusStatistics& v) {
+  BleuStats s;
+  s.hyp_len = v[0];
+  s.ref_len = v[1];
+  std::copy(v.begin() + 2, v.begin() + 2 + kBleuOrder, s.correct.begin());
+  std::copy(v.begin() + 2 + kBleuOrder, v.begin() + 2 + 2 * kBleuOrder, s.total.begin());
+  return s;
+}
+
+ItemResult score_bleu(const MetricLine& line, MetricContext&) {
+  nonempty_references(line, "BLEU");
+  BleuStats s = bleu_segment_stats(line.prediction, line.references);
+  ItemResult r;
+  r.statistics = bleu_statistics(s);
+  r.score = bleu_from_stats(s, /*effective_order=*/true).score;
+  r.extracted = text_json(tokenize_13a(py_rstrip(line.prediction)));
+  return r;
+}
+
+void bleu_extras(const std::vector<MetricLine>& lines, const ScoreOptions&, Evaluation& e) {
+  BleuStats total = bleu_stats(summed_statistics(e));
+  BleuScore b = bleu_from_stats(total);
+  json counts = json::array(), totals = json::array(), precisions = json::array();
+  for (int n = 0; n < kBleuOrder; ++n) {
+    counts.push_back(static_cast<int64_t>(total.correct[n]));
+    totals.push_back(static_cast<int64_t>(total.total[n]));
+    precisions.push_back(b.precisions[n]);
+  }
+  e.extras["counts"] = counts;
+  e.extras["totals"] = totals;
+  e.extras["precisions"] = precisions;
+  e.extras["bp"] = b.bp;
+  e.extras["sys_len"] = static_cast<int64_t>(total.hyp_len);
+  e.extras["ref_len"] = static_cast<int64_t>(total.ref_len);
+  e.extras["signature"] = fmt::format("nrefs:{}|case:mixed|eff:no|tok:13a|smooth:exp", nrefs_signature(lines, "BLEU"));
+  e.extras["per_item_note"] = "per-item scores are sentence BLEU with effective order (sacrebleu.sentence_bleu)";
+}
+
+ChrfStats chrf_stats(const CorpusStatistics& v) {
+  ChrfStats s;
+  std::copy(v.begin(), v.end(), s.v.begin());
+  return s;
+}
+
+ItemResult score_chrf(const MetricLine& line, MetricContext&) {
+  nonempty_references(line, "chrF");
+  ChrfStats s = chrf_segment_stats(line.prediction, line.references);
+  ItemResult r;
+  r.statistics.assign(s.v.begin(), s.v.end());
+  r.score = chrf_from_stats(s);
+  r.extracted = text_json(line.prediction);
+  return r;
+}
+
+// --- record builders ---------------------------------------------------------------------------
+
+Metric accuracy_metric(std::string name, std::string description, ItemScorer score_item) {
+  Metric m;
+  m.name = std::move(name);
+  m.description = std::move(description);
+  m.score_item = std::move(score_item);
+  m.aggregate = mean_of_items();
+  return m;
+}
+
+Metric choice_metric(std::string name, std::string description, ItemScorer score_item) {
+  Metric m = accuracy_metric(std::move(name), std::move(description), std::move(score_item));
+  m.needs_choices = true;
+  return m;
+}
+
+Metric corpus_metric(std::string name, std::string description, ItemScorer score_item, CorpusScore score_of_sum) {
+  Metric m;
+  m.name = std::move(name);
+  m.description = std::move(description);
+  m.corpus = true;
+  m.score_item = std::move(score_item);
+  m.aggregate = corpus_statistic(std::move(score_of_sum));
+  return m;
+}
+
+// WER or CER: edit counts over words or over code points.
+Metric error_rate_metric(std::string name, std::string description, bool characters) {
+  Metric m = corpus_metric(
+      std::move(name), std::move(description),
+      [characters](const MetricLine& line, MetricContext&) { return score_error_rate(line, characters); }, error_rate);
+  m.lower_is_better = true;
+  m.add_extras = error_rate_extras(characters ? "ref_chars" : "ref_words");
+  return m;
+}
+
+Registry<Metric> build_metric_registry() {
+  Registry<Metric> r("metric");
+  r.add(accuracy_metric("exact-match",
+                        "prediction.strip() == reference.strip() for any reference (after --normalizer)",
+                        score_exact_match));
+  {
+    Metric m = choice_metric("mmmu-mc",
+                             "MMMU official multiple-choice letter parser; correct if the letter is a reference",
+                             score_mmmu_mc);
+    m.add_extras = [](const std::vector<MetricLine>&, const ScoreOptions& opt, Evaluation& e) {
+      e.extras["fallback"] = opt.mmmu_random_fallback
+                                 ? fmt::format("random (python random.seed({}))", opt.mmmu_seed)
+                                 : std::string("none (unparsed = wrong)");
+    };
+    r.add(std::move(m));
+  }
+  r.add(accuracy_metric(
+      "mmmu-open", "MMMU official open-answer parser (indicator tails, numbers to 2 decimals, substring match)",
+      score_mmmu_open));
+  r.add(choice_metric("can-infer",
+                      "VLMEvalKit can_infer letter/text matching; correct if the letter is a reference",
+                      score_can_infer));
+  r.add(choice_metric("mmau", "MMAU official token-set string match against the answer text", score_mmau));
+  {
+    Metric m = accuracy_metric("mathvista",
+                               "MathVista quick/rule-based extraction + official normalisation (no LLM judge)",
+                               score_mathvista);
+    m.check_line = check_mathvista_line;
+    m.add_extras = [](const std::vector<MetricLine>&, const ScoreOptions&, Evaluation& e) {
       e.extras["extraction"] =
           "quick paths + rule-based (can_infer letter / last number / last list); the LLM extractor of the "
           "official evaluator is not available offline";
-    return e;
+    };
+    r.add(std::move(m));
+  }
+  r.add(accuracy_metric("relaxed-accuracy",
+                        "ChartQA relaxed accuracy (5 % relative tolerance, else case-insensitive equality)",
+                        score_relaxed_accuracy));
+  r.add(accuracy_metric("anls", "ANLS, lmms-eval/VLMEvalKit variant (raw-length denominator, similarity >= 0.5 kept)",
+                        against_references([](const U32& p, const std::vector<U32>& g) { return anls_harness(p, g); },
+                                           anls_normalize)));
+  r.add(accuracy_metric("anls-official", "ANLS, official RRC definition (normalized lengths, NL < 0.5)",
+                        against_references([](const U32& p, const std::vector<U32>& g) { return anls_official(p, g); },
+                                           anls_normalize)));
+  r.add(accuracy_metric("vqa-accuracy", "VQA accuracy, EvalAI processing, 10-choose-9 averaged min(1, matches/3)",
+                        against_references(vqa_accuracy, vqa_normalize)));
+  {
+    Metric m = choice_metric("mmbench-circular", "MMBench CircularEval over question groups (can_infer per rotation)",
+                             score_can_infer);
+    m.check_line = check_mmbench_line;
+    m.aggregate = circular_groups();
+    r.add(std::move(m));
+  }
+  r.add(error_rate_metric("wer", "corpus word error rate (S+D+I)/N as a fraction", /*characters=*/false));
+  r.add(error_rate_metric("cer", "corpus character error rate (code points, spaces kept as characters) as a fraction",
+                          /*characters=*/true));
+  {
+    Metric m = corpus_metric("bleu", "sacreBLEU corpus BLEU (13a, exp smoothing, 0-100)", score_bleu,
+                             [](const CorpusStatistics& s) { return bleu_from_stats(bleu_stats(s)).score; });
+    m.points_100 = true;
+    m.add_extras = bleu_extras;
+    r.add(std::move(m));
+  }
+  {
+    Metric m = corpus_metric("chrf", "sacreBLEU corpus chrF2 (char 6-grams, beta 2, 0-100)", score_chrf,
+                             [](const CorpusStatistics& s) { return chrf_from_stats(chrf_stats(s)); });
+    m.points_100 = true;
+    m.add_extras = [](const std::vector<MetricLine>& lines, const ScoreOptions&, Evaluation& e) {
+      e.extras["signature"] =
+          fmt::format("nrefs:{}|case:mixed|eff:yes|nc:6|nw:0|space:no", nrefs_signature(lines, "chrF"));
+    };
+    r.add(std::move(m));
+  }
+  return r;
+}
+
+}  // namespace
+
+const Registry<Metric>& metric_registry() {
+  static const Registry<Metric> registry = build_metric_registry();
+  return registry;
+}
+
+// ================================================================================================
+// Evaluation
+// ================================================================================================
+
+Evaluation evaluate(const std::string& metric_name, const std::vector<EvalItem>& items, const ScoreOptions& opt) {
+  const Metric& metric = find_metric(metric_name);
+  G4U_CHECK(!items.empty(), "evaluate: no items");
+  Evaluation e;
+  e.metric = metric.name;
+  e.corpus = metric.corpus;
+  MetricContext context(opt);
+
+  std::vector<MetricLine> lines;
+  lines.reserve(items.size());
+  for (const EvalItem& it : items) {
+    StrippedOutput so = strip_reasoning(it.prediction, opt.reasoning);
+    if (so.truncated) ++e.truncated_reasoning;
+    MetricLine line;
+    line.item = &it;
+    line.prediction = context.normalize(so.text);
+    for (const U32& r : it.references) line.references.push_back(context.normalize(r));
+    for (const U32& c : it.choices) line.choices.push_back(context.normalize(c));
+    lines.push_back(std::move(line));
   }
 
-  // ---------------- corpus metrics ----------------
-  e.units = items.size();
-  if (metric == "wer" || metric == "cer") {
-    bool chars = metric == "cer";
-    auto counts = std::make_shared<std::vector<EditCounts>>();
-    EditCounts total;
-    for (size_t i = 0; i < items.size(); ++i) {
-      const Prepared& p = prep[i];
-      EditCounts c;
-      if (chars) c = align_chars(py_strip(p.references[0]), py_strip(p.prediction));
-      else c = align(py_split(p.references[0]), py_split(p.prediction));
-      counts->push_back(c);
-      total += c;
-      ItemResult r;
-      if (c.ref_len() > 0) r.score = static_cast<double>(c.errors()) / static_cast<double>(c.ref_len());
-      r.extracted = text_json(chars ? py_strip(p.prediction) : py_join(py_split(p.prediction), U" "));
-      e.items.push_back(r);
-    }
-    if (total.ref_len() == 0)
-      throw_input("{}: every reference is empty after normalization: {} is undefined", items[0].where, metric);
-    e.score = static_cast<double>(total.errors()) / static_cast<double>(total.ref_len());
-    e.statistic = [counts](const std::vector<uint32_t>& idx) {
-      double err = 0, n = 0;
-      for (uint32_t k : idx) {
-        err += static_cast<double>((*counts)[k].errors());
-        n += static_cast<double>((*counts)[k].ref_len());
-      }
-      return n > 0 ? err / n : 0.0;
-    };
-    e.extras["substitutions"] = total.substitutions;
-    e.extras["deletions"] = total.deletions;
-    e.extras["insertions"] = total.insertions;
-    e.extras["hits"] = total.hits;
-    e.extras[chars ? "ref_chars" : "ref_words"] = total.ref_len();
-    if (items.size() > 0 && std::any_of(items.begin(), items.end(), [](const EvalItem& it) { return it.references.size() > 1; }))
-      e.extras["note"] = "only the first reference of each line is used";
-  } else if (metric == "bleu") {
-    auto stats = std::make_shared<std::vector<BleuStats>>();
-    BleuStats total;
-    std::set<size_t> nrefs;
-    for (size_t i = 0; i < items.size(); ++i) {
-      const Prepared& p = prep[i];
-      size_t nonempty = 0;
-      for (auto& r : p.references) nonempty += !r.empty();
-      if (nonempty == 0) throw_input("{}: field 'references': every reference is empty (BLEU needs one)", items[i].where);
-      nrefs.insert(nonempty);
-      BleuStats s = bleu_segment_stats(p.prediction, p.references);
-      stats->push_back(s);
-      total += s;
-      ItemResult r;
-      r.score = bleu_from_stats(s, /*effective_order=*/true).score;
-      r.extracted = text_json(tokenize_13a(py_rstrip(p.prediction)));
-      e.items.push_back(r);
-    }
-    BleuScore b = bleu_from_stats(total);
-    e.score = b.score;
-    e.statistic = [stats](const std::vector<uint32_t>& idx) {
-      BleuStats s;
-      for (uint32_t k : idx) s += (*stats)[k];
-      return bleu_from_stats(s).score;
-    };
-    json counts = json::array(), totals = json::array(), precisions = json::array();
-    for (int n = 0; n < kBleuOrder; ++n) {
-      counts.push_back(static_cast<int64_t>(total.correct[n]));
-      totals.push_back(static_cast<int64_t>(total.total[n]));
-      precisions.push_back(b.precisions[n]);
-    }
-    e.extras["counts"] = counts;
-    e.extras["totals"] = totals;
-    e.extras["precisions"] = precisions;
-    e.extras["bp"] = b.bp;
-    e.extras["sys_len"] = static_cast<int64_t>(total.hyp_len);
-    e.extras["ref_len"] = static_cast<int64_t>(total.ref_len);
-    e.extras["signature"] = fmt::format("nrefs:{}|case:mixed|eff:no|tok:13a|smooth:exp",
-                                        nrefs.size() == 1 ? std::to_string(*nrefs.begin()) : std::string("var"));
-    e.extras["per_item_note"] = "per-item scores are sentence BLEU with effective order (sacrebleu.sentence_bleu)";
-  } else if (metric == "chrf") {
-    auto stats = std::make_shared<std::vector<ChrfStats>>();
-    ChrfStats total;
-    std::set<size_t> nrefs;
-    for (size_t i = 0; i < items.size(); ++i) {
-      const Prepared& p = prep[i];
-      size_t nonempty = 0;
-      for (auto& r : p.references) nonempty += !r.empty();
-      if (nonempty == 0) throw_input("{}: field 'references': every reference is empty (chrF needs one)", items[i].where);
-      nrefs.insert(nonempty);
-      ChrfStats s = chrf_segment_stats(p.prediction, p.references);
-      stats->push_back(s);
-      total += s;
-      ItemResult r;
-      r.score = chrf_from_stats(s);
-      r.extracted = text_json(p.prediction);
-      e.items.push_back(r);
-    }
-    e.score = chrf_from_stats(total);
-    e.statistic = [stats](const std::vector<uint32_t>& idx) {
-      ChrfStats s;
-      for (uint32_t k : idx) s += (*stats)[k];
-      return chrf_from_stats(s);
-    };
-    e.extras["signature"] = fmt::format("nrefs:{}|case:mixed|eff:yes|nc:6|nw:0|space:no",
-                                        nrefs.size() == 1 ? std::to_string(*nrefs.begin()) : std::string("var"));
-  } else {
-    G4U_CHECK(false, "corpus metric {} has no scorer", metric);
+  for (const MetricLine& line : lines) {
+    ItemResult r = metric.score_item(line, context);
+    if (!r.parsed) ++e.parse_failures;
+    e.items.push_back(std::move(r));
   }
+  metric.aggregate(lines, e);
+  if (metric.add_extras) metric.add_extras(lines, opt, e);
   return e;
 }
 

@@ -6,9 +6,23 @@
 //     anls-official, vqa-accuracy, mmbench-circular (mean over question groups)
 //   corpus-level (score from summed statistics, stderr/ci95 from a seeded bootstrap that draws the
 //   same resamples as sacreBLEU): wer, cer (fractions), bleu, chrf (0-100)
+//
+// Each metric is one `Metric` record of metric_registry() (eval/metrics.cpp); evaluate() knows
+// nothing metric-specific. Adding a metric = adding one record, which provides:
+//   - its MetricInfo: name (the --metric value, stable: it reaches results files), description,
+//     corpus, needs_choices, points_100 and lower_is_better (how reports show it);
+//   - score_item: one prepared line -> its ItemResult (score, extracted answer, rule, parsed; a
+//     corpus metric also the line's additive statistics);
+//   - aggregate: the scored lines -> score, units and what the uncertainty needs; one of
+//     mean_of_items, circular_groups, corpus_statistic(score of summed statistics);
+//   - optionally check_line (metric-specific checks of an input line, run by read_eval_jsonl) and
+//     add_extras (more keys for the `g4u score` document).
+// tests/eval/metric_registry_test.cpp scores a hand-made sample with every record.
 #pragma once
 
+#include "base/registry.h"
 #include "eval/extract.h"
+#include "eval/rng.h"
 #include "eval/stats.h"
 #include "eval/text_normalize.h"
 #include "eval/unicode.h"
@@ -19,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace g4u::eval {
@@ -26,12 +41,11 @@ namespace g4u::eval {
 struct MetricInfo {
   std::string name;
   std::string description;
-  bool corpus = false;         // corpus-level statistic (bootstrap CI)
-  bool needs_choices = false;  // `choices` required on every line
+  bool corpus = false;           // corpus-level statistic (bootstrap CI)
+  bool needs_choices = false;    // `choices` required on every line
+  bool points_100 = false;       // score on the 0-100 scale (BLEU, chrF); else a fraction
+  bool lower_is_better = false;  // error rates (WER, CER)
 };
-const std::vector<MetricInfo>& metric_registry();
-const MetricInfo& metric_info(const std::string& name);  // InputError listing the known names
-std::string metric_names();
 
 // One scored line of a predictions file.
 struct EvalItem {
@@ -46,12 +60,6 @@ struct EvalItem {
   std::optional<int> precision;              // mathvista float answers
 };
 
-// Reads a JSONL predictions file: one object per non-blank line with `prediction` (string),
-// `references` (non-empty list of strings) and, where the metric needs them, `choices` (non-empty
-// list of strings); optional `cluster`, `group`/`index`, `question_type`, `answer_type`,
-// `precision`. Any problem -> InputError naming file:line and the field.
-std::vector<EvalItem> read_eval_jsonl(const std::string& path, const MetricInfo& metric);
-
 struct ScoreOptions {
   std::string normalizer = "none";
   NormalizeFn normalize;  // applied to prediction, references and choices; empty = identity
@@ -62,11 +70,16 @@ struct ScoreOptions {
   uint64_t bootstrap_seed = 12345;  // sacreBLEU's default SACREBLEU_SEED
 };
 
+// Additive statistics of one line (edit counts, n-gram counts): a corpus score is a function of
+// their element-wise sum over the lines, so a bootstrap resample only re-sums them.
+using CorpusStatistics = std::vector<double>;
+
 struct ItemResult {
   std::optional<double> score;  // nullopt where undefined (WER of an empty reference)
   nlohmann::json extracted;     // the answer the metric saw (null when nothing was extracted)
   std::string rule;             // extractor rule that fired, where there is one
   bool parsed = true;           // false = parse failure (counted)
+  CorpusStatistics statistics;  // corpus metrics only
 };
 
 struct Evaluation {
@@ -84,6 +97,59 @@ struct Evaluation {
   nlohmann::json extras = nlohmann::json::object();
 };
 
+// --- the record --------------------------------------------------------------------------------
+// One line as a metric sees it: reasoning trace stripped, --normalizer applied to the prediction,
+// the references and the choices.
+struct MetricLine {
+  const EvalItem* item = nullptr;  // the line as read (where, group, cluster, mathvista fields)
+  U32 prediction;
+  std::vector<U32> references, choices;
+};
+
+// State shared by the lines of one evaluate() call.
+struct MetricContext {
+  explicit MetricContext(const ScoreOptions& options);
+  U32 normalize(const U32& s) const { return options.normalize ? options.normalize(s) : s; }
+
+  const ScoreOptions& options;
+  std::unique_ptr<PyRandom> random_fallback;  // mmmu-mc compat stream, drawn in line order; null when off
+};
+
+using ItemScorer = std::function<ItemResult(const MetricLine&, MetricContext&)>;
+// Fills score, units, unit_scores/unit_clusters or statistic (and may add extras) from e.items.
+using Aggregator = std::function<void(const std::vector<MetricLine>&, Evaluation&)>;
+using LineCheck = std::function<void(const EvalItem&)>;  // InputError naming item.where
+using ExtrasWriter = std::function<void(const std::vector<MetricLine>&, const ScoreOptions&, Evaluation&)>;
+
+struct Metric : MetricInfo {
+  ItemScorer score_item;
+  Aggregator aggregate;
+  LineCheck check_line;      // optional
+  ExtrasWriter add_extras;   // optional
+};
+
+// The aggregations a record picks from.
+Aggregator mean_of_items();    // unit = item; clustered SE when every item has a cluster
+Aggregator circular_groups();  // unit = `group`: 1 when every row of the group scores 1 (CircularEval)
+// Corpus score = score_of_sum(sum of the lines' statistics); nullopt = undefined (InputError on the
+// whole corpus, 0 on a bootstrap resample).
+using CorpusScore = std::function<std::optional<double>(const CorpusStatistics& summed)>;
+Aggregator corpus_statistic(CorpusScore score_of_sum);
+CorpusStatistics summed_statistics(const Evaluation& e);  // over all items
+
+const Registry<Metric>& metric_registry();
+// Shorthands of metric_registry(): InputError "unknown metric 'x' (known: ...)"; the names.
+inline const Metric& find_metric(std::string_view name) { return metric_registry().find(name); }
+inline const MetricInfo& metric_info(std::string_view name) { return find_metric(name); }
+inline std::string metric_names() { return metric_registry().names(); }
+
+// Reads a JSONL predictions file: one object per non-blank line with `prediction` (string),
+// `references` (non-empty list of strings) and, where the metric needs them, `choices` (non-empty
+// list of strings); optional `cluster`, `group`/`index`, `question_type`, `answer_type`,
+// `precision`; then the record's check_line. Any problem -> InputError naming file:line and the field.
+std::vector<EvalItem> read_eval_jsonl(const std::string& path, const Metric& metric);
+
+// Scores `items` with the named metric (InputError for an unknown name).
 Evaluation evaluate(const std::string& metric, const std::vector<EvalItem>& items, const ScoreOptions& opt);
 
 // The JSON document of `g4u score`: metric, n, score, stderr, ci95 and the extras; with per_item a

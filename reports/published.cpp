@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "base/json_util.h"
+#include "eval/metrics.h"
 
 #include <set>
 
@@ -44,9 +45,10 @@ PublishedTable read_published(const std::string& path) {
 }
 
 std::optional<double> to_published_unit(double ours, const std::string& metric, const std::string& unit) {
-  bool corpus_100 = metric == "bleu" || metric == "chrf";
-  if (unit == "bleu") return corpus_100 ? std::optional<double>(ours) : std::nullopt;
-  if (corpus_100) return std::nullopt;
+  const eval::MetricInfo* info = eval::metric_registry().lookup(metric);
+  bool points_100 = info && info->points_100;  // BLEU, chrF
+  if (unit == "bleu") return points_100 ? std::optional<double>(ours) : std::nullopt;
+  if (points_100) return std::nullopt;
   if (unit == "fraction") return ours;
   if (unit == "percent") return 100.0 * ours;
   return std::nullopt;

@@ -35,8 +35,15 @@ struct Variant {
   std::vector<runner::SampleRecord> records;
 };
 
-bool per_100(const std::string& metric) { return metric == "bleu" || metric == "chrf"; }
-bool lower_is_better(const std::string& metric) { return metric == "wer" || metric == "cer"; }
+// Unknown metric names (an older results file) show as fractions, higher is better.
+bool per_100(const std::string& metric) {
+  const eval::MetricInfo* info = eval::metric_registry().lookup(metric);
+  return info && info->points_100;
+}
+bool lower_is_better(const std::string& metric) {
+  const eval::MetricInfo* info = eval::metric_registry().lookup(metric);
+  return info && info->lower_is_better;
+}
 
 std::optional<double> num(const json& j) {
   if (j.is_number()) return j.get<double>();

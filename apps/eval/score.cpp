@@ -53,7 +53,7 @@ Command score_cmd("score", "Score a JSONL predictions file with a metric (accura
   sub.add_option("--bootstrap-samples", a->bootstrap_samples, "Bootstrap resamples for corpus metrics (default 1000)");
   sub.add_option("--bootstrap-seed", a->bootstrap_seed, "Bootstrap seed (sacreBLEU default 12345)");
   return [a]() -> int {
-    const eval::MetricInfo& info = eval::metric_info(a->metric);
+    const eval::Metric& metric = eval::find_metric(a->metric);
     eval::ScoreOptions opt;
     opt.normalizer = a->normalizer;
     eval::NormalizerOptions nopt;
@@ -65,11 +65,11 @@ Command score_cmd("score", "Score a JSONL predictions file with a metric (accura
     if (a->bootstrap_samples < 1) throw_input("--bootstrap-samples: must be at least 1");
     opt.bootstrap_samples = a->bootstrap_samples;
     opt.bootstrap_seed = a->bootstrap_seed;
-    std::vector<eval::EvalItem> items = eval::read_eval_jsonl(a->input, info);
+    std::vector<eval::EvalItem> items = eval::read_eval_jsonl(a->input, metric);
     eval::Evaluation e = eval::evaluate(a->metric, items, opt);
     nlohmann::json j = eval::summarize(e, opt, a->per_item);
     if (!a->baseline.empty()) {
-      std::vector<eval::EvalItem> base_items = eval::read_eval_jsonl(a->baseline, info);
+      std::vector<eval::EvalItem> base_items = eval::read_eval_jsonl(a->baseline, metric);
       eval::ScoreOptions bopt = opt;
       bopt.mmmu_random_fallback = opt.mmmu_random_fallback;
       eval::Evaluation b = eval::evaluate(a->metric, base_items, bopt);

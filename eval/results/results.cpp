@@ -209,11 +209,7 @@ json read_results(const std::string& path) {
       const json& t = ts[k];
       expect(t.is_object(), vw, fmt::format("tasks[{}]", k), "an object", t);
       for (const char* key : {"task", "key", "metric"}) expect(field(t, key, tw).is_string(), tw, key, "a string", t[key]);
-      try {
-        eval::metric_info(t["metric"].get<std::string>());  // InputError listing the known metrics
-      } catch (const InputError& e) {
-        throw_input("{}: field 'metric': {}", tw, e.what());
-      }
+      eval::metric_registry().find(t["metric"].get<std::string>(), fmt::format("{}: field 'metric'", tw));
       expect(field(t, "n", tw).is_number_integer(), tw, "n", "an integer", t["n"]);
       for (const char* key : {"score", "stderr", "parse_failure_rate"}) check_num_or_null(t, key, tw);
       const json& ci = field(t, "ci95", tw);

@@ -150,11 +150,7 @@ SampleRecord record_from_json(const json& j, const std::string& where) {
   if (r.id.empty()) throw_input("{}: field 'id': empty", where);
   r.task = get_str(j, "task", where);
   r.metric = get_str(j, "metric", where);
-  try {
-    eval::metric_info(r.metric);
-  } catch (const InputError& e) {
-    throw_input("{}: field 'metric': {}", where, e.what());
-  }
+  eval::metric_registry().find(r.metric, fmt::format("{}: field 'metric'", where));
   r.normalizer = get_str(j, "normalizer", where);
   const auto& norms = eval::normalizer_registry();
   if (std::none_of(norms.begin(), norms.end(), [&](const eval::NormalizerInfo& n) { return n.name == r.normalizer; }))

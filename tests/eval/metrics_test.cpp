@@ -3,6 +3,7 @@
 #include "eval/metrics.h"
 #include "eval/sacrebleu.h"
 #include "base/error.h"
+#include "eval_test_util.h"
 
 #include <catch2/catch.hpp>
 
@@ -12,24 +13,16 @@ using namespace g4u::eval;
 using Catch::Detail::Approx;
 
 namespace {
+using g4u::test::eval_item;
 EvalItem item(const std::string& pred, std::vector<std::string> refs, std::vector<std::string> choices = {}) {
-  EvalItem it;
-  it.where = "test";
-  it.prediction = u32(pred);
-  for (auto& r : refs) it.references.push_back(u32(r));
-  for (auto& c : choices) it.choices.push_back(u32(c));
-  return it;
+  return eval_item(pred, refs, choices);
 }
-ScoreOptions plain() {
-  ScoreOptions o;
-  o.reasoning = reasoning_tags("none");
-  return o;
-}
+ScoreOptions plain() { return g4u::test::plain_options(); }
 std::string tok(const std::string& s) { return utf8_encode(tokenize_13a(u32(s))); }
 }  // namespace
 
 TEST_CASE("registry: names and unknown metric", "[unit]") {
-  CHECK(metric_registry().size() == 15);
+  CHECK(metric_registry().all().size() == 15);
   CHECK(metric_info("bleu").corpus);
   CHECK(metric_info("mmmu-mc").needs_choices);
   try {
