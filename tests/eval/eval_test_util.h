@@ -1,9 +1,12 @@
-// Helpers of the eval tests: a predictions line built in code and score options without
-// reasoning stripping or normalization.
+// Helpers of the eval tests: a predictions line built in code, score options without reasoning
+// stripping or normalization, and the Whisper spelling map file.
 #pragma once
 
 #include "eval/metrics.h"
+#include "test_paths.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,6 +26,15 @@ inline eval::ScoreOptions plain_options() {
   eval::ScoreOptions o;
   o.reasoning = eval::reasoning_tags("none");
   return o;
+}
+
+// The map lives in ../shared/data (not in the repository). A worktree outside the main checkout
+// can point at it with $G4U_SPELLINGS.
+inline std::string spelling_file() {
+  std::string p = std::string(G4U_SHARED_DATA_DIR) + "/whisper_english_spellings.json";
+  const char* env = std::getenv("G4U_SPELLINGS");
+  if (!std::filesystem::exists(p) && env) p = env;
+  return p;
 }
 
 }  // namespace g4u::test

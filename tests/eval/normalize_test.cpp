@@ -3,7 +3,7 @@
 #include "eval/text_normalize.h"
 #include "eval/unicode.h"
 #include "base/error.h"
-#include "test_paths.h"
+#include "eval_test_util.h"
 
 #include <catch2/catch.hpp>
 
@@ -21,16 +21,9 @@ std::string basic_rd(const std::string& s) {
 }
 std::string nums(const std::string& s) { return utf8_encode(whisper_english_numbers(u32(s))); }
 std::string vqa(const std::string& s) { return utf8_encode(vqa_normalize(u32(s))); }
-// The map lives in ../shared/data (not in the repository). A worktree outside the main checkout
-// can point at it with $G4U_SPELLINGS.
-std::string spelling_path() {
-  std::string p = std::string(G4U_SHARED_DATA_DIR) + "/whisper_english_spellings.json";
-  const char* env = std::getenv("G4U_SPELLINGS");
-  if (!std::filesystem::exists(p) && env) p = env;
-  return p;
-}
+using g4u::test::spelling_file;
 const SpellingMap& spellings() {
-  static std::shared_ptr<const SpellingMap> m = load_spelling_map(spelling_path());
+  static std::shared_ptr<const SpellingMap> m = load_spelling_map(spelling_file());
   return *m;
 }
 std::string en(const std::string& s) { return utf8_encode(whisper_english_normalize(u32(s), spellings())); }
@@ -127,11 +120,11 @@ TEST_CASE("whisper-en full pipeline", "[unit]") {
 }
 
 TEST_CASE("spelling map file: search and errors", "[unit]") {
-  REQUIRE(std::filesystem::exists(spelling_path()));
+  REQUIRE(std::filesystem::exists(spelling_file()));
   CHECK(spellings().size() == 1739);
   CHECK(utf8_encode(spellings().at(u32("colour"))) == "color");
   CHECK_THROWS_AS(find_spelling_file("/nonexistent/spellings.json"), g4u::InputError);
-  CHECK(find_spelling_file(spelling_path()) == spelling_path());
+  CHECK(find_spelling_file(spelling_file()) == spelling_file());
   CHECK_THROWS_AS(make_normalizer("whisper-xx"), g4u::InputError);
   try {
     make_normalizer("nope");
