@@ -1220,32 +1220,39 @@ U32 anls_normalize(const U32& s) { return py_join(py_split(py_lower(py_strip(s))
 // Registry
 // ================================================================================================
 
-const std::vector<NormalizerInfo>& normalizer_registry() {
-  static const std::vector<NormalizerInfo> r = {
-      {"none", "identity"},
-      {"whisper-basic", "openai/whisper BasicTextNormalizer (lower, bracket removal, NFKC, symbols -> space)"},
-      {"whisper-en",
-       "openai/whisper EnglishTextNormalizer (contractions, titles, numbers, currency, UK->US spellings)"},
-      {"vqa", "EvalAI / VQA answer processor (punctuation, number words, articles, contractions)"},
-  };
+namespace {
+
+Normalizer stateless(std::string name, std::string description, U32 (*normalize)(const U32&)) {
+  return {std::move(name), std::move(description), [normalize](const NormalizerOptions&) -> NormalizeFn {
+            return [normalize](const U32& s) { return normalize(s); };
+          }};
+}
+
+U32 identity(const U32& s) { return s; }
+U32 whisper_basic_default(const U32& s) { return whisper_basic_normalize(s); }
+
+Registry<Normalizer> build_normalizer_registry() {
+  Registry<Normalizer> r("normalizer");
+  r.add(stateless("none", "identity", identity));
+  r.add(stateless("whisper-basic",
+                  "openai/whisper BasicTextNormalizer (lower, bracket removal, NFKC, symbols -> space)",
+                  whisper_basic_default));
+  r.add({"whisper-en",
+         "openai/whisper EnglishTextNormalizer (contractions, titles, numbers, currency, UK->US spellings)",
+         [](const NormalizerOptions& opt) -> NormalizeFn {
+           std::shared_ptr<const SpellingMap> map = load_spelling_map(find_spelling_file(opt.spellings_path));
+           return [map](const U32& s) { return whisper_english_normalize(s, *map); };
+         }});
+  r.add(stateless("vqa", "EvalAI / VQA answer processor (punctuation, number words, articles, contractions)",
+                  vqa_normalize));
   return r;
 }
 
-std::string normalizer_names() {
-  std::string s;
-  for (auto& n : normalizer_registry()) s += (s.empty() ? "" : ", ") + n.name;
-  return s;
-}
+}  // namespace
 
-NormalizeFn make_normalizer(const std::string& name, const NormalizerOptions& opt) {
-  if (name == "none") return [](const U32& s) { return s; };
-  if (name == "whisper-basic") return [](const U32& s) { return whisper_basic_normalize(s); };
-  if (name == "vqa") return [](const U32& s) { return vqa_normalize(s); };
-  if (name == "whisper-en") {
-    std::shared_ptr<const SpellingMap> map = load_spelling_map(find_spelling_file(opt.spellings_path));
-    return [map](const U32& s) { return whisper_english_normalize(s, *map); };
-  }
-  throw_input("unknown normalizer '{}' (known: {})", name, normalizer_names());
+const Registry<Normalizer>& normalizer_registry() {
+  static const Registry<Normalizer> registry = build_normalizer_registry();
+  return registry;
 }
 
 }  // namespace g4u::eval

@@ -15,12 +15,14 @@
 // parents, the directory of the g4u executable and its parents).
 #pragma once
 
+#include "base/registry.h"
 #include "eval/unicode.h"
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace g4u::eval {
@@ -61,13 +63,18 @@ struct NormalizerOptions {
 
 using NormalizeFn = std::function<U32(const U32&)>;
 
-struct NormalizerInfo {
-  std::string name;
+// One record per normalizer; adding a normalizer = adding one record in normalizer_registry()
+// (tests/eval/normalize_test.cpp runs every record on hand-written cases).
+struct Normalizer {
+  std::string name;         // the --normalizer value (stable: it reaches sample logs)
   std::string description;
+  std::function<NormalizeFn(const NormalizerOptions&)> make;  // may read files (InputError)
 };
-const std::vector<NormalizerInfo>& normalizer_registry();
-std::string normalizer_names();  // "none, whisper-basic, ..." for messages
+const Registry<Normalizer>& normalizer_registry();
+inline std::string normalizer_names() { return normalizer_registry().names(); }  // "none, whisper-basic, ..."
 // InputError "unknown normalizer 'x' (known: ...)" for unknown names.
-NormalizeFn make_normalizer(const std::string& name, const NormalizerOptions& opt = {});
+inline NormalizeFn make_normalizer(std::string_view name, const NormalizerOptions& opt = {}) {
+  return normalizer_registry().find(name).make(opt);
+}
 
 }  // namespace g4u::eval

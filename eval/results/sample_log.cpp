@@ -152,9 +152,7 @@ SampleRecord record_from_json(const json& j, const std::string& where) {
   r.metric = get_str(j, "metric", where);
   eval::metric_registry().find(r.metric, fmt::format("{}: field 'metric'", where));
   r.normalizer = get_str(j, "normalizer", where);
-  const auto& norms = eval::normalizer_registry();
-  if (std::none_of(norms.begin(), norms.end(), [&](const eval::NormalizerInfo& n) { return n.name == r.normalizer; }))
-    throw_input("{}: field 'normalizer': unknown normalizer '{}' (known: {})", where, r.normalizer, eval::normalizer_names());
+  eval::normalizer_registry().find(r.normalizer, fmt::format("{}: field 'normalizer'", where));
   r.prompt_hash = get_str(j, "prompt_hash", where);
   r.prompt_tokens = get_count(j, "prompt_tokens", where);
   r.new_tokens = get_count(j, "new_tokens", where);

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 using namespace g4u::eval;
 
@@ -150,4 +151,45 @@ TEST_CASE("vqa (EvalAI) processor", "[unit]") {
 
 TEST_CASE("anls normalisation", "[unit]") {
   CHECK(utf8_encode(anls_normalize(u32("  Hello   World \n"))) == "hello world");
+}
+
+namespace {
+struct NormalizerCase {
+  std::string input, expected;
+};
+// Hand-written expectations per normalizer record; `idempotent` = normalizing an output again
+// changes nothing (true of all four on these inputs).
+struct NormalizerCases {
+  std::vector<NormalizerCase> cases;
+  bool idempotent = true;
+};
+std::map<std::string, NormalizerCases> normalizer_cases() {
+  return {
+      {"none", {{{"  Hello, World! ", "  Hello, World! "}, {"", ""}}}},
+      {"whisper-basic", {{{"Hello, World!", "hello world "}, {"keep [noise] this <unk> (aside) too", "keep this too"}}}},
+      {"whisper-en",
+       {{{"I've got twenty three dollars and fifty cents.", "i have got $23.50"},
+         {"The organisation's centre", "the organization is center"}}}},
+      {"vqa", {{{"Two dogs.", "2 dogs"}, {"The Answer", "answer"}, {"1,000", "1000"}}}},
+  };
+}
+}  // namespace
+
+TEST_CASE("every normalizer record: hand-written cases, idempotence, description", "[unit]") {
+  const auto all_cases = normalizer_cases();
+  CHECK(all_cases.size() == normalizer_registry().all().size());
+  NormalizerOptions options;
+  options.spellings_path = spelling_file();
+  for (const Normalizer& record : normalizer_registry().all()) {
+    INFO(record.name);
+    CHECK(!record.description.empty());
+    REQUIRE(all_cases.count(record.name) == 1);  // a new normalizer needs cases above
+    NormalizeFn normalize = make_normalizer(record.name, options);
+    for (const NormalizerCase& c : all_cases.at(record.name).cases) {
+      INFO(c.input);
+      U32 once = normalize(u32(c.input));
+      CHECK(utf8_encode(once) == c.expected);
+      if (all_cases.at(record.name).idempotent) CHECK(normalize(once) == once);
+    }
+  }
 }
