@@ -512,47 +512,35 @@ ojson convert_mmau(BenchmarkRow& r) {
   return line;
 }
 
-std::vector<BenchmarkInfo> build_benchmarks() {
-  return {
-      {"mmmu", "MMMU validation (30 subjects; multiple-choice + open)", "lmms-lab/MMMU", "validation", 900,
-       {"mmmu-val-mc", "mmmu-val-open"}, convert_mmmu},
-      {"mathvista", "MathVista testmini (prompt = official query)", "AI4Math/MathVista", "testmini", 1000,
-       {"mathvista-testmini"}, convert_mathvista},
-      {"chartqa", "ChartQA test (human + augmented)", "lmms-lab/ChartQA", "test", 2500, {"chartqa"}, convert_chartqa},
-      {"docvqa", "DocVQA validation", "lmms-lab/DocVQA (config DocVQA)", "validation", 5349, {"docvqa-val"},
-       convert_docvqa},
-      {"ai2d", "AI2D test", "lmms-lab/ai2d", "test", 3088, {"ai2d"}, convert_ai2d},
-      {"textvqa", "TextVQA validation", "lmms-lab/textvqa", "validation", 5000, {"textvqa-val"}, convert_textvqa},
-      {"mmbench", "MMBench-EN dev (circular rows)", "lmms-lab/MMBench (config en)", "dev", 4377, {"mmbench-en-dev"},
-       convert_mmbench},
-      {"librispeech", "LibriSpeech test-clean (2,620) / test-other (2,939)", "lmms-lab-audio/librispeech",
-       "librispeech_test_clean", 0, {"librispeech"}, convert_librispeech},
-      {"fleurs", "FLEURS (per language; WER, CER for cmn_hans / yue_hant)", "google/fleurs", "test", 0,
-       {"fleurs", "fleurs-cer"}, convert_fleurs},
-      {"covost2", "CoVoST 2 speech translation (per direction)", "facebook/covost2 or lmms-lab-audio/covost2_en-zh",
-       "test", 0, {"covost2"}, convert_covost2},
-      {"mmau", "MMAU test-mini (v05.15.25)", "Sakshi113/MMAU mmau-test-mini.json + audio", "test-mini", 1000,
-       {"mmau-test-mini"}, convert_mmau},
-  };
+Registry<BenchmarkInfo> build_benchmark_registry() {
+  Registry<BenchmarkInfo> r("benchmark");
+  r.add({"mmmu", "MMMU validation (30 subjects; multiple-choice + open)", "lmms-lab/MMMU", "validation", 900,
+        {"mmmu-val-mc", "mmmu-val-open"}, convert_mmmu});
+  r.add({"mathvista", "MathVista testmini (prompt = official query)", "AI4Math/MathVista", "testmini", 1000,
+        {"mathvista-testmini"}, convert_mathvista});
+  r.add({"chartqa", "ChartQA test (human + augmented)", "lmms-lab/ChartQA", "test", 2500, {"chartqa"}, convert_chartqa});
+  r.add({"docvqa", "DocVQA validation", "lmms-lab/DocVQA (config DocVQA)", "validation", 5349, {"docvqa-val"},
+        convert_docvqa});
+  r.add({"ai2d", "AI2D test", "lmms-lab/ai2d", "test", 3088, {"ai2d"}, convert_ai2d});
+  r.add({"textvqa", "TextVQA validation", "lmms-lab/textvqa", "validation", 5000, {"textvqa-val"}, convert_textvqa});
+  r.add({"mmbench", "MMBench-EN dev (circular rows)", "lmms-lab/MMBench (config en)", "dev", 4377, {"mmbench-en-dev"},
+        convert_mmbench});
+  r.add({"librispeech", "LibriSpeech test-clean (2,620) / test-other (2,939)", "lmms-lab-audio/librispeech",
+        "librispeech_test_clean", 0, {"librispeech"}, convert_librispeech});
+  r.add({"fleurs", "FLEURS (per language; WER, CER for cmn_hans / yue_hant)", "google/fleurs", "test", 0,
+        {"fleurs", "fleurs-cer"}, convert_fleurs});
+  r.add({"covost2", "CoVoST 2 speech translation (per direction)", "facebook/covost2 or lmms-lab-audio/covost2_en-zh",
+        "test", 0, {"covost2"}, convert_covost2});
+  r.add({"mmau", "MMAU test-mini (v05.15.25)", "Sakshi113/MMAU mmau-test-mini.json + audio", "test-mini", 1000,
+        {"mmau-test-mini"}, convert_mmau});
+  return r;
 }
 
 }  // namespace
 
-const std::vector<BenchmarkInfo>& benchmark_registry() {
-  static const std::vector<BenchmarkInfo> r = build_benchmarks();
-  return r;
-}
-
-std::string benchmark_names() {
-  std::string s;
-  for (auto& b : benchmark_registry()) s += (s.empty() ? "" : ", ") + b.name;
-  return s;
-}
-
-const BenchmarkInfo& find_benchmark(const std::string& name) {
-  for (auto& b : benchmark_registry())
-    if (b.name == name) return b;
-  throw_input("--benchmark: unknown benchmark '{}' (known: {})", name, benchmark_names());
+const Registry<BenchmarkInfo>& benchmark_registry() {
+  static const Registry<BenchmarkInfo> registry = build_benchmark_registry();
+  return registry;
 }
 
 json import_benchmark(const ImportOptions& o) {

@@ -9,6 +9,7 @@
 // shared/docs/eval-benchmarks.md §2-§3); datasets/README.md lists the mapping of every benchmark.
 #pragma once
 
+#include "base/registry.h"
 #include "datasets/media.h"
 
 #include <nlohmann/json.hpp>
@@ -32,9 +33,13 @@ struct BenchmarkInfo {
   std::function<nlohmann::ordered_json(BenchmarkRow&)> convert;
 };
 
-const std::vector<BenchmarkInfo>& benchmark_registry();
-const BenchmarkInfo& find_benchmark(const std::string& name);  // InputError listing the names
-std::string benchmark_names();
+// Adding a benchmark = adding its converter and one record in build_benchmark_registry().
+const Registry<BenchmarkInfo>& benchmark_registry();
+// InputError "--benchmark: unknown benchmark 'x' (known: ...)".
+inline const BenchmarkInfo& find_benchmark(const std::string& name) {
+  return benchmark_registry().find(name, "--benchmark");
+}
+inline std::string benchmark_names() { return benchmark_registry().names(); }
 
 struct ImportOptions {
   std::string benchmark;

@@ -533,18 +533,12 @@ SynthItem make_sequence(const SuiteInfo& s, uint64_t seed, int64_t i) {
   return it;
 }
 
-std::vector<SuiteInfo> build_suites() {
-  std::vector<SuiteInfo> v;
-  auto add = [&](const char* name, int classes, std::optional<double> chance, std::string def,
-                 SynthItem (*fn)(const SuiteInfo&, uint64_t, int64_t)) {
-    SuiteInfo s;
-    s.name = name;
-    s.task = &find_task(name);
-    s.classes = classes;
-    s.chance = chance;
-    s.chance_definition = std::move(def);
-    s.make = fn;
-    v.push_back(std::move(s));
+Registry<SuiteInfo> build_suite_registry() {
+  Registry<SuiteInfo> r("suite");
+  // A suite writes lines of the task of the same name.
+  auto add = [&](const char* name, int classes, std::optional<double> chance, std::string chance_definition,
+                 SynthItem (*make)(const SuiteInfo&, uint64_t, int64_t)) {
+    r.add({name, &find_task(name), classes, chance, std::move(chance_definition), make});
   };
   const std::string uniform = "expected exact-match accuracy of a uniform guess among the answers the generator produces";
   add("count-shapes", 5, 1.0 / 5, uniform + " (1-5)", make_count_shapes);
@@ -566,26 +560,14 @@ std::vector<SuiteInfo> build_suites() {
   add("arith", 20, 1.0 / 20, uniform + " (0-19)", make_arith);
   add("rule-chain", 24, 1.0 / 24, uniform + " (the 24 orders of A B C D)", make_rule_chain);
   add("sequence", 9, 1.0 / 90, uniform + " (90 = 10 starts x 9 steps; the step is balanced)", make_sequence);
-  return v;
+  return r;
 }
 
 }  // namespace
 
-const std::vector<SuiteInfo>& suite_registry() {
-  static const std::vector<SuiteInfo> v = build_suites();
-  return v;
-}
-
-std::string suite_names() {
-  std::string s;
-  for (auto& x : suite_registry()) s += (s.empty() ? "" : ", ") + x.name;
-  return s;
-}
-
-const SuiteInfo& find_suite(const std::string& name) {
-  for (auto& s : suite_registry())
-    if (s.name == name) return s;
-  throw_input("--suite: unknown suite '{}' (known: {})", name, suite_names());
+const Registry<SuiteInfo>& suite_registry() {
+  static const Registry<SuiteInfo> registry = build_suite_registry();
+  return registry;
 }
 
 nlohmann::json suite_json(const SuiteInfo& s) {

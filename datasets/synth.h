@@ -36,9 +36,12 @@ struct SuiteInfo {
   std::function<SynthItem(const SuiteInfo&, uint64_t seed, int64_t index)> make;
 };
 
-const std::vector<SuiteInfo>& suite_registry();
-const SuiteInfo& find_suite(const std::string& name);  // InputError listing the suites
-std::string suite_names();
+// Adding a suite = adding its task record (tasks.h) and one record in build_suite_registry()
+// (datasets/synth.cpp): classes, chance and the generator.
+const Registry<SuiteInfo>& suite_registry();
+// InputError "--suite: unknown suite 'x' (known: ...)".
+inline const SuiteInfo& find_suite(const std::string& name) { return suite_registry().find(name, "--suite"); }
+inline std::string suite_names() { return suite_registry().names(); }
 nlohmann::json suite_json(const SuiteInfo& s);  // name, task, modality, metric, chance, classes, ...
 
 // The id of item `index` of a suite: "<suite>-s<seed>-<index, 6 digits>".

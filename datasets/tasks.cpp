@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <set>
 
 namespace g4u::datasets {
 
@@ -35,13 +34,13 @@ constexpr const char* kLetterInstruction = "Answer with the option's letter from
 constexpr const char* kShortPhrase = "Answer the question using a single word or phrase.";
 constexpr const char* kAsrPrompt = "Please recognize the speech and only output the recognized content:";
 
-std::vector<TaskInfo> build_registry() {
+Registry<TaskInfo> build_task_registry() {
   using M = Modality;
   using A = AnswerType;
   const std::string letter = kLetterInstruction;
   const std::string phrase = kShortPhrase;
-  std::vector<TaskInfo> r;
-  auto add = [&](TaskInfo t) { r.push_back(std::move(t)); };
+  Registry<TaskInfo> r("task");
+  auto add = [&](TaskInfo t) { r.add(std::move(t)); };
 
   // --- synthetic suites (datasets/synth.cpp) ------------------------------------------------------
   add({"count-shapes", "count the shapes of one colour in a 64x64 image (1-5)", "synthetic", M::kImage, A::kNumber,
@@ -102,34 +101,14 @@ std::vector<TaskInfo> build_registry() {
        "Translate the speech into {meta:target_language} and only output the translation:"});
   add({"mmau-test-mini", "MMAU test-mini audio multiple choice (answer = choice text)", "mmau", M::kAudio,
        A::kChoice, "mmau", "none", 128, "{question}\n{options}\n" + letter, true});
-
-  std::set<std::string> seen;
-  for (auto& t : r) G4U_CHECK(seen.insert(t.name).second, "duplicate task '{}'", t.name);
   return r;
 }
 
 }  // namespace
 
-const std::vector<TaskInfo>& task_registry() {
-  static const std::vector<TaskInfo> r = build_registry();
-  return r;
-}
-
-std::string task_names() {
-  std::string s;
-  for (auto& t : task_registry()) s += (s.empty() ? "" : ", ") + t.name;
-  return s;
-}
-
-const TaskInfo* lookup_task(const std::string& name) {
-  for (auto& t : task_registry())
-    if (t.name == name) return &t;
-  return nullptr;
-}
-
-const TaskInfo& find_task(const std::string& name) {
-  if (const TaskInfo* t = lookup_task(name)) return *t;
-  throw_input("unknown task '{}' (known: {})", name, task_names());
+const Registry<TaskInfo>& task_registry() {
+  static const Registry<TaskInfo> registry = build_task_registry();
+  return registry;
 }
 
 nlohmann::json task_json(const TaskInfo& t) {

@@ -11,6 +11,8 @@
 // shared/docs/eval-benchmarks.md §2-§3 (see datasets/README.md for the per-task sources).
 #pragma once
 
+#include "base/registry.h"
+
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -43,11 +45,13 @@ struct TaskInfo {
   bool uses_question() const { return prompt_template.find("{question}") != std::string::npos; }
 };
 
-const std::vector<TaskInfo>& task_registry();
-// InputError "unknown task 'x' (known: ...)" for names not in the registry.
-const TaskInfo& find_task(const std::string& name);
-const TaskInfo* lookup_task(const std::string& name);  // nullptr when unknown
-std::string task_names();
+// Adding a task = adding one record in build_task_registry() (datasets/tasks.cpp); its metric and
+// normalizer must name records of eval's registries (checked by tests/datasets/manifest_test.cpp).
+const Registry<TaskInfo>& task_registry();
+// Shorthands of task_registry(): InputError "unknown task 'x' (known: ...)"; nullptr; the names.
+inline const TaskInfo& find_task(const std::string& name) { return task_registry().find(name); }
+inline const TaskInfo* lookup_task(const std::string& name) { return task_registry().lookup(name); }
+inline std::string task_names() { return task_registry().names(); }
 nlohmann::json task_json(const TaskInfo& t);
 
 // The string a JSON number answer is scored as: integral values within 2^53 as plain integers

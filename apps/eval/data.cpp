@@ -38,11 +38,11 @@ struct CheckFlags {
 int run_synth(const SynthFlags& f) {
   if (f.list) {
     json list = json::array();
-    for (auto& s : ds::suite_registry()) list.push_back(ds::suite_json(s));
+    for (auto& s : ds::suite_registry().all()) list.push_back(ds::suite_json(s));
     if (f.json) {
       print_json({{"suites", list}});
     } else {
-      for (auto& s : ds::suite_registry())
+      for (auto& s : ds::suite_registry().all())
         fmt::print(stderr, "{:<14} {:<6} chance {:<8} {}\n", s.name, ds::modality_name(s.task->modality),
                    s.chance ? fmt::format("{:.4g}", *s.chance) : "n/a (WER)", s.task->description);
     }
@@ -62,12 +62,12 @@ int run_synth(const SynthFlags& f) {
 int run_import(const ImportFlags& f) {
   if (f.list) {
     json list = json::array();
-    for (auto& b : ds::benchmark_registry())
+    for (auto& b : ds::benchmark_registry().all())
       list.push_back({{"name", b.name}, {"description", b.description}, {"release", b.release}, {"split", b.split},
                       {"expected_rows", b.expected_rows}, {"tasks", b.tasks}});
     if (f.json) print_json({{"benchmarks", list}});
     else
-      for (auto& b : ds::benchmark_registry()) fmt::print(stderr, "{:<12} {:<48} {}\n", b.name, b.release, b.description);
+      for (auto& b : ds::benchmark_registry().all()) fmt::print(stderr, "{:<12} {:<48} {}\n", b.name, b.release, b.description);
     return 0;
   }
   if (f.benchmark.empty()) throw_input("--benchmark: missing (one of: {})", ds::benchmark_names());
@@ -161,10 +161,10 @@ Command data_cmd("data", "Datasets: synthetic suites, benchmark import, manifest
     if (c->parsed()) return run_check(*chk);
     if (t->parsed()) {
       json list = json::array();
-      for (auto& task : ds::task_registry()) list.push_back(ds::task_json(task));
+      for (auto& task : ds::task_registry().all()) list.push_back(ds::task_json(task));
       if (*tasks_json) print_json({{"tasks", list}});
       else
-        for (auto& task : ds::task_registry())
+        for (auto& task : ds::task_registry().all())
           fmt::print(stderr, "{:<20} {:<6} {:<7} {:<17} {}\n", task.name, ds::modality_name(task.modality),
                      ds::answer_type_name(task.answer_type), task.metric, task.description);
       return 0;

@@ -3,6 +3,7 @@
 #include "datasets/manifest.h"
 #include "datasets/synth.h"
 #include "datasets_test_util.h"
+#include "eval/metrics.h"
 
 #include <sndfile.h>
 #include <stb/stb_image.h>
@@ -138,16 +139,33 @@ const std::map<std::string, Expect> kExpected = {
 
 TEST_CASE("the suite list is the documented one", "[unit]") {
   std::set<std::string> names;
-  for (auto& s : suite_registry()) names.insert(s.name);
+  for (auto& s : suite_registry().all()) names.insert(s.name);
   std::set<std::string> want;
   for (auto& [k, _] : kExpected) want.insert(k);
   CHECK(names == want);
   CHECK_THROWS_AS(find_suite("nope"), InputError);
 }
 
+TEST_CASE("every suite record is complete: its task, a scoring metric, classes, chance, a generator", "[unit]") {
+  for (const SuiteInfo& suite : suite_registry().all()) {
+    INFO(suite.name);
+    REQUIRE(suite.task != nullptr);
+    CHECK(suite.task == lookup_task(suite.name));  // a suite writes lines of its own task
+    const eval::Metric* metric = eval::metric_registry().lookup(suite.task->metric);
+    REQUIRE(metric != nullptr);
+    CHECK(suite.classes >= 2);
+    // a chance level is an expected accuracy; error-rate suites have none
+    CHECK(suite.chance.has_value() == !metric->corpus);
+    if (suite.chance) CHECK((*suite.chance > 0 && *suite.chance <= 1));
+    CHECK(!suite.chance_definition.empty());
+    CHECK(static_cast<bool>(suite.make));
+    CHECK(suite_json(suite)["metric"] == suite.task->metric);
+  }
+}
+
 TEST_CASE("every suite: same seed -> identical bytes, other seed -> different; balanced; chance recorded",
           "[integration]") {
-  for (auto& suite : suite_registry()) {
+  for (auto& suite : suite_registry().all()) {
     DYNAMIC_SECTION(suite.name) {
       const Expect& want = kExpected.at(suite.name);
       CHECK(suite.classes == want.classes);
