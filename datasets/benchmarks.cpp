@@ -153,6 +153,11 @@ struct BenchmarkRow {
   std::string add_media(const std::string& k, MediaKind kind, MediaInfo* info = nullptr) {
     return media(need(k), kind, k, info);
   }
+  // The row's fields `keys` that are present (not null), copied into `meta`.
+  void copy_present(ojson& meta, std::initializer_list<const char*> keys) const {
+    for (const char* k : keys)
+      if (has(k)) meta[k] = row[k];
+  }
   std::string export_str(const std::string& k) const {
     auto it = export_info.find(k);
     return it != export_info.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -184,6 +189,20 @@ std::string source_stem(const json& media_value) {
 }
 
 double round3(double x) { return std::round(x * 1000) / 1000; }
+
+void add_duration(ojson& meta, const MediaInfo& audio) {
+  if (audio.sample_rate) meta["duration_s"] = round3(audio.duration_s());
+}
+
+// The start of a line with one image (the row's `image`) and a question (the row's `question`).
+ojson image_question_line(BenchmarkRow& r, const std::string& id, const char* task) {
+  ojson line;
+  line["id"] = id;
+  line["task"] = task;
+  line["question"] = r.str("question");
+  line["images"] = ojson::array({r.add_media("image", MediaKind::kImage)});
+  return line;
+}
 
 // --- MMMU (validation) ---------------------------------------------------------------------------
 const std::map<std::string, std::string>& mmmu_disciplines() {
@@ -260,8 +279,7 @@ ojson convert_mmmu(BenchmarkRow& r) {
   auto d = mmmu_disciplines().find(subject);
   ojson meta = {{"benchmark", "mmmu"}, {"subject", subject},
                 {"discipline", d == mmmu_disciplines().end() ? "" : d->second}, {"question_type", qtype}};
-  for (const char* k : {"subfield", "img_type", "topic_difficulty"})
-    if (r.has(k)) meta[k] = r.row[k];
+  r.copy_present(meta, {"subfield", "img_type", "topic_difficulty"});
   meta["images_referenced"] = std::vector<int>(referenced.begin(), referenced.end());
   line["meta"] = meta;
   return line;
@@ -305,12 +323,8 @@ ojson convert_mathvista(BenchmarkRow& r) {
 
 // --- ChartQA (test) --------------------------------------------------------------------------------
 ojson convert_chartqa(BenchmarkRow& r) {
-  ojson line;
   std::string type = r.opt_str("type");
-  line["id"] = fmt::format("chartqa-{:05d}", r.index);
-  line["task"] = "chartqa";
-  line["question"] = r.str("question");
-  line["images"] = ojson::array({r.add_media("image", MediaKind::kImage)});
+  ojson line = image_question_line(r, fmt::format("chartqa-{:05d}", r.index), "chartqa");
   const json& a = r.need("answer");
   if (a.is_array()) line["answers"] = r.str_list("answer");
   else line["answers"] = ojson::array({r.str("answer")});
@@ -318,29 +332,33 @@ ojson convert_chartqa(BenchmarkRow& r) {
   return line;
 }
 
-// --- DocVQA (validation) ---------------------------------------------------------------------------
-ojson convert_docvqa(BenchmarkRow& r) {
-  ojson line;
-  line["id"] = r.id_str("questionId");
-  line["task"] = "docvqa-val";
-  line["question"] = r.str("question");
-  line["images"] = ojson::array({r.add_media("image", MediaKind::kImage)});
+// --- DocVQA (validation) and TextVQA (validation) ---------------------------------------------------
+// A question on one image with a list of human answers; questions on the same image (the row's
+// `cluster_key`) form a cluster.
+ojson vqa_line(BenchmarkRow& r, const char* id_key, const char* task, const char* benchmark,
+               std::initializer_list<const char*> meta_keys, const char* cluster_key) {
+  ojson line = image_question_line(r, r.id_str(id_key), task);
   line["answers"] = r.str_list("answers");
-  ojson meta = {{"benchmark", "docvqa"}};
-  for (const char* k : {"question_types", "docId", "ucsf_document_id", "ucsf_document_page_no"})
-    if (r.has(k)) meta[k] = r.row[k];
+  ojson meta = {{"benchmark", benchmark}};
+  r.copy_present(meta, meta_keys);
   line["meta"] = meta;
-  if (r.has("docId")) line["cluster"] = r.id_str("docId");
+  if (r.has(cluster_key)) line["cluster"] = r.id_str(cluster_key);
   return line;
+}
+
+ojson convert_docvqa(BenchmarkRow& r) {
+  return vqa_line(r, "questionId", "docvqa-val", "docvqa",
+                  {"question_types", "docId", "ucsf_document_id", "ucsf_document_page_no"}, "docId");
+}
+
+ojson convert_textvqa(BenchmarkRow& r) {
+  return vqa_line(r, "question_id", "textvqa-val", "textvqa", {"image_id", "ocr_tokens", "image_classes", "set_name"},
+                  "image_id");
 }
 
 // --- AI2D (test) -----------------------------------------------------------------------------------
 ojson convert_ai2d(BenchmarkRow& r) {
-  ojson line;
-  line["id"] = fmt::format("ai2d-{:05d}", r.index);
-  line["task"] = "ai2d";
-  line["question"] = r.str("question");
-  line["images"] = ojson::array({r.add_media("image", MediaKind::kImage)});
+  ojson line = image_question_line(r, fmt::format("ai2d-{:05d}", r.index), "ai2d");
   auto options = r.str_list("options");
   line["choices"] = options;
   std::string a = r.id_str("answer");
@@ -350,22 +368,6 @@ ojson convert_ai2d(BenchmarkRow& r) {
   if (idx >= options.size()) r.bad("answer", fmt::format("index {} is beyond the {} options", idx, options.size()));
   line["answers"] = ojson::array({letter(idx)});
   line["meta"] = {{"benchmark", "ai2d"}, {"answer_index", idx}};
-  return line;
-}
-
-// --- TextVQA (validation) --------------------------------------------------------------------------
-ojson convert_textvqa(BenchmarkRow& r) {
-  ojson line;
-  line["id"] = r.id_str("question_id");
-  line["task"] = "textvqa-val";
-  line["question"] = r.str("question");
-  line["images"] = ojson::array({r.add_media("image", MediaKind::kImage)});
-  line["answers"] = r.str_list("answers");
-  ojson meta = {{"benchmark", "textvqa"}};
-  for (const char* k : {"image_id", "ocr_tokens", "image_classes", "set_name"})
-    if (r.has(k)) meta[k] = r.row[k];
-  line["meta"] = meta;
-  if (r.has("image_id")) line["cluster"] = r.id_str("image_id");
   return line;
 }
 
@@ -396,8 +398,7 @@ ojson convert_mmbench(BenchmarkRow& r) {
   line["answers"] = ojson::array({r.str("answer")});
   std::string group = std::to_string(index % 1000000);
   ojson meta = {{"benchmark", "mmbench"}, {"index", index}, {"group", group}, {"hint", hint}, {"question", question}};
-  for (const char* k : {"category", "l2-category", "source", "split"})
-    if (r.has(k)) meta[k] = r.row[k];
+  r.copy_present(meta, {"category", "l2-category", "source", "split"});
   line["meta"] = meta;
   line["cluster"] = group;
   return line;
@@ -418,7 +419,7 @@ ojson convert_librispeech(BenchmarkRow& r) {
   if (!task.empty()) meta["task"] = task;
   if (task.size() > 4) meta["language"] = task.substr(4);  // "asr_en" -> "en"
   if (r.has("source")) meta["source"] = r.row["source"];
-  if (info.sample_rate) meta["duration_s"] = round3(info.duration_s());
+  add_duration(meta, info);
   line["meta"] = meta;
   return line;
 }
@@ -438,9 +439,8 @@ ojson convert_fleurs(BenchmarkRow& r) {
   ojson meta = {{"benchmark", "fleurs"}, {"lang_id", lang}};
   if (lang.rfind("en_", 0) == 0) meta["normalizer"] = "whisper-en";
   if (r.has("id")) meta["sentence_id"] = r.row["id"];
-  for (const char* k : {"language", "gender", "raw_transcription", "lang_group_id"})
-    if (r.has(k)) meta[k] = r.row[k];
-  if (info.sample_rate) meta["duration_s"] = round3(info.duration_s());
+  r.copy_present(meta, {"language", "gender", "raw_transcription", "lang_group_id"});
+  add_duration(meta, info);
   line["meta"] = meta;
   return line;
 }
@@ -480,9 +480,8 @@ ojson convert_covost2(BenchmarkRow& r) {
   std::string ref = r.has("translation") ? r.str("translation") : r.str("gt");
   line["answers"] = ojson::array({ref});
   ojson meta = {{"benchmark", "covost2"}, {"source_language", src}, {"target_code", tgt}, {"target_language", name}};
-  for (const char* k : {"sentence", "client_id", "file"})
-    if (r.has(k)) meta[k] = r.row[k];
-  if (info.sample_rate) meta["duration_s"] = round3(info.duration_s());
+  r.copy_present(meta, {"sentence", "client_id", "file"});
+  add_duration(meta, info);
   line["meta"] = meta;
   return line;
 }
@@ -504,9 +503,8 @@ ojson convert_mmau(BenchmarkRow& r) {
   line["choices"] = choices;
   line["answers"] = ojson::array({answer});
   ojson meta = {{"benchmark", "mmau"}, {"audio_id", audio_id}};
-  for (const char* k : {"dataset", "task", "split", "category", "sub-category", "difficulty"})
-    if (r.has(k)) meta[k] = r.row[k];
-  if (info.sample_rate) meta["duration_s"] = round3(info.duration_s());
+  r.copy_present(meta, {"dataset", "task", "split", "category", "sub-category", "difficulty"});
+  add_duration(meta, info);
   line["meta"] = meta;
   line["cluster"] = audio_id;
   return line;

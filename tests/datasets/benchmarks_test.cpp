@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kFixtures = std::string(G4U_FIXTURES_DIR) + "/benchmarks/";
+const std::string& kFixtures = test::kBenchmarkFixtures;
 const std::string kLetter = "Answer with the option's letter from the given choices directly.";
 const std::string kPhrase = "Answer the question using a single word or phrase.";
 const std::string kAsr = "Please recognize the speech and only output the recognized content:";

@@ -14,15 +14,9 @@ using g4u::test::ScratchDir;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
+using g4u::test::folder_files;
 namespace {
-const std::string kFixtures = std::string(G4U_FIXTURES_DIR) + "/benchmarks/";
-
-std::map<std::string, std::string> folder_files(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = g4u::test::read_file(e.path().string());
-  return out;
-}
+const std::string& kFixtures = g4u::test::kBenchmarkFixtures;
 }  // namespace
 
 TEST_CASE("g4u data synth --list --json lists every suite with modality and chance", "[integration]") {

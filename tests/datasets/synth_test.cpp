@@ -20,12 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::map<std::string, std::string> folder_files(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = test::read_file(e.path().string());
-  return out;
-}
+using test::folder_files;
 
 std::vector<Sample> synth(const std::string& suite, int64_t n, uint64_t seed, const std::string& out) {
   synthesize({suite, n, seed, out, false});
