@@ -36,57 +36,19 @@ U32 tokenize_13a(const U32& in) {
       s.push_back(c);
     }
   }
+  auto is_period_or_comma = [](char32_t c) { return c == '.' || c == ','; };
   // ([^0-9])([\.,]) -> "\1 \2 "
-  {
-    U32 o;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (i + 1 < s.size() && !is_d(s[i]) && (s[i + 1] == '.' || s[i + 1] == ',')) {
-        o.push_back(s[i]);
-        o.push_back(' ');
-        o.push_back(s[i + 1]);
-        o.push_back(' ');
-        i += 2;
-      } else {
-        o.push_back(s[i++]);
-      }
-    }
-    s = o;
-  }
+  s = sub_char_pairs(
+      s, [&](char32_t a, char32_t b) { return !is_d(a) && is_period_or_comma(b); },
+      [](char32_t a, char32_t b) { return U32{a, U' ', b, U' '}; });
   // ([\.,])([^0-9]) -> " \1 \2"
-  {
-    U32 o;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (i + 1 < s.size() && (s[i] == '.' || s[i] == ',') && !is_d(s[i + 1])) {
-        o.push_back(' ');
-        o.push_back(s[i]);
-        o.push_back(' ');
-        o.push_back(s[i + 1]);
-        i += 2;
-      } else {
-        o.push_back(s[i++]);
-      }
-    }
-    s = o;
-  }
+  s = sub_char_pairs(
+      s, [&](char32_t a, char32_t b) { return is_period_or_comma(a) && !is_d(b); },
+      [](char32_t a, char32_t b) { return U32{U' ', a, U' ', b}; });
   // ([0-9])(-) -> "\1 \2 "
-  {
-    U32 o;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (i + 1 < s.size() && is_d(s[i]) && s[i + 1] == '-') {
-        o.push_back(s[i]);
-        o.push_back(' ');
-        o.push_back('-');
-        o.push_back(' ');
-        i += 2;
-      } else {
-        o.push_back(s[i++]);
-      }
-    }
-    s = o;
-  }
+  s = sub_char_pairs(
+      s, [](char32_t a, char32_t b) { return is_d(a) && b == '-'; },
+      [](char32_t a, char32_t b) { return U32{a, U' ', b, U' '}; });
   return py_join(py_split(s), U" ");
 }
 

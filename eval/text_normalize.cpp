@@ -30,6 +30,27 @@ bool boundary(const U32& s, size_t i) {
   return before != after;
 }
 
+// `(A)\s+(B)` -> "\1\2" for one-character classes A and B.
+template <typename First, typename Second>
+U32 join_across_spaces(const U32& s, First first, Second second) {
+  U32 out;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (first(s[i])) {
+      size_t j = i + 1;
+      while (j < s.size() && py_isspace(s[j])) ++j;
+      if (j > i + 1 && j < s.size() && second(s[j])) {
+        out.push_back(s[i]);
+        out.push_back(s[j]);
+        i = j + 1;
+        continue;
+      }
+    }
+    out.push_back(s[i++]);
+  }
+  return out;
+}
+
 // `\s+` -> " "
 U32 collapse_ws(const U32& s) {
   U32 out;
@@ -675,23 +696,9 @@ U32 number_preprocess(const U32& s0) {
     s = out;
   }
   // ([a-z])([0-9]) -> "\1 \2", then ([0-9])([a-z]) -> "\1 \2"
-  for (int pass = 0; pass < 2; ++pass) {
-    U32 out;
-    size_t j = 0;
-    while (j < s.size()) {
-      bool m = j + 1 < s.size() &&
-               (pass == 0 ? (is_az(s[j]) && is_digit09(s[j + 1])) : (is_digit09(s[j]) && is_az(s[j + 1])));
-      if (m) {
-        out.push_back(s[j]);
-        out.push_back(' ');
-        out.push_back(s[j + 1]);
-        j += 2;
-      } else {
-        out.push_back(s[j++]);
-      }
-    }
-    s = out;
-  }
+  auto spaced = [](char32_t a, char32_t b) { return U32{a, U' ', b}; };
+  s = sub_char_pairs(s, [](char32_t a, char32_t b) { return is_az(a) && is_digit09(b); }, spaced);
+  s = sub_char_pairs(s, [](char32_t a, char32_t b) { return is_digit09(a) && is_az(b); }, spaced);
   // ([0-9])\s+(st|nd|rd|th|s)\b -> "\1\2"
   {
     U32 out;
@@ -1030,74 +1037,19 @@ U32 whisper_english_normalize(const U32& in, const SpellingMap& spellings) {
     }
     s = py_join(words, U" ");
   }
+  auto is_percent = [](char32_t c) { return c == '%'; };
   // ([$¢€£])\s+([0-9]) -> "\1\2"
-  {
-    U32 out;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (is_currency4(s[i])) {
-        size_t j = i + 1;
-        while (j < s.size() && py_isspace(s[j])) ++j;
-        if (j > i + 1 && j < s.size() && is_digit09(s[j])) {
-          out.push_back(s[i]);
-          out.push_back(s[j]);
-          i = j + 1;
-          continue;
-        }
-      }
-      out.push_back(s[i++]);
-    }
-    s = out;
-  }
+  s = join_across_spaces(s, is_currency4, is_digit09);
   // ([0-9])\s+% -> "\1%"
-  {
-    U32 out;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (is_digit09(s[i])) {
-        size_t j = i + 1;
-        while (j < s.size() && py_isspace(s[j])) ++j;
-        if (j > i + 1 && j < s.size() && s[j] == '%') {
-          out.push_back(s[i]);
-          out.push_back('%');
-          i = j + 1;
-          continue;
-        }
-      }
-      out.push_back(s[i++]);
-    }
-    s = out;
-  }
+  s = join_across_spaces(s, is_digit09, is_percent);
   // [.$¢€£]([^0-9]) -> " \1"
-  {
-    U32 out;
-    size_t i = 0;
-    while (i < s.size()) {
-      if ((s[i] == '.' || is_currency4(s[i])) && i + 1 < s.size() && !is_digit09(s[i + 1])) {
-        out.push_back(' ');
-        out.push_back(s[i + 1]);
-        i += 2;
-        continue;
-      }
-      out.push_back(s[i++]);
-    }
-    s = out;
-  }
+  s = sub_char_pairs(
+      s, [](char32_t a, char32_t b) { return (a == '.' || is_currency4(a)) && !is_digit09(b); },
+      [](char32_t, char32_t b) { return U32{U' ', b}; });
   // ([^0-9])% -> "\1 "
-  {
-    U32 out;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (!is_digit09(s[i]) && i + 1 < s.size() && s[i + 1] == '%') {
-        out.push_back(s[i]);
-        out.push_back(' ');
-        i += 2;
-        continue;
-      }
-      out.push_back(s[i++]);
-    }
-    s = out;
-  }
+  s = sub_char_pairs(
+      s, [](char32_t a, char32_t b) { return !is_digit09(a) && b == '%'; },
+      [](char32_t a, char32_t) { return U32{a, U' '}; });
   return collapse_ws(s);
 }
 

@@ -60,6 +60,25 @@ U32 replace_all(const U32& s, const U32& from, const U32& to);  // str.replace
 // str.split(sep) with an explicit non-empty separator.
 std::vector<U32> py_split_sep(const U32& s, const U32& sep);
 
+// re.sub(r"(A)(B)", ..., s) for one-character classes A and B: match(a, b) says whether the pair
+// at i, i+1 matches; matches are leftmost and do not overlap (the scan resumes after a replaced
+// pair), as re.sub's; replacement(a, b) is the text that stands for the pair.
+template <typename Match, typename Replacement>
+U32 sub_char_pairs(const U32& s, Match match, Replacement replacement) {
+  U32 out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    if (i + 1 < s.size() && match(s[i], s[i + 1])) {
+      out += replacement(s[i], s[i + 1]);
+      i += 2;
+    } else {
+      out.push_back(s[i++]);
+    }
+  }
+  return out;
+}
+
 // Convenience: ASCII/UTF-8 literal to U32.
 U32 u32(std::string_view utf8);
 
