@@ -32,6 +32,17 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
+nlohmann::json parse_json_object_line(const std::string& text, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw_input("{}: invalid JSON: {}", where, e.what());
+  }
+  if (!j.is_object()) throw_input("{}: expected a JSON object, got {}", where, j.type_name());
+  return j;
+}
+
 void write_file_atomic(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {

@@ -16,6 +16,9 @@ nlohmann::json read_json_file(const std::string& path);
 // Writes `text` to `path` through a temp file and rename, so readers never see half a file.
 void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_text_file(const std::string& path);
+// Parses one JSON Lines line that must hold an object; InputError "<where>: invalid JSON: ..." or
+// "<where>: expected a JSON object, got <type>".
+nlohmann::json parse_json_object_line(const std::string& text, const std::string& where);
 
 // A view of one JSON object that remembers where it came from and which keys were read.
 class JsonObject {

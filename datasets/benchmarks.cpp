@@ -616,13 +616,7 @@ json import_benchmark(const ImportOptions& o) {
     int64_t row_index = n_rows++;
     std::string where = fmt::format("{}:{}", rows_path, lineno);
     try {
-      json row;
-      try {
-        row = json::parse(text);
-      } catch (const json::parse_error& e) {
-        throw_input("{}: invalid JSON: {}", where, e.what());
-      }
-      if (!row.is_object()) throw_input("{}: expected a JSON object, got {}", where, row.type_name());
+      json row = parse_json_object_line(text, where);
       BenchmarkRow r{row, where, row_index, export_info, media_fn(where)};
       ojson line = bench.convert(r);
       // Validate what we wrote exactly as a reader of the manifest will.

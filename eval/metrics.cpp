@@ -4,6 +4,7 @@
 #include "eval/pynum.h"
 #include "eval/sacrebleu.h"
 #include "base/error.h"
+#include "base/json_util.h"
 
 #include <fmt/format.h>
 
@@ -94,13 +95,7 @@ std::vector<EvalItem> read_eval_jsonl(const std::string& path, const Metric& met
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     bool bad_utf8 = false;
     std::string text = mark_invalid_utf8(line, &bad_utf8);
-    json j;
-    try {
-      j = json::parse(text);
-    } catch (const json::parse_error& e) {
-      throw_input("{}: invalid JSON: {}", where, e.what());
-    }
-    if (!j.is_object()) throw_input("{}: expected a JSON object, got {}", where, j.type_name());
+    json j = parse_json_object_line(text, where);
     if (bad_utf8) {
       for (auto& [k, v] : j.items())
         if (json_has_mark(v)) throw_input("{}: field '{}': invalid UTF-8", where, k);
