@@ -1,3 +1,4 @@
+// Hand-written to match the Python answer parsers of MMMU, VLMEvalKit, MathVista and MMAU; a library would not.
 #include "eval/extract.h"
 
 #include "eval/edit_distance.h"

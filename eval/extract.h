@@ -1,3 +1,4 @@
+// Hand-written to match the Python answer parsers of MMMU, VLMEvalKit, MathVista and MMAU; a library would not.
 // Answer extraction: reasoning-trace stripping and the benchmark-specific parsers, each a
 // documented port of the reference rule (docs/eval-benchmarks.md §1.2, §2, §3.4). Every parser
 // reports which rule fired, so per-sample logs can show why an answer was (not) extracted.

@@ -1,3 +1,4 @@
+// Hand-written to match CPython's float(), int(), repr() and round() bit for bit; a C++ number library would not.
 #include "eval/pynum.h"
 
 #include "base/error.h"

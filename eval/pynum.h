@@ -1,3 +1,4 @@
+// Hand-written to match CPython's float(), int(), repr() and round() bit for bit; a C++ number library would not.
 // Python 3 number parsing and formatting, matched exactly: float(str), int(str), repr(float),
 // round(float, n), str(int(float)). The reference scorers (MMMU, MathVista, ChartQA) decide
 // correctness by these, so "close enough" is not enough.

@@ -1,3 +1,4 @@
+// Hand-written to reproduce numpy's and CPython's random streams draw for draw; a C++ RNG library would not.
 #include "eval/rng.h"
 
 #include "base/error.h"

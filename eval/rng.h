@@ -1,3 +1,4 @@
+// Hand-written to reproduce numpy's and CPython's random streams draw for draw; a C++ RNG library would not.
 // Random number streams that reproduce the reference implementations draw for draw:
 //
 //   NumpyGenerator  numpy.random.default_rng(seed): SeedSequence -> PCG64 (XSL-RR 128/64), and

@@ -1,3 +1,4 @@
+// Hand-written to match sacreBLEU 2.x (13a tokenizer, BLEU, chrF) bit for bit; a library would not.
 // sacreBLEU 2.x defaults, reimplemented: corpus BLEU (13a tokenizer, case-sensitive, exp
 // smoothing, max order 4, no effective order) and chrF2 (character 6-grams, whitespace removed,
 // beta 2, effective-order averaging), both on the 0-100 scale, from summed segment statistics.

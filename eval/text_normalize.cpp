@@ -1,3 +1,4 @@
+// Hand-written to match openai/whisper's and EvalAI's Python normalizers char for char; a library would not.
 #include "eval/text_normalize.h"
 
 #include "base/error.h"

@@ -1,3 +1,4 @@
+// Hand-written to match openai/whisper's and EvalAI's Python normalizers char for char; a library would not.
 // Text normalizers, each a port of a Python reference that must agree with it character for
 // character (leading/trailing spaces included):
 //

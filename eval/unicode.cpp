@@ -1,3 +1,4 @@
+// Hand-written to give Python 3 str semantics (on ICU's tables) character for character; a library would not.
 #include "eval/unicode.h"
 
 #include "base/error.h"

@@ -1,3 +1,4 @@
+// Hand-written to give Python 3 str semantics (on ICU's tables) character for character; a library would not.
 // Unicode text with Python 3 `str` semantics, for the normalizers and extractors that must match
 // Python reference code character for character.
 //
