@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job: train a small encoder-free Gemma 4 model on the synthetic multimodal suites (about
-# seven and a half minutes on 2 cores), quantize it to 4 bits (two schemes), evaluate every variant on the
+# The main job: train a small encoder-free Gemma 4 model on the synthetic multimodal suites
+# (runs/main/model/summary.json records how long it took), quantize it to 4 bits (two schemes), evaluate every variant on the
 # held-out items of each suite and write the report (baseline: the fp32 model).
 #   bash scripts/main_job.sh [out dir, default runs/main]
 # G4U_TRAIN_CONFIG picks another training config (default experiments/train-small.json).

@@ -9,12 +9,10 @@
 #include <map>
 #include <set>
 
-using g4u::test::run_g4u;
-using g4u::test::ScratchDir;
+using namespace g4u::test;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
-using g4u::test::folder_files;
 namespace {
 const std::string& kFixtures = g4u::test::kBenchmarkFixtures;
 }  // namespace

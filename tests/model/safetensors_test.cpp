@@ -19,10 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using g4u::test::ScratchDir;
-using g4u::test::input_error;
-using g4u::test::read_file;
-using g4u::test::write_file;
+using namespace g4u::test;
 
 
 std::string le64(uint64_t n) {

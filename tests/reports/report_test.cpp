@@ -7,11 +7,7 @@
 
 #include <cstdlib>
 
-using g4u::test::read_file;
-using g4u::test::run_g4u;
-using g4u::test::ScratchDir;
-using g4u::test::small_manifest;
-using g4u::test::write_file;
+using namespace g4u::test;
 using Catch::Detail::Approx;
 using Catch::Matchers::Contains;
 using json = nlohmann::json;

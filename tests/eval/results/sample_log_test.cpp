@@ -4,9 +4,7 @@
 #include "test_util.h"
 
 using namespace g4u::runner;
-using g4u::test::ScratchDir;
-using g4u::test::read_file;
-using g4u::test::write_file;
+using namespace g4u::test;
 using Catch::Matchers::Contains;
 
 namespace {

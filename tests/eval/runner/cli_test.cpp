@@ -7,13 +7,7 @@
 #include <map>
 #include <set>
 
-using g4u::test::read_file;
-using g4u::test::read_jsonl;
-using g4u::test::run_g4u;
-using g4u::test::ScratchDir;
-using g4u::test::small_manifest;
-using g4u::test::task_stats;
-using g4u::test::write_file;
+using namespace g4u::test;
 using Catch::Matchers::Contains;
 using Catch::Detail::Approx;
 using json = nlohmann::json;

@@ -17,9 +17,7 @@
 #include <set>
 
 using namespace g4u::model;
-using g4u::test::prepare;
-using g4u::test::some_ids;
-using g4u::test::tiny_target;
+using namespace g4u::test;
 
 namespace {
 
