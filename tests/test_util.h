@@ -99,4 +99,34 @@ void expect_input_error(F&& f, const std::string& needle) {
   CHECK(message.find(needle) != std::string::npos);
 }
 
+// An address range at which this process maps a file.
+struct MappedRange {
+  uintptr_t begin = 0, end = 0;
+};
+
+// Where the kernel says this process maps `file` (/proc/self/maps): empty when it is not mapped.
+inline std::vector<MappedRange> mappings_of(const std::string& file) {
+  const std::string want = std::filesystem::canonical(file).string();
+  std::ifstream maps("/proc/self/maps");
+  std::vector<MappedRange> out;
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream in(line);
+    std::string addr, perms, offset, dev, inode, path;
+    in >> addr >> perms >> offset >> dev >> inode >> path;
+    if (path != want) continue;
+    const size_t dash = addr.find('-');
+    out.push_back({std::stoull(addr.substr(0, dash), nullptr, 16), std::stoull(addr.substr(dash + 1), nullptr, 16)});
+  }
+  return out;
+}
+
+// [p, p + bytes) lies inside one of `ranges`.
+inline bool address_inside(const std::vector<MappedRange>& ranges, const void* p, size_t bytes) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  for (const auto& r : ranges)
+    if (a >= r.begin && a + bytes <= r.end) return true;
+  return false;
+}
+
 }  // namespace g4u::test

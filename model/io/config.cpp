@@ -415,8 +415,8 @@ void validate(const ModelConfig& c, const std::string& where) {
   }
   for (int64_t id : c.suppress_tokens)
     if (id < 0 || id >= c.text.vocab_size) throw_input("{}: suppress token {} outside the vocabulary", where, id);
-  if (c.tokenizer != "byte" && c.tokenizer != "sentencepiece")
-    throw_input("{}: g4u_tokenizer '{}' must be byte or sentencepiece", where, c.tokenizer);
+  if (c.tokenizer != "byte" && c.tokenizer != "sentencepiece" && c.tokenizer != "none")
+    throw_input("{}: g4u_tokenizer '{}' must be byte, sentencepiece or none", where, c.tokenizer);
 }
 
 void validate(const AssistantConfig& c, const std::string& where) {

@@ -120,7 +120,9 @@ struct ModelConfig {
   SpecialTokens tokens;
   std::vector<int64_t> suppress_tokens;  // generation: logits forced to -inf
   // "byte": g4u's built-in byte-level tokenizer (tiny/small presets); "sentencepiece": a
-  // tokenizer.model next to the checkpoint.
+  // tokenizer.model next to the checkpoint; "none": no vocabulary (a random checkpoint `g4u init`
+  // wrote for a preset whose tokenizer g4u cannot write): commands that feed token ids only run,
+  // text commands say why they cannot.
   std::string tokenizer = "sentencepiece";
   std::vector<std::string> warnings;  // fields we accepted but did not understand
 };

@@ -43,6 +43,27 @@ void copy_checkpoint_into(torch::nn::Module& module, const Checkpoint& ckpt, con
   }
 }
 
+torch::Tensor checkpoint_tensor_as(const Checkpoint& ckpt, const std::string& name, torch::ScalarType dtype) {
+  if (ckpt.info(name).dtype == from_scalar_type(dtype)) return ckpt.view(name);
+  torch::Tensor converted = ckpt.view(name).to(dtype);
+  ckpt.release_pages(name);
+  return converted;
+}
+
+void assign_checkpoint_tensors(torch::nn::Module& module, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs,
+                               torch::ScalarType dtype) {
+  check_checkpoint_tensors(ckpt, specs);
+  check_parameters_match(module, specs);
+  auto params = module.named_parameters(true);
+  torch::NoGradGuard no_grad;
+  for (const auto& s : specs) params[s.name].set_data(checkpoint_tensor_as(ckpt, s.name, dtype));
+}
+
+void check_no_placeholders(const torch::nn::Module& module) {
+  for (const auto& p : module.named_parameters(true))
+    G4U_CHECK(!is_placeholder(p.value()), "parameter {} was never loaded", p.key());
+}
+
 void load_weights(Gemma4Model& model, const std::string& checkpoint_dir) {
   Checkpoint ckpt = Checkpoint::open(checkpoint_dir);
   ckpt.rename(canonical_model_tensor_name);
@@ -68,8 +89,14 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
       throw_input("--model {}: neither a preset ({}) nor a checkpoint directory", preset_or_dir, known);
     }
     ModelConfig cfg = load_model_config(preset_or_dir);
-    out.model = std::make_shared<Gemma4Model>(cfg);
-    load_weights(*out.model, preset_or_dir);
+    {
+      DeferredWeights deferred;
+      out.model = std::make_shared<Gemma4Model>(cfg);
+    }
+    Checkpoint ckpt = Checkpoint::open(preset_or_dir);
+    ckpt.rename(canonical_model_tensor_name);
+    assign_checkpoint_tensors(*out.model, ckpt, out.model->tensor_specs(), options.dtype);
+    check_no_placeholders(*out.model);
     if (options.tokenizer) out.tokenizer = load_tokenizer(cfg, preset_or_dir);
   }
   out.model->to(options.dtype);
@@ -117,7 +144,10 @@ int64_t write_random_checkpoint(const ModelConfig& config, const std::string& di
   fs::create_directories(dir);
   int64_t bytes = write_random_safetensors(model_tensor_specs(config), (fs::path(dir) / "model.safetensors").string(),
                                            seed, dtype);
-  write_config(config, dir);
+  // No tokenizer file is written: a preset whose vocabulary is not built in says so in its config.
+  ModelConfig written = config;
+  if (written.tokenizer != "byte") written.tokenizer = "none";
+  write_config(written, dir);
   return bytes;
 }
 

@@ -47,8 +47,25 @@ bool is_float_dtype(DType d);  // bf16, f16, f32 or f64
 void check_checkpoint_tensors(const Checkpoint& ckpt, const std::vector<TensorSpec>& specs, bool float_only = true);
 
 // Copies `ckpt`'s tensors into the parameters of `module` named by `specs` (after
-// check_checkpoint_tensors), converting to each parameter's dtype.
+// check_checkpoint_tensors), converting to each parameter's dtype; the parameters own their
+// memory (for training).
 void copy_checkpoint_into(torch::nn::Module& module, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs);
+
+// Gives each parameter of `module` named by `specs` (after check_checkpoint_tensors) the
+// checkpoint's tensor in `dtype`, at the cost of the weights: a tensor stored in `dtype` becomes a
+// view of the memory-mapped file (no copy; the mapping lives as long as the parameter, and writes
+// copy the touched pages), any other is converted tensor by tensor and the mapped pages it was
+// read from are released. For models built under DeferredWeights (model/text/layers.h), whose
+// weights are placeholders until then.
+void assign_checkpoint_tensors(torch::nn::Module& module, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs,
+                               torch::ScalarType dtype);
+
+// The checkpoint tensor `name` in `dtype`: a view of the mapping when stored in `dtype`, else a
+// converted copy (the mapped pages read for it released).
+torch::Tensor checkpoint_tensor_as(const Checkpoint& ckpt, const std::string& name, torch::ScalarType dtype);
+
+// InternalError naming the first parameter of `module` still a DeferredWeights placeholder.
+void check_no_placeholders(const torch::nn::Module& module);
 
 // Copies the checkpoint's tensors into the module's parameters (names canonicalised, dtype
 // converted). Every parameter must be present; unexpected tensors are errors.
@@ -64,7 +81,8 @@ void save_model(const Gemma4Model& model, const std::string& dir, torch::ScalarT
 
 // `g4u init`: a random-weight checkpoint of a preset, generated and written one chunk at a time so
 // the 12B-shaped 24 GB file needs far less memory than it holds. Same weights as load_model(preset,
-// seed). Returns the bytes written.
+// seed). No tokenizer file is written: a preset without the built-in byte tokenizer gets
+// g4u_tokenizer "none" in its config. Returns the bytes written.
 int64_t write_random_checkpoint(const ModelConfig& config, const std::string& dir, uint64_t seed,
                                 torch::ScalarType dtype = torch::kBFloat16);
 

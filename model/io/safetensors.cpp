@@ -362,7 +362,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
 
   // --- map (after all validation)
   f->map_len_ = static_cast<size_t>(size);
-  void* m = ::mmap(nullptr, f->map_len_, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  // Writable but private: a model whose parameters view the file may be modified in place (the
+  // touched pages are copied); the file itself never changes.
+  void* m = ::mmap(nullptr, f->map_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.fd, 0);
   if (m == MAP_FAILED) {
     f->map_len_ = 0;
     throw_input("{}: mmap of {} bytes failed: {}", path, size, std::strerror(errno));
@@ -411,6 +413,14 @@ torch::Tensor SafetensorsFile::view(const TensorInfo& t) const {
   if (t.nbytes == 0 || reinterpret_cast<uintptr_t>(p) % dtype_size(t.dtype) != 0) return load(t);
   std::shared_ptr<const SafetensorsFile> keep = shared_from_this();
   return torch::from_blob(const_cast<uint8_t*>(p), t.shape, [keep](void*) {}, opts);
+}
+
+void SafetensorsFile::release_pages(const TensorInfo& t) const {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<uintptr_t>(data(t));
+  const uintptr_t begin = (first + page - 1) & ~(page - 1);
+  const uintptr_t end = (first + t.nbytes) & ~(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 torch::Tensor SafetensorsFile::load(const TensorInfo& t) const {
@@ -717,6 +727,11 @@ torch::Tensor Checkpoint::view(const std::string& name) const {
 torch::Tensor Checkpoint::load(const std::string& name) const {
   const Entry& e = entry(name);
   return files_[e.file]->load(*e.info);
+}
+
+void Checkpoint::release_pages(const std::string& name) const {
+  const Entry& e = entry(name);
+  files_[e.file]->release_pages(*e.info);
 }
 
 void Checkpoint::rename(const std::function<std::string(const std::string&)>& fn) {

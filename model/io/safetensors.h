@@ -64,14 +64,19 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const uint8_t* data(const TensorInfo& t) const;
 
-  // Zero-copy CPU tensor aliasing the mapping; it keeps this file mapped while it lives. The memory
-  // is mapped read-only: clone() before modifying. A tensor whose offset is not a multiple of its
-  // element size (possible in files written by other tools) is returned as an aligned copy.
+  // Zero-copy CPU tensor aliasing the mapping; it keeps this file mapped while it lives. The mapping
+  // is private copy-on-write: writing to a view copies the touched pages into this process and never
+  // changes the file. A tensor whose offset is not a multiple of its element size (possible in files
+  // written by other tools) is returned as an aligned copy.
   // BOOL tensors are checked to hold only 0/1 bytes (InputError otherwise).
   torch::Tensor view(const std::string& name) const;
   torch::Tensor view(const TensorInfo& t) const;
   torch::Tensor load(const std::string& name) const;  // owned copy
   torch::Tensor load(const TensorInfo& t) const;
+  // Drops the pages that lie wholly inside tensor `t` from this process's resident set (they stay
+  // in the page cache; a later access reads them again). For readers that copied the tensor: the
+  // pages it shares with its neighbours stay, so views of other tensors are never affected.
+  void release_pages(const TensorInfo& t) const;
 
  private:
   SafetensorsFile() = default;
@@ -153,6 +158,7 @@ class Checkpoint {
   const SafetensorsFile& file_of(const std::string& name) const;
   torch::Tensor view(const std::string& name) const;
   torch::Tensor load(const std::string& name) const;
+  void release_pages(const std::string& name) const;  // SafetensorsFile::release_pages
   const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
   size_t size() const { return entries_.size(); }
   // total_size from the index's metadata, if there is one (informative; not checked).

@@ -101,10 +101,6 @@ std::string drafter_preset_list() {
 }
 }  // namespace
 
-void load_drafter_weights(torch::nn::Module& module, const std::vector<TensorSpec>& specs, const std::string& dir) {
-  copy_checkpoint_into(module, Checkpoint::open(dir), specs);
-}
-
 namespace {
 
 // A config.json's model_type, or "" when it has none.
@@ -143,8 +139,13 @@ std::shared_ptr<Drafter> load_drafter(const std::string& name, Gemma4Model& targ
     types += (types.empty() ? "" : ", ") + k.model_type;
   }
   if (!kind) throw_input("{}: model_type '{}' is not a drafter ({})", cfg_file, mt, types);
-  std::shared_ptr<Drafter> d = kind->from_config(read_json_file(cfg_file), cfg_file, target);
-  load_drafter_weights(d->module(), d->tensor_specs(), name);
+  std::shared_ptr<Drafter> d;
+  {
+    DeferredWeights deferred;  // the weights come from the checkpoint, as views where the dtype matches
+    d = kind->from_config(read_json_file(cfg_file), cfg_file, target);
+  }
+  assign_checkpoint_tensors(d->module(), Checkpoint::open(name), d->tensor_specs(), o.dtype);
+  check_no_placeholders(d->module());
   return finish(d, o);
 }
 

@@ -148,10 +148,6 @@ void save_drafter(const Drafter& drafter, const std::string& dir, torch::ScalarT
 int64_t write_random_drafter_checkpoint(const std::string& preset, const std::string& dir, uint64_t seed,
                                         torch::ScalarType dtype = torch::kBFloat16);
 
-// Copies a checkpoint's tensors into `module` (exactly `specs`: missing, extra, misshapen or
-// non-float tensors are InputErrors naming the file and tensor).
-void load_drafter_weights(torch::nn::Module& module, const std::vector<TensorSpec>& specs, const std::string& dir);
-
 // Shared helper of the drafters: picks a token from one row of logits [V] (fp32 contiguous),
 // argmax when greedy else a draw from the processed distribution, which is appended to `q`.
 int64_t choose_draft_token(const torch::Tensor& logits, Sampler& sampler, std::vector<std::vector<float>>& q);

@@ -49,8 +49,25 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
 }
 
+namespace {
+thread_local bool weights_deferred = false;
+}  // namespace
+
+DeferredWeights::DeferredWeights() : previous_(weights_deferred) { weights_deferred = true; }
+DeferredWeights::~DeferredWeights() { weights_deferred = previous_; }
+
+torch::Tensor new_weight(at::IntArrayRef shape) {
+  if (!weights_deferred) return torch::empty(shape);
+  return torch::empty({1}).expand(shape);
+}
+
+bool is_placeholder(const torch::Tensor& t) {
+  return t.defined() && t.numel() > 1 &&
+         t.storage().nbytes() < static_cast<size_t>(t.numel()) * static_cast<size_t>(t.element_size());
+}
+
 DenseLinear::DenseLinear(int64_t in_features, int64_t out_features) {
-  weight = register_parameter("weight", torch::empty({out_features, in_features}));
+  weight = register_parameter("weight", new_weight({out_features, in_features}));
 }
 
 torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& weight) {

@@ -35,6 +35,27 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_fr
 // y = x*cos + rotate_half(x)*sin, rotate_half([x1, x2]) = [-x2, x1] (halves, not interleaved pairs).
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
+// The storage of a large weight (DenseLinear, Embedding) of a module built on this thread: an
+// uninitialised fp32 tensor, or, while a DeferredWeights is alive, a one-element placeholder
+// broadcast to `shape`. Loaders build under DeferredWeights and then give every weight its
+// checkpoint tensor with set_data() (model/io/loader.h), so building the 12B model reserves no
+// memory for values that would be overwritten.
+torch::Tensor new_weight(at::IntArrayRef shape);
+
+class DeferredWeights {
+ public:
+  DeferredWeights();
+  ~DeferredWeights();
+  DeferredWeights(const DeferredWeights&) = delete;
+  DeferredWeights& operator=(const DeferredWeights&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// A placeholder of new_weight (its storage holds fewer elements than its shape).
+bool is_placeholder(const torch::Tensor& t);
+
 // A projection y = x W^T (no bias). Dense weights are the reference; g4u::quant provides packed
 // 4-bit implementations that replace these modules in place.
 class Linear : public torch::nn::Module {
@@ -68,7 +89,7 @@ class DenseLinear : public Linear {
 // Token embedding table [V, H] (named like torch.nn.Embedding so the parameter is "<name>.weight").
 class Embedding : public torch::nn::Module {
  public:
-  Embedding(int64_t num, int64_t dim) { weight = register_parameter("weight", torch::empty({num, dim})); }
+  Embedding(int64_t num, int64_t dim) { weight = register_parameter("weight", new_weight({num, dim})); }
   torch::Tensor weight;
 };
 

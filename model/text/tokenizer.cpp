@@ -387,6 +387,11 @@ bool SentencePieceTokenizer::is_special(int64_t id) const {
 // ---- factory ---------------------------------------------------------------------------------
 
 std::unique_ptr<Tokenizer> load_tokenizer(const ModelConfig& c, const std::string& model_dir) {
+  if (c.tokenizer == "none")
+    throw_input("{}: this checkpoint has no vocabulary (config.json: g4u_tokenizer \"none\", as `g4u init` writes it for a "
+                "preset without a tokenizer file): commands that read or write text need a real checkpoint; bench, "
+                "forward --tokens and export-gguf run on token ids",
+                model_dir.empty() ? c.name : model_dir);
   std::unique_ptr<Tokenizer> tok;
   std::string where;
   if (c.tokenizer == "byte") {

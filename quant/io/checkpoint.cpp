@@ -47,7 +47,7 @@ void release_range(const uint8_t* p, uint64_t nbytes) {
   end = (end + page - 1) & ~static_cast<uintptr_t>(page - 1);
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
-void release_pages(const model::SafetensorsFile& f, const model::TensorInfo& t) { release_range(f.data(t), t.nbytes); }
+void release_pages(const model::SafetensorsFile& f, const model::TensorInfo& t) { f.release_pages(t); }
 
 // Removes a temp directory unless released.
 struct TempDir {
@@ -85,7 +85,7 @@ model::Checkpoint open_float_checkpoint(const std::string& dir, const std::vecto
 }
 
 void release_tensor_pages(const model::Checkpoint& ck, const std::string& name) {
-  release_pages(ck.file_of(name), ck.info(name));
+  ck.release_pages(name);
 }
 
 bool is_quantized_checkpoint(const std::string& dir) {
@@ -414,11 +414,21 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
 
   model::LoadedModel out;
   out.source = dir;
-  out.model = std::make_shared<model::Gemma4Model>(cfg);
+  {
+    // Weights are placeholders until they get their checkpoint tensor: nothing is allocated twice.
+    model::DeferredWeights deferred;
+    out.model = std::make_shared<model::Gemma4Model>(cfg);
+  }
   model::Gemma4Model& m = *out.model;
   torch::NoGradGuard no_grad;
+  auto params = m.named_parameters(true);
+  const std::string table_name = model::kTextEmbeddingName;
+  std::shared_ptr<QuantLinear> packed_head;  // a quantized tied table (q4_k_m) read packed by the head
 
-  std::map<std::string, QuantizedTensor> quantized;
+  // Quantized tensors, one at a time: the packed arrays are copied out of the mapping (whose pages
+  // are then released) and become a QuantLinear at once, so the resident set grows by one copy of
+  // the weights, not two.
+  std::set<std::string> quantized;
   for (const auto& [name, tj] : meta["tensors"].items()) {
     const std::string where = meta_path + ": tensors." + name;
     JsonObject t(tj, where);
@@ -454,35 +464,33 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
                     fmt::join(info.shape, ", "), scheme->name, fmt::join(shape, ", "), want);
       const uint8_t* p = ck.file_of(an).data(info);
       array_of(q, i).assign(p, p + want);
+      ck.release_pages(an);
       accounted.insert(an);
     }
-    quantized.emplace(name, std::move(q));
-  }
-
-  // Float tensors: everything else of the config.
-  auto params = m.named_parameters(true);
-  const std::string table_name = model::kTextEmbeddingName;
-  std::shared_ptr<QuantLinear> packed_head;  // a quantized tied table (q4_k_m) read packed by the head
-  for (auto& [name, q] : quantized) {
-    if (spec_of[name]->kind == model::TensorKind::kEmbedding) {
+    quantized.insert(name);
+    if (spec.kind == model::TensorKind::kEmbedding) {
+      // The lookups use the dequantized table, in the run dtype; the head's product reads the packed
+      // one, as llama.cpp computes its output layer (activations in 8-bit blocks, quant/kernels/kernels.h).
       torch::Tensor w = params[name];
       G4U_CHECK(w.defined(), "no parameter {}", name);
+      torch::Tensor table = torch::empty({q.rows, q.cols}, opt.dtype);
       const int64_t slice = std::max<int64_t>(1, (int64_t(1) << 22) / q.cols);
       for (int64_t r0 = 0; r0 < q.rows; r0 += slice) {
         const int64_t nr = std::min(slice, q.rows - r0);
         torch::Tensor part = torch::empty({nr, q.cols}, torch::kFloat32);
         q.dequantize_rows(r0, r0 + nr, part.data_ptr<float>());
-        w.narrow(0, r0, nr).copy_(part);
+        table.narrow(0, r0, nr).copy_(part);
       }
-      // The lookups use the dequantized table; the head's product reads the packed one, as
-      // llama.cpp computes its output layer (activations in 8-bit blocks, quant/kernels/kernels.h).
+      w.set_data(table);
       if (name == table_name && opt.packed_head && !q.scheme->reference_only())
         packed_head = std::make_shared<QuantLinear>(std::move(q), opt.dtype);
     } else {
       replace_linear(m, name, std::make_shared<QuantLinear>(std::move(q), opt.dtype));
     }
   }
-  // The tied table kept in its stored bf16 under an fp32 run (quant/layer/tied_head.h).
+
+  // Float tensors: everything else of the config, as views of the mapping where stored in the run
+  // dtype. The tied table stays in its stored bf16 under an fp32 run (quant/layer/tied_head.h).
   const bool bf16_table = opt.packed_head && opt.dtype == torch::kFloat32 && !quantized.count(table_name) &&
                           ck.contains(table_name) && ck.info(table_name).dtype == model::DType::kBF16 &&
                           ck.info(table_name).shape == spec_of[table_name]->shape;
@@ -498,7 +506,8 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
       throw_input("{}: tensor {} has dtype {}, expected a floating-point type", file, s.name, model::dtype_name(info.dtype));
     auto pit = params.find(s.name);
     G4U_CHECK(pit != nullptr, "model has no parameter {}", s.name);
-    if (s.name != table_name || !bf16_table) pit->copy_(ck.view(s.name).to(pit->scalar_type()));
+    // The bf16 table is set after Module::to() below, which would widen it.
+    if (s.name != table_name || !bf16_table) pit->set_data(model::checkpoint_tensor_as(ck, s.name, opt.dtype));
     accounted.insert(s.name);
   }
   for (const auto& n : ck.names())
@@ -508,9 +517,10 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
   out.model->to(opt.dtype);
   if (bf16_table) {
     model::TextModel& text = m.text();
-    text.embed_tokens->weight.set_data(ck.view(table_name).clone());
+    text.embed_tokens->weight.set_data(ck.view(table_name));  // shares the mapping
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
+  model::check_no_placeholders(m);
   if (packed_head) m.text().head = packed_head;
   out.model->eval();
   return out;

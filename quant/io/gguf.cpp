@@ -309,6 +309,41 @@ Vocab byte_vocab(int64_t vocab_size) {
   return v;
 }
 
+// A checkpoint without a vocabulary (g4u_tokenizer "none"): placeholder pieces so llama.cpp can load
+// it and run token ids. The config's multimodal markers and the usual Gemma specials (<pad> 0,
+// <eos> 1, <bos> 2, <unk> 3) are control tokens, the byte pieces <0x00>..<0xFF> (llama.cpp's
+// SentencePiece path looks up <0x0A>) take the first 256 ids after them, the rest are unused.
+Vocab placeholder_vocab(const model::ModelConfig& cfg) {
+  const int64_t n = cfg.text.vocab_size;
+  Vocab v;
+  v.tokens.resize(static_cast<size_t>(n));
+  v.scores.assign(static_cast<size_t>(n), 0.f);
+  v.types.assign(static_cast<size_t>(n), kUnused);
+  const std::pair<int64_t, const char*> specials[] = {
+      {0, "<pad>"}, {1, "<eos>"}, {2, "<bos>"}, {3, "<unk>"},
+      {cfg.tokens.boi, "<|image>"}, {cfg.tokens.eoi, "<image|>"}, {cfg.tokens.image, "<|image|>"},
+      {cfg.tokens.boa, "<|audio>"}, {cfg.tokens.eoa, "<audio|>"}, {cfg.tokens.audio, "<|audio|>"},
+      {cfg.tokens.video, "<|video|>"}};
+  for (const auto& [id, piece] : specials) {
+    if (id < 0 || id >= n) continue;
+    v.tokens[static_cast<size_t>(id)] = piece;
+    v.types[static_cast<size_t>(id)] = id == 3 ? kUnknown : kControl;
+  }
+  v.unk = 3;
+  int64_t next_byte = 0;
+  for (int64_t id = 0; id < n; ++id) {
+    if (!v.tokens[static_cast<size_t>(id)].empty()) continue;
+    if (next_byte < 256) {
+      v.tokens[static_cast<size_t>(id)] = fmt::format("<0x{:02X}>", next_byte++);
+      v.types[static_cast<size_t>(id)] = kByte;
+    } else {
+      v.tokens[static_cast<size_t>(id)] = "[PAD" + std::to_string(id) + "]";
+    }
+  }
+  if (next_byte < 256) throw_input("vocab_size {} is too small for a placeholder vocabulary (256 byte pieces)", n);
+  return v;
+}
+
 // ---- tensors -------------------------------------------------------------------------------------
 
 std::optional<uint32_t> float_type(model::DType d) {
@@ -508,6 +543,8 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
   std::string tokenizer_kind = cfg.tokenizer;
   if (cfg.tokenizer == "byte") {
     vocab = byte_vocab(tc.vocab_size);
+  } else if (cfg.tokenizer == "none") {
+    vocab = placeholder_vocab(cfg);
   } else {
     vocab = sentencepiece_vocab((fs::path(model_dir) / "tokenizer.model").string(), tc.vocab_size);
   }
@@ -642,6 +679,8 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
   if (cfg.tokenizer == "byte")
     notes.push_back("byte tokenizer exported as byte pieces <0xNN>: llama.cpp's SentencePiece path escapes spaces as "
                     "U+2581 before byte fallback, so its token ids for spaces differ from g4u's");
+  if (cfg.tokenizer == "none")
+    notes.push_back("the checkpoint has no vocabulary: placeholder pieces (specials, byte pieces, [PADn]); run it on token ids");
   if (tc.eos_token_ids.size() > 1)
     notes.push_back(fmt::format("eos_token_id: only the first of [{}] is written", fmt::join(tc.eos_token_ids, ", ")));
   notes.push_back("not loaded by llama.cpp in this project (no llama.cpp here); layout checked with independent parsers");

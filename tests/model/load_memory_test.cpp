@@ -1,0 +1,94 @@
+// Loading at the cost of the weights: parameters stored in the run dtype view the memory-mapped
+// checkpoint (the kernel's /proc/self/maps says where each one lives), converted ones are owned
+// copies, writes never reach the file, and a checkpoint without a vocabulary says so.
+#include "model/io/loader.h"
+#include "test_util.h"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+using namespace g4u;
+using namespace g4u::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool inside(const std::vector<MappedRange>& ranges, const torch::Tensor& t) {
+  return address_inside(ranges, t.data_ptr(), t.nbytes());
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint stored in the run dtype is loaded as views of its mapping", "[unit][load]") {
+  ScratchDir dir("load_views");
+  const std::string ck = dir / "fp32";
+  model::write_random_checkpoint(*model::model_preset("tiny"), ck, 3, torch::kFloat32);
+
+  model::LoadOptions opt;
+  opt.dtype = torch::kFloat32;
+  model::LoadedModel lm = model::load_model(ck, opt);
+  const auto ranges = mappings_of(ck + "/model.safetensors");
+  REQUIRE(!ranges.empty());
+  int64_t viewed = 0, params = 0;
+  for (const auto& p : lm.model->named_parameters(true)) {
+    ++params;
+    viewed += inside(ranges, p.value()) ? 1 : 0;
+    CHECK(!model::is_placeholder(p.value()));
+  }
+  // Every tensor of an aligned fp32 file is a view: none was copied.
+  CHECK(viewed == params);
+
+  // The same values as the reference path: the preset's seeded weights.
+  model::LoadedModel ref = model::load_model("tiny", {torch::kFloat32, 3});
+  auto a = lm.model->named_parameters(true);
+  for (const auto& p : ref.model->named_parameters(true)) CHECK(torch::equal(a[p.key()], p.value()));
+
+  // Writing to a parameter copies the page: the file keeps its bytes.
+  const std::string before = read_file(ck + "/model.safetensors");
+  {
+    torch::NoGradGuard ng;
+    lm.model->text().norm->weight.fill_(42.0f);
+  }
+  CHECK(read_file(ck + "/model.safetensors") == before);
+  CHECK(model::load_model(ck, opt).model->text().norm->weight.eq(42.0f).sum().item<int64_t>() == 0);
+}
+
+TEST_CASE("a checkpoint converted to another dtype owns its tensors and keeps no mapping alive", "[unit][load]") {
+  ScratchDir dir("load_convert");
+  const std::string ck = dir / "bf16";
+  model::write_random_checkpoint(*model::model_preset("tiny"), ck, 4, torch::kBFloat16);
+  model::LoadOptions opt;
+  opt.dtype = torch::kFloat32;
+  model::LoadedModel lm = model::load_model(ck, opt);
+  for (const auto& p : lm.model->named_parameters(true)) CHECK(p.value().scalar_type() == torch::kFloat32);
+  // No parameter views the file, so once loading is done it is no longer mapped.
+  CHECK(mappings_of(ck + "/model.safetensors").empty());
+
+  // Run in the stored dtype instead: views again.
+  opt.dtype = torch::kBFloat16;
+  model::LoadedModel same = model::load_model(ck, opt);
+  const auto ranges = mappings_of(ck + "/model.safetensors");
+  REQUIRE(!ranges.empty());
+  CHECK(inside(ranges, same.model->text().embed_tokens->weight));
+  // Widened exactly: bf16 -> fp32 is lossless.
+  CHECK(torch::equal(same.model->text().embed_tokens->weight.to(torch::kFloat32), lm.model->text().embed_tokens->weight));
+}
+
+TEST_CASE("a preset without a built-in vocabulary is written with tokenizer none", "[unit][load]") {
+  ScratchDir dir("load_none");
+  model::ModelConfig cfg = *model::model_preset("tiny");
+  cfg.tokenizer = "sentencepiece";  // as gemma4-12b: its tokenizer.model is not something g4u can write
+  model::write_random_checkpoint(cfg, dir / "ck", 1, torch::kFloat32);
+  const model::ModelConfig written = model::load_model_config(dir / "ck");
+  CHECK(written.tokenizer == "none");
+
+  // Token ids only: loads without a tokenizer.
+  model::LoadOptions ids_only;
+  ids_only.tokenizer = false;
+  CHECK(model::load_model(dir / "ck", ids_only).tokenizer == nullptr);
+  // Text needs a vocabulary: the error says why and what runs without one.
+  const std::string msg = input_error([&] { model::load_model(dir / "ck"); });
+  CHECK_THAT(msg, Catch::Contains("no vocabulary"));
+  CHECK_THAT(msg, Catch::Contains("token ids"));
+}
