@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Memory and time of loading a checkpoint: peak RSS and seconds of `g4u bench` (load + prefill +
+decode) for each checkpoint of a config, against the checkpoint's bytes.
+
+    python3 bench/load/load_memory.py --config bench/load/configs/medium.json --work DIR [--g4u BIN]
+        [--before OTHER_BIN] [--out results.json]
+
+The config names a preset and the checkpoints to make from it (`g4u init` in a stored dtype, then
+optionally `g4u quantize`); missing ones are created under --work, existing ones reused. Every
+checkpoint is run `rounds` times with `g4u bench --json`; with --before, the other binary runs each
+round right after this one (same checkpoint, same machine state), so before/after are compared
+side by side. Reported per run: load seconds, VmHWM after loading and at the end, the checkpoint's
+bytes on disk, the KV cache bytes, and peak / (checkpoint bytes + KV) -- the issue's goal is
+<= 1.15 when the run dtype is the stored dtype. `read_seconds` is the time to read the checkpoint's
+files once (page cache warm), the floor a load that copies every byte cannot beat.
+Writes JSON (--out, default <work>/load_memory.json) and a Markdown table next to it.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def die(msg):
+    print(f"load_memory: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        die(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    return p.stdout
+
+
+def dir_bytes(path):
+    return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path) if f.endswith(".safetensors"))
+
+
+def read_seconds(path):
+    start = time.perf_counter()
+    for f in sorted(os.listdir(path)):
+        if f.endswith(".safetensors"):
+            with open(os.path.join(path, f), "rb", buffering=0) as fh:
+                while fh.read(1 << 24):
+                    pass
+    return time.perf_counter() - start
+
+
+def make_checkpoint(g4u, preset, ck, work):
+    src = os.path.join(work, f"{preset}_{ck['init_dtype']}")
+    if not os.path.isdir(src):
+        run([g4u, "init", "--model", preset, "--out", src, "--dtype", ck["init_dtype"]])
+    if "quantize" not in ck:
+        return src
+    out = os.path.join(work, f"{preset}_{ck['quantize']}")
+    if not os.path.isdir(out):
+        run([g4u, "quantize", "--model", src, "--scheme", ck["quantize"], "--out", out])
+    return out
+
+
+def bench_once(g4u, path, ck, cfg):
+    cmd = [g4u, "bench", "--model", path, "--dtype", ck["run_dtype"], "--threads", str(cfg["threads"]),
+           "-p", str(cfg["prompt_tokens"]), "-n", str(cfg["gen_tokens"]), "--reps", "1", "--json"]
+    j = json.loads(run(cmd))
+    return {k: j.get(k) for k in ("load_seconds", "load_peak_rss_bytes", "peak_rss_bytes", "kv_cache_bytes",
+                                  "weight_bytes")} | {
+        "prefill_tokens_per_s": j.get("prefill", {}).get("tokens_per_s"),
+        "decode_tokens_per_s": j.get("decode", {}).get("tokens_per_s")}
+
+
+def num(value, spec, scale=1):
+    """A table cell: n/a for a value an older binary does not report."""
+    return "n/a" if value is None else format(value / scale, spec)
+
+
+def median(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--work", required=True, help="folder for the checkpoints (reused across runs)")
+    ap.add_argument("--g4u", default="build/release/apps/g4u")
+    ap.add_argument("--before", help="a second g4u binary run beside --g4u in every round")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    try:
+        with open(a.config) as fh:
+            cfg = json.load(fh)
+        for key in ("preset", "checkpoints", "threads", "prompt_tokens", "gen_tokens", "rounds"):
+            if key not in cfg:
+                die(f"{a.config}: missing field '{key}'")
+    except (OSError, json.JSONDecodeError) as e:
+        die(f"{a.config}: {e}")
+    for b in [a.g4u] + ([a.before] if a.before else []):
+        if not os.access(b, os.X_OK):
+            die(f"{b}: not an executable g4u")
+    os.makedirs(a.work, exist_ok=True)
+    binaries = {"after": a.g4u} | ({"before": a.before} if a.before else {})
+
+    results = []
+    for ck in cfg["checkpoints"]:
+        path = make_checkpoint(a.g4u, cfg["preset"], ck, a.work)
+        size = dir_bytes(path)
+        runs = {label: [] for label in binaries}
+        for _ in range(cfg["rounds"]):
+            for label, binary in binaries.items():
+                runs[label].append(bench_once(binary, path, ck, cfg))
+        entry = {"checkpoint": ck["name"], "path": os.path.basename(path), "run_dtype": ck["run_dtype"],
+                 "checkpoint_bytes": size, "read_seconds": read_seconds(path), "runs": runs}
+        for label, rows in runs.items():
+            peak = median(rows, "peak_rss_bytes")
+            kv = median(rows, "kv_cache_bytes") or 0
+            entry[label] = {"load_seconds": median(rows, "load_seconds"),
+                            "load_peak_rss_bytes": median(rows, "load_peak_rss_bytes"),
+                            "peak_rss_bytes": peak,
+                            "peak_over_checkpoint_plus_kv": peak / (size + kv) if peak else None,
+                            "prefill_tokens_per_s": median(rows, "prefill_tokens_per_s"),
+                            "decode_tokens_per_s": median(rows, "decode_tokens_per_s")}
+        results.append(entry)
+        print(json.dumps({k: entry[k] for k in entry if k != "runs"}), file=sys.stderr)
+
+    out = a.out or os.path.join(a.work, "load_memory.json")
+    doc = {"config": cfg, "g4u": binaries, "uname": os.uname().release, "results": results}
+    gib = 1 << 30
+    lines = ["| checkpoint | run dtype | on disk | binary | load s | read s | load peak RSS | peak RSS | peak / (disk + KV) | prefill tok/s | decode tok/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in results:
+        for label in binaries:
+            r = e[label]
+            lines.append(f"| {e['checkpoint']} | {e['run_dtype']} | {e['checkpoint_bytes'] / gib:.2f} GiB | {label} | "
+                         f"{num(r['load_seconds'], '.2f')} | {e['read_seconds']:.2f} | "
+                         f"{num(r['load_peak_rss_bytes'], '.2f', gib)} GiB | {num(r['peak_rss_bytes'], '.2f', gib)} GiB | "
+                         f"{num(r['peak_over_checkpoint_plus_kv'], '.3f')} | {num(r['prefill_tokens_per_s'], '.1f')} | "
+                         f"{num(r['decode_tokens_per_s'], '.2f')} |")
+    for path, text in ((out, json.dumps(doc, indent=2) + "\n"), (os.path.splitext(out)[0] + ".md", "\n".join(lines) + "\n")):
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)))
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
