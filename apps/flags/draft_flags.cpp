@@ -1,9 +1,8 @@
 #include "apps/flags/draft_flags.h"
 
 #include "base/error.h"
+#include "base/rng.h"
 #include "quant/io/checkpoint.h"
-
-#include <random>
 
 namespace g4u::app {
 
@@ -82,9 +81,9 @@ nlohmann::json bench_speculative(model::LoadedModel& target, const ModelFlags& m
   go.use_config_stop_ids = false;  // always decode `gen` tokens
   model::SpeculativeOptions so = speculative_options(f, go);
   auto drafter = load_drafter_from_flags(f, target, mf);
-  std::mt19937_64 rng(mf.seed ^ 0x5bd1e995ULL);
+  Rng rng(mf.seed ^ 0x5bd1e995ULL);
   std::vector<int64_t> prompt(std::max<int64_t>(1, depth));
-  for (auto& id : prompt) id = 32 + static_cast<int64_t>(rng() % static_cast<uint64_t>(V - 32));
+  for (auto& id : prompt) id = 32 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(V - 32)));
 
   model::generate(m, {prompt}, go);  // warm-up
   model::speculative_generate(m, *drafter, prompt, so);

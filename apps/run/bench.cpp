@@ -6,6 +6,7 @@
 #include "apps/flags/draft_flags.h"
 #include "apps/flags/model_flags.h"
 #include "base/error.h"
+#include "base/rng.h"
 #include "model/io/sysinfo.h"
 #include "quant/kernels/kernels.h"
 #include "quant/layer/quant_linear.h"
@@ -16,7 +17,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
-#include <random>
 
 namespace g4u::app {
 namespace {
@@ -108,10 +108,10 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     model::Gemma4Model& m = *lm.model;
     const auto& cfg = m.config().text;
     torch::NoGradGuard ng;
-    std::mt19937_64 rng(f->model.seed);
+    Rng rng(f->model.seed);
     auto random_ids = [&](int64_t n) {
       std::vector<int64_t> ids(n);
-      for (auto& id : ids) id = 32 + static_cast<int64_t>(rng() % static_cast<uint64_t>(cfg.vocab_size - 32));
+      for (auto& id : ids) id = 32 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(cfg.vocab_size - 32)));
       return torch::tensor(ids).view({1, n});
     };
     // Runs `ids` through the model with `cache` and returns the greedy next token.
