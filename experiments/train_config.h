@@ -13,7 +13,7 @@
 namespace g4u::experiments {
 
 struct SuiteSource {
-  std::string suite;  // a synthetic suite (datasets/synth.h)
+  std::string suite;  // a synthetic suite (datasets/synth/synth.h)
   int64_t n = 0;      // training items
 };
 

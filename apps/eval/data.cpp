@@ -2,10 +2,10 @@
 // manifest validation and sharding (check), and the task registry (tasks).
 #include "apps/cli_util.h"
 #include "apps/command.h"
-#include "datasets/benchmarks.h"
-#include "datasets/manifest.h"
-#include "datasets/synth.h"
-#include "datasets/tasks.h"
+#include "datasets/benchmarks/benchmarks.h"
+#include "datasets/manifest/manifest.h"
+#include "datasets/synth/synth.h"
+#include "datasets/tasks/tasks.h"
 #include "base/error.h"
 
 #include <fmt/format.h>

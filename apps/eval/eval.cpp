@@ -2,7 +2,7 @@
 #include "apps/cli_util.h"
 #include "apps/command.h"
 #include "apps/flags/model_flags.h"
-#include "datasets/shard.h"
+#include "datasets/manifest/shard.h"
 #include "base/error.h"
 #include "eval/runner/runner.h"
 
@@ -63,7 +63,7 @@ Command eval_cmd("eval", "Evaluate a model variant on a manifest (resumable, sha
   sub.add_option("--tasks,--task", f->tasks, "Comma-separated task names (default: every task in the manifest)");
   sub.add_option("--limit", o.limit, "Only the first N selected samples (manifest order; -1: all)")->capture_default_str();
   sub.add_option("--batch", o.batch, "Samples per generate() call (same task, left-padded)")->capture_default_str();
-  sub.add_option("--shard", f->shard, "Shard i/N of the samples, by id hash (datasets/shard.h)")->capture_default_str();
+  sub.add_option("--shard", f->shard, "Shard i/N of the samples, by id hash (datasets/manifest/shard.h)")->capture_default_str();
   sub.add_option("--variant", o.variant, "Variant name in results and reports (default: the model name)");
   sub.add_option("--max-new-tokens", o.max_new_tokens, "Cap on new tokens for every task (0: each task's own)")
       ->capture_default_str();

@@ -1,6 +1,6 @@
 #include "eval/results/merge.h"
 
-#include "datasets/shard.h"
+#include "datasets/manifest/shard.h"
 #include "base/error.h"
 #include "base/json_util.h"
 #include "eval/results/sample_log.h"

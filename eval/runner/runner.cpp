@@ -1,8 +1,8 @@
 #include "eval/runner/runner.h"
 
-#include "datasets/manifest.h"
-#include "datasets/prompt.h"
-#include "datasets/tasks.h"
+#include "datasets/manifest/manifest.h"
+#include "datasets/prompt/prompt.h"
+#include "datasets/tasks/tasks.h"
 #include "model/text/chat.h"
 #include "base/error.h"
 #include "base/hash.h"

@@ -1,12 +1,12 @@
 // `g4u eval`: one model variant over a manifest. Samples of the selected tasks (and shard) are
-// grouped per task into batches, prompted as the task says (datasets/prompt.h + the Gemma 4 chat
+// grouped per task into batches, prompted as the task says (datasets/prompt/prompt.h + the Gemma 4 chat
 // format), decoded greedily with the task's max_new_tokens, scored with the task's metric, and
 // appended to <out>/samples.jsonl one record per sample, flushed as it finishes. A rerun with the
 // same config resumes: logged samples are not redone, a torn last line is cut. At the end
 // results.json is rebuilt from the log (eval/results/results.h) and written atomically.
 #pragma once
 
-#include "datasets/shard.h"
+#include "datasets/manifest/shard.h"
 #include "eval/results/results.h"
 
 #include <nlohmann/json.hpp>
@@ -40,7 +40,7 @@ struct EvalOptions {
   int64_t batch = 1;
   int64_t max_new_tokens = 0;      // 0: each task's own; > 0: this cap for every task
   int64_t budget = 0;              // soft tokens per image (0: the model default)
-  std::string placement = "before-text";  // before-text | interleaved (datasets/prompt.h)
+  std::string placement = "before-text";  // before-text | interleaved (datasets/prompt/prompt.h)
   std::string system_prompt;
   bool thinking = false;
   std::string vision_mask = "sliding";  // sliding | all-layers | causal

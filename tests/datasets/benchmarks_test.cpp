@@ -1,8 +1,8 @@
 // Benchmark adapters on hand-made fixtures of each release's layout (tests/fixtures/benchmarks).
 // Expected prompts are written out from shared/docs/eval-benchmarks.md §2-§3 (lmms-eval formats).
-#include "datasets/benchmarks.h"
-#include "datasets/manifest.h"
-#include "datasets/prompt.h"
+#include "datasets/benchmarks/benchmarks.h"
+#include "datasets/manifest/manifest.h"
+#include "datasets/prompt/prompt.h"
 #include "test_paths.h"
 #include "datasets_test_util.h"
 

@@ -1,7 +1,7 @@
 // `g4u data ...` end to end: JSON on stdout, messages on stderr, exit codes, determinism across
 // processes.
 #include "cli_runner.h"
-#include "datasets/synth.h"
+#include "datasets/synth/synth.h"
 #include "datasets_test_util.h"
 
 #include <nlohmann/json.hpp>

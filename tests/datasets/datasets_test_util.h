@@ -1,8 +1,8 @@
 // Helpers of the datasets tests: small valid media (the shared helpers are in tests/test_util.h).
 #pragma once
 
-#include "datasets/audio_synth.h"
-#include "datasets/raster.h"
+#include "datasets/synth/audio_synth.h"
+#include "datasets/synth/raster.h"
 #include "test_paths.h"
 #include "test_util.h"
 

@@ -1,8 +1,8 @@
 // Manifest format: parsing, validation of every field, bad inputs, skip-and-count, sharding,
 // media checks, prompt rendering.
-#include "datasets/manifest.h"
-#include "datasets/prompt.h"
-#include "datasets/shard.h"
+#include "datasets/manifest/manifest.h"
+#include "datasets/prompt/prompt.h"
+#include "datasets/manifest/shard.h"
 #include "eval/metrics.h"
 #include "datasets_test_util.h"
 

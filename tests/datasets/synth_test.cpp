@@ -1,7 +1,7 @@
 // Synthetic suites: determinism (bytes), seed sensitivity, balance, chance level, and that each
 // item's media actually shows / says what its answer claims (checked from the pixels and samples).
-#include "datasets/manifest.h"
-#include "datasets/synth.h"
+#include "datasets/manifest/manifest.h"
+#include "datasets/synth/synth.h"
 #include "datasets_test_util.h"
 #include "eval/metrics.h"
 

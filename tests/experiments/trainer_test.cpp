@@ -5,7 +5,7 @@
 #include "experiments/trainer.h"
 #include "base/error.h"
 #include "model/io/safetensors.h"
-#include "datasets/synth.h"
+#include "datasets/synth/synth.h"
 #include "model/io/config.h"
 #include "test_paths.h"
 

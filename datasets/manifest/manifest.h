@@ -4,9 +4,9 @@
 // MediaCheck); consumers load them lazily from the MediaRefs of a Sample.
 #pragma once
 
-#include "datasets/media.h"
-#include "datasets/shard.h"
-#include "datasets/tasks.h"
+#include "datasets/manifest/media.h"
+#include "datasets/manifest/shard.h"
+#include "datasets/tasks/tasks.h"
 
 #include <nlohmann/json.hpp>
 

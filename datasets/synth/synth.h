@@ -1,5 +1,5 @@
 // Synthetic task suites: small, deterministic, balanced multimodal tasks a small model learns in
-// minutes (`g4u data synth`). Each suite writes lines of the task of the same name (tasks.h).
+// minutes (`g4u data synth`). Each suite writes lines of the task of the same name (datasets/tasks/tasks.h).
 //
 // Determinism: item i of a suite depends only on (suite, seed, i): its random stream is SplitMix64
 // seeded with mix_seed(mix_seed(seed, fnv1a64(suite)), i), and its balanced answer class is
@@ -8,7 +8,7 @@
 // block of k consecutive items holds each class exactly once.
 #pragma once
 
-#include "datasets/tasks.h"
+#include "datasets/tasks/tasks.h"
 
 #include <nlohmann/json.hpp>
 
@@ -36,8 +36,8 @@ struct SuiteInfo {
   std::function<SynthItem(const SuiteInfo&, uint64_t seed, int64_t index)> make;
 };
 
-// Adding a suite = adding its task record (tasks.h) and one record in build_suite_registry()
-// (datasets/synth.cpp): classes, chance and the generator.
+// Adding a suite = adding its task record (datasets/tasks/tasks.h) and one record in build_suite_registry()
+// (datasets/synth/synth.cpp): classes, chance and the generator.
 const Registry<SuiteInfo>& suite_registry();
 // InputError "--suite: unknown suite 'x' (known: ...)".
 inline const SuiteInfo& find_suite(const std::string& name) { return suite_registry().find(name, "--suite"); }

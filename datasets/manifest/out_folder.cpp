@@ -1,4 +1,4 @@
-#include "datasets/out_folder.h"
+#include "datasets/manifest/out_folder.h"
 
 #include "base/error.h"
 

@@ -1,8 +1,8 @@
-#include "datasets/benchmarks.h"
+#include "datasets/benchmarks/benchmarks.h"
 
-#include "datasets/manifest.h"
-#include "datasets/markers.h"
-#include "datasets/out_folder.h"
+#include "datasets/manifest/manifest.h"
+#include "datasets/manifest/markers.h"
+#include "datasets/manifest/out_folder.h"
 #include "base/error.h"
 #include "base/utf8.h"
 #include "base/hash.h"

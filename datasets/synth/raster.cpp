@@ -1,4 +1,4 @@
-#include "datasets/raster.h"
+#include "datasets/synth/raster.h"
 
 #include "base/error.h"
 

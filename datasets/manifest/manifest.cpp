@@ -1,6 +1,6 @@
-#include "datasets/manifest.h"
+#include "datasets/manifest/manifest.h"
 
-#include "datasets/markers.h"
+#include "datasets/manifest/markers.h"
 #include "base/error.h"
 
 #include <fmt/format.h>

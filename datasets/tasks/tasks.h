@@ -1,9 +1,9 @@
 // The task registry: every task name a manifest line may carry, with what the evaluation runner
 // needs to know about it (modality, answer type, metric, normalizer, generation budget, prompt
-// template). Synthetic suites (datasets/synth.h) and benchmark adapters (datasets/benchmarks.h)
+// template). Synthetic suites (datasets/synth/synth.h) and benchmark adapters (datasets/benchmarks/benchmarks.h)
 // write lines for these tasks; the runner looks them up here and knows nothing task-specific.
 //
-// Prompt templates (rendered by datasets/prompt.h):
+// Prompt templates (rendered by datasets/prompt/prompt.h):
 //   {question}     the line's `question`
 //   {options}      the line's `choices`, one per line as "A. text" (letters A, B, ...)
 //   {meta:KEY}     the string meta[KEY] of the line
@@ -45,7 +45,7 @@ struct TaskInfo {
   bool uses_question() const { return prompt_template.find("{question}") != std::string::npos; }
 };
 
-// Adding a task = adding one record in build_task_registry() (datasets/tasks.cpp); its metric and
+// Adding a task = adding one record in build_task_registry() (datasets/tasks/tasks.cpp); its metric and
 // normalizer must name records of eval's registries (checked by tests/datasets/manifest_test.cpp).
 const Registry<TaskInfo>& task_registry();
 // Shorthands of task_registry(): InputError "unknown task 'x' (known: ...)"; nullptr; the names.

@@ -1,6 +1,6 @@
-#include "datasets/media.h"
+#include "datasets/manifest/media.h"
 
-#include "datasets/shard.h"
+#include "datasets/manifest/shard.h"
 #include "base/error.h"
 #include "base/hash.h"
 #include "base/json_util.h"

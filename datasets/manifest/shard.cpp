@@ -1,4 +1,4 @@
-#include "datasets/shard.h"
+#include "datasets/manifest/shard.h"
 
 #include "base/error.h"
 

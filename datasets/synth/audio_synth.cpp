@@ -1,4 +1,4 @@
-#include "datasets/audio_synth.h"
+#include "datasets/synth/audio_synth.h"
 
 #include "base/error.h"
 

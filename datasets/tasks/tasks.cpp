@@ -1,4 +1,4 @@
-#include "datasets/tasks.h"
+#include "datasets/tasks/tasks.h"
 
 #include "base/error.h"
 
@@ -42,7 +42,7 @@ Registry<TaskInfo> build_task_registry() {
   Registry<TaskInfo> r("task");
   auto add = [&](TaskInfo t) { r.add(std::move(t)); };
 
-  // --- synthetic suites (datasets/synth.cpp) ------------------------------------------------------
+  // --- synthetic suites (datasets/synth/synth.cpp) ------------------------------------------------------
   add({"count-shapes", "count the shapes of one colour in a 64x64 image (1-5)", "synthetic", M::kImage, A::kNumber,
        "exact-match", "none", 4, "{question}\nAnswer with a single number."});
   add({"spatial", "where one shape is relative to another (left/right/above/below), 64x64", "synthetic", M::kImage,
@@ -74,7 +74,7 @@ Registry<TaskInfo> build_task_registry() {
   add({"sequence", "continue an arithmetic sequence by five terms (long predictable answers, for MTP studies)",
        "synthetic", M::kText, A::kText, "exact-match", "none", 32, "{question}"});
 
-  // --- public benchmarks (datasets/benchmarks.cpp; prompts as lmms-eval builds them) -------------
+  // --- public benchmarks (datasets/benchmarks/benchmarks.cpp; prompts as lmms-eval builds them) -------------
   add({"mmmu-val-mc", "MMMU validation, multiple-choice questions", "mmmu", M::kImage, A::kLetter, "mmmu-mc", "none",
        128, "{question}\n{options}\n\n" + letter, true});
   add({"mmmu-val-open", "MMMU validation, open questions", "mmmu", M::kImage, A::kText, "mmmu-open", "none", 128,

@@ -1,6 +1,6 @@
-#include "datasets/prompt.h"
+#include "datasets/prompt/prompt.h"
 
-#include "datasets/markers.h"
+#include "datasets/manifest/markers.h"
 #include "base/error.h"
 
 #include <fmt/format.h>

@@ -10,7 +10,7 @@
 #pragma once
 
 #include "base/registry.h"
-#include "datasets/media.h"
+#include "datasets/manifest/media.h"
 
 #include <nlohmann/json.hpp>
 

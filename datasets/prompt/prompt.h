@@ -2,7 +2,7 @@
 // (TaskInfo::prompt_template) and the media placed as the reference harness does.
 #pragma once
 
-#include "datasets/manifest.h"
+#include "datasets/manifest/manifest.h"
 #include "model/text/chat.h"
 
 #include <string>
