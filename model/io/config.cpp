@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "base/json_util.h"
+#include "model/io/config_fields.h"
 #include "model/multimodal/projectors.h"
 
 #include <nlohmann/json.hpp>
@@ -52,47 +53,11 @@ void collect_unread(const JsonObject& o, std::vector<std::string>& warnings) {
     if (!kHarmlessFields.count(k)) warnings.push_back(o.field(k) + ": unknown field ignored");
 }
 
-// A field that must keep a given value because g4u implements only that architecture.
-template <typename T>
-void require_value(JsonObject& o, const std::string& key, const T& expected, const std::string& why) {
-  o.mark_read(key);
-  if (!o.has(key)) return;
-  json v = o.raw(key);
-  if (v != json(expected))
-    throw_input("{}: value {} is not supported by g4u ({})", o.field(key), v.dump(), why);
-}
-
-void require_null_or_zero(JsonObject& o, const std::string& key, const std::string& why) {
-  o.mark_read(key);
-  if (!o.has(key)) return;
-  json v = o.raw(key);
-  if (v.is_number() && v.get<double>() == 0) return;
-  if (v.is_boolean() && !v.get<bool>()) return;
-  throw_input("{}: value {} is not supported by g4u ({})", o.field(key), v.dump(), why);
-}
-
 LayerType parse_layer_type(const json& v, const std::string& where) {
   if (v == "sliding_attention") return LayerType::kSliding;
   if (v == "full_attention") return LayerType::kFull;
   throw_input("{}: unknown layer type {} (expected sliding_attention or full_attention)", where,
               v.dump());
-}
-
-RopeParams parse_rope(JsonObject o, std::vector<std::string>& warnings) {
-  RopeParams r;
-  r.type = o.get_string("rope_type", std::string("default"));
-  if (r.type != "default" && r.type != "proportional")
-    throw_input("{}: rope type '{}' is not implemented (g4u has default and proportional)",
-                o.field("rope_type"), r.type);
-  r.theta = o.get_double("rope_theta");
-  r.partial_rotary_factor = o.get_double("partial_rotary_factor", 1.0);
-  double factor = o.get_double("factor", 1.0);
-  if (factor != 1.0) throw_input("{}: RoPE scaling factor {} is not implemented", o.field("factor"), factor);
-  double attention_factor = o.get_double("attention_factor", 1.0);
-  if (attention_factor != 1.0)
-    throw_input("{}: attention_factor {} is not implemented", o.field("attention_factor"), attention_factor);
-  collect_unread(o, warnings);
-  return r;
 }
 
 // Default 5:1 sliding:full pattern used by HF when layer_types is absent.
@@ -102,78 +67,70 @@ std::vector<LayerType> default_layer_types(int64_t n) {
   return t;
 }
 
-TextConfig parse_text(JsonObject o, bool assistant, std::vector<std::string>& warnings) {
-  TextConfig c;
-  std::string mt = o.get_string("model_type", std::string("gemma4_unified_text"));
-  if (mt != "gemma4_unified_text")
-    throw_input("{}: model_type '{}' is not gemma4_unified_text", o.field("model_type"), mt);
-  c.vocab_size = o.get_int("vocab_size", 262144);
-  c.hidden_size = o.get_int("hidden_size", 2304);
-  c.intermediate_size = o.get_int("intermediate_size", 9216);
-  c.num_layers = o.get_int("num_hidden_layers", 30);
-  c.max_position_embeddings = o.get_int("max_position_embeddings", 262144);
-  c.rms_norm_eps = o.get_double("rms_norm_eps", 1e-6);
-  c.sliding_window = o.get_int("sliding_window", 1024);
-  c.pad_token_id = o.get_int("pad_token_id", 0);
-  c.bos_token_id = o.get_int("bos_token_id", 2);
-  c.eos_token_ids = o.get_int_list("eos_token_id");
-  if (!o.has("eos_token_id")) c.eos_token_ids = {1};
-  auto softcap = o.get_optional_double("final_logit_softcapping");
-  c.final_logit_softcapping = softcap ? *softcap : 0.0;
+// Reads an object with its field table; unread keys become warnings (collect_unread).
+template <typename S>
+S parse_object(JsonObject o, const std::vector<ConfigField<S>>& fields, ConfigParse& p) {
+  S out;
+  read_config_fields(o, out, fields, p);
+  collect_unread(o, p.warnings);
+  return out;
+}
 
-  std::string act = o.get_string("hidden_activation", std::string("gelu_pytorch_tanh"));
-  if (act != "gelu_pytorch_tanh")
-    throw_input("{}: activation '{}' is not implemented (only gelu_pytorch_tanh)",
-                o.field("hidden_activation"), act);
-  require_value(o, "tie_word_embeddings", true, "the LM head is the tied embedding");
-  require_value(o, "attention_bias", false, "the text stack has no biases");
-  require_value(o, "use_double_wide_mlp", false, "double-wide MLP is not implemented");
-  require_null_or_zero(o, "enable_moe_block", "mixture-of-experts blocks are not implemented");
-  require_null_or_zero(o, "num_experts", "mixture-of-experts blocks are not implemented");
-  require_null_or_zero(o, "top_k_experts", "mixture-of-experts blocks are not implemented");
-  require_null_or_zero(o, "moe_intermediate_size", "mixture-of-experts blocks are not implemented");
-  require_null_or_zero(o, "hidden_size_per_layer_input", "per-layer embeddings are not implemented");
-  require_null_or_zero(o, "altup_num_inputs", "AltUp is not implemented");
-  require_null_or_zero(o, "laurel_rank", "LAuReL is not implemented");
-  require_null_or_zero(o, "attn_logit_softcapping", "Gemma 4 attention has no logit soft-cap");
-  require_null_or_zero(o, "rope_scaling", "use rope_parameters; RoPE scaling is not implemented");
+// An optional sub-config (vision_config, audio_config): null or absent when the model has none.
+template <typename S, typename Sub>
+ConfigField<S> sub_config_field(std::string key, std::optional<Sub> S::*member, const std::vector<ConfigField<Sub>>& fields) {
+  return custom_field<S>(
+      key,
+      [key, member, table = &fields](JsonObject& o, S& c, ConfigParse& p) {
+        if (o.has(key)) c.*member = parse_object(o.object(key), *table, p);
+        else o.mark_read(key);
+      },
+      [key, member, table = &fields](const S& c, json& j) {
+        j[key] = c.*member ? write_config_fields(*(c.*member), *table) : json(nullptr);
+      });
+}
 
-  if (o.has("use_bidirectional_attention")) {
-    std::string b = o.get_string("use_bidirectional_attention");
-    if (b == "vision") c.bidirectional_vision = true;
-    else throw_input("{}: '{}' is not implemented (only \"vision\" or null)",
-                     o.field("use_bidirectional_attention"), b);
-  } else {
-    o.mark_read("use_bidirectional_attention");
-    c.bidirectional_vision = false;
-  }
+// Read and dropped (the field's value lives elsewhere); not written.
+template <typename S>
+ConfigField<S> ignored_field(std::string key) {
+  return custom_field<S>(
+      key, [key](JsonObject& o, S&, ConfigParse&) { o.mark_read(key); }, [](const S&, json&) {});
+}
 
-  c.k_eq_v = o.get_bool("attention_k_eq_v", false);
-  c.num_kv_shared_layers = o.get_int("num_kv_shared_layers", 0);
-  if (!assistant && c.num_kv_shared_layers != 0)
-    throw_input("{}: KV sharing ({} layers) is not implemented for the target model",
-                o.field("num_kv_shared_layers"), c.num_kv_shared_layers);
+// RoPE "must be 1.0" factors g4u does not implement; not written.
+ConfigField<RopeParams> unit_rope_factor(const std::string& key, const std::string& what) {
+  return custom_field<RopeParams>(
+      key,
+      [key, what](JsonObject& o, RopeParams&, ConfigParse&) {
+        const double factor = o.get_double(key, 1.0);
+        if (factor != 1.0) throw_input("{}: {} {} is not implemented", o.field(key), what, factor);
+      },
+      [](const RopeParams&, json&) {});
+}
 
-  // Layer types; like HF, the last layer is forced to full attention.
-  if (o.has("layer_types")) {
-    const json& lt = o.raw("layer_types");
-    if (!lt.is_array()) throw_input("{}: expected a list", o.field("layer_types"));
-    for (size_t i = 0; i < lt.size(); ++i)
-      c.layer_types.push_back(parse_layer_type(lt[i], o.field("layer_types") + "[" + std::to_string(i) + "]"));
-    if (static_cast<int64_t>(c.layer_types.size()) != c.num_layers)
-      throw_input("{}: has {} entries but num_hidden_layers is {}", o.field("layer_types"),
-                  c.layer_types.size(), c.num_layers);
-  } else {
-    o.mark_read("layer_types");
-    if (c.num_layers > 0) c.layer_types = default_layer_types(c.num_layers);
-  }
-  if (!c.layer_types.empty() && c.layer_types.back() != LayerType::kFull) {
-    warnings.push_back(o.field("layer_types") + ": last layer forced to full_attention (as HF does)");
-    c.layer_types.back() = LayerType::kFull;
-  }
+const std::vector<ConfigField<RopeParams>>& rope_fields() {
+  using C = RopeParams;
+  static const std::vector<ConfigField<C>> fields = {
+      custom_field<C>(
+          "rope_type",
+          [](JsonObject& o, C& r, ConfigParse&) {
+            r.type = o.get_string("rope_type", std::string("default"));
+            if (r.type != "default" && r.type != "proportional")
+              throw_input("{}: rope type '{}' is not implemented (g4u has default and proportional)",
+                          o.field("rope_type"), r.type);
+          },
+          [](const C& r, json& j) { j["rope_type"] = r.type; }),
+      value_field("rope_theta", &C::theta, std::nullopt),
+      value_field("partial_rotary_factor", &C::partial_rotary_factor, 1.0, /*omit_default=*/true),
+      unit_rope_factor("factor", "RoPE scaling factor"),
+      unit_rope_factor("attention_factor", "attention_factor"),
+  };
+  return fields;
+}
 
-  // Geometry. Flat layout: full layers take global_head_dim (default 512) and, when K=V,
-  // num_global_key_value_heads. Newer layout: per_layer_config overrides, flat globals ignored.
+// Attention geometry. Flat layout: full layers take global_head_dim (default 512) and, when K=V,
+// num_global_key_value_heads. Newer layout: per_layer_config overrides, flat globals ignored.
+void read_geometry(JsonObject& o, TextConfig& c, ConfigParse&) {
   AttentionGeometry flat{o.get_int("num_attention_heads", 8), o.get_int("num_key_value_heads", 4),
                          o.get_int("head_dim", 256)};
   int64_t global_head_dim = o.get_int("global_head_dim", 512);
@@ -239,112 +196,17 @@ TextConfig parse_text(JsonObject o, bool assistant, std::vector<std::string>& wa
     c.full = flat;
     c.full.head_dim = global_head_dim;
   }
-
-  // RoPE per layer type.
-  if (o.has("rope_parameters")) {
-    JsonObject rp = o.object("rope_parameters");
-    if (rp.has("sliding_attention")) c.rope_sliding = parse_rope(rp.object("sliding_attention"), warnings);
-    if (rp.has("full_attention")) c.rope_full = parse_rope(rp.object("full_attention"), warnings);
-    for (const auto& k : rp.unread_keys())
-      throw_input("{}: unknown layer type '{}'", rp.where(), k);
-  } else {
-    o.mark_read("rope_parameters");
-    c.rope_sliding = {"default", 10000.0, 1.0};
-    c.rope_full = {"proportional", 1000000.0, 0.25};
-  }
-  collect_unread(o, warnings);
-  return c;
 }
 
-VisionConfig parse_vision(JsonObject o, std::vector<std::string>& warnings) {
-  VisionConfig v;
-  std::string mt = o.get_string("model_type", std::string("gemma4_unified_vision"));
-  if (mt != "gemma4_unified_vision")
-    throw_input("{}: model_type '{}' is not gemma4_unified_vision (g4u is encoder-free)",
-                o.field("model_type"), mt);
-  v.patch_size = o.get_int("patch_size", 16);
-  v.pooling_kernel_size = o.get_int("pooling_kernel_size", 3);
-  v.mm_embed_dim = o.get_int("mm_embed_dim", 3840);
-  v.mm_posemb_size = o.get_int("mm_posemb_size", 1120);
-  v.output_proj_dims = o.get_int("output_proj_dims", 3840);
-  v.rms_norm_eps = o.get_double("rms_norm_eps", 1e-6);
-  v.num_soft_tokens = o.get_int("num_soft_tokens", 280);
-  v.layer_norm_eps = o.get_double("g4u_layer_norm_eps", 1e-5);
-  v.projector = o.get_string("g4u_projector", std::string("gemma4"));
-  v.position = o.get_string("g4u_position", std::string(v.projector == "gemma4" || v.projector == "linear-pos"
-                                                            ? "factorized" : "none"));
-  v.token_pooling = o.get_int("g4u_token_pooling", 1);
-  if (o.has("model_patch_size") && o.get_int("model_patch_size") != v.model_patch_size())
-    throw_input("{}: {} contradicts patch_size {} x pooling_kernel_size {}", o.field("model_patch_size"),
-                o.get_int("model_patch_size"), v.patch_size, v.pooling_kernel_size);
-  o.mark_read("model_patch_size");
-  collect_unread(o, warnings);
-  return v;
-}
-
-AudioConfig parse_audio(JsonObject o, std::vector<std::string>& warnings) {
-  AudioConfig a;
-  std::string mt = o.get_string("model_type", std::string("gemma4_unified_audio"));
-  if (mt != "gemma4_unified_audio")
-    throw_input("{}: model_type '{}' is not gemma4_unified_audio (g4u is encoder-free)",
-                o.field("model_type"), mt);
-  a.audio_embed_dim = o.get_int("audio_embed_dim", 640);
-  // HF exposes the same number under three more names; they must agree.
-  for (const char* alias : {"hidden_size", "output_proj_dims", "audio_samples_per_token"}) {
-    if (o.has(alias) && o.get_int(alias) != a.audio_embed_dim)
-      throw_input("{}: {} contradicts audio_embed_dim {}", o.field(alias), o.get_int(alias), a.audio_embed_dim);
-    o.mark_read(alias);
-  }
-  a.rms_norm_eps = o.get_double("rms_norm_eps", 1e-6);
-  a.sample_rate = o.get_int("g4u_sample_rate", 16000);
-  a.max_frames = o.get_int("g4u_max_frames", 750);
-  a.projector = o.get_string("g4u_projector", std::string("gemma4"));
-  collect_unread(o, warnings);
-  return a;
-}
-
-json rope_to_json(const RopeParams& r) {
-  json j = {{"rope_type", r.type}, {"rope_theta", r.theta}};
-  if (r.partial_rotary_factor != 1.0) j["partial_rotary_factor"] = r.partial_rotary_factor;
-  return j;
-}
-
-json text_to_json(const TextConfig& c) {
-  json lt = json::array();
-  for (auto t : c.layer_types) lt.push_back(layer_type_name(t));
-  json j = {
-      {"model_type", "gemma4_unified_text"},
-      {"vocab_size", c.vocab_size},
-      {"hidden_size", c.hidden_size},
-      {"intermediate_size", c.intermediate_size},
-      {"num_hidden_layers", c.num_layers},
-      {"num_attention_heads", c.sliding.num_heads},
-      {"num_key_value_heads", c.sliding.num_kv_heads},
-      {"head_dim", c.sliding.head_dim},
-      {"global_head_dim", c.full.head_dim},
-      {"num_global_key_value_heads", c.full.num_kv_heads},
-      {"attention_k_eq_v", c.k_eq_v},
-      {"sliding_window", c.sliding_window},
-      {"layer_types", lt},
-      {"rope_parameters", {{"sliding_attention", rope_to_json(c.rope_sliding)},
-                           {"full_attention", rope_to_json(c.rope_full)}}},
-      {"rms_norm_eps", c.rms_norm_eps},
-      {"hidden_activation", "gelu_pytorch_tanh"},
-      {"max_position_embeddings", c.max_position_embeddings},
-      {"pad_token_id", c.pad_token_id},
-      {"bos_token_id", c.bos_token_id},
-      {"eos_token_id", c.eos_token_ids.size() == 1 ? json(c.eos_token_ids[0]) : json(c.eos_token_ids)},
-      {"tie_word_embeddings", true},
-      {"attention_bias", false},
-      {"use_double_wide_mlp", false},
-      {"enable_moe_block", false},
-      {"hidden_size_per_layer_input", 0},
-      {"num_kv_shared_layers", c.num_kv_shared_layers},
-  };
-  j["final_logit_softcapping"] = c.final_logit_softcapping > 0 ? json(c.final_logit_softcapping) : json(nullptr);
-  j["use_bidirectional_attention"] = c.bidirectional_vision ? json("vision") : json(nullptr);
-  // HF only applies num_global_key_value_heads when K=V; keep the flat layout unambiguous.
-  if (!c.k_eq_v && c.full.num_kv_heads != c.sliding.num_kv_heads) {
+void write_geometry(const TextConfig& c, json& j) {
+  j["num_attention_heads"] = c.sliding.num_heads;
+  j["num_key_value_heads"] = c.sliding.num_kv_heads;
+  j["head_dim"] = c.sliding.head_dim;
+  j["global_head_dim"] = c.full.head_dim;
+  j["num_global_key_value_heads"] = c.full.num_kv_heads;
+  // The flat layout gives full layers the sliding layers' head count, and their KV heads only when
+  // K=V (as HF applies num_global_key_value_heads); anything else goes per layer.
+  if (c.full.num_heads != c.sliding.num_heads || (!c.k_eq_v && c.full.num_kv_heads != c.sliding.num_kv_heads)) {
     j["per_layer_config"] = json::object();
     for (size_t i = 0; i < c.layer_types.size(); ++i)
       if (c.layer_types[i] == LayerType::kFull)
@@ -352,7 +214,264 @@ json text_to_json(const TextConfig& c) {
                                                     {"num_key_value_heads", c.full.num_kv_heads},
                                                     {"num_attention_heads", c.full.num_heads}};
   }
-  return j;
+}
+
+constexpr const char* kNoMoe = "mixture-of-experts blocks are not implemented";
+
+// text_config (or the top level of a text-only save), in the order the fields are read: sizes
+// before layer_types, layer_types and attention_k_eq_v before the geometry.
+const std::vector<ConfigField<TextConfig>>& text_fields() {
+  using C = TextConfig;
+  static const std::vector<ConfigField<C>> fields = {
+      model_type_field<C>("gemma4_unified_text"),
+      // HF's Gemma4 text defaults where a key is absent (not the 12B's, which the struct holds).
+      value_field("vocab_size", &C::vocab_size, 262144),
+      value_field("hidden_size", &C::hidden_size, 2304),
+      value_field("intermediate_size", &C::intermediate_size, 9216),
+      value_field("num_hidden_layers", &C::num_layers, 30),
+      value_field("max_position_embeddings", &C::max_position_embeddings, 262144),
+      value_field("rms_norm_eps", &C::rms_norm_eps, 1e-6),
+      value_field("sliding_window", &C::sliding_window, 1024),
+      value_field("pad_token_id", &C::pad_token_id, 0),
+      value_field("bos_token_id", &C::bos_token_id, 2),
+      custom_field<C>(
+          "eos_token_id",
+          [](JsonObject& o, C& c, ConfigParse&) {
+            c.eos_token_ids = o.get_int_list("eos_token_id");
+            if (!o.has("eos_token_id")) c.eos_token_ids = {1};
+          },
+          [](const C& c, json& j) {
+            j["eos_token_id"] = c.eos_token_ids.size() == 1 ? json(c.eos_token_ids[0]) : json(c.eos_token_ids);
+          }),
+      custom_field<C>(
+          "final_logit_softcapping",
+          [](JsonObject& o, C& c, ConfigParse&) {
+            auto softcap = o.get_optional_double("final_logit_softcapping");
+            c.final_logit_softcapping = softcap ? *softcap : 0.0;
+          },
+          [](const C& c, json& j) {
+            j["final_logit_softcapping"] = c.final_logit_softcapping > 0 ? json(c.final_logit_softcapping) : json(nullptr);
+          }),
+      custom_field<C>(
+          "hidden_activation",
+          [](JsonObject& o, C&, ConfigParse&) {
+            std::string act = o.get_string("hidden_activation", std::string("gelu_pytorch_tanh"));
+            if (act != "gelu_pytorch_tanh")
+              throw_input("{}: activation '{}' is not implemented (only gelu_pytorch_tanh)",
+                          o.field("hidden_activation"), act);
+          },
+          [](const C&, json& j) { j["hidden_activation"] = "gelu_pytorch_tanh"; }),
+      fixed_field<C>("tie_word_embeddings", true, "the LM head is the tied embedding"),
+      fixed_field<C>("attention_bias", false, "the text stack has no biases"),
+      fixed_field<C>("use_double_wide_mlp", false, "double-wide MLP is not implemented"),
+      absent_feature_field<C>("enable_moe_block", kNoMoe, false),
+      absent_feature_field<C>("num_experts", kNoMoe),
+      absent_feature_field<C>("top_k_experts", kNoMoe),
+      absent_feature_field<C>("moe_intermediate_size", kNoMoe),
+      absent_feature_field<C>("hidden_size_per_layer_input", "per-layer embeddings are not implemented", 0),
+      absent_feature_field<C>("altup_num_inputs", "AltUp is not implemented"),
+      absent_feature_field<C>("laurel_rank", "LAuReL is not implemented"),
+      absent_feature_field<C>("attn_logit_softcapping", "Gemma 4 attention has no logit soft-cap"),
+      absent_feature_field<C>("rope_scaling", "use rope_parameters; RoPE scaling is not implemented"),
+      custom_field<C>(
+          "use_bidirectional_attention",
+          [](JsonObject& o, C& c, ConfigParse&) {
+            o.mark_read("use_bidirectional_attention");
+            c.bidirectional_vision = o.has("use_bidirectional_attention");
+            if (!c.bidirectional_vision) return;
+            std::string b = o.get_string("use_bidirectional_attention");
+            if (b != "vision")
+              throw_input("{}: '{}' is not implemented (only \"vision\" or null)",
+                          o.field("use_bidirectional_attention"), b);
+          },
+          [](const C& c, json& j) {
+            j["use_bidirectional_attention"] = c.bidirectional_vision ? json("vision") : json(nullptr);
+          }),
+      value_field("attention_k_eq_v", &C::k_eq_v, false),
+      custom_field<C>(
+          "num_kv_shared_layers",
+          [](JsonObject& o, C& c, ConfigParse& p) {
+            c.num_kv_shared_layers = o.get_int("num_kv_shared_layers", 0);
+            if (!p.assistant && c.num_kv_shared_layers != 0)
+              throw_input("{}: KV sharing ({} layers) is not implemented for the target model",
+                          o.field("num_kv_shared_layers"), c.num_kv_shared_layers);
+          },
+          [](const C& c, json& j) { j["num_kv_shared_layers"] = c.num_kv_shared_layers; }),
+      custom_field<C>(
+          "layer_types",
+          // Like HF, the last layer is forced to full attention.
+          [](JsonObject& o, C& c, ConfigParse& p) {
+            if (o.has("layer_types")) {
+              const json& lt = o.raw("layer_types");
+              if (!lt.is_array()) throw_input("{}: expected a list", o.field("layer_types"));
+              for (size_t i = 0; i < lt.size(); ++i)
+                c.layer_types.push_back(
+                    parse_layer_type(lt[i], o.field("layer_types") + "[" + std::to_string(i) + "]"));
+              if (static_cast<int64_t>(c.layer_types.size()) != c.num_layers)
+                throw_input("{}: has {} entries but num_hidden_layers is {}", o.field("layer_types"),
+                            c.layer_types.size(), c.num_layers);
+            } else {
+              o.mark_read("layer_types");
+              if (c.num_layers > 0) c.layer_types = default_layer_types(c.num_layers);
+            }
+            if (!c.layer_types.empty() && c.layer_types.back() != LayerType::kFull) {
+              p.warnings.push_back(o.field("layer_types") + ": last layer forced to full_attention (as HF does)");
+              c.layer_types.back() = LayerType::kFull;
+            }
+          },
+          [](const C& c, json& j) {
+            json lt = json::array();
+            for (auto t : c.layer_types) lt.push_back(layer_type_name(t));
+            j["layer_types"] = lt;
+          }),
+      custom_field<C>("num_attention_heads", read_geometry, write_geometry),
+      custom_field<C>(
+          "rope_parameters",
+          [](JsonObject& o, C& c, ConfigParse& p) {
+            if (o.has("rope_parameters")) {
+              JsonObject rp = o.object("rope_parameters");
+              if (rp.has("sliding_attention")) c.rope_sliding = parse_object(rp.object("sliding_attention"), rope_fields(), p);
+              if (rp.has("full_attention")) c.rope_full = parse_object(rp.object("full_attention"), rope_fields(), p);
+              for (const auto& k : rp.unread_keys()) throw_input("{}: unknown layer type '{}'", rp.where(), k);
+            } else {
+              o.mark_read("rope_parameters");
+              c.rope_sliding = {"default", 10000.0, 1.0};
+              c.rope_full = {"proportional", 1000000.0, 0.25};
+            }
+          },
+          [](const C& c, json& j) {
+            j["rope_parameters"] = {{"sliding_attention", write_config_fields(c.rope_sliding, rope_fields())},
+                                    {"full_attention", write_config_fields(c.rope_full, rope_fields())}};
+          }),
+  };
+  return fields;
+}
+
+const std::vector<ConfigField<VisionConfig>>& vision_fields() {
+  using C = VisionConfig;
+  static const std::vector<ConfigField<C>> fields = {
+      model_type_field<C>("gemma4_unified_vision", false, " (g4u is encoder-free)"),
+      value_field("patch_size", &C::patch_size, 16),
+      value_field("pooling_kernel_size", &C::pooling_kernel_size, 3),
+      value_field("mm_embed_dim", &C::mm_embed_dim, 3840),
+      value_field("mm_posemb_size", &C::mm_posemb_size, 1120),
+      value_field("output_proj_dims", &C::output_proj_dims, 3840),
+      value_field("rms_norm_eps", &C::rms_norm_eps, 1e-6),
+      value_field("num_soft_tokens", &C::num_soft_tokens, 280),
+      value_field("g4u_layer_norm_eps", &C::layer_norm_eps, 1e-5, /*omit_default=*/true),
+      value_field("g4u_projector", &C::projector, "gemma4"),
+      custom_field<C>(
+          "g4u_position",
+          [](JsonObject& o, C& v, ConfigParse&) {
+            v.position = o.get_string("g4u_position", std::string(v.projector == "gemma4" || v.projector == "linear-pos"
+                                                                      ? "factorized" : "none"));
+          },
+          [](const C& v, json& j) { j["g4u_position"] = v.position; }),
+      value_field("g4u_token_pooling", &C::token_pooling, 1),
+      custom_field<C>(
+          "model_patch_size",  // derived: patch_size x pooling_kernel_size
+          [](JsonObject& o, C& v, ConfigParse&) {
+            if (o.has("model_patch_size") && o.get_int("model_patch_size") != v.model_patch_size())
+              throw_input("{}: {} contradicts patch_size {} x pooling_kernel_size {}", o.field("model_patch_size"),
+                          o.get_int("model_patch_size"), v.patch_size, v.pooling_kernel_size);
+            o.mark_read("model_patch_size");
+          },
+          [](const C& v, json& j) { j["model_patch_size"] = v.model_patch_size(); }),
+  };
+  return fields;
+}
+
+const std::vector<ConfigField<AudioConfig>>& audio_fields() {
+  using C = AudioConfig;
+  static const std::vector<ConfigField<C>> fields = {
+      model_type_field<C>("gemma4_unified_audio", false, " (g4u is encoder-free)"),
+      value_field("audio_embed_dim", &C::audio_embed_dim, 640),
+      custom_field<C>(
+          "hidden_size",
+          // HF exposes the same number under three more names; they must agree.
+          [](JsonObject& o, C& a, ConfigParse&) {
+            for (const char* alias : {"hidden_size", "output_proj_dims", "audio_samples_per_token"}) {
+              if (o.has(alias) && o.get_int(alias) != a.audio_embed_dim)
+                throw_input("{}: {} contradicts audio_embed_dim {}", o.field(alias), o.get_int(alias),
+                            a.audio_embed_dim);
+              o.mark_read(alias);
+            }
+          },
+          [](const C&, json&) {}),
+      value_field("rms_norm_eps", &C::rms_norm_eps, 1e-6),
+      value_field("g4u_sample_rate", &C::sample_rate, 16000),
+      value_field("g4u_max_frames", &C::max_frames, 750),
+      value_field("g4u_projector", &C::projector, "gemma4"),
+  };
+  return fields;
+}
+
+// The top level of a gemma4_unified config.json (model_type is checked before: see
+// model_config_from_json).
+const std::vector<ConfigField<ModelConfig>>& model_fields() {
+  using C = ModelConfig;
+  static const SpecialTokens kTokens;
+  static const std::vector<ConfigField<C>> fields = {
+      constant_field<C>("architectures", json::array({"Gemma4UnifiedForConditionalGeneration"})),
+      constant_field<C>("model_type", "gemma4_unified"),
+      custom_field<C>(
+          "text_config", [](JsonObject& o, C& c, ConfigParse& p) { c.text = parse_object(o.object("text_config"), text_fields(), p); },
+          [](const C& c, json& j) { j["text_config"] = write_config_fields(c.text, text_fields()); }),
+      sub_config_field("vision_config", &C::vision, vision_fields()),
+      sub_config_field("audio_config", &C::audio, audio_fields()),
+      value_field("boi_token_id", &C::tokens, &SpecialTokens::boi, kTokens.boi),
+      value_field("eoi_token_id", &C::tokens, &SpecialTokens::eoi, kTokens.eoi),
+      value_field("image_token_id", &C::tokens, &SpecialTokens::image, kTokens.image),
+      value_field("video_token_id", &C::tokens, &SpecialTokens::video, kTokens.video),
+      value_field("boa_token_id", &C::tokens, &SpecialTokens::boa, kTokens.boa),
+      value_field("eoa_token_index", &C::tokens, &SpecialTokens::eoa, kTokens.eoa),
+      value_field("audio_token_id", &C::tokens, &SpecialTokens::audio, kTokens.audio),
+      fixed_field<C>("tie_word_embeddings", true, "the LM head is the tied embedding"),
+      constant_field<C>("dtype", "bfloat16"),
+      value_field("g4u_tokenizer", &C::tokenizer, "sentencepiece"),
+      custom_field<C>(
+          "g4u_suppress_tokens",
+          [](JsonObject& o, C& c, ConfigParse&) {
+            if (o.has("g4u_suppress_tokens")) c.suppress_tokens = o.get_int_list("g4u_suppress_tokens");
+            else {
+              o.mark_read("g4u_suppress_tokens");
+              c.suppress_tokens = {c.tokens.eoa, c.tokens.eoi};
+            }
+          },
+          [](const C& c, json& j) { j["g4u_suppress_tokens"] = c.suppress_tokens; }),
+      custom_field<C>(
+          "eos_token_id",  // overrides text_config's; written there
+          [](JsonObject& o, C& c, ConfigParse&) {
+            if (o.has("eos_token_id")) c.text.eos_token_ids = o.get_int_list("eos_token_id");
+            o.mark_read("eos_token_id");
+          },
+          [](const C&, json&) {}),
+      ignored_field<C>("pad_token_id"),
+      ignored_field<C>("bos_token_id"),
+  };
+  return fields;
+}
+
+const std::vector<ConfigField<AssistantConfig>>& assistant_fields() {
+  using C = AssistantConfig;
+  static const std::vector<ConfigField<C>> fields = {
+      constant_field<C>("architectures", json::array({"Gemma4UnifiedAssistantForCausalLM"})),
+      model_type_field<C>("gemma4_unified_assistant", /*required=*/true),
+      custom_field<C>(
+          "text_config",
+          [](JsonObject& o, C& c, ConfigParse& p) {
+            c.text = parse_object(o.object("text_config"), text_fields(), p);
+            if (c.text.num_kv_shared_layers == 0) c.text.num_kv_shared_layers = c.text.num_layers;  // as HF
+          },
+          [](const C& c, json& j) { j["text_config"] = write_config_fields(c.text, text_fields()); }),
+      value_field("backbone_hidden_size", &C::backbone_hidden_size, 3840),
+      value_field("use_ordered_embeddings", &C::use_ordered_embeddings, false),
+      value_field("num_centroids", &C::num_centroids, 2048),
+      value_field("centroid_intermediate_top_k", &C::centroid_intermediate_top_k, 32),
+      fixed_field<C>("tie_word_embeddings", true, "the drafter head is its tied embedding"),
+      constant_field<C>("dtype", "bfloat16"),
+  };
+  return fields;
 }
 
 }  // namespace
@@ -433,36 +552,16 @@ ModelConfig model_config_from_json(const json& j, const std::string& where) {
   JsonObject o(j, where);
   ModelConfig c;
   c.name = where;
+  ConfigParse p{c.warnings};
   std::string mt = o.get_string("model_type", std::string(""));
   if (mt == "gemma4_unified_text") {
     // Text-only save (Gemma4UnifiedForCausalLM): the text fields sit at the top level.
-    c.text = parse_text(JsonObject(j, where), false, c.warnings);
+    c.text = parse_object(JsonObject(j, where), text_fields(), p);
     c.tokenizer = o.has("g4u_tokenizer") ? o.get_string("g4u_tokenizer") : "sentencepiece";
   } else {
     if (mt != "gemma4_unified")
       throw_input("{}: model_type '{}' is not gemma4_unified (nor gemma4_unified_text)", o.field("model_type"), mt);
-    c.text = parse_text(o.object("text_config"), false, c.warnings);
-    if (o.has("vision_config")) c.vision = parse_vision(o.object("vision_config"), c.warnings);
-    else o.mark_read("vision_config");
-    if (o.has("audio_config")) c.audio = parse_audio(o.object("audio_config"), c.warnings);
-    else o.mark_read("audio_config");
-    c.tokens.boi = o.get_int("boi_token_id", c.tokens.boi);
-    c.tokens.eoi = o.get_int("eoi_token_id", c.tokens.eoi);
-    c.tokens.image = o.get_int("image_token_id", c.tokens.image);
-    c.tokens.video = o.get_int("video_token_id", c.tokens.video);
-    c.tokens.boa = o.get_int("boa_token_id", c.tokens.boa);
-    c.tokens.eoa = o.get_int("eoa_token_index", c.tokens.eoa);
-    c.tokens.audio = o.get_int("audio_token_id", c.tokens.audio);
-    require_value(o, "tie_word_embeddings", true, "the LM head is the tied embedding");
-    c.tokenizer = o.get_string("g4u_tokenizer", std::string("sentencepiece"));
-    if (o.has("g4u_suppress_tokens")) c.suppress_tokens = o.get_int_list("g4u_suppress_tokens");
-    else {
-      o.mark_read("g4u_suppress_tokens");
-      c.suppress_tokens = {c.tokens.eoa, c.tokens.eoi};
-    }
-    if (o.has("eos_token_id")) c.text.eos_token_ids = o.get_int_list("eos_token_id");
-    o.mark_read("eos_token_id");
-    for (const char* k : {"pad_token_id", "bos_token_id"}) o.mark_read(k);
+    read_config_fields(o, c, model_fields(), p);
     collect_unread(o, c.warnings);
   }
   validate(c, where);
@@ -470,83 +569,19 @@ ModelConfig model_config_from_json(const json& j, const std::string& where) {
 }
 
 AssistantConfig assistant_config_from_json(const json& j, const std::string& where) {
-  JsonObject o(j, where);
   AssistantConfig c;
-  c.name = where;
-  std::string mt = o.get_string("model_type");
-  if (mt != "gemma4_unified_assistant")
-    throw_input("{}: model_type '{}' is not gemma4_unified_assistant", o.field("model_type"), mt);
-  c.text = parse_text(o.object("text_config"), true, c.warnings);
-  if (c.text.num_kv_shared_layers == 0) c.text.num_kv_shared_layers = c.text.num_layers;  // as HF
-  c.backbone_hidden_size = o.get_int("backbone_hidden_size", 3840);
-  c.use_ordered_embeddings = o.get_bool("use_ordered_embeddings", false);
-  c.num_centroids = o.get_int("num_centroids", 2048);
-  c.centroid_intermediate_top_k = o.get_int("centroid_intermediate_top_k", 32);
-  require_value(o, "tie_word_embeddings", true, "the drafter head is its tied embedding");
+  ConfigParse p{c.warnings, /*assistant=*/true};
+  JsonObject o(j, where);
+  read_config_fields(o, c, assistant_fields(), p);
   collect_unread(o, c.warnings);
+  c.name = where;
   validate(c, where);
   return c;
 }
 
-json model_config_to_json(const ModelConfig& c) {
-  json j = {{"architectures", {"Gemma4UnifiedForConditionalGeneration"}},
-            {"model_type", "gemma4_unified"},
-            {"text_config", text_to_json(c.text)},
-            {"boi_token_id", c.tokens.boi},
-            {"eoi_token_id", c.tokens.eoi},
-            {"image_token_id", c.tokens.image},
-            {"video_token_id", c.tokens.video},
-            {"boa_token_id", c.tokens.boa},
-            {"eoa_token_index", c.tokens.eoa},
-            {"audio_token_id", c.tokens.audio},
-            {"tie_word_embeddings", true},
-            {"dtype", "bfloat16"},
-            {"g4u_tokenizer", c.tokenizer},
-            {"g4u_suppress_tokens", c.suppress_tokens}};
-  if (c.vision) {
-    const auto& v = *c.vision;
-    j["vision_config"] = {{"model_type", "gemma4_unified_vision"},
-                          {"patch_size", v.patch_size},
-                          {"pooling_kernel_size", v.pooling_kernel_size},
-                          {"model_patch_size", v.model_patch_size()},
-                          {"mm_embed_dim", v.mm_embed_dim},
-                          {"mm_posemb_size", v.mm_posemb_size},
-                          {"output_proj_dims", v.output_proj_dims},
-                          {"num_soft_tokens", v.num_soft_tokens},
-                          {"rms_norm_eps", v.rms_norm_eps},
-                          {"g4u_projector", v.projector},
-                          {"g4u_position", v.position},
-                          {"g4u_token_pooling", v.token_pooling}};
-    if (v.layer_norm_eps != 1e-5) j["vision_config"]["g4u_layer_norm_eps"] = v.layer_norm_eps;
-  } else {
-    j["vision_config"] = nullptr;
-  }
-  if (c.audio) {
-    const auto& a = *c.audio;
-    j["audio_config"] = {{"model_type", "gemma4_unified_audio"},
-                         {"audio_embed_dim", a.audio_embed_dim},
-                         {"rms_norm_eps", a.rms_norm_eps},
-                         {"g4u_sample_rate", a.sample_rate},
-                         {"g4u_max_frames", a.max_frames},
-                         {"g4u_projector", a.projector}};
-  } else {
-    j["audio_config"] = nullptr;
-  }
-  return j;
-}
+json model_config_to_json(const ModelConfig& c) { return write_config_fields(c, model_fields()); }
 
-json assistant_config_to_json(const AssistantConfig& c) {
-  json t = text_to_json(c.text);
-  return {{"architectures", {"Gemma4UnifiedAssistantForCausalLM"}},
-          {"model_type", "gemma4_unified_assistant"},
-          {"text_config", t},
-          {"backbone_hidden_size", c.backbone_hidden_size},
-          {"use_ordered_embeddings", c.use_ordered_embeddings},
-          {"num_centroids", c.num_centroids},
-          {"centroid_intermediate_top_k", c.centroid_intermediate_top_k},
-          {"tie_word_embeddings", true},
-          {"dtype", "bfloat16"}};
-}
+json assistant_config_to_json(const AssistantConfig& c) { return write_config_fields(c, assistant_fields()); }
 
 namespace {
 std::string config_file(const std::string& path) {

@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "base/json_util.h"
+#include "model/io/config_fields.h"
 
 #include <nlohmann/json.hpp>
 
@@ -71,6 +72,57 @@ const std::map<std::string, std::function<MedusaConfig()>>& medusa_presets() {
   return m;
 }
 
+// config.json of g4u's drafters: architectures and model_type (required) around the drafter's own
+// fields, dtype bfloat16 last. Unknown keys are errors (g4u writes these files itself).
+template <typename C>
+std::vector<ConfigField<C>> drafter_fields(const char* architecture, const char* model_type,
+                                           std::vector<ConfigField<C>> own) {
+  std::vector<ConfigField<C>> fields = {constant_field<C>("architectures", json::array({architecture})),
+                                        model_type_field<C>(model_type, /*required=*/true)};
+  fields.insert(fields.end(), own.begin(), own.end());
+  fields.push_back(constant_field<C>("dtype", "bfloat16"));
+  return fields;
+}
+
+const std::vector<ConfigField<MtpConfig>>& mtp_fields() {
+  using C = MtpConfig;
+  static const std::vector<ConfigField<C>> fields = drafter_fields<C>(
+      "G4uMtpModule", "g4u_mtp",
+      {value_field("hidden_size", &C::hidden_size, std::nullopt),
+       value_field("vocab_size", &C::vocab_size, std::nullopt),
+       value_field("intermediate_size", &C::intermediate_size, std::nullopt),
+       value_field("num_attention_heads", &C::attention, &AttentionGeometry::num_heads, std::nullopt),
+       value_field("num_key_value_heads", &C::attention, &AttentionGeometry::num_kv_heads, std::nullopt),
+       value_field("head_dim", &C::attention, &AttentionGeometry::head_dim, std::nullopt),
+       value_field("rope_theta", &C::rope, &RopeParams::theta, 10000.0),  // rope_type: always default
+       value_field("rms_norm_eps", &C::rms_norm_eps, 1e-6)});
+  return fields;
+}
+
+const std::vector<ConfigField<MedusaConfig>>& medusa_fields() {
+  using C = MedusaConfig;
+  static const std::vector<ConfigField<C>> fields = drafter_fields<C>(
+      "G4uMedusaHeads", "g4u_medusa",
+      {value_field("hidden_size", &C::hidden_size, std::nullopt),
+       value_field("vocab_size", &C::vocab_size, std::nullopt),
+       value_field("medusa_num_heads", &C::num_heads, std::nullopt),
+       value_field("medusa_num_layers", &C::num_layers, 1)});
+  return fields;
+}
+
+template <typename S>
+S drafter_config_from_json(const json& j, const std::string& where, const std::vector<ConfigField<S>>& fields) {
+  JsonObject o(j, where);
+  S c;
+  std::vector<std::string> warnings;
+  ConfigParse p{warnings};
+  read_config_fields(o, c, fields, p);
+  reject_unknown(o);
+  c.name = where;
+  validate(c, where);
+  return c;
+}
+
 // Contexts of anchors/slots: row s holds x[s - 1], row 0 zeros.
 torch::Tensor shift_right(const torch::Tensor& x) {
   const int64_t T = x.size(1);
@@ -116,67 +168,15 @@ void validate(const MedusaConfig& c, const std::string& where) {
 }
 
 MtpConfig mtp_config_from_json(const json& j, const std::string& where) {
-  JsonObject o(j, where);
-  std::string mt = o.get_string("model_type");
-  if (mt != "g4u_mtp") throw_input("{}: model_type '{}' is not g4u_mtp", o.field("model_type"), mt);
-  MtpConfig c;
-  c.name = where;
-  c.hidden_size = o.get_int("hidden_size");
-  c.vocab_size = o.get_int("vocab_size");
-  c.intermediate_size = o.get_int("intermediate_size");
-  c.attention.num_heads = o.get_int("num_attention_heads");
-  c.attention.num_kv_heads = o.get_int("num_key_value_heads");
-  c.attention.head_dim = o.get_int("head_dim");
-  c.rope.type = "default";
-  c.rope.theta = o.get_double("rope_theta", 10000.0);
-  c.rms_norm_eps = o.get_double("rms_norm_eps", 1e-6);
-  o.mark_read("architectures");
-  o.mark_read("dtype");
-  reject_unknown(o);
-  validate(c, where);
-  return c;
+  return drafter_config_from_json(j, where, mtp_fields());
 }
 
 MedusaConfig medusa_config_from_json(const json& j, const std::string& where) {
-  JsonObject o(j, where);
-  std::string mt = o.get_string("model_type");
-  if (mt != "g4u_medusa") throw_input("{}: model_type '{}' is not g4u_medusa", o.field("model_type"), mt);
-  MedusaConfig c;
-  c.name = where;
-  c.hidden_size = o.get_int("hidden_size");
-  c.vocab_size = o.get_int("vocab_size");
-  c.num_heads = o.get_int("medusa_num_heads");
-  c.num_layers = o.get_int("medusa_num_layers", 1);
-  o.mark_read("architectures");
-  o.mark_read("dtype");
-  reject_unknown(o);
-  validate(c, where);
-  return c;
+  return drafter_config_from_json(j, where, medusa_fields());
 }
 
-json mtp_config_to_json(const MtpConfig& c) {
-  return {{"architectures", {"G4uMtpModule"}},
-          {"model_type", "g4u_mtp"},
-          {"hidden_size", c.hidden_size},
-          {"vocab_size", c.vocab_size},
-          {"intermediate_size", c.intermediate_size},
-          {"num_attention_heads", c.attention.num_heads},
-          {"num_key_value_heads", c.attention.num_kv_heads},
-          {"head_dim", c.attention.head_dim},
-          {"rope_theta", c.rope.theta},
-          {"rms_norm_eps", c.rms_norm_eps},
-          {"dtype", "bfloat16"}};
-}
-
-json medusa_config_to_json(const MedusaConfig& c) {
-  return {{"architectures", {"G4uMedusaHeads"}},
-          {"model_type", "g4u_medusa"},
-          {"hidden_size", c.hidden_size},
-          {"vocab_size", c.vocab_size},
-          {"medusa_num_heads", c.num_heads},
-          {"medusa_num_layers", c.num_layers},
-          {"dtype", "bfloat16"}};
-}
+json mtp_config_to_json(const MtpConfig& c) { return write_config_fields(c, mtp_fields()); }
+json medusa_config_to_json(const MedusaConfig& c) { return write_config_fields(c, medusa_fields()); }
 
 std::vector<std::string> mtp_preset_names() {
   std::vector<std::string> out;

@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <tuple>
+
 using namespace g4u::model;
 using nlohmann::json;
 
@@ -179,6 +181,78 @@ TEST_CASE("every preset round-trips through config.json", "[unit][config]") {
     AssistantConfig back = assistant_config_from_json(assistant_config_to_json(p), name);
     CHECK(back.warnings.empty());
     CHECK(count_params(assistant_tensor_specs(back)) == count_params(assistant_tensor_specs(p)));
+  }
+}
+
+namespace {
+// Every field of the parsed structs as one tuple (`name` and `warnings` are not config.json fields).
+auto fields(const AttentionGeometry& g) { return std::tie(g.num_heads, g.num_kv_heads, g.head_dim); }
+auto fields(const RopeParams& r) { return std::tie(r.type, r.theta, r.partial_rotary_factor); }
+auto fields(const TextConfig& t) {
+  return std::tuple_cat(std::tie(t.vocab_size, t.hidden_size, t.intermediate_size, t.num_layers, t.k_eq_v,
+                                 t.sliding_window, t.layer_types, t.rms_norm_eps, t.final_logit_softcapping,
+                                 t.max_position_embeddings, t.pad_token_id, t.bos_token_id, t.eos_token_ids,
+                                 t.bidirectional_vision, t.num_kv_shared_layers),
+                        fields(t.sliding), fields(t.full), fields(t.rope_sliding), fields(t.rope_full));
+}
+auto fields(const VisionConfig& v) {
+  return std::tie(v.patch_size, v.pooling_kernel_size, v.mm_embed_dim, v.mm_posemb_size, v.output_proj_dims,
+                  v.num_soft_tokens, v.rms_norm_eps, v.layer_norm_eps, v.projector, v.position, v.token_pooling);
+}
+auto fields(const AudioConfig& a) {
+  return std::tie(a.audio_embed_dim, a.sample_rate, a.max_frames, a.rms_norm_eps, a.projector);
+}
+auto fields(const SpecialTokens& k) { return std::tie(k.boi, k.eoi, k.image, k.video, k.boa, k.eoa, k.audio); }
+
+void check_same(const ModelConfig& a, const ModelConfig& b) {
+  CHECK(fields(a.text) == fields(b.text));
+  REQUIRE(a.vision.has_value() == b.vision.has_value());
+  if (a.vision) CHECK(fields(*a.vision) == fields(*b.vision));
+  REQUIRE(a.audio.has_value() == b.audio.has_value());
+  if (a.audio) CHECK(fields(*a.audio) == fields(*b.audio));
+  CHECK(fields(a.tokens) == fields(b.tokens));
+  CHECK(a.suppress_tokens == b.suppress_tokens);
+  CHECK(a.tokenizer == b.tokenizer);
+}
+
+void check_same(const AssistantConfig& a, const AssistantConfig& b) {
+  CHECK(fields(a.text) == fields(b.text));
+  CHECK(std::tie(a.backbone_hidden_size, a.use_ordered_embeddings, a.num_centroids, a.centroid_intermediate_top_k) ==
+        std::tie(b.backbone_hidden_size, b.use_ordered_embeddings, b.num_centroids, b.centroid_intermediate_top_k));
+}
+}  // namespace
+
+TEST_CASE("parse -> to_json -> parse keeps every field", "[unit][config]") {
+  const std::string fixtures = G4U_FIXTURES_DIR;
+  SECTION("every field off the value an absent key gives") {
+    ModelConfig c = load_model_config(fixtures + "/config/every-field.json");
+    CHECK(c.warnings.empty());
+    CHECK(c.text.full.num_heads != c.text.sliding.num_heads);  // written as per_layer_config
+    CHECK(c.vision->layer_norm_eps == 1e-4);
+    ModelConfig back = model_config_from_json(model_config_to_json(c), "back.json");
+    CHECK(back.warnings.empty());
+    check_same(back, c);
+  }
+  SECTION("the released config.json") {
+    ModelConfig c = load_model_config(fixtures + "/gemma4-12b");
+    check_same(model_config_from_json(model_config_to_json(c), "back.json"), c);
+  }
+  SECTION("every preset") {
+    for (const auto& name : model_preset_names()) {
+      ModelConfig p = *model_preset(name);
+      check_same(model_config_from_json(model_config_to_json(p), name), p);
+    }
+  }
+  SECTION("assistants") {
+    AssistantConfig c = load_assistant_config(fixtures + "/config/every-field-assistant.json");
+    CHECK(c.warnings.empty());
+    AssistantConfig back = assistant_config_from_json(assistant_config_to_json(c), "back.json");
+    CHECK(back.warnings.empty());
+    check_same(back, c);
+    for (const auto& name : assistant_preset_names()) {
+      AssistantConfig p = *assistant_preset(name);
+      check_same(assistant_config_from_json(assistant_config_to_json(p), name), p);
+    }
   }
 }
 
