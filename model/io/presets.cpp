@@ -2,14 +2,13 @@
 // checkpoint's config.json (architecture doc §2.1, §7.1); tiny/small/medium are g4u's own models of
 // the same design, built through the same structs so tests exercise the real code.
 #include "model/io/config.h"
-
-#include <functional>
-#include <map>
+#include "model/io/preset_table.h"
 
 namespace g4u::model {
 namespace {
 
-std::vector<LayerType> pattern(std::initializer_list<char> p) {
+// "SSFSSF": one letter per layer, S sliding and F full attention.
+std::vector<LayerType> pattern(const std::string& p) {
   std::vector<LayerType> out;
   for (char c : p) out.push_back(c == 'F' ? LayerType::kFull : LayerType::kSliding);
   return out;
@@ -34,216 +33,105 @@ SpecialTokens byte_tokenizer_tokens() {
   return t;
 }
 
+// The decoders below are written as TextConfig{vocab_size, hidden_size, intermediate_size,
+// num_layers, sliding, full, k_eq_v, sliding_window, layer_types}, the struct's first members in
+// order; every other member keeps its default (the 12B's). Likewise VisionConfig{patch_size,
+// pooling_kernel_size, mm_embed_dim, mm_posemb_size, output_proj_dims, num_soft_tokens} and
+// AudioConfig{audio_embed_dim}.
+
 ModelConfig gemma4_12b() {
   ModelConfig c;
-  c.name = "gemma4-12b";
-  TextConfig& t = c.text;
-  t.vocab_size = 262144;
-  t.hidden_size = 3840;
-  t.intermediate_size = 15360;
-  t.num_layers = 48;
-  t.sliding = {16, 8, 256};
-  t.full = {16, 1, 512};
-  t.k_eq_v = true;
-  t.sliding_window = 1024;
-  t.layer_types = five_to_one(48);
-  t.rope_sliding = {"default", 10000.0, 1.0};
-  t.rope_full = {"proportional", 1000000.0, 0.25};
-  t.rms_norm_eps = 1e-6;
-  t.final_logit_softcapping = 30.0;
-  t.max_position_embeddings = 262144;
-  t.eos_token_ids = {1, 106, 50};  // generation_config.json of the IT checkpoint
-  c.vision = VisionConfig{};
-  c.audio = AudioConfig{};
+  c.text = {262144, 3840, 15360, 48, {16, 8, 256}, {16, 1, 512}, true, 1024, five_to_one(48)};
+  c.text.rope_sliding = {"default", 10000.0, 1.0};
+  c.text.rope_full = {"proportional", 1000000.0, 0.25};
+  c.text.final_logit_softcapping = 30.0;
+  c.text.eos_token_ids = {1, 106, 50};  // generation_config.json of the IT checkpoint
+  c.vision = VisionConfig{16, 3, 3840, 1120, 3840, 280};
+  c.audio = AudioConfig{640};
   c.suppress_tokens = {258883, 258882};
   c.tokenizer = "sentencepiece";
   return c;
 }
 
-// Tests: 6 layers (two full), window 8 so short sequences cross it, K=V, proportional RoPE.
-ModelConfig tiny() {
+// g4u's own models: the byte-level tokenizer, K=V, proportional RoPE and the soft-cap of the 12B.
+ModelConfig byte_model(TextConfig text, int64_t max_position_embeddings) {
   ModelConfig c;
-  c.name = "tiny";
-  TextConfig& t = c.text;
-  t.vocab_size = 320;
-  t.hidden_size = 64;
-  t.intermediate_size = 128;
-  t.num_layers = 6;
-  t.sliding = {4, 2, 16};
-  t.full = {4, 1, 32};
-  t.k_eq_v = true;
-  t.sliding_window = 8;
-  t.layer_types = pattern({'S', 'S', 'F', 'S', 'S', 'F'});
-  t.final_logit_softcapping = 30.0;
-  t.max_position_embeddings = 4096;
-  t.eos_token_ids = {1, 6};
-  VisionConfig v;
-  v.patch_size = 4;
-  v.pooling_kernel_size = 2;
-  v.mm_embed_dim = 64;
-  v.mm_posemb_size = 64;
-  v.output_proj_dims = 64;
-  v.num_soft_tokens = 16;
-  c.vision = v;
-  AudioConfig a;
-  a.audio_embed_dim = 160;
-  a.max_frames = 750;
-  c.audio = a;
+  c.text = std::move(text);
+  c.text.max_position_embeddings = max_position_embeddings;
+  c.text.eos_token_ids = {1, 6};
   c.tokens = byte_tokenizer_tokens();
   c.suppress_tokens = {c.tokens.eoa, c.tokens.eoi};
   c.tokenizer = "byte";
   return c;
 }
 
+// Tests: 6 layers (two full), window 8 so short sequences cross it.
+ModelConfig tiny() {
+  ModelConfig c = byte_model({320, 64, 128, 6, {4, 2, 16}, {4, 1, 32}, true, 8, pattern("SSFSSF")}, 4096);
+  c.vision = VisionConfig{4, 2, 64, 64, 64, 16};
+  c.audio = AudioConfig{160};
+  return c;
+}
+
 // CPU experiments: trains to useful accuracy on the synthetic suites in minutes on 2 cores.
 ModelConfig small() {
-  ModelConfig c = tiny();
-  c.name = "small";
-  TextConfig& t = c.text;
-  t.vocab_size = 512;
-  t.hidden_size = 256;
-  t.intermediate_size = 1024;
-  t.num_layers = 6;
-  t.sliding = {4, 2, 64};
-  t.full = {4, 1, 128};
-  t.sliding_window = 128;
-  t.layer_types = pattern({'S', 'S', 'F', 'S', 'S', 'F'});
-  t.max_position_embeddings = 8192;
-  VisionConfig v;
-  v.patch_size = 8;
-  v.pooling_kernel_size = 2;
-  v.mm_embed_dim = 256;
-  v.mm_posemb_size = 64;
-  v.output_proj_dims = 256;
-  v.num_soft_tokens = 64;
-  c.vision = v;
-  AudioConfig a;
-  a.audio_embed_dim = 640;
-  c.audio = a;
+  ModelConfig c = byte_model({512, 256, 1024, 6, {4, 2, 64}, {4, 1, 128}, true, 128, pattern("SSFSSF")}, 8192);
+  c.vision = VisionConfig{8, 2, 256, 64, 256, 64};
+  c.audio = AudioConfig{640};
   return c;
 }
 
 // Benchmarks: text-only, ~0.83 B parameters (3.3 GB in fp32), far above any L3 cache, so decode
 // is bound by memory bandwidth like the 12B.
 ModelConfig medium() {
-  ModelConfig c = tiny();
-  c.name = "medium";
-  TextConfig& t = c.text;
-  t.vocab_size = 32768;
-  t.hidden_size = 2048;
-  t.intermediate_size = 8192;
-  t.num_layers = 12;
-  t.sliding = {16, 8, 128};
-  t.full = {16, 1, 256};
-  t.sliding_window = 1024;
-  t.layer_types = five_to_one(12);
-  t.max_position_embeddings = 32768;
-  c.vision.reset();
-  c.audio.reset();
+  return byte_model({32768, 2048, 8192, 12, {16, 8, 128}, {16, 1, 256}, true, 1024, five_to_one(12)}, 32768);
+}
+
+// A Q-only drafter: every layer reads the target's K/V; its head has no soft-cap.
+AssistantConfig assistant(TextConfig text, int64_t max_position_embeddings, std::vector<int64_t> eos_token_ids,
+                          int64_t backbone_hidden_size) {
+  AssistantConfig c;
+  c.text = std::move(text);
+  c.text.num_kv_shared_layers = c.text.num_layers;
+  c.text.final_logit_softcapping = 0.0;
+  c.text.max_position_embeddings = max_position_embeddings;
+  c.text.eos_token_ids = std::move(eos_token_ids);
+  c.backbone_hidden_size = backbone_hidden_size;
   return c;
 }
 
 AssistantConfig gemma4_12b_assistant() {
-  AssistantConfig c;
-  c.name = "gemma4-12b-assistant";
-  TextConfig& t = c.text;
-  t.vocab_size = 262144;
-  t.hidden_size = 1024;
-  t.intermediate_size = 8192;
-  t.num_layers = 4;
-  t.sliding = {16, 8, 256};
-  t.full = {16, 1, 512};
-  t.k_eq_v = true;
-  t.num_kv_shared_layers = 4;
-  t.sliding_window = 1024;
-  t.layer_types = pattern({'S', 'S', 'S', 'F'});
-  t.final_logit_softcapping = 0.0;  // the drafter head has no soft-cap
-  t.eos_token_ids = {1, 106, 50};
-  c.backbone_hidden_size = 3840;
-  return c;
+  return assistant({262144, 1024, 8192, 4, {16, 8, 256}, {16, 1, 512}, true, 1024, pattern("SSSF")}, 262144,
+                   {1, 106, 50}, 3840);
 }
 
-// Drafts for `tiny`: same K/V geometry as tiny's last sliding and full layers.
+// Drafts for `tiny` and `small`: the same K/V geometry as their last sliding and full layers.
 AssistantConfig tiny_assistant() {
-  AssistantConfig c;
-  c.name = "tiny-assistant";
-  TextConfig& t = c.text;
-  t.vocab_size = 320;
-  t.hidden_size = 32;
-  t.intermediate_size = 64;
-  t.num_layers = 2;
-  t.sliding = {4, 2, 16};
-  t.full = {4, 1, 32};
-  t.k_eq_v = true;
-  t.num_kv_shared_layers = 2;
-  t.sliding_window = 8;
-  t.layer_types = pattern({'S', 'F'});
-  t.final_logit_softcapping = 0.0;
-  t.max_position_embeddings = 4096;
-  t.eos_token_ids = {1, 6};
-  c.backbone_hidden_size = 64;
-  return c;
+  return assistant({320, 32, 64, 2, {4, 2, 16}, {4, 1, 32}, true, 8, pattern("SF")}, 4096, {1, 6}, 64);
 }
 
 AssistantConfig small_assistant() {
-  AssistantConfig c = tiny_assistant();
-  c.name = "small-assistant";
-  TextConfig& t = c.text;
-  t.vocab_size = 512;
-  t.hidden_size = 128;
-  t.intermediate_size = 512;
-  t.num_layers = 2;
-  t.num_kv_shared_layers = 2;
-  t.sliding = {4, 2, 64};
-  t.full = {4, 1, 128};
-  t.sliding_window = 128;
-  t.max_position_embeddings = 8192;
-  c.backbone_hidden_size = 256;
-  return c;
+  return assistant({512, 128, 512, 2, {4, 2, 64}, {4, 1, 128}, true, 128, pattern("SF")}, 8192, {1, 6}, 256);
 }
 
-const std::map<std::string, std::function<ModelConfig()>>& model_presets() {
-  static const std::map<std::string, std::function<ModelConfig()>> m = {
+const PresetTable<ModelConfig>& model_presets() {
+  static const PresetTable<ModelConfig> table = {
       {"gemma4-12b", gemma4_12b}, {"tiny", tiny}, {"small", small}, {"medium", medium}};
-  return m;
+  return table;
 }
 
-const std::map<std::string, std::function<AssistantConfig()>>& assistant_presets() {
-  static const std::map<std::string, std::function<AssistantConfig()>> m = {
-      {"gemma4-12b-assistant", gemma4_12b_assistant},
-      {"tiny-assistant", tiny_assistant},
-      {"small-assistant", small_assistant}};
-  return m;
+const PresetTable<AssistantConfig>& assistant_presets() {
+  static const PresetTable<AssistantConfig> table = {{"gemma4-12b-assistant", gemma4_12b_assistant},
+                                                     {"tiny-assistant", tiny_assistant},
+                                                     {"small-assistant", small_assistant}};
+  return table;
 }
 
 }  // namespace
 
-std::vector<std::string> model_preset_names() {
-  std::vector<std::string> out;
-  for (const auto& kv : model_presets()) out.push_back(kv.first);
-  return out;
-}
-
-std::vector<std::string> assistant_preset_names() {
-  std::vector<std::string> out;
-  for (const auto& kv : assistant_presets()) out.push_back(kv.first);
-  return out;
-}
-
-std::optional<ModelConfig> model_preset(const std::string& name) {
-  auto it = model_presets().find(name);
-  if (it == model_presets().end()) return std::nullopt;
-  ModelConfig c = it->second();
-  validate(c, "preset " + name);
-  return c;
-}
-
-std::optional<AssistantConfig> assistant_preset(const std::string& name) {
-  auto it = assistant_presets().find(name);
-  if (it == assistant_presets().end()) return std::nullopt;
-  AssistantConfig c = it->second();
-  validate(c, "preset " + name);
-  return c;
-}
+std::vector<std::string> model_preset_names() { return model_presets().names(); }
+std::vector<std::string> assistant_preset_names() { return assistant_presets().names(); }
+std::optional<ModelConfig> model_preset(const std::string& name) { return model_presets().get(name); }
+std::optional<AssistantConfig> assistant_preset(const std::string& name) { return assistant_presets().get(name); }
 
 }  // namespace g4u::model

@@ -3,12 +3,11 @@
 #include "base/error.h"
 #include "base/json_util.h"
 #include "model/io/config_fields.h"
+#include "model/io/preset_table.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <functional>
-#include <map>
 
 namespace g4u::model {
 namespace {
@@ -23,53 +22,35 @@ void positive(const std::string& where, const char* name, int64_t v) {
   if (v <= 0) throw_input("{}: {} must be positive, got {}", where, name, v);
 }
 
-MtpConfig tiny_mtp() {
+// g4u's drafters for the tiny and small models (as wide as their target, with its vocabulary).
+MtpConfig mtp(int64_t hidden_size, int64_t vocab_size, int64_t intermediate_size, AttentionGeometry attention) {
   MtpConfig c;
-  c.name = "tiny-mtp";
-  c.hidden_size = 64;
-  c.vocab_size = 320;
-  c.intermediate_size = 128;
-  c.attention = {4, 2, 16};
+  c.hidden_size = hidden_size;
+  c.vocab_size = vocab_size;
+  c.intermediate_size = intermediate_size;
+  c.attention = attention;
   return c;
 }
 
-MtpConfig small_mtp() {
-  MtpConfig c;
-  c.name = "small-mtp";
-  c.hidden_size = 256;
-  c.vocab_size = 512;
-  c.intermediate_size = 512;
-  c.attention = {4, 2, 64};
-  return c;
-}
-
-MedusaConfig tiny_medusa() {
+MedusaConfig medusa(int64_t hidden_size, int64_t vocab_size) {
   MedusaConfig c;
-  c.name = "tiny-medusa";
-  c.hidden_size = 64;
-  c.vocab_size = 320;
+  c.hidden_size = hidden_size;
+  c.vocab_size = vocab_size;
   c.num_heads = 4;
   c.num_layers = 1;
   return c;
 }
 
-MedusaConfig small_medusa() {
-  MedusaConfig c = tiny_medusa();
-  c.name = "small-medusa";
-  c.hidden_size = 256;
-  c.vocab_size = 512;
-  return c;
+const PresetTable<MtpConfig>& mtp_presets() {
+  static const PresetTable<MtpConfig> table = {{"tiny-mtp", [] { return mtp(64, 320, 128, {4, 2, 16}); }},
+                                               {"small-mtp", [] { return mtp(256, 512, 512, {4, 2, 64}); }}};
+  return table;
 }
 
-const std::map<std::string, std::function<MtpConfig()>>& mtp_presets() {
-  static const std::map<std::string, std::function<MtpConfig()>> m = {{"tiny-mtp", tiny_mtp}, {"small-mtp", small_mtp}};
-  return m;
-}
-
-const std::map<std::string, std::function<MedusaConfig()>>& medusa_presets() {
-  static const std::map<std::string, std::function<MedusaConfig()>> m = {{"tiny-medusa", tiny_medusa},
-                                                                         {"small-medusa", small_medusa}};
-  return m;
+const PresetTable<MedusaConfig>& medusa_presets() {
+  static const PresetTable<MedusaConfig> table = {{"tiny-medusa", [] { return medusa(64, 320); }},
+                                                  {"small-medusa", [] { return medusa(256, 512); }}};
+  return table;
 }
 
 // config.json of g4u's drafters: architectures and model_type (required) around the drafter's own
@@ -178,33 +159,10 @@ MedusaConfig medusa_config_from_json(const json& j, const std::string& where) {
 json mtp_config_to_json(const MtpConfig& c) { return write_config_fields(c, mtp_fields()); }
 json medusa_config_to_json(const MedusaConfig& c) { return write_config_fields(c, medusa_fields()); }
 
-std::vector<std::string> mtp_preset_names() {
-  std::vector<std::string> out;
-  for (const auto& kv : mtp_presets()) out.push_back(kv.first);
-  return out;
-}
-
-std::vector<std::string> medusa_preset_names() {
-  std::vector<std::string> out;
-  for (const auto& kv : medusa_presets()) out.push_back(kv.first);
-  return out;
-}
-
-std::optional<MtpConfig> mtp_preset(const std::string& name) {
-  auto it = mtp_presets().find(name);
-  if (it == mtp_presets().end()) return std::nullopt;
-  MtpConfig c = it->second();
-  validate(c, "preset " + name);
-  return c;
-}
-
-std::optional<MedusaConfig> medusa_preset(const std::string& name) {
-  auto it = medusa_presets().find(name);
-  if (it == medusa_presets().end()) return std::nullopt;
-  MedusaConfig c = it->second();
-  validate(c, "preset " + name);
-  return c;
-}
+std::vector<std::string> mtp_preset_names() { return mtp_presets().names(); }
+std::vector<std::string> medusa_preset_names() { return medusa_presets().names(); }
+std::optional<MtpConfig> mtp_preset(const std::string& name) { return mtp_presets().get(name); }
+std::optional<MedusaConfig> medusa_preset(const std::string& name) { return medusa_presets().get(name); }
 
 std::vector<TensorSpec> mtp_tensor_specs(const MtpConfig& c) {
   const int64_t H = c.hidden_size, I = c.intermediate_size;
