@@ -76,13 +76,22 @@ const nlohmann::json& JsonObject::raw(const std::string& key) {
   return *it;
 }
 
+namespace {
+// The value of `key` (marked read), or nullptr when it is absent or null and `def` holds a default;
+// InputError when a required key is missing.
+template <typename T>
+const nlohmann::json* value_or_default(JsonObject& o, const std::string& key, const std::optional<T>& def) {
+  o.mark_read(key);
+  if (o.has(key)) return &o.raw(key);
+  if (def) return nullptr;
+  throw_input("{}: missing required field", o.field(key));
+}
+}  // namespace
+
 int64_t JsonObject::get_int(const std::string& key, std::optional<int64_t> def) {
-  read_.insert(key);
-  if (!has(key)) {
-    if (def) return *def;
-    throw_input("{}: missing required field", field(key));
-  }
-  const auto& v = (*j_)[key];
+  const nlohmann::json* p = value_or_default(*this, key, def);
+  if (!p) return *def;
+  const auto& v = *p;
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number_float()) {
     double d = v.get<double>();
@@ -92,14 +101,10 @@ int64_t JsonObject::get_int(const std::string& key, std::optional<int64_t> def) 
 }
 
 double JsonObject::get_double(const std::string& key, std::optional<double> def) {
-  read_.insert(key);
-  if (!has(key)) {
-    if (def) return *def;
-    throw_input("{}: missing required field", field(key));
-  }
-  const auto& v = (*j_)[key];
-  if (!v.is_number()) throw_input("{}: expected a number, got {}", field(key), v.dump());
-  double d = v.get<double>();
+  const nlohmann::json* p = value_or_default(*this, key, def);
+  if (!p) return *def;
+  if (!p->is_number()) throw_input("{}: expected a number, got {}", field(key), p->dump());
+  double d = p->get<double>();
   if (!std::isfinite(d)) throw_input("{}: not a finite number", field(key));
   return d;
 }
@@ -111,25 +116,17 @@ std::optional<double> JsonObject::get_optional_double(const std::string& key) {
 }
 
 bool JsonObject::get_bool(const std::string& key, std::optional<bool> def) {
-  read_.insert(key);
-  if (!has(key)) {
-    if (def) return *def;
-    throw_input("{}: missing required field", field(key));
-  }
-  const auto& v = (*j_)[key];
-  if (!v.is_boolean()) throw_input("{}: expected true or false, got {}", field(key), v.dump());
-  return v.get<bool>();
+  const nlohmann::json* p = value_or_default(*this, key, def);
+  if (!p) return *def;
+  if (!p->is_boolean()) throw_input("{}: expected true or false, got {}", field(key), p->dump());
+  return p->get<bool>();
 }
 
 std::string JsonObject::get_string(const std::string& key, std::optional<std::string> def) {
-  read_.insert(key);
-  if (!has(key)) {
-    if (def) return *def;
-    throw_input("{}: missing required field", field(key));
-  }
-  const auto& v = (*j_)[key];
-  if (!v.is_string()) throw_input("{}: expected a string, got {}", field(key), v.dump());
-  return v.get<std::string>();
+  const nlohmann::json* p = value_or_default(*this, key, def);
+  if (!p) return *def;
+  if (!p->is_string()) throw_input("{}: expected a string, got {}", field(key), p->dump());
+  return p->get<std::string>();
 }
 
 std::vector<int64_t> JsonObject::get_int_list(const std::string& key) {
