@@ -292,6 +292,18 @@ void finish_q6_K(const float* x, const float* scales, float max_scale, float max
   }
 }
 
+// Σ x[j]² in order, in float (as ggml accumulates it).
+float sum_of_squares(const float* x, int64_t n) {
+  float sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += x[j] * x[j];
+  return sum;
+}
+
+// ggml's importance weights of a block: qw[j] * sqrt(sigma2 + x[j]²).
+void importance_weights(const float* x, const float* qw, float sigma2, int n, float* weight) {
+  for (int j = 0; j < n; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + x[j] * x[j]);
+}
+
 void quantize_row_q6_K_impl(const float* x, BlockQ6_K* y, int64_t k, const float* qw) {
   const int64_t nb = k / kQK_K;
   int8_t L[kQK_K];
@@ -367,16 +379,14 @@ void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
 }
 
 void quantize_row_q4_0_imatrix(const float* x, BlockQ4_0* y, int64_t n_per_row, const float* qw) {
-  float sum_x2 = 0;
-  for (int64_t j = 0; j < n_per_row; ++j) sum_x2 += x[j] * x[j];
-  const float sigma2 = sum_x2 / static_cast<float>(n_per_row);
+  const float sigma2 = sum_of_squares(x, n_per_row) / static_cast<float>(n_per_row);
   float weight[kQK4_0];
   int8_t L[kQK4_0];
   const int64_t nb = n_per_row / kQK4_0;
   for (int64_t ib = 0; ib < nb; ++ib) {
     const float* xb = x + kQK4_0 * ib;
     const float* w = qw + kQK4_0 * ib;
-    for (int j = 0; j < kQK4_0; ++j) weight[j] = w[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    importance_weights(xb, w, sigma2, kQK4_0, weight);
     const float d = make_qx_quants(kQK4_0, 8, xb, L, weight);
     y[ib].d = fp32_to_fp16(d);
     for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
@@ -418,16 +428,14 @@ void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k) {
 }
 
 void quantize_row_q4_1_imatrix(const float* x, BlockQ4_1* y, int64_t n_per_row, const float* qw) {
-  float sum_x2 = 0;
-  for (int64_t j = 0; j < n_per_row; ++j) sum_x2 += x[j] * x[j];
-  const float sigma2 = sum_x2 / static_cast<float>(n_per_row);
+  const float sigma2 = sum_of_squares(x, n_per_row) / static_cast<float>(n_per_row);
   float weight[kQK4_1];
   uint8_t L[kQK4_1], Laux[kQK4_1];
   const int64_t nb = n_per_row / kQK4_1;
   for (int64_t ib = 0; ib < nb; ++ib) {
     const float* xb = x + kQK4_1 * ib;
     const float* w = qw + kQK4_1 * ib;
-    for (int j = 0; j < kQK4_1; ++j) weight[j] = w[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    importance_weights(xb, w, sigma2, kQK4_1, weight);
     float min;
     const float d = make_qkx_quants(kQK4_1, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36);
     y[ib].d = fp32_to_fp16(d);
@@ -479,9 +487,7 @@ void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k) {
   for (int64_t i = 0; i < nb; ++i) {
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < kQK_K / 32; ++j) {
-      float sum_x2 = 0;
-      for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
-      const float av_x = std::sqrt(sum_x2 / 32);
+      const float av_x = std::sqrt(sum_of_squares(x + 32 * j, 32) / 32);
       for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
       scales[j] = make_qkx_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
       if (scales[j] > max_scale) max_scale = scales[j];
@@ -508,12 +514,10 @@ void quantize_row_q4_K_imatrix(const float* x, BlockQ4_K* y, int64_t n_per_row, 
   uint8_t L[kQK_K], Laux[32], Ls[kQK_K / 32], Lm[kQK_K / 32];
   float weights[32], sw[kQK_K / 32], mins[kQK_K / 32], scales[kQK_K / 32];
   for (int64_t i = 0; i < nb; ++i) {
-    float sum_x2 = 0;
-    for (int l = 0; l < kQK_K; ++l) sum_x2 += x[l] * x[l];
-    const float sigma2 = 2 * sum_x2 / kQK_K;
+    const float sigma2 = 2 * sum_of_squares(x, kQK_K) / kQK_K;
     for (int j = 0; j < kQK_K / 32; ++j) {
       const float* w = qw + kQK_K * i + 32 * j;
-      for (int l = 0; l < 32; ++l) weights[l] = w[l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
+      importance_weights(x + 32 * j, w, sigma2, 32, weights);
       float sumw = 0;
       for (int l = 0; l < 32; ++l) sumw += weights[l];
       sw[j] = sumw;
@@ -591,12 +595,13 @@ void quantize_row_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n_per_row, cons
   const int8_t* values = kIq4nlValues;
   for (int64_t ib = 0; ib < nb; ++ib, x += kQK4_NL) {
     const float* w = qw ? qw + kQK4_NL * ib : nullptr;
-    float sigma2 = 0;
-    for (int j = 0; j < kQK4_NL; ++j) sigma2 += x[j] * x[j];
+    float sigma2 = sum_of_squares(x, kQK4_NL);
     sigma2 *= 2.f / kQK4_NL;
     float weight[kQK4_NL];
     uint8_t L[kQK4_NL] = {};
-    for (int j = 0; j < kQK4_NL; ++j) weight[j] = w ? w[j] * std::sqrt(sigma2 + x[j] * x[j]) : x[j] * x[j];
+    if (w) importance_weights(x, w, sigma2, kQK4_NL, weight);
+    else
+      for (int j = 0; j < kQK4_NL; ++j) weight[j] = x[j] * x[j];
     float amax = 0, max = 0;
     for (int j = 0; j < kQK4_NL; ++j) {
       const float ax = std::fabs(x[j]);
