@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 // The float arithmetic below must round exactly like ATen's scalar code: no fused multiply-add.
 #if defined(__clang__)
@@ -107,6 +108,47 @@ T compute_weights(int64_t in_size, int64_t out_size, AxisFilter& f, std::vector<
   return wt_max;
 }
 
+// Ring of horizontally resampled rows: output row y needs input rows [start, start + count) with
+// count <= taps and start non-decreasing in y, so slot (row % taps) is never needed again once
+// overwritten. `fill(yin, dst)` resamples input row yin into dst.
+template <typename T, typename Fill>
+class RowRing {
+ public:
+  RowRing(int64_t taps, int64_t row_len, Fill fill)
+      : taps_(taps), row_len_(row_len), rows_(taps * row_len), slot_row_(taps, -1), fill_(std::move(fill)) {}
+
+  const T* row(int64_t yin) {
+    const int64_t slot = yin % taps_;
+    T* dst = rows_.data() + slot * row_len_;
+    if (slot_row_[slot] != yin) {
+      fill_(yin, dst);
+      slot_row_[slot] = yin;
+    }
+    return dst;
+  }
+
+ private:
+  int64_t taps_, row_len_;
+  std::vector<T> rows_;
+  std::vector<int64_t> slot_row_;
+  Fill fill_;
+};
+
+template <typename T, typename Fill>
+RowRing<T, Fill> row_ring(int64_t taps, int64_t row_len, Fill fill) {
+  return RowRing<T, Fill>(taps, row_len, std::move(fill));
+}
+
+// No vertical pass: output row y is input row y horizontally resampled.
+template <typename T, typename Horizontal, typename Sink>
+void horizontal_rows(int64_t out_h, int64_t row_len, const Horizontal& horizontal, const Sink& sink) {
+  std::vector<T> row(row_len);
+  for (int64_t y = 0; y < out_h; ++y) {
+    horizontal(y, row.data());
+    sink(y, row.data());
+  }
+}
+
 // ---- kUint8: int16 weights, int32 accumulation, uint8 intermediate ------------------------------
 
 inline uint8_t clamp_shift(int32_t acc, unsigned precision) {
@@ -140,30 +182,11 @@ void resize_u8_rows(const uint8_t* src, int64_t in_h, int64_t in_w, int64_t out_
     }
   };
 
-  if (!need_v) {
-    std::vector<uint8_t> row(row_len);
-    for (int64_t y = 0; y < out_h; ++y) {
-      horizontal(y, row.data());
-      sink(y, row.data());
-    }
-    return;
-  }
+  if (!need_v) return horizontal_rows<uint8_t>(out_h, row_len, horizontal, sink);
 
-  // Ring of horizontally resampled rows: output row y needs input rows [start, start + count) with
-  // count <= taps and start non-decreasing in y, so slot (row % taps) is never needed again once
-  // overwritten.
-  std::vector<uint8_t> ring(need_h ? fy.taps * row_len : 0);
-  std::vector<int64_t> slot_row(fy.taps, -1);
-  auto mid_row = [&](int64_t yin) -> const uint8_t* {
-    if (!need_h) return src + yin * in_w * C;
-    const int64_t slot = yin % fy.taps;
-    uint8_t* dst = ring.data() + slot * row_len;
-    if (slot_row[slot] != yin) {
-      horizontal(yin, dst);
-      slot_row[slot] = yin;
-    }
-    return dst;
-  };
+  // Without a horizontal pass the input rows serve as they are.
+  auto ring = row_ring<uint8_t>(need_h ? fy.taps : 1, need_h ? row_len : 0, horizontal);
+  auto mid_row = [&](int64_t yin) { return need_h ? ring.row(yin) : src + yin * in_w * C; };
   std::vector<int32_t> acc(row_len);
   std::vector<uint8_t> out(row_len);
   const int32_t init = 1 << (fy.precision - 1);
@@ -212,33 +235,17 @@ void resize_f32_rows(const TSrc* src, int64_t C, int64_t in_h, int64_t in_w, int
     }
   };
 
+  if (!need_v) return horizontal_rows<float>(out_h, row_len, horizontal, sink);
+  auto ring = row_ring<float>(fy.taps, row_len, horizontal);
   std::vector<float> out(row_len);
-  if (!need_v) {
-    for (int64_t y = 0; y < out_h; ++y) {
-      horizontal(y, out.data());
-      sink(y, out.data());
-    }
-    return;
-  }
-  std::vector<float> ring(fy.taps * row_len);
-  std::vector<int64_t> slot_row(fy.taps, -1);
-  auto mid_row = [&](int64_t yin) -> const float* {
-    const int64_t slot = yin % fy.taps;
-    float* dst = ring.data() + slot * row_len;
-    if (slot_row[slot] != yin) {
-      horizontal(yin, dst);
-      slot_row[slot] = yin;
-    }
-    return dst;
-  };
   for (int64_t y = 0; y < out_h; ++y) {
     const float* w = fy.wf.data() + y * fy.taps;
     const int64_t n = fy.count[y];
     // n >= 1 always: the support covers at least one input row.
-    const float* r0 = mid_row(fy.start[y]);
+    const float* r0 = ring.row(fy.start[y]);
     for (int64_t k = 0; k < row_len; ++k) out[k] = r0[k] * w[0];
     for (int64_t j = 1; j < n; ++j) {
-      const float* r = mid_row(fy.start[y] + j);
+      const float* r = ring.row(fy.start[y] + j);
       const float wj = w[j];
       for (int64_t k = 0; k < row_len; ++k) out[k] += r[k] * wj;
     }
