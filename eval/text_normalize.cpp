@@ -31,93 +31,76 @@ bool boundary(const U32& s, size_t i) {
   return before != after;
 }
 
-// `(A)\s+(B)` -> "\1\2" for one-character classes A and B.
-template <typename First, typename Second>
-U32 join_across_spaces(const U32& s, First first, Second second) {
-  U32 out;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (first(s[i])) {
-      size_t j = i + 1;
-      while (j < s.size() && py_isspace(s[j])) ++j;
-      if (j > i + 1 && j < s.size() && second(s[j])) {
-        out.push_back(s[i]);
-        out.push_back(s[j]);
-        i = j + 1;
-        continue;
-      }
-    }
-    out.push_back(s[i++]);
-  }
-  return out;
-}
+// The scan of Python's re.sub: at each position i, `match(s, i, out)` either appends the
+// replacement of a match that starts at i and returns the position after the match, or returns
+// kNoMatch, and then s[i] is copied and the scan moves on by one.
+constexpr size_t kNoMatch = U32::npos;
 
-// `\s+` -> " "
-U32 collapse_ws(const U32& s) {
+template <typename Match>
+U32 substitute(const U32& s, Match match) {
   U32 out;
   out.reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
-    if (py_isspace(s[i])) {
-      while (i < s.size() && py_isspace(s[i])) ++i;
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i++]);
-    }
+    const size_t end = match(s, i, out);
+    if (end != kNoMatch) i = end;
+    else out.push_back(s[i++]);
   }
   return out;
+}
+
+// `(A)\s+(B)` -> "\1\2" for one-character classes A and B.
+template <typename First, typename Second>
+U32 join_across_spaces(const U32& s, First first, Second second) {
+  return substitute(s, [first, second](const U32& t, size_t i, U32& out) {
+    if (!first(t[i])) return kNoMatch;
+    size_t j = i + 1;
+    while (j < t.size() && py_isspace(t[j])) ++j;
+    if (j == i + 1 || j == t.size() || !second(t[j])) return kNoMatch;
+    out.push_back(t[i]);
+    out.push_back(t[j]);
+    return j + 1;
+  });
+}
+
+// `\s+` -> " "
+U32 collapse_ws(const U32& s) {
+  return substitute(s, [](const U32& t, size_t i, U32& out) {
+    if (!py_isspace(t[i])) return kNoMatch;
+    while (i < t.size() && py_isspace(t[i])) ++i;
+    out.push_back(' ');
+    return i;
+  });
 }
 
 // `[<\[][^>\]]*[>\]]` -> ""
 U32 remove_bracketed(const U32& s) {
-  U32 out;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] == '<' || s[i] == '[') {
-      size_t j = i + 1;
-      while (j < s.size() && s[j] != '>' && s[j] != ']') ++j;
-      if (j < s.size()) {
-        i = j + 1;
-        continue;
-      }
-    }
-    out.push_back(s[i++]);
-  }
-  return out;
+  return substitute(s, [](const U32& t, size_t i, U32&) {
+    if (t[i] != '<' && t[i] != '[') return kNoMatch;
+    size_t j = i + 1;
+    while (j < t.size() && t[j] != '>' && t[j] != ']') ++j;
+    return j < t.size() ? j + 1 : kNoMatch;
+  });
 }
 
 // `\(([^)]+?)\)` -> ""
 U32 remove_parenthesized(const U32& s) {
-  U32 out;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] == '(' && i + 1 < s.size() && s[i + 1] != ')') {
-      size_t j = i + 1;
-      while (j < s.size() && s[j] != ')') ++j;
-      if (j < s.size()) {
-        i = j + 1;
-        continue;
-      }
-    }
-    out.push_back(s[i++]);
-  }
-  return out;
+  return substitute(s, [](const U32& t, size_t i, U32&) {
+    if (t[i] != '(' || i + 1 == t.size() || t[i + 1] == ')') return kNoMatch;
+    size_t j = i + 1;
+    while (j < t.size() && t[j] != ')') ++j;
+    return j < t.size() ? j + 1 : kNoMatch;
+  });
 }
 
 // `[\b]LITERAL[\b]` -> repl (word boundaries optional at each end).
 U32 sub_literal(const U32& s, const U32& lit, const U32& repl, bool b_start, bool b_end) {
-  U32 out;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (s.compare(i, lit.size(), lit) == 0 && (!b_start || boundary(s, i)) &&
-        (!b_end || boundary(s, i + lit.size()))) {
-      out += repl;
-      i += lit.size();
-      continue;
-    }
-    out.push_back(s[i++]);
-  }
-  return out;
+  return substitute(s, [&](const U32& t, size_t i, U32& out) {
+    if (t.compare(i, lit.size(), lit) != 0 || (b_start && !boundary(t, i)) || (b_end && !boundary(t, i + lit.size())))
+      return kNoMatch;
+    out += repl;
+    return i + lit.size();
+  });
 }
 
 }  // namespace
@@ -701,32 +684,21 @@ U32 number_preprocess(const U32& s0) {
   s = sub_char_pairs(s, [](char32_t a, char32_t b) { return is_az(a) && is_digit09(b); }, spaced);
   s = sub_char_pairs(s, [](char32_t a, char32_t b) { return is_digit09(a) && is_az(b); }, spaced);
   // ([0-9])\s+(st|nd|rd|th|s)\b -> "\1\2"
-  {
-    U32 out;
-    size_t j = 0;
+  s = substitute(s, [](const U32& t, size_t j, U32& out) {
     static const U32 sfx[] = {U"st", U"nd", U"rd", U"th", U"s"};
-    while (j < s.size()) {
-      if (is_digit09(s[j])) {
-        size_t p = j + 1;
-        while (p < s.size() && py_isspace(s[p])) ++p;
-        if (p > j + 1) {
-          bool done = false;
-          for (const U32& x : sfx) {
-            if (s.compare(p, x.size(), x) == 0 && boundary(s, p + x.size())) {
-              out.push_back(s[j]);
-              out += x;
-              j = p + x.size();
-              done = true;
-              break;
-            }
-          }
-          if (done) continue;
-        }
+    if (!is_digit09(t[j])) return kNoMatch;
+    size_t p = j + 1;
+    while (p < t.size() && py_isspace(t[p])) ++p;
+    if (p == j + 1) return kNoMatch;
+    for (const U32& x : sfx) {
+      if (t.compare(p, x.size(), x) == 0 && boundary(t, p + x.size())) {
+        out.push_back(t[j]);
+        out += x;
+        return p + x.size();
       }
-      out.push_back(s[j++]);
     }
-    s = out;
-  }
+    return kNoMatch;
+  });
   return s;
 }
 
@@ -771,50 +743,31 @@ U32 number_postprocess(const U32& s0) {
     s = out;
   }
   // [€£$]0.([0-9]{1,2})\b -> "¢{int(cents)}"   ("." is any character but a newline)
-  {
-    U32 out;
-    size_t j = 0;
-    while (j < s.size()) {
-      if (is_currency3(s[j]) && j + 2 < s.size() && s[j + 1] == '0' && s[j + 2] != '\n') {
-        size_t d = j + 3;
-        bool done = false;
-        for (int len = 2; len >= 1 && !done; --len) {
-          bool ok = d + len <= s.size();
-          for (int k = 0; ok && k < len; ++k) ok = is_digit09(s[d + k]);
-          if (ok && boundary(s, d + len)) {
-            int cents = std::atoi(utf8_encode(s.substr(d, len)).c_str());
-            out += U"¢" + ascii_u32(std::to_string(cents));
-            j = d + len;
-            done = true;
-          }
-        }
-        if (done) continue;
+  s = substitute(s, [](const U32& t, size_t j, U32& out) {
+    if (!is_currency3(t[j]) || j + 2 >= t.size() || t[j + 1] != '0' || t[j + 2] == '\n') return kNoMatch;
+    const size_t d = j + 3;
+    for (size_t len = 2; len >= 1; --len) {
+      bool ok = d + len <= t.size();
+      for (size_t k = 0; ok && k < len; ++k) ok = is_digit09(t[d + k]);
+      if (ok && boundary(t, d + len)) {
+        int cents = std::atoi(utf8_encode(t.substr(d, len)).c_str());
+        out += U"¢" + ascii_u32(std::to_string(cents));
+        return d + len;
       }
-      out.push_back(s[j++]);
     }
-    s = out;
-  }
+    return kNoMatch;
+  });
   // \b1(s?)\b -> "one\1"
-  {
-    U32 out;
-    size_t j = 0;
-    while (j < s.size()) {
-      if (s[j] == '1' && boundary(s, j)) {
-        if (j + 1 < s.size() && s[j + 1] == 's' && boundary(s, j + 2)) {
-          out += U"ones";
-          j += 2;
-          continue;
-        }
-        if (boundary(s, j + 1)) {
-          out += U"one";
-          j += 1;
-          continue;
-        }
-      }
-      out.push_back(s[j++]);
+  s = substitute(s, [](const U32& t, size_t j, U32& out) {
+    if (t[j] != '1' || !boundary(t, j)) return kNoMatch;
+    if (j + 1 < t.size() && t[j + 1] == 's' && boundary(t, j + 2)) {
+      out += U"ones";
+      return j + 2;
     }
-    s = out;
-  }
+    if (!boundary(t, j + 1)) return kNoMatch;
+    out += U"one";
+    return j + 1;
+  });
   return s;
 }
 
@@ -953,81 +906,39 @@ U32 whisper_english_normalize(const U32& in, const SpellingMap& spellings) {
   s = remove_bracketed(s);
   s = remove_parenthesized(s);
   // \b(hmm|mm|mhm|mmm|uh|um)\b -> "": whole \w runs equal to a filler word
-  {
-    static const std::set<U32> fillers = {U"hmm", U"mm", U"mhm", U"mmm", U"uh", U"um"};
-    U32 out;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (py_isword(s[i])) {
-        size_t j = i;
-        while (j < s.size() && py_isword(s[j])) ++j;
-        U32 w = s.substr(i, j - i);
-        if (!fillers.count(w)) out += w;
-        i = j;
-      } else {
-        out.push_back(s[i++]);
-      }
-    }
-    s = out;
-  }
+  static const std::set<U32> fillers = {U"hmm", U"mm", U"mhm", U"mmm", U"uh", U"um"};
+  s = substitute(s, [](const U32& t, size_t i, U32& out) {
+    if (!py_isword(t[i])) return kNoMatch;
+    size_t j = i;
+    while (j < t.size() && py_isword(t[j])) ++j;
+    U32 w = t.substr(i, j - i);
+    if (!fillers.count(w)) out += w;
+    return j;
+  });
   // \s+' -> "'"
-  {
-    U32 out;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (py_isspace(s[i])) {
-        size_t j = i;
-        while (j < s.size() && py_isspace(s[j])) ++j;
-        if (j < s.size() && s[j] == '\'') {
-          i = j;
-          continue;
-        }
-        out.append(s, i, j - i);
-        i = j;
-      } else {
-        out.push_back(s[i++]);
-      }
-    }
-    s = out;
-  }
+  s = substitute(s, [](const U32& t, size_t i, U32& out) {
+    if (!py_isspace(t[i])) return kNoMatch;
+    size_t j = i;
+    while (j < t.size() && py_isspace(t[j])) ++j;
+    if (j == t.size() || t[j] != '\'') out.append(t, i, j - i);
+    return j;
+  });
   for (const Replacer& r : english_replacers()) s = sub_literal(s, r.lit, r.repl, r.b_start, true);
   // (\d),(\d) -> "\1\2"
-  {
-    U32 out;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (i + 2 < s.size() && py_isdecimal(s[i]) && s[i + 1] == ',' && py_isdecimal(s[i + 2])) {
-        out.push_back(s[i]);
-        out.push_back(s[i + 2]);
-        i += 3;
-      } else {
-        out.push_back(s[i++]);
-      }
-    }
-    s = out;
-  }
+  s = substitute(s, [](const U32& t, size_t i, U32& out) {
+    if (i + 2 >= t.size() || !py_isdecimal(t[i]) || t[i + 1] != ',' || !py_isdecimal(t[i + 2])) return kNoMatch;
+    out.push_back(t[i]);
+    out.push_back(t[i + 2]);
+    return i + 3;
+  });
   // \.([^0-9]|$) -> " \1"
-  {
-    U32 out;
-    size_t i = 0;
-    while (i < s.size()) {
-      if (s[i] == '.') {
-        if (i + 1 == s.size()) {
-          out.push_back(' ');
-          ++i;
-          continue;
-        }
-        if (!is_digit09(s[i + 1])) {
-          out.push_back(' ');
-          out.push_back(s[i + 1]);
-          i += 2;
-          continue;
-        }
-      }
-      out.push_back(s[i++]);
-    }
-    s = out;
-  }
+  s = substitute(s, [](const U32& t, size_t i, U32& out) {
+    if (t[i] != '.' || (i + 1 < t.size() && is_digit09(t[i + 1]))) return kNoMatch;
+    out.push_back(' ');
+    if (i + 1 == t.size()) return i + 1;
+    out.push_back(t[i + 1]);
+    return i + 2;
+  });
   s = whisper_remove_symbols_and_diacritics(s, U".%$¢€£");
   s = whisper_english_numbers(s);
   {
