@@ -19,21 +19,28 @@ using nlohmann::json;
 namespace ds = g4u::datasets;
 
 struct SynthFlags {
-  std::string suite, out;
-  int64_t n = 100;
-  uint64_t seed = 0;
-  bool list = false, overwrite = false, json = false;
+  ds::SynthOptions options;
+  bool list = false, json = false;
 };
 
 struct ImportFlags {
-  std::string benchmark, input, out, media = "header";
-  bool list = false, skip_invalid = false, overwrite = false, strict_count = false, json = false;
+  ds::ImportOptions options;  // but the media check, parsed from `media`
+  std::string media = "header";
+  bool list = false, json = false;
 };
 
 struct CheckFlags {
   std::string manifest, shard = "0/1", media = "header";
   bool skip_invalid = false, ids = false, json = false;
 };
+
+// The flags of the subcommands that write a manifest folder (synth, import).
+void add_writer_flags(CLI::App& app, std::string& out, bool& overwrite, bool& list, bool& json, const char* list_help) {
+  app.add_option("--out", out, "Output folder (created; must be empty unless --overwrite)");
+  app.add_flag("--overwrite", overwrite, "Replace a non-empty output folder");
+  app.add_flag("--list", list, list_help);
+  app.add_flag("--json", json, "Print JSON on stdout");
+}
 
 int run_synth(const SynthFlags& f) {
   if (f.list) {
@@ -48,12 +55,13 @@ int run_synth(const SynthFlags& f) {
     }
     return 0;
   }
-  if (f.suite.empty()) throw_input("--suite: missing (one of: {})", ds::suite_names());
-  if (f.out.empty()) throw_input("--out: missing");
-  json r = ds::synthesize({f.suite, f.n, f.seed, f.out, f.overwrite});
+  const ds::SynthOptions& o = f.options;
+  if (o.suite.empty()) throw_input("--suite: missing (one of: {})", ds::suite_names());
+  if (o.out.empty()) throw_input("--out: missing");
+  json r = ds::synthesize(o);
   if (f.json) print_json(r);
   else
-    fmt::print(stderr, "{}: {} items (seed {}) in {} ({}, {:.2f} s); chance {}\n", f.suite, f.n, f.seed,
+    fmt::print(stderr, "{}: {} items (seed {}) in {} ({}, {:.2f} s); chance {}\n", o.suite, o.n, o.seed,
                r["out"].get<std::string>(), human_bytes(r["bytes"].get<double>()), r["seconds"].get<double>(),
                r["chance"].is_null() ? std::string("n/a (WER)") : r["chance"].dump());
   return 0;
@@ -70,20 +78,14 @@ int run_import(const ImportFlags& f) {
       for (auto& b : ds::benchmark_registry().all()) fmt::print(stderr, "{:<12} {:<48} {}\n", b.name, b.release, b.description);
     return 0;
   }
-  if (f.benchmark.empty()) throw_input("--benchmark: missing (one of: {})", ds::benchmark_names());
-  ds::ImportOptions o;
-  o.benchmark = f.benchmark;
-  o.input = f.input;
-  o.out = f.out;
-  o.skip_invalid = f.skip_invalid;
-  o.overwrite = f.overwrite;
-  o.strict_count = f.strict_count;
+  ds::ImportOptions o = f.options;
+  if (o.benchmark.empty()) throw_input("--benchmark: missing (one of: {})", ds::benchmark_names());
   o.media = ds::parse_media_check(f.media);
   json r = ds::import_benchmark(o);
   if (f.json) {
     print_json(r);
   } else {
-    fmt::print(stderr, "{}: {} of {} rows -> {} ({} skipped)\n", f.benchmark, r["lines"].get<int64_t>(),
+    fmt::print(stderr, "{}: {} of {} rows -> {} ({} skipped)\n", o.benchmark, r["lines"].get<int64_t>(),
                r["rows"].get<int64_t>(), r["out"].get<std::string>(), r["skipped"].get<int64_t>());
     if (!r["row_count"]["matches"].get<bool>())
       fmt::print(stderr, "warning: {} rows, the reference split has {}\n", r["rows"].get<int64_t>(),
@@ -122,25 +124,20 @@ Command data_cmd("data", "Datasets: synthetic suites, benchmark import, manifest
   sub.require_subcommand(1);
   auto synth = std::make_shared<SynthFlags>();
   CLI::App* s = sub.add_subcommand("synth", "Write a synthetic task suite: <out>/manifest.jsonl + media");
-  s->add_option("--suite", synth->suite, "Suite name (see --list)");
-  s->add_option("--n", synth->n, "Number of items")->capture_default_str();
-  s->add_option("--seed", synth->seed, "Seed")->capture_default_str();
-  s->add_option("--out", synth->out, "Output folder (created; must be empty unless --overwrite)");
-  s->add_flag("--overwrite", synth->overwrite, "Replace a non-empty output folder");
-  s->add_flag("--list", synth->list, "List the suites");
-  s->add_flag("--json", synth->json, "Print JSON on stdout");
+  s->add_option("--suite", synth->options.suite, "Suite name (see --list)");
+  s->add_option("--n", synth->options.n, "Number of items")->capture_default_str();
+  s->add_option("--seed", synth->options.seed, "Seed")->capture_default_str();
+  add_writer_flags(*s, synth->options.out, synth->options.overwrite, synth->list, synth->json, "List the suites");
 
   auto imp = std::make_shared<ImportFlags>();
   CLI::App* i = sub.add_subcommand("import", "Turn an exported benchmark release into a manifest");
-  i->add_option("--benchmark", imp->benchmark, "Benchmark name (see --list)");
-  i->add_option("--input", imp->input, "Export folder written by datasets/convert/export_benchmark.py");
-  i->add_option("--out", imp->out, "Output folder (created; must be empty unless --overwrite)");
+  ds::ImportOptions& io = imp->options;
+  i->add_option("--benchmark", io.benchmark, "Benchmark name (see --list)");
+  i->add_option("--input", io.input, "Export folder written by datasets/convert/export_benchmark.py");
   i->add_option("--media", imp->media, "Media check: none|exists|header|decode")->capture_default_str();
-  i->add_flag("--skip-invalid", imp->skip_invalid, "Skip rows that do not convert and report them");
-  i->add_flag("--strict-count", imp->strict_count, "Fail when the row count differs from the reference split");
-  i->add_flag("--overwrite", imp->overwrite, "Replace a non-empty output folder");
-  i->add_flag("--list", imp->list, "List the benchmarks");
-  i->add_flag("--json", imp->json, "Print JSON on stdout");
+  i->add_flag("--skip-invalid", io.skip_invalid, "Skip rows that do not convert and report them");
+  i->add_flag("--strict-count", io.strict_count, "Fail when the row count differs from the reference split");
+  add_writer_flags(*i, io.out, io.overwrite, imp->list, imp->json, "List the benchmarks");
 
   auto chk = std::make_shared<CheckFlags>();
   CLI::App* c = sub.add_subcommand("check", "Validate a manifest (every line), optionally one shard of it");
