@@ -355,108 +355,63 @@ TEST_CASE("malformed safetensors files are rejected with a message naming the fi
     write_file(p("t"), b.substr(0, b.size() - 3));
     expect_rejected(p("t"), "data_offsets [0, 16] lie outside the data region of 13 bytes");
   }
-  SECTION("bad JSON") {
-    write_raw_file(p("json"), R"({"a":{"dtype":"F32",)", 0);
-    expect_rejected(p("json"), "invalid JSON");
-    write_raw_file(p("trail"), "{} x", 0);
-    expect_rejected(p("trail"), "invalid JSON");
-  }
-  SECTION("header not UTF-8") {
-    write_raw_file(p("utf"), "{\"a\xff\":1}", 0);
-    expect_rejected(p("utf"), "header is not valid UTF-8 (byte 3 of the header)");
-    write_raw_file(p("overlong"), "{\"\xc0\xaf\":1}", 0);  // overlong encoding of '/'
-    expect_rejected(p("overlong"), "not valid UTF-8");
-  }
-  SECTION("header not an object") {
-    write_raw_file(p("arr"), "[1, 2]", 0);
-    expect_rejected(p("arr"), "header must be a JSON object, got array");
-    write_raw_file(p("entry"), R"({"a": [1, 2]})", 0);
-    expect_rejected(p("entry"), "tensor \"a\": expected an object with dtype, shape, data_offsets");
+  // Header text (then data_bytes bytes of data) -> a message naming the file and containing `needle`.
+  struct Bad {
+    const char* section;
+    const char* name;
+    std::string header;
+    size_t data_bytes;
+    const char* needle;
+  };
+  const std::vector<Bad> bad = {
+      {"bad JSON", "json", R"({"a":{"dtype":"F32",)", 0, "invalid JSON"},
+      {"bad JSON", "trail", "{} x", 0, "invalid JSON"},
+      {"header not UTF-8", "utf", "{\"a\xff\":1}", 0, "header is not valid UTF-8 (byte 3 of the header)"},
+      {"header not UTF-8", "overlong", "{\"\xc0\xaf\":1}", 0, "not valid UTF-8"},  // overlong encoding of '/'
+      {"header not an object", "arr", "[1, 2]", 0, "header must be a JSON object, got array"},
+      {"header not an object", "entry", R"({"a": [1, 2]})", 0, "tensor \"a\": expected an object with dtype, shape, data_offsets"},
+      {"duplicate keys", "dup", "{" + ok_entry + "," + ok_entry + "}", 8, "duplicate key \"a\""},
+      {"duplicate keys", "dupmeta", R"({"__metadata__":{"x":"1","x":"2"}})", 0, "duplicate key \"x\""},
+      {"duplicate keys", "dupfield", R"({"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8, "duplicate key \"dtype\""},
+      {"unknown dtype", "dt", R"({"a":{"dtype":"Q4_K","shape":[2],"data_offsets":[0,8]}})", 8, "tensor \"a\": unknown or unsupported dtype \"Q4_K\""},
+      {"unknown dtype", "f8", R"({"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", 2, "unsupported dtype \"F8_E4M3\""},
+      {"unknown dtype", "dtnum", R"({"a":{"dtype":3,"shape":[2],"data_offsets":[0,8]}})", 8, "dtype must be a string"},
+      {"bad shapes", "neg", R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8, "shape must be a list of non-negative integers"},
+      {"bad shapes", "float", R"({"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})", 8, "shape must be a list of non-negative integers"},
+      {"bad shapes", "notlist", R"({"a":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", 8, "shape must be a list"},
+      {"bad shapes", "missing", R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8, "tensor \"a\": missing field 'shape'"},
+      // 2^32 * 2^32 overflows u64; 2^61 * 4 bytes overflows i64; 2^63 does not fit torch's int64.
+      {"shape overflow", "ov1", R"({"a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0, "overflows a 64-bit byte count"},
+      {"shape overflow", "ov2", R"({"a":{"dtype":"F32","shape":[2305843009213693952],"data_offsets":[0,8]}})", 8, "overflows a 64-bit byte count"},
+      {"shape overflow", "ov3", R"({"a":{"dtype":"U8","shape":[9223372036854775808],"data_offsets":[0,8]}})", 8, "non-negative integers"},
+      // A product that wraps to a small number must not pass: 2^33 * 2^31 = 2^64 -> 0 mod 2^64.
+      {"shape overflow", "wrap", R"({"a":{"dtype":"U8","shape":[8589934592,2147483648],"data_offsets":[0,0]}})", 0, "overflows"},
+      {"bad data_offsets", "one", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8, "data_offsets must be [begin, end]"},
+      {"bad data_offsets", "negoff", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", 8, "data_offsets must be [begin, end]"},
+      {"bad data_offsets", "rev", R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", 8, "data_offsets [8, 0] has begin > end"},
+      {"shape x dtype size does not match the byte range", "size", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8, "shape [3] of F32 needs 12 bytes but data_offsets [0, 8] span 8 bytes"},
+      {"shape x dtype size does not match the byte range", "bf", R"({"a":{"dtype":"BF16","shape":[4],"data_offsets":[0,4]}})", 4, "needs 8 bytes"},
+      {"range outside the file", "out", R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8, "data_offsets [0, 16] lie outside the data region of 8 bytes"},
+      {"range outside the file", "far", R"({"a":{"dtype":"U8","shape":[8],"data_offsets":[1000000000000,1000000000008]}})", 8, "outside the data region"},
+      {"overlapping ranges", "ovl", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12, "tensor \"b\" (data_offsets [4, 12]) overlaps tensor \"a\" which ends at 8"},
+      {"overlapping ranges", "same", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})", 8, "overlaps"},
+      {"gaps and uncovered bytes", "gap", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12, "gap in the data: tensor \"b\" starts at data offset 8 but the bytes before end at 4"},
+      {"gaps and uncovered bytes", "start", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8, "gap in the data: tensor \"a\" starts at data offset 4"},
+      {"gaps and uncovered bytes", "tail", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8, "tensors cover 4 bytes of the 8-byte data region; 4 trailing bytes"},
+      {"gaps and uncovered bytes", "notensor", "{}", 3, "3 trailing bytes"},
+      {"metadata that is not a string map", "meta", R"({"__metadata__":{"step":1}})", 0, "__metadata__[\"step\"] must be a string, got number 1"},
+      {"metadata that is not a string map", "metalist", R"({"__metadata__":["a"]})", 0, "__metadata__ must be an object of strings, got array"},
+  };
+  for (const Bad& b : bad) {
+    DYNAMIC_SECTION(b.section << ": " << b.name) {
+      write_raw_file(p(b.name), b.header, b.data_bytes);
+      expect_rejected(p(b.name), b.needle);
+    }
   }
   SECTION("deep nesting is an error, not a stack overflow") {
     std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
     write_raw_file(p("deep"), deep, 0);
     expect_rejected(p("deep"), "tensor \"a\": expected an object");
-  }
-  SECTION("duplicate keys") {
-    write_raw_file(p("dup"), "{" + ok_entry + "," + ok_entry + "}", 8);
-    expect_rejected(p("dup"), "duplicate key \"a\"");
-    write_raw_file(p("dupmeta"), R"({"__metadata__":{"x":"1","x":"2"}})", 0);
-    expect_rejected(p("dupmeta"), "duplicate key \"x\"");
-    write_raw_file(p("dupfield"), R"({"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("dupfield"), "duplicate key \"dtype\"");
-  }
-  SECTION("unknown dtype") {
-    write_raw_file(p("dt"), R"({"a":{"dtype":"Q4_K","shape":[2],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("dt"), "tensor \"a\": unknown or unsupported dtype \"Q4_K\"");
-    write_raw_file(p("f8"), R"({"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", 2);
-    expect_rejected(p("f8"), "unsupported dtype \"F8_E4M3\"");
-    write_raw_file(p("dtnum"), R"({"a":{"dtype":3,"shape":[2],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("dtnum"), "dtype must be a string");
-  }
-  SECTION("bad shapes") {
-    write_raw_file(p("neg"), R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("neg"), "shape must be a list of non-negative integers");
-    write_raw_file(p("float"), R"({"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("float"), "shape must be a list of non-negative integers");
-    write_raw_file(p("notlist"), R"({"a":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("notlist"), "shape must be a list");
-    write_raw_file(p("missing"), R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8);
-    expect_rejected(p("missing"), "tensor \"a\": missing field 'shape'");
-  }
-  SECTION("shape overflow") {
-    // 2^32 * 2^32 overflows u64; 2^61 * 4 bytes overflows i64; 2^63 does not fit torch's int64.
-    write_raw_file(p("ov1"), R"({"a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0);
-    expect_rejected(p("ov1"), "overflows a 64-bit byte count");
-    write_raw_file(p("ov2"), R"({"a":{"dtype":"F32","shape":[2305843009213693952],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("ov2"), "overflows a 64-bit byte count");
-    write_raw_file(p("ov3"), R"({"a":{"dtype":"U8","shape":[9223372036854775808],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("ov3"), "non-negative integers");
-    // A product that wraps to a small number must not pass: 2^33 * 2^31 = 2^64 -> 0 mod 2^64.
-    write_raw_file(p("wrap"), R"({"a":{"dtype":"U8","shape":[8589934592,2147483648],"data_offsets":[0,0]}})", 0);
-    expect_rejected(p("wrap"), "overflows");
-  }
-  SECTION("bad data_offsets") {
-    write_raw_file(p("one"), R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8);
-    expect_rejected(p("one"), "data_offsets must be [begin, end]");
-    write_raw_file(p("negoff"), R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", 8);
-    expect_rejected(p("negoff"), "data_offsets must be [begin, end]");
-    write_raw_file(p("rev"), R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", 8);
-    expect_rejected(p("rev"), "data_offsets [8, 0] has begin > end");
-  }
-  SECTION("shape x dtype size does not match the byte range") {
-    write_raw_file(p("size"), R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("size"), "shape [3] of F32 needs 12 bytes but data_offsets [0, 8] span 8 bytes");
-    write_raw_file(p("bf"), R"({"a":{"dtype":"BF16","shape":[4],"data_offsets":[0,4]}})", 4);
-    expect_rejected(p("bf"), "needs 8 bytes");
-  }
-  SECTION("range outside the file") {
-    write_raw_file(p("out"), R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8);
-    expect_rejected(p("out"), "data_offsets [0, 16] lie outside the data region of 8 bytes");
-    write_raw_file(p("far"), R"({"a":{"dtype":"U8","shape":[8],"data_offsets":[1000000000000,1000000000008]}})", 8);
-    expect_rejected(p("far"), "outside the data region");
-  }
-  SECTION("overlapping ranges") {
-    write_raw_file(p("ovl"), R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
-    expect_rejected(p("ovl"), "tensor \"b\" (data_offsets [4, 12]) overlaps tensor \"a\" which ends at 8");
-    write_raw_file(p("same"), R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})", 8);
-    expect_rejected(p("same"), "overlaps");
-  }
-  SECTION("gaps and uncovered bytes") {
-    write_raw_file(p("gap"), R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12);
-    expect_rejected(p("gap"), "gap in the data: tensor \"b\" starts at data offset 8 but the bytes before end at 4");
-    write_raw_file(p("start"), R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8);
-    expect_rejected(p("start"), "gap in the data: tensor \"a\" starts at data offset 4");
-    write_raw_file(p("tail"), R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8);
-    expect_rejected(p("tail"), "tensors cover 4 bytes of the 8-byte data region; 4 trailing bytes");
-    write_raw_file(p("notensor"), "{}", 3);
-    expect_rejected(p("notensor"), "3 trailing bytes");
-  }
-  SECTION("metadata that is not a string map") {
-    write_raw_file(p("meta"), R"({"__metadata__":{"step":1}})", 0);
-    expect_rejected(p("meta"), "__metadata__[\"step\"] must be a string, got number 1");
-    write_raw_file(p("metalist"), R"({"__metadata__":["a"]})", 0);
-    expect_rejected(p("metalist"), "__metadata__ must be an object of strings, got array");
   }
   SECTION("not a regular file / missing") {
     fs::create_directories(p("adir"));

@@ -46,147 +46,120 @@ float load_f16(const std::vector<uint8_t>& v, int64_t i) {
   return fp16_to_fp32(h);
 }
 
+// kRows x kCols Gaussian weights (`seed`), encoded with `scheme` and decoded again.
+struct RoundTrip {
+  RoundTrip(const char* scheme, uint32_t seed)
+      : w(gaussian(kRows * kCols, seed)), q(quantize(scheme, w.data(), kRows, kCols)), wh(q.dequantize()) {}
+
+  // Visits every weight of a block format with `n` weights per Block: step = check(block, e, i, err)
+  // for element e of its block, i its index in w, err = |w - w^|; returns the errors against the steps.
+  template <typename Block, typename Check>
+  Stats each_weight(int n, Check check) const {
+    Stats st;
+    for (int64_t r = 0; r < kRows; ++r)
+      for (int64_t b = 0; b < kCols / n; ++b) {
+        const Block& blk = block_at<Block>(q, r, b);
+        for (int e = 0; e < n; ++e) {
+          const int64_t i = r * kCols + b * n + e;
+          const double err = std::fabs(w[i] - wh[i]);
+          st.add(err, check(blk, e, i, err));
+        }
+      }
+    return st;
+  }
+
+  std::vector<float> w;
+  QuantizedTensor q;
+  std::vector<float> wh;
+};
+
+// The two-sided band on RMS error / (step / sqrt(12)).
+void check_ratio(const Stats& st, double lo, double hi) {
+  INFO("rms / (step/sqrt12) = " << st.ratio());
+  CHECK(st.ratio() > lo);
+  CHECK(st.ratio() < hi);
+}
 }  // namespace
 
 TEST_CASE("q4_0 round trip: |err| <= |d|/2 inside the range, <= |d| at the clamp", "[unit][roundtrip][q4_0]") {
-  auto w = gaussian(kRows * kCols, 11);
-  QuantizedTensor q = quantize("q4_0", w.data(), kRows, kCols);
-  auto wh = q.dequantize();
-  Stats st;
-  for (int64_t r = 0; r < kRows; ++r)
-    for (int64_t b = 0; b < kCols / 32; ++b) {
-      const float d = std::fabs(f16(block_at<BlockQ4_0>(q, r, b).d));
-      for (int j = 0; j < 32; ++j) {
-        const int64_t i = r * kCols + b * 32 + j;
-        const double err = std::fabs(w[i] - wh[i]);
-        const double pos = w[i] / f16(block_at<BlockQ4_0>(q, r, b).d);  // in units of d, extreme at -8
-        CHECK(err <= (pos < 7.4 ? 0.51 : 1.01) * d);
-        st.add(err, d);
-      }
-    }
-  INFO("rms / (step/sqrt12) = " << st.ratio());
-  CHECK(st.ratio() > 0.9);
-  CHECK(st.ratio() < 1.15);
+  const RoundTrip t("q4_0", 11);
+  const Stats st = t.each_weight<BlockQ4_0>(32, [&](const BlockQ4_0& blk, int, int64_t i, double err) {
+    const float d = std::fabs(f16(blk.d));
+    const double pos = t.w[i] / f16(blk.d);  // in units of d, extreme at -8
+    CHECK(err <= (pos < 7.4 ? 0.51 : 1.01) * d);
+    return d;
+  });
+  check_ratio(st, 0.9, 1.15);
 }
 
 TEST_CASE("q4_1 round trip: |err| <= d/2 (+ fp16 rounding of d and m)", "[unit][roundtrip][q4_1]") {
-  auto w = gaussian(kRows * kCols, 12);
-  QuantizedTensor q = quantize("q4_1", w.data(), kRows, kCols);
-  auto wh = q.dequantize();
-  Stats st;
-  for (int64_t r = 0; r < kRows; ++r)
-    for (int64_t b = 0; b < kCols / 32; ++b) {
-      const float d = f16(block_at<BlockQ4_1>(q, r, b).d), m = f16(block_at<BlockQ4_1>(q, r, b).m);
-      for (int j = 0; j < 32; ++j) {
-        const int64_t i = r * kCols + b * 32 + j;
-        const double err = std::fabs(w[i] - wh[i]);
-        CHECK(err <= 0.52 * d + 0.001 * std::fabs(m));
-        st.add(err, d);
-      }
-    }
-  INFO("ratio " << st.ratio());
-  CHECK(st.ratio() > 0.9);
-  CHECK(st.ratio() < 1.1);
+  const RoundTrip t("q4_1", 12);
+  const Stats st = t.each_weight<BlockQ4_1>(32, [](const BlockQ4_1& blk, int, int64_t, double err) {
+    const float d = f16(blk.d), m = f16(blk.m);
+    CHECK(err <= 0.52 * d + 0.001 * std::fabs(m));
+    return d;
+  });
+  check_ratio(st, 0.9, 1.1);
 }
 
 TEST_CASE("q8_0 round trip: |err| <= d/2 + 127 |d - fp16(d)|", "[unit][roundtrip][q8_0]") {
-  auto w = gaussian(kRows * kCols, 13);
-  QuantizedTensor q = quantize("q8_0", w.data(), kRows, kCols);
-  auto wh = q.dequantize();
-  Stats st;
-  for (int64_t r = 0; r < kRows; ++r)
-    for (int64_t b = 0; b < kCols / 32; ++b) {
-      const float d = f16(block_at<BlockQ8_0>(q, r, b).d);
-      for (int j = 0; j < 32; ++j) {
-        const int64_t i = r * kCols + b * 32 + j;
-        const double err = std::fabs(w[i] - wh[i]);
-        CHECK(err <= d * (0.5 + 127.0 / 2048));
-        st.add(err, d);
-      }
-    }
-  INFO("ratio " << st.ratio());
-  CHECK(st.ratio() > 0.9);
-  CHECK(st.ratio() < 1.3);
+  const RoundTrip t("q8_0", 13);
+  const Stats st = t.each_weight<BlockQ8_0>(32, [](const BlockQ8_0& blk, int, int64_t, double err) {
+    const float d = f16(blk.d);
+    CHECK(err <= d * (0.5 + 127.0 / 2048));
+    return d;
+  });
+  check_ratio(st, 0.9, 1.3);
 }
 
 TEST_CASE("q4_k codes are the nearest codes for the stored fp16 d/dmin and 6-bit scales", "[unit][roundtrip][q4_k]") {
-  auto w = gaussian(kRows * kCols, 14);
-  QuantizedTensor q = quantize("q4_k", w.data(), kRows, kCols);
-  auto wh = q.dequantize();
-  Stats st;
+  const RoundTrip t("q4_k", 14);
   int64_t clamped = 0;
-  for (int64_t r = 0; r < kRows; ++r)
-    for (int64_t b = 0; b < kCols / 256; ++b) {
-      const BlockQ4_K& blk = block_at<BlockQ4_K>(q, r, b);
-      for (int j = 0; j < 8; ++j) {
-        uint8_t sc, m;
-        get_scale_min_k4(j, blk.scales, &sc, &m);
-        const float d = f16(blk.d) * sc, dm = f16(blk.dmin) * m;
-        REQUIRE(d > 0);
-        for (int l = 0; l < 32; ++l) {
-          const int e = 32 * j + l;
-          const int64_t i = r * kCols + b * 256 + e;
-          const int code = (blk.qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 0xF;
-          const int raw = nearest_int((w[i] + dm) / d);
-          CHECK(code == std::clamp(raw, 0, 15));  // §2.4 step 3
-          const double err = std::fabs(w[i] - wh[i]);
-          if (raw >= 0 && raw <= 15) CHECK(err <= 0.5 * d * (1 + 1e-5) + 1e-6);
-          else ++clamped;
-          st.add(err, d);
-        }
-      }
-    }
-  INFO("ratio " << st.ratio() << ", clamped " << clamped);
-  CHECK(st.ratio() > 0.8);
-  CHECK(st.ratio() < 1.2);
+  const Stats st = t.each_weight<BlockQ4_K>(256, [&](const BlockQ4_K& blk, int e, int64_t i, double err) {
+    uint8_t sc, m;
+    get_scale_min_k4(e / 32, blk.scales, &sc, &m);
+    const float d = f16(blk.d) * sc, dm = f16(blk.dmin) * m;
+    REQUIRE(d > 0);
+    const int code = (blk.qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 0xF;
+    const int raw = nearest_int((t.w[i] + dm) / d);
+    CHECK(code == std::clamp(raw, 0, 15));  // §2.4 step 3
+    if (raw >= 0 && raw <= 15) CHECK(err <= 0.5 * d * (1 + 1e-5) + 1e-6);
+    else ++clamped;
+    return d;
+  });
+  INFO("clamped " << clamped);
+  check_ratio(st, 0.8, 1.2);
   CHECK(clamped < kRows * kCols / 100);
 }
 
 TEST_CASE("q6_k codes are the nearest codes for the stored d and int8 scales", "[unit][roundtrip][q6_k]") {
-  auto w = gaussian(kRows * kCols, 15);
-  QuantizedTensor q = quantize("q6_k", w.data(), kRows, kCols);
-  auto wh = q.dequantize();
-  Stats st;
-  std::vector<float> one(256);
-  for (int64_t r = 0; r < kRows; ++r)
-    for (int64_t b = 0; b < kCols / 256; ++b) {
-      const BlockQ6_K& blk = block_at<BlockQ6_K>(q, r, b);
-      for (int e = 0; e < 256; ++e) {
-        const int64_t i = r * kCols + b * 256 + e;
-        const float d = f16(blk.d) * blk.scales[e / 16];
-        REQUIRE(d != 0);
-        const int h = e / 128, l = e % 32, k = (e % 128) / 32;
-        const int lo = ((k & 1) ? blk.ql[64 * h + l + 32] : blk.ql[64 * h + l]);
-        const int code = (((k & 2) ? lo >> 4 : lo & 0xF) | (((blk.qh[32 * h + l] >> (2 * k)) & 3) << 4));
-        const int raw = nearest_int(w[i] / d);
-        CHECK(code == std::clamp(raw, -32, 31) + 32);
-        const double err = std::fabs(w[i] - wh[i]);
-        if (raw >= -32 && raw <= 31) CHECK(err <= 0.5 * std::fabs(d) * (1 + 1e-5) + 1e-7);
-        st.add(err, d);
-      }
-    }
-  INFO("ratio " << st.ratio());
-  CHECK(st.ratio() > 0.85);
-  CHECK(st.ratio() < 1.15);
+  const RoundTrip t("q6_k", 15);
+  const Stats st = t.each_weight<BlockQ6_K>(256, [&](const BlockQ6_K& blk, int e, int64_t i, double err) {
+    const float d = f16(blk.d) * blk.scales[e / 16];
+    REQUIRE(d != 0);
+    const int h = e / 128, l = e % 32, k = (e % 128) / 32;
+    const int lo = ((k & 1) ? blk.ql[64 * h + l + 32] : blk.ql[64 * h + l]);
+    const int code = (((k & 2) ? lo >> 4 : lo & 0xF) | (((blk.qh[32 * h + l] >> (2 * k)) & 3) << 4));
+    const int raw = nearest_int(t.w[i] / d);
+    CHECK(code == std::clamp(raw, -32, 31) + 32);
+    if (raw >= -32 && raw <= 31) CHECK(err <= 0.5 * std::fabs(d) * (1 + 1e-5) + 1e-7);
+    return d;
+  });
+  check_ratio(st, 0.85, 1.15);
 }
 
 TEST_CASE("iq4_nl round trip stays within half the widest table gap", "[unit][roundtrip][iq4_nl]") {
-  auto w = gaussian(kRows * kCols, 16);
-  QuantizedTensor q = quantize("iq4_nl", w.data(), kRows, kCols);
-  auto wh = q.dequantize();
-  for (int64_t r = 0; r < kRows; ++r)
-    for (int64_t b = 0; b < kCols / 32; ++b) {
-      const float d = std::fabs(f16(block_at<BlockIQ4_NL>(q, r, b).d));
-      for (int j = 0; j < 32; ++j) {
-        const int64_t i = r * kCols + b * 32 + j;
-        if (std::fabs(w[i]) <= 100 * d) CHECK(std::fabs(w[i] - wh[i]) <= 12.2 * d);  // widest gap 89 -> 113
-      }
-    }
-  const double rel = relative_error(q, w.data());
+  const RoundTrip t("iq4_nl", 16);
+  t.each_weight<BlockIQ4_NL>(32, [&](const BlockIQ4_NL& blk, int, int64_t i, double err) {
+    const float d = std::fabs(f16(blk.d));
+    if (std::fabs(t.w[i]) <= 100 * d) CHECK(err <= 12.2 * d);  // widest gap 89 -> 113
+    return d;
+  });
+  const double rel = relative_error(t.q, t.w.data());
   INFO("relative error " << rel);
   CHECK(rel > 0.05);
   CHECK(rel < 0.09);
-  CHECK(rel < relative_error(quantize("q4_0", w.data(), kRows, kCols), w.data()));
+  CHECK(rel < relative_error(quantize("q4_0", t.w.data(), kRows, kCols), t.w.data()));
 }
 
 TEST_CASE("rtn round trip: |err| <= s/2 for every weight (sym and asym, all groups)", "[unit][roundtrip][rtn]") {
@@ -211,9 +184,7 @@ TEST_CASE("rtn round trip: |err| <= s/2 for every weight (sym and asym, all grou
             st.add(err, sc);
           }
         }
-      INFO("ratio " << st.ratio());
-      CHECK(st.ratio() > 0.9);
-      CHECK(st.ratio() < 1.12);
+      check_ratio(st, 0.9, 1.12);
     }
   }
 }
