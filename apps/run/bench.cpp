@@ -1,11 +1,14 @@
 // g4u bench: llama-bench-like prefill and decode tokens/s (mean and stddev over repetitions), with
-// an optional memory-bandwidth probe and the decode roofline it implies.
+// an optional memory-bandwidth probe and the decode roofline it implies. With --tokens the prompt
+// is an exact list of ids and the greedy continuation is reported, so that another engine can be
+// run on the same input and checked token for token (bench/peer/).
 #include "apps/cli_util.h"
 #include "apps/command.h"
 #include "apps/run/bench_embedders.h"
 #include "apps/flags/draft_flags.h"
 #include "apps/flags/model_flags.h"
 #include "base/error.h"
+#include "base/json_util.h"
 #include "base/rng.h"
 #include "model/io/sysinfo.h"
 #include "quant/kernels/kernels.h"
@@ -44,6 +47,7 @@ struct BenchFlags {
   ModelFlags model;
   int64_t prompt = 512, gen = 128, depth = 0;
   int reps = 5;
+  std::string tokens;  // exact prompt ids ("1,2,3" or "@file"); empty: -p random ids
   bool membw = false, json = false, embedders = false;
   DraftFlags draft;
 };
@@ -68,7 +72,13 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
   add_model_flags(sub, f->model);
   sub.add_option("-p,--prompt-tokens", f->prompt, "Prefill length (0: skip)")->capture_default_str();
   sub.add_option("-n,--gen-tokens", f->gen, "Decoded tokens (0: skip)")->capture_default_str();
-  sub.add_option("-d,--depth", f->depth, "Context already in the cache before decoding")->capture_default_str();
+  CLI::Option* depth =
+      sub.add_option("-d,--depth", f->depth, "Context already in the cache before decoding")->capture_default_str();
+  sub.add_option("--tokens", f->tokens,
+                 "Exact prompt token ids, comma-separated or @file (ids separated by commas or whitespace): prefill "
+                 "runs them instead of -p random ids, decode continues greedily from them, and the output lists the "
+                 "generated tokens")
+      ->excludes(depth);
   sub.add_option("--reps", f->reps, "Repetitions (after one warm-up)")->capture_default_str();
   sub.add_flag("--membw", f->membw, "Also measure memory read bandwidth and the decode roofline");
   add_draft_flags(sub, f->draft);
@@ -104,9 +114,32 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       }
       return 0;
     }
-    model::LoadedModel lm = load_from_flags(f->model);
+    std::vector<int64_t> prompt_ids;
+    if (!f->tokens.empty()) {
+      std::string text = f->tokens;
+      if (text[0] == '@') {
+        text = read_text_file(text.substr(1));
+        for (char& c : text)
+          if (c == ' ' || c == '\n' || c == '\r' || c == '\t') c = ',';
+        // Separators in a row (a trailing newline, ", ") collapse into one comma.
+        std::string squeezed;
+        for (char c : text)
+          if (c != ',' || (!squeezed.empty() && squeezed.back() != ',')) squeezed += c;
+        if (!squeezed.empty() && squeezed.back() == ',') squeezed.pop_back();
+        text = squeezed;
+      }
+      prompt_ids = parse_id_list(text, "--tokens");
+      f->prompt = static_cast<int64_t>(prompt_ids.size());
+    }
+    const auto load_t0 = std::chrono::steady_clock::now();
+    // Token ids only: no tokenizer file is needed.
+    model::LoadedModel lm = load_from_flags(f->model, /*with_tokenizer=*/false);
+    const double load_seconds = seconds_since(load_t0);
     model::Gemma4Model& m = *lm.model;
     const auto& cfg = m.config().text;
+    for (int64_t id : prompt_ids)
+      if (id < 0 || id >= cfg.vocab_size) throw_input("--tokens: id {} outside the vocabulary [0, {})", id, cfg.vocab_size);
+    const bool exact = !prompt_ids.empty();
     torch::NoGradGuard ng;
     Rng rng(f->model.seed);
     auto random_ids = [&](int64_t n) {
@@ -114,12 +147,15 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       for (auto& id : ids) id = 32 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(cfg.vocab_size - 32)));
       return torch::tensor(ids).view({1, n});
     };
+    // The prompt of one repetition: the --tokens ids, else -p fresh random ids.
+    auto prompt_tensor = [&]() { return exact ? torch::tensor(prompt_ids).view({1, f->prompt}) : random_ids(f->prompt); };
     // Runs `ids` through the model with `cache` and returns the greedy next token.
     auto step = [&](model::KVCache& cache, const torch::Tensor& ids) {
       auto r = m.text().forward(m.text().embed(ids), torch::ones({1, ids.size(1)}, torch::kBool), cache);
       return m.text().logits(r.hidden.select(1, -1)).argmax(-1).view({1, 1});
     };
     nlohmann::json j = {{"model", lm.source}, {"dtype", f->model.dtype}, {"threads", torch::get_num_threads()},
+                        {"load_seconds", load_seconds},
                         {"reps", f->reps}, {"cpu", cpu_model_name()}, {"libtorch", libtorch_version()},
                         {"quant_kernel_isa", quant::kernel_isa()}};
     // How the tied head runs: "dense" (the table in the run dtype), the bf16 table's kernel
@@ -132,7 +168,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     if (f->prompt > 0) {
       std::vector<double> tps;
       for (int r = 0; r <= f->reps; ++r) {
-        torch::Tensor ids = random_ids(f->prompt);
+        torch::Tensor ids = prompt_tensor();
         model::KVCache cache(cfg, 1, m.dtype());
         auto t0 = std::chrono::steady_clock::now();
         step(cache, ids);
@@ -143,21 +179,38 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       j["prefill"] = {{"tokens", f->prompt}, {"tokens_per_s", st.mean}, {"stddev", st.stddev}};
     }
     int64_t kv_bytes = 0;
+    // --tokens: the greedy continuation, token 1 from the prefill, tokens 2..n+1 from the decode steps.
+    std::vector<int64_t> generated;
+    bool deterministic = true;
     if (f->gen > 0) {
       std::vector<double> tps;
       for (int r = 0; r <= f->reps; ++r) {
         model::KVCache cache(cfg, 1, m.dtype());
-        torch::Tensor next = step(cache, random_ids(std::max<int64_t>(1, f->depth)));
+        torch::Tensor next = step(cache, exact ? prompt_tensor() : random_ids(std::max<int64_t>(1, f->depth)));
+        std::vector<int64_t> out = {next.item<int64_t>()};
         auto t0 = std::chrono::steady_clock::now();
-        for (int64_t i = 0; i < f->gen; ++i) next = step(cache, next);
+        for (int64_t i = 0; i < f->gen; ++i) {
+          next = step(cache, next);
+          if (exact) out.push_back(next.item<int64_t>());
+        }
         double s = seconds_since(t0);
         if (r > 0) tps.push_back(f->gen / s);
         kv_bytes = cache.bytes();
+        if (r > 0 && out != generated) deterministic = false;
+        generated = std::move(out);
       }
       Stats st = stats(tps);
-      j["decode"] = {{"tokens", f->gen}, {"depth", f->depth}, {"tokens_per_s", st.mean}, {"stddev", st.stddev},
-                     {"ms_per_token", st.mean > 0 ? 1000.0 / st.mean : 0.0}};
+      j["decode"] = {{"tokens", f->gen}, {"depth", exact ? f->prompt : f->depth}, {"tokens_per_s", st.mean},
+                     {"stddev", st.stddev}, {"ms_per_token", st.mean > 0 ? 1000.0 / st.mean : 0.0}};
       j["kv_cache_bytes"] = kv_bytes;
+    } else if (exact && f->prompt > 0) {
+      model::KVCache cache(cfg, 1, m.dtype());
+      generated = {step(cache, prompt_tensor()).item<int64_t>()};
+    }
+    if (exact) {
+      j["prompt_tokens"] = prompt_ids;
+      j["generated"] = generated;
+      if (f->gen > 0) j["generated_same_every_rep"] = deterministic;
     }
     if (f->draft.enabled()) {
       nlohmann::json spec = bench_speculative(lm, f->model, f->draft, f->gen, f->depth, f->reps);
@@ -165,6 +218,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     }
     int64_t wbytes = decode_weight_bytes(m);
     j["weight_bytes"] = wbytes;
+    j["peak_rss_bytes"] = peak_rss_bytes();
     // libgomp's threads spin after every operator unless told not to; on small SMT machines that
     // changes decode speed severalfold (quant/README.md), so the setting travels with the numbers.
     const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
@@ -191,6 +245,8 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
                    j["plain_decode_tokens_per_s"].get<double>(), j["speedup"].dump(), j["acceptance_rate"].get<double>(),
                    j["tau"].get<double>());
       fmt::print(stderr, "weights  {}\n", human_bytes(wbytes));
+      fmt::print(stderr, "load     {:.2f} s, peak RSS {}\n", load_seconds, human_bytes(j["peak_rss_bytes"].get<double>()));
+      if (exact) fmt::print(stderr, "greedy   {}\n", fmt::join(generated, ","));
       if (f->membw)
         fmt::print(stderr, "membw    {:.2f} GB/s -> roofline {:.2f} tok/s\n", j["membw_bytes_per_s"].get<double>() / 1e9,
                    j["roofline_decode_tokens_per_s"].get<double>());

@@ -88,6 +88,7 @@ Command generate_cmd("generate", "Generate text from a prompt", [](CLI::App& sub
     nlohmann::json j = {{"model", lm.source},
                         {"random_weights", lm.random_weights},
                         {"prompt_tokens", prompt.size()},
+                        {"prompt_ids", prompt},  // after chat rendering and media placeholders
                         {"images", mp.images.size()},
                         {"audios", mp.audios.size()},
                         {"tokens", tokens},

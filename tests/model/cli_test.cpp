@@ -128,3 +128,29 @@ TEST_CASE("g4u bench reports prefill and decode throughput", "[integration][cli]
   CHECK(j["weight_bytes"].get<int64_t>() > 0);
   CHECK(run_g4u("bench --model tiny --reps 0").code == 2);
 }
+
+TEST_CASE("g4u bench --tokens runs an exact prompt and lists the greedy tokens", "[integration][cli]") {
+  ScratchDir scratch("bench_tokens");
+  auto r = run_g4u("bench --model tiny --tokens 2,5,40,41,42 -n 3 --reps 2 --json");
+  REQUIRE(r.code == 0);
+  json j = json::parse(r.out);
+  CHECK(j["prefill"]["tokens"] == 5);
+  CHECK(j["decode"]["depth"] == 5);
+  CHECK(j["prompt_tokens"] == json::array({2, 5, 40, 41, 42}));
+  REQUIRE(j["generated"].size() == 4);  // token 1 from the prefill, 2..4 from the decode steps
+  CHECK(j["generated_same_every_rep"] == true);
+  CHECK(j["load_seconds"].get<double>() >= 0);
+  CHECK(j["peak_rss_bytes"].get<int64_t>() > 0);
+  // Token 1 is the argmax after the prompt, as forward computes it.
+  auto fwd = run_g4u("forward --model tiny --tokens 2,5,40,41,42 --out " + (scratch / "l.f32") + " --json");
+  REQUIRE(fwd.code == 0);
+  CHECK(json::parse(fwd.out)["argmax"][4] == j["generated"][0]);
+  // The same ids from a file (commas or whitespace) give the same tokens.
+  g4u::test::write_file(scratch / "ids.txt", "2 5\n40,41, 42\n");
+  auto f = run_g4u("bench --model tiny --tokens @" + (scratch / "ids.txt") + " -n 3 --reps 1 --json");
+  REQUIRE(f.code == 0);
+  CHECK(json::parse(f.out)["generated"] == j["generated"]);
+  CHECK(run_g4u("bench --model tiny --tokens 2,999 -n 1 --reps 1").code == 2);
+  CHECK(run_g4u("bench --model tiny --tokens 2,x -n 1 --reps 1").code == 2);
+  CHECK(run_g4u("bench --model tiny --tokens 2,5 -d 4 --reps 1").code == 2);
+}
