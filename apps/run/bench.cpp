@@ -135,6 +135,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     // Token ids only: no tokenizer file is needed.
     model::LoadedModel lm = load_from_flags(f->model, /*with_tokenizer=*/false);
     const double load_seconds = seconds_since(load_t0);
+    const int64_t load_peak_rss = peak_rss_bytes();  // VmHWM once loaded, before any KV cache
     model::Gemma4Model& m = *lm.model;
     const auto& cfg = m.config().text;
     for (int64_t id : prompt_ids)
@@ -155,7 +156,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       return m.text().logits(r.hidden.select(1, -1)).argmax(-1).view({1, 1});
     };
     nlohmann::json j = {{"model", lm.source}, {"dtype", f->model.dtype}, {"threads", torch::get_num_threads()},
-                        {"load_seconds", load_seconds},
+                        {"load_seconds", load_seconds}, {"load_peak_rss_bytes", load_peak_rss},
                         {"reps", f->reps}, {"cpu", cpu_model_name()}, {"libtorch", libtorch_version()},
                         {"quant_kernel_isa", quant::kernel_isa()}};
     // How the tied head runs: "dense" (the table in the run dtype), the bf16 table's kernel
