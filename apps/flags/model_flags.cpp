@@ -3,11 +3,12 @@
 
 #include "base/error.h"
 #include "quant/io/checkpoint.h"
+#include "quant/io/gguf_import.h"
 
 namespace g4u::app {
 
 void add_model_flags(CLI::App& sub, ModelFlags& f) {
-  sub.add_option("--model", f.model, "Preset (tiny, small, medium, gemma4-12b) or checkpoint directory")->required();
+  sub.add_option("--model", f.model, "Preset (tiny, small, medium, gemma4-12b), checkpoint directory or GGUF file")->required();
   sub.add_option("--dtype", f.dtype, "Execution dtype: fp32 or bf16")->capture_default_str();
   sub.add_option("--seed", f.seed, "Seed of a preset's random weights and of sampling")->capture_default_str();
   sub.add_option("--threads", f.threads, "CPU threads (0: LibTorch default)")->capture_default_str();
@@ -32,6 +33,8 @@ model::LoadedModel load_from_flags(const ModelFlags& f, bool with_tokenizer) {
   opt.tokenizer = with_tokenizer;
   // A quantized checkpoint (quantization.json, written by `g4u quantize`) runs with QuantLinear.
   if (quant::is_quantized_checkpoint(f.model)) return quant::load_quantized_model(f.model, opt);
+  // A GGUF file (gemma4 architecture) loads as the same quantized model.
+  if (quant::is_gguf_file(f.model)) return quant::load_gguf_model(f.model, opt);
   return model::load_model(f.model, opt);
 }
 
