@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -605,8 +606,8 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
   kv.u32(a + "rope.dimension_count", static_cast<uint32_t>(tc.full.head_dim));
   kv.u32(a + "rope.dimension_count_swa",
          static_cast<uint32_t>(tc.sliding.head_dim * tc.rope_sliding.partial_rotary_factor));
-  if (tc.final_logit_softcapping > 0)
-    kv.f32(a + "final_logit_softcapping", static_cast<float>(tc.final_logit_softcapping));
+  // Always written: llama.cpp applies a cap of 30 when the key is absent; 0 means none.
+  kv.f32(a + "final_logit_softcapping", static_cast<float>(std::max(0.0, tc.final_logit_softcapping)));
 
   kv.string("tokenizer.ggml.model", "llama");  // SentencePiece-style vocabulary (see quant/README.md)
   kv.strings("tokenizer.ggml.tokens", vocab.tokens);
