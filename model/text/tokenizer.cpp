@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "model/text/special_tokens.h"
+#include "model/text/tokenizer_json.h"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -384,6 +385,30 @@ bool SentencePieceTokenizer::is_special(int64_t id) const {
   return impl_->kinds[id] == Impl::kSpecial;
 }
 
+// ---- BpeTokenizer -----------------------------------------------------------------------------
+
+BpeTokenizer::BpeTokenizer(BpeVocab vocab, const std::string& where) : bpe_(std::move(vocab), where) {}
+
+std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::string& path) {
+  if (!file_exists(path)) throw_input("{}: tokenizer.json not found", path);
+  return std::make_unique<BpeTokenizer>(read_tokenizer_json(path), path);
+}
+
+std::vector<int64_t> BpeTokenizer::encode(std::string_view text) const { return bpe_.encode(text); }
+
+std::string BpeTokenizer::decode(const std::vector<int64_t>& ids, bool skip_special) const {
+  return bpe_.decode(ids, skip_special, InvalidBytes::kKeep);
+}
+
+std::optional<int64_t> BpeTokenizer::token_id(std::string_view special) const { return bpe_.special_id(special); }
+
+std::string BpeTokenizer::piece(int64_t id) const { return bpe_.piece(id); }
+
+bool BpeTokenizer::is_special(int64_t id) const {
+  check_id(id, vocab_size());
+  return bpe_.is_special(id);
+}
+
 // ---- factory ---------------------------------------------------------------------------------
 
 std::unique_ptr<Tokenizer> load_tokenizer(const ModelConfig& c, const std::string& model_dir) {
@@ -398,10 +423,18 @@ std::unique_ptr<Tokenizer> load_tokenizer(const ModelConfig& c, const std::strin
     tok = std::make_unique<ByteTokenizer>(c.text.vocab_size);
     where = "byte tokenizer";
   } else if (c.tokenizer == "sentencepiece") {
+    // tokenizer.json first, as HF transformers loads the fast tokenizer when both exist.
+    const std::string json_path = model_dir + "/tokenizer.json";
     where = model_dir + "/tokenizer.model";
-    if (!file_exists(where))
-      throw_input("{}: not found (model '{}' uses a SentencePiece tokenizer)", where, c.name);
-    tok = std::make_unique<SentencePieceTokenizer>(where);
+    if (file_exists(json_path)) {
+      where = json_path;
+      tok = BpeTokenizer::from_tokenizer_json(json_path);
+    } else if (file_exists(where)) {
+      tok = std::make_unique<SentencePieceTokenizer>(where);
+    } else {
+      throw_input("{}: neither tokenizer.json nor tokenizer.model found (model '{}' needs its tokenizer)",
+                  model_dir, c.name);
+    }
   } else {
     throw_input("{}: tokenizer: unknown kind '{}' (known: byte, sentencepiece)", c.name, c.tokenizer);
   }

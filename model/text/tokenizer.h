@@ -4,8 +4,10 @@
 //   "byte"          ByteTokenizer: the 32 specials of model/text/special_tokens.h, then byte b at
 //                   id 32 + b; ids from 288 up to the vocabulary size are further reserved
 //                   specials spelled <unused8>, <unused9>, ... (tiny/small presets, no files).
-//   "sentencepiece" SentencePieceTokenizer: a `tokenizer.model` (the released Gemma 4 one, or one
-//                   g4u trained with train_sentencepiece).
+//   "sentencepiece" the checkpoint's own tokenizer: BpeTokenizer from its `tokenizer.json` (HF
+//                   tokenizers' format, what released Gemma 4 checkpoints tokenize with) when the
+//                   directory has one, else SentencePieceTokenizer from its `tokenizer.model` (the
+//                   released Gemma 4 one, or one g4u trained with train_sentencepiece).
 //
 // Both recognise special-token spellings anywhere in the text given to encode() (longest match
 // first, e.g. "<bos><|turn>user\n"), so a rendered chat (model/text/chat.h) encodes to the right ids.
@@ -18,6 +20,7 @@
 #pragma once
 
 #include "model/io/config.h"
+#include "model/text/bpe.h"
 
 #include <cstdint>
 #include <memory>
@@ -85,7 +88,29 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
+// HF tokenizers' BPE (model/text/bpe.h), e.g. from a `tokenizer.json` (model/text/tokenizer_json.h).
+// Special tokens are the added tokens marked special. Decoding follows the tokenizer's decoder steps,
+// except that a run of byte pieces that is not valid UTF-8 is passed through as bytes (HF writes one
+// U+FFFD per byte; BpeEncoder::decode with InvalidBytes::kReplace does that).
+class BpeTokenizer final : public Tokenizer {
+ public:
+  BpeTokenizer(BpeVocab vocab, const std::string& where);  // InputError naming `where`
+  static std::unique_ptr<BpeTokenizer> from_tokenizer_json(const std::string& path);
+
+  std::vector<int64_t> encode(std::string_view text) const override;
+  std::string decode(const std::vector<int64_t>& ids, bool skip_special = false) const override;
+  int64_t vocab_size() const override { return bpe_.size(); }
+  std::optional<int64_t> token_id(std::string_view special) const override;
+  std::string piece(int64_t id) const override;
+  bool is_special(int64_t id) const override;
+  const BpeEncoder& encoder() const { return bpe_; }
+
+ private:
+  BpeEncoder bpe_;
+};
+
 // The tokenizer of a model: "byte" -> ByteTokenizer(c.text.vocab_size); "sentencepiece" ->
+// `<model_dir>/tokenizer.json` if present (as HF transformers prefers it), else
 // `<model_dir>/tokenizer.model`. InputError if the file is missing, the vocabulary is larger than
 // c.text.vocab_size, or a multimodal marker (<|image|>, ...) has a different id than the config.
 std::unique_ptr<Tokenizer> load_tokenizer(const ModelConfig& c, const std::string& model_dir);
