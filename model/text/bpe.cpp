@@ -627,13 +627,24 @@ BpeVocab bpe_vocab_from_sentencepiece(const std::vector<std::string>& pieces, co
     }
   }
   v.fuse_unk = true;
+  set_gemma_text_pipeline(v);
+  return v;
+}
+
+void set_gemma_text_pipeline(BpeVocab& v) {
   const std::string kSpace = "\xE2\x96\x81";  // U+2581
-  v.normalizer.push_back({BpeNormalizerStep::Kind::kReplace, " ", kSpace, false, false});
-  v.pre_tokenizer.push_back({" ", BpeSplitBehavior::kMergedWithPrevious, false});
+  v.normalizer = {{BpeNormalizerStep::Kind::kReplace, " ", kSpace, false, false}};
+  v.pre_tokenizer = {{" ", BpeSplitBehavior::kMergedWithPrevious, false}};
   v.decoder = std::vector<BpeDecoderStep>{{BpeDecoderStep::Kind::kReplace, kSpace, " ", 0, 0},
                                           {BpeDecoderStep::Kind::kByteFallback, "", "", 0, 0},
                                           {BpeDecoderStep::Kind::kFuse, "", "", 0, 0}};
-  return v;
+}
+
+std::pair<std::string, std::string> split_merge_line(const std::string& line, const std::string& where) {
+  size_t sp = line.find(' ');
+  if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos)
+    throw_input("{}: \"{}\" is not two pieces separated by one space", where, line);
+  return {line.substr(0, sp), line.substr(sp + 1)};
 }
 
 }  // namespace g4u::model

@@ -115,6 +115,14 @@ class BpeEncoder {
   Impl* impl_ = nullptr;
 };
 
+// The text pipeline of Gemma's tokenizer.json (transformers' GemmaConverter): normalizer
+// Replace(" " -> "▁"), pre-tokenizer Split(" ", merged with previous), decoder Replace("▁" -> " ") +
+// ByteFallback + Fuse. Replaces whatever steps `v` had.
+void set_gemma_text_pipeline(BpeVocab& v);
+
+// A merges line "a b" split as HF reads it (exactly one space); InputError "<where>: ..." otherwise.
+std::pair<std::string, std::string> split_merge_line(const std::string& line, const std::string& where);
+
 // A SentencePiece BPE vocabulary (as stored in a tokenizer.model or in GGUF metadata
 // tokenizer.ggml.tokens / .scores / .token_type) converted the way HF transformers' slow->fast
 // converter does for Gemma: merges derived from the scores (every split of a piece into two pieces
@@ -122,8 +130,8 @@ class BpeEncoder {
 // lengths of the left and right halves descending, ties in vocabulary order), unk_token the
 // UNKNOWN piece with fuse_unk, byte_fallback when BYTE pieces exist, CONTROL (3) and USER_DEFINED (4)
 // pieces as added tokens matched in the raw text (special: control, unknown, and the spellings of
-// model/text/special_tokens.h and <unusedN>), normalizer Replace(" " -> "▁"), pre-tokenizer
-// Split(" ", merged with previous), decoder Replace("▁" -> " ") + ByteFallback + Fuse.
+// model/text/special_tokens.h and <unusedN>), and set_gemma_text_pipeline. (The converter's fix for
+// old Gemma vocabularies without a "\t" piece, renaming <0x09> to "\t", is not applied.)
 // Piece types as SentencePiece numbers them: 1 normal, 2 unknown, 3 control, 4 user defined,
 // 5 unused, 6 byte. InputError "<where>: ..." on mismatched lengths or duplicate pieces.
 BpeVocab bpe_vocab_from_sentencepiece(const std::vector<std::string>& pieces,

@@ -1,6 +1,7 @@
 #include "model/text/tokenizer.h"
 
 #include "base/error.h"
+#include "model/text/bpe.h"
 #include "model/text/special_tokens.h"
 #include "model/text/tokenizer_json.h"
 
@@ -387,26 +388,31 @@ bool SentencePieceTokenizer::is_special(int64_t id) const {
 
 // ---- BpeTokenizer -----------------------------------------------------------------------------
 
-BpeTokenizer::BpeTokenizer(BpeVocab vocab, const std::string& where) : bpe_(std::move(vocab), where) {}
+BpeTokenizer::BpeTokenizer(BpeVocab vocab, const std::string& where)
+    : bpe_(std::make_unique<BpeEncoder>(std::move(vocab), where)) {}
+
+BpeTokenizer::~BpeTokenizer() = default;
+
+int64_t BpeTokenizer::vocab_size() const { return bpe_->size(); }
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::string& path) {
   if (!file_exists(path)) throw_input("{}: tokenizer.json not found", path);
   return std::make_unique<BpeTokenizer>(read_tokenizer_json(path), path);
 }
 
-std::vector<int64_t> BpeTokenizer::encode(std::string_view text) const { return bpe_.encode(text); }
+std::vector<int64_t> BpeTokenizer::encode(std::string_view text) const { return bpe_->encode(text); }
 
 std::string BpeTokenizer::decode(const std::vector<int64_t>& ids, bool skip_special) const {
-  return bpe_.decode(ids, skip_special, InvalidBytes::kKeep);
+  return bpe_->decode(ids, skip_special, InvalidBytes::kKeep);
 }
 
-std::optional<int64_t> BpeTokenizer::token_id(std::string_view special) const { return bpe_.special_id(special); }
+std::optional<int64_t> BpeTokenizer::token_id(std::string_view special) const { return bpe_->special_id(special); }
 
-std::string BpeTokenizer::piece(int64_t id) const { return bpe_.piece(id); }
+std::string BpeTokenizer::piece(int64_t id) const { return bpe_->piece(id); }
 
 bool BpeTokenizer::is_special(int64_t id) const {
   check_id(id, vocab_size());
-  return bpe_.is_special(id);
+  return bpe_->is_special(id);
 }
 
 // ---- factory ---------------------------------------------------------------------------------

@@ -20,7 +20,6 @@
 #pragma once
 
 #include "model/io/config.h"
-#include "model/text/bpe.h"
 
 #include <cstdint>
 #include <memory>
@@ -30,6 +29,9 @@
 #include <vector>
 
 namespace g4u::model {
+
+struct BpeVocab;    // model/text/bpe.h
+class BpeEncoder;   // model/text/bpe.h
 
 class Tokenizer {
  public:
@@ -95,18 +97,19 @@ class SentencePieceTokenizer final : public Tokenizer {
 class BpeTokenizer final : public Tokenizer {
  public:
   BpeTokenizer(BpeVocab vocab, const std::string& where);  // InputError naming `where`
+  ~BpeTokenizer() override;
   static std::unique_ptr<BpeTokenizer> from_tokenizer_json(const std::string& path);
 
   std::vector<int64_t> encode(std::string_view text) const override;
   std::string decode(const std::vector<int64_t>& ids, bool skip_special = false) const override;
-  int64_t vocab_size() const override { return bpe_.size(); }
+  int64_t vocab_size() const override;
   std::optional<int64_t> token_id(std::string_view special) const override;
   std::string piece(int64_t id) const override;
   bool is_special(int64_t id) const override;
-  const BpeEncoder& encoder() const { return bpe_; }
+  const BpeEncoder& encoder() const { return *bpe_; }
 
  private:
-  BpeEncoder bpe_;
+  std::unique_ptr<BpeEncoder> bpe_;
 };
 
 // The tokenizer of a model: "byte" -> ByteTokenizer(c.text.vocab_size); "sentencepiece" ->

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <tuple>
 #include <map>
 #include <unordered_map>
 
@@ -157,12 +158,14 @@ BpeVocab parse_tokenizer_json(const json& j, const std::string& where) {
   if (j.contains("version")) {
     const json& ver = j["version"];
     if (!ver.is_string() || ver.get<std::string>() != "1.0")
-      throw_input("{}.version: unknown tokenizer.json version {} (expected \"1.0\")", where, ver.dump());
+      throw_input("{}: version: unknown tokenizer.json version {} (expected \"1.0\")", where, ver.dump());
   }
 
   // ---- model ----
   const std::string mw = where + ": model";
-  const json& model = object_member(j, "model", where + ":");
+  if (!j.contains("model")) throw_input("{}: model: missing required field", where);
+  const json& model = j["model"];
+  if (!model.is_object()) throw_input("{}: expected an object, got {}", mw, model.type_name());
   std::string type = model.contains("type") ? type_of(model, mw) : "";
   if (type != "BPE")
     throw_input("{}.type: model type '{}' is not supported (only BPE)", mw, type.empty() ? "(none)" : type);
@@ -184,6 +187,10 @@ BpeVocab parse_tokenizer_json(const json& j, const std::string& where) {
   }
   if (by_id.empty()) throw_input("{}.vocab: empty vocabulary", mw);
   const size_t model_size = by_id.size();
+  // Model ids are 0..n-1 (HF allows gaps; g4u's embedding rows are indexed by id).
+  if (by_id.rbegin()->first != static_cast<int64_t>(model_size) - 1)
+    throw_input("{}.vocab: ids must be 0..{} without gaps, but '{}' has id {}", mw, model_size - 1,
+                by_id.rbegin()->second, by_id.rbegin()->first);
   std::unordered_map<std::string, int64_t> model_ids;
   for (const auto& [id, p] : by_id) model_ids.emplace(p, id);
 
@@ -196,11 +203,7 @@ BpeVocab parse_tokenizer_json(const json& j, const std::string& where) {
     if (m.is_string()) {
       std::string s = m.get<std::string>();
       if (s.rfind("#version", 0) == 0) continue;  // as HF: a header line, not a merge
-      size_t sp = s.find(' ');
-      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        throw_input("{}: \"{}\" is not two pieces separated by one space", mwi, s);
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
+      std::tie(a, b) = split_merge_line(s, mwi);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       a = m[0].get<std::string>();
       b = m[1].get<std::string>();
@@ -259,11 +262,7 @@ BpeVocab parse_tokenizer_json(const json& j, const std::string& where) {
   // The pieces must cover 0..n-1.
   const int64_t total = static_cast<int64_t>(model_size + added_new.size());
   v.pieces.resize(total);
-  for (auto& [id, p] : by_id) {
-    if (id >= total)
-      throw_input("{}.vocab: ids must be 0..{} without gaps, but '{}' has id {}", mw, total - 1, p, id);
-    v.pieces[id] = p;
-  }
+  for (auto& [id, p] : by_id) v.pieces[id] = p;
   for (auto& [id, p] : added_new) v.pieces[id] = p;
 
   parse_normalizer(j.contains("normalizer") ? j["normalizer"] : json(), where + ": normalizer", v.normalizer);
