@@ -60,9 +60,11 @@ void check_against_fixture(const BpeEncoder& enc, const std::string& jsonl, size
     INFO(jsonl << ": " << (c.text ? json(*c.text).dump() : json(c.ids).dump()));
     if (c.text) {
       CHECK(enc.encode(*c.text) == c.ids);
-      std::vector<std::string> pieces;
-      for (int64_t id : c.ids) pieces.push_back(enc.piece(id));
-      CHECK(pieces == c.tokens);
+      // HF names an added token by the text it matched (with stripped whitespace, normalized);
+      // every other token by its piece.
+      REQUIRE(c.tokens.size() == c.ids.size());
+      for (size_t i = 0; i < c.ids.size(); ++i)
+        if (enc.added_token(c.ids[i]) == nullptr) CHECK(enc.piece(c.ids[i]) == c.tokens[i]);
     }
     CHECK(enc.decode(c.ids, false, InvalidBytes::kReplace) == c.decoded);
     CHECK(enc.decode(c.ids, true, InvalidBytes::kReplace) == c.decoded_skip_special);
