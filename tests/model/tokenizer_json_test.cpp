@@ -17,10 +17,11 @@
 #include <filesystem>
 #include <fstream>
 
+// Everything, test cases included, in one namespace: the unity build shares this translation unit.
+namespace tokenizer_json_test {
+
 using namespace g4u::model;
 using namespace g4u::test;
-
-namespace tokenizer_json_test {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -102,8 +103,6 @@ std::string error_for(const ScratchDir& dir, const json& j) {
   return input_error([&] { BpeTokenizer::from_tokenizer_json(path); });
 }
 
-}  // namespace tokenizer_json_test
-using namespace tokenizer_json_test;
 
 TEST_CASE("tokenizer.json: Gemma layout encodes and decodes as HF tokenizers does", "[unit][tokenizer]") {
   BpeEncoder enc(read_tokenizer_json(kDir + "/tokenizer.json"), "fixture");
@@ -293,3 +292,5 @@ TEST_CASE("g4u tokenize prints ids and pieces; a broken tokenizer.json exits 2",
   auto none = run_g4u("tokenize --model " + dir.path + "/missing --text x");
   CHECK(none.code == 2);
 }
+
+}  // namespace tokenizer_json_test
