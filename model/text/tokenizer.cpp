@@ -438,8 +438,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const ModelConfig& c, const std::strin
     } else if (file_exists(where)) {
       tok = std::make_unique<SentencePieceTokenizer>(where);
     } else {
-      throw_input("{}: neither tokenizer.json nor tokenizer.model found (model '{}' needs its tokenizer)",
-                  model_dir, c.name);
+      throw_input("neither {} nor {} found (model '{}' needs its tokenizer)", json_path, where, c.name);
     }
   } else {
     throw_input("{}: tokenizer: unknown kind '{}' (known: byte, sentencepiece)", c.name, c.tokenizer);
