@@ -105,6 +105,38 @@ const KernelTable& avx512_kernel_table();
 // here: an inline function compiled into the AVX-512 file could be the copy the linker keeps for
 // every caller.
 bool avx512_reads(const WeightView& w);
+
+// ---- register-blocked GEMM (prefill; gemm_avx512.cpp) ----
+// For n >= kGemmMinActs activation rows on AVX-512 CPUs, the weight rows that gemm_reads() accepts
+// (interleaved Q4_0 of whole 256-weight units, interleaved Q4_K, Q6_K) are multiplied panel by
+// panel: kGemmRows rows at a time are unpacked into a thread's panel buffer (one row per 32-bit
+// lane: per 32-block eight 64-byte vectors of 8-bit codes, then the blocks' fp32 scales), and each
+// panel meets the activations kGemmActs rows at a time in a tile of 16 x kGemmActs fp32
+// accumulators (VPDPBUSD with each activation dword broadcast to the 16 rows).
+constexpr int kGemmRows = 16;
+constexpr int kGemmActs = 8;
+constexpr int64_t kGemmMinActs = 8;
+// The activations as the GEMM reads them: groups of kGemmActs rows (the last one partial), per
+// group and 32-block one record of kGemmActRecord bytes: the 8 rows' 32 codes (storage order),
+// their scales d, their s = d * sum(codes), and the integer offsets each block's dot starts from
+// (Q4_0: -8 * sum of the block's codes, one per row; Q6_K: -32 * sum of each 16-element half, two
+// per row; Q4_K: none).
+constexpr int64_t kGemmActRecord = 32 * kGemmActs + 4 * kGemmActs * 4;
+struct GemmActs {
+  const uint8_t* records;  // [ceil(n / kGemmActs)][nb][kGemmActRecord]
+  int64_t n, nb;
+};
+bool gemm_reads(const WeightView& w);          // kernels.cpp
+int64_t gemm_panel_bytes(const WeightView& w);  // kernels.cpp
+// Activation rows [a0, a1) of one group (a0 a multiple of kGemmActs) of an ActQ8-like storage-order
+// buffer (q [n][cols], d and s [n][nb]) into its records (out: the group's first record).
+void gemm_pack_acts_avx512(KernelKind kind, const int8_t* q, const float* d, const float* s, int64_t a0, int64_t a1,
+                           int64_t cols, uint8_t* out);
+// Y[a][r] (row stride ldy) for rows [r0, r1) (r0 a multiple of kGemmRows) and all acts.n
+// activation rows; panel: a 64-byte aligned buffer of gemm_panel_bytes(w).
+void gemm_rows_avx512(const WeightView& w, int64_t r0, int64_t r1, const GemmActs& acts, uint8_t* panel, float* y,
+                      int64_t ldy);
+
 bool is_planar_kernel(KernelKind k);  // rtn4_* and hqq (quant/formats/planar.cpp)
 
 }  // namespace g4u::quant::detail

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -76,9 +77,24 @@ bool avx512_reads(const WeightView& w) {
   return w.interleaved && (w.kind == KernelKind::kQ4_K || (w.kind == KernelKind::kQ4_0 && w.cols % 256 == 0));
 }
 
+bool gemm_reads(const WeightView& w) {
+  if (w.cols % 256 != 0) return false;
+  return (w.interleaved && (w.kind == KernelKind::kQ4_0 || w.kind == KernelKind::kQ4_K)) ||
+         (!w.interleaved && w.kind == KernelKind::kQ6_K);
+}
+
+// Codes: 8 x 64 bytes per 32-block; scales: at most two 16-float vectors per block.
+int64_t gemm_panel_bytes(const WeightView& w) { return (512 + 128) * (w.cols / kActBlock); }
+
 #if !G4U_HAVE_AVX512_KERNELS
-// Built without the AVX-512 kernels: cpu_has_avx512() is false, so this is never dispatched to.
+// Built without the AVX-512 kernels: cpu_has_avx512() is false, so these are never dispatched to.
 const KernelTable& avx512_kernel_table() { return avx2_kernel_table(); }
+void gemm_pack_acts_avx512(KernelKind, const int8_t*, const float*, const float*, int64_t, int64_t, int64_t, uint8_t*) {
+  G4U_CHECK(false, "built without the AVX-512 kernels");
+}
+void gemm_rows_avx512(const WeightView&, int64_t, int64_t, const GemmActs&, uint8_t*, float*, int64_t) {
+  G4U_CHECK(false, "built without the AVX-512 kernels");
+}
 #endif
 
 }  // namespace detail
@@ -167,6 +183,32 @@ void reference_product(const QuantizedTensor& w, const float* x, int64_t n, floa
   });
 }
 
+// The register-blocked GEMM (kernel_impl.h): the activations quantized in storage order and packed
+// into 8-row group records, then tasks of whole 16-row panels, each thread streaming its own
+// weight rows.
+void gemm_product(const KernelTable& table, const WeightView& view, const float* x, int64_t n, int64_t rows, float* y,
+                  int threads) {
+  ActQ8 act;
+  detail::quantize_act_q8(table, x, n, view.cols, act, threads, detail::ActOrder::kStorage);
+  constexpr int64_t kGroup = detail::kGemmActs;
+  const int64_t groups = (n + kGroup - 1) / kGroup, group_bytes = act.nb * detail::kGemmActRecord;
+  detail::CacheAlignedArray<uint8_t> records;
+  records.resize(static_cast<size_t>(groups * group_bytes));
+  parallel_for(groups, n * view.cols < (1 << 16) ? 1 : threads, [&](int64_t g) {
+    detail::gemm_pack_acts_avx512(view.kind, act.q.data(), act.d.data(), act.s.data(), g * kGroup,
+                                  std::min(n, (g + 1) * kGroup), view.cols, records.data() + g * group_bytes);
+  });
+  const detail::GemmActs acts{records.data(), n, act.nb};
+  constexpr int64_t kPanel = detail::kGemmRows;
+  const int64_t per_task = (rows_per_task(rows, view.row_bytes, threads) + kPanel - 1) / kPanel * kPanel;
+  const int64_t tasks = (rows + per_task - 1) / per_task;
+  parallel_for(tasks, threads, [&](int64_t t) {
+    detail::CacheAlignedArray<uint8_t> panel;
+    panel.resize(static_cast<size_t>(detail::gemm_panel_bytes(view)));
+    detail::gemm_rows_avx512(view, t * per_task, std::min(rows, (t + 1) * per_task), acts, panel.data(), y, rows);
+  });
+}
+
 }  // namespace
 
 bool cpu_has_avx2() {
@@ -219,6 +261,17 @@ void bf16_matvec(const uint16_t* w, int64_t rows, int64_t cols, const float* x, 
   });
 }
 
+bool uses_gemm_tiles(const QuantizedTensor& w, int64_t n, const KernelOptions& opt) {
+  // G4U_GEMM_TILES=0 turns the tiles off process-wide (before/after timings in one binary).
+  static const bool env_off = [] {
+    const char* v = std::getenv("G4U_GEMM_TILES");
+    return v != nullptr && std::string(v) == "0";
+  }();
+  if (env_off || !opt.gemm_tiles || n < detail::kGemmMinActs || w.scheme == nullptr || w.scheme->reference_only())
+    return false;
+  return cpu_has_avx512() && pick_table(opt) == &detail::avx512_kernel_table() && detail::gemm_reads(make_view(w));
+}
+
 void matvec(const QuantizedTensor& w, const float* x, float* y, const KernelOptions& opt) {
   matmul(w, x, 1, y, opt);
 }
@@ -235,6 +288,10 @@ void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const
   const detail::RowDotFn dot = table->dot[static_cast<int>(w.scheme->kernel)];
   G4U_CHECK(dot != nullptr, "no kernel for scheme {}", w.scheme->name);
   const WeightView view = make_view(w);
+  if (uses_gemm_tiles(w, n, opt)) {
+    gemm_product(*table, view, x, n, w.rows, y, threads);
+    return;
+  }
   // Interleaved weights: the AVX2 kernels read them as they are (with matching activations); the
   // scalar ones get each row back in storage order.
   const bool native_rows = !view.interleaved || table->reads_interleaved;

@@ -169,6 +169,68 @@ TEST_CASE("AVX2, AVX-512 and scalar kernels agree", "[unit][kernels]") {
   }
 }
 
+TEST_CASE("GEMM tiles equal the scalar kernels up to fp32 summation order", "[unit][kernels]") {
+  // n not a multiple of the 8-row activation tile, rows not a multiple of the 16-row panel.
+  uint32_t seed = 900;
+  for (const char* name : {"q4_0", "q4_k", "q6_k"}) {
+    for (int64_t cols : {256, 512, 1280}) {
+      for (int64_t rows : {1, 15, 16, 33, 50}) {
+        auto w = gaussian(rows * cols, ++seed, 0.05f);
+        const QuantizedTensor q = to_interleaved(quantize(name, w.data(), rows, cols));  // QuantLinear's order
+        for (int64_t n : {8, 13, 16, 29}) {
+          DYNAMIC_SECTION(name << " [" << rows << ", " << cols << "] n " << n) {
+            auto x = gaussian(n * cols, ++seed);
+            for (int64_t c = 0; c < 32; ++c) x[cols + c] = 0.f;           // an all-zero block (d = 0)
+            for (int64_t c = 0; c < cols; ++c) x[2 * cols + c] *= 300.f;  // a large row
+            CHECK(uses_gemm_tiles(q, n) == cpu_has_avx512());
+            KernelOptions scalar;
+            scalar.isa = KernelIsa::kScalar;
+            std::vector<float> ys(static_cast<size_t>(n * rows));
+            matmul(q, x.data(), n, ys.data(), scalar);
+            const Reference ref = reference(q, x, n, true);
+            std::vector<float> y1;
+            for (int threads : {1, 2}) {
+              INFO("threads " << threads);
+              KernelOptions opt;
+              opt.threads = threads;
+              std::vector<float> y(static_cast<size_t>(n * rows)), rowdots(y.size());
+              matmul(q, x.data(), n, y.data(), opt);
+              opt.gemm_tiles = false;
+              CHECK_FALSE(uses_gemm_tiles(q, n, opt));
+              matmul(q, x.data(), n, rowdots.data(), opt);
+              for (int64_t i = 0; i < n * rows; ++i) {
+                INFO("out " << i);
+                CHECK(std::fabs(y[i] - ys[i]) <= 1e-5 * ref.abs_wx[i] + 1e-12);
+                CHECK(std::fabs(y[i] - rowdots[i]) <= 1e-5 * ref.abs_wx[i] + 1e-12);
+                CHECK(std::fabs(y[i] - ref.y[i]) <= ref.bound[i]);
+              }
+              if (threads == 1) y1 = y;
+              else CHECK(y == y1);  // every output is summed by one thread in a fixed order
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("GEMM tiles: which products take them", "[unit][kernels]") {
+  auto w = gaussian(20 * 512, 31, 0.05f);
+  const QuantizedTensor q4_0 = quantize("q4_0", w.data(), 20, 512);
+  const bool avx512 = cpu_has_avx512();
+  CHECK(uses_gemm_tiles(to_interleaved(q4_0), 8) == avx512);
+  CHECK_FALSE(uses_gemm_tiles(to_interleaved(q4_0), 7));  // below kGemmMinActs: the row dots
+  CHECK_FALSE(uses_gemm_tiles(q4_0, 64));                  // ggml's row order
+  CHECK(uses_gemm_tiles(quantize("q6_k", w.data(), 20, 512), 64) == avx512);
+  CHECK_FALSE(uses_gemm_tiles(quantize("q8_0", w.data(), 20, 512), 64));
+  // q4_0 rows that are not whole 256-weight units
+  auto w320 = gaussian(20 * 320, 32, 0.05f);
+  CHECK_FALSE(uses_gemm_tiles(to_interleaved(quantize("q4_0", w320.data(), 20, 320)), 64));
+  KernelOptions avx2;
+  avx2.isa = KernelIsa::kAvx2;
+  if (cpu_has_avx2()) CHECK_FALSE(uses_gemm_tiles(to_interleaved(q4_0), 64, avx2));
+}
+
 TEST_CASE("kernel paths are labelled", "[unit][kernels]") {
   auto w = gaussian(4 * 256, 9);
   CHECK(kernel_path(quantize("nf4", w.data(), 4, 256)) == "reference");
