@@ -370,7 +370,7 @@ int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name
     if (a.spec.kind == model::TensorKind::kEmbedding) {
       torch::Tensor w = params[a.spec.name];
       QuantizedTensor q = quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads);
-      w.copy_(dequantize_tensor(q));
+      w.set_data(dequantize_tensor(q, w.scalar_type()));
       // As load_quantized_model: the head reads the packed table.
       if (packed_head && a.spec.name == model::kTextEmbeddingName &&
           !q.scheme->reference_only())
@@ -473,15 +473,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
       // one, as llama.cpp computes its output layer (activations in 8-bit blocks, quant/kernels/kernels.h).
       torch::Tensor w = params[name];
       G4U_CHECK(w.defined(), "no parameter {}", name);
-      torch::Tensor table = torch::empty({q.rows, q.cols}, opt.dtype);
-      const int64_t slice = std::max<int64_t>(1, (int64_t(1) << 22) / q.cols);
-      for (int64_t r0 = 0; r0 < q.rows; r0 += slice) {
-        const int64_t nr = std::min(slice, q.rows - r0);
-        torch::Tensor part = torch::empty({nr, q.cols}, torch::kFloat32);
-        q.dequantize_rows(r0, r0 + nr, part.data_ptr<float>());
-        table.narrow(0, r0, nr).copy_(part);
-      }
-      w.set_data(table);
+      w.set_data(dequantize_tensor(q, opt.dtype));
       if (name == table_name && opt.packed_head && !q.scheme->reference_only())
         packed_head = std::make_shared<QuantLinear>(std::move(q), opt.dtype);
     } else {

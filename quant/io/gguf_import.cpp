@@ -9,6 +9,7 @@
 #include "quant/io/gguf.h"
 #include "quant/io/gguf_tokenizer.h"
 #include "quant/layer/quant_linear.h"
+#include "quant/layer/torch_tensor.h"
 #include "quant/layer/tied_head.h"
 
 #include <algorithm>
@@ -259,7 +260,11 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
                   fmt::join(t.ne, ", "), fmt::join(it->second->shape, ", "));
   }
 
-  out.model = std::make_shared<model::Gemma4Model>(cfg);
+  {
+    // Weights are placeholders until they get the file's tensor: nothing is allocated twice.
+    model::DeferredWeights deferred;
+    out.model = std::make_shared<model::Gemma4Model>(cfg);
+  }
   model::Gemma4Model& m = *out.model;
   torch::NoGradGuard no_grad;
   auto params = m.named_parameters(true);
@@ -297,14 +302,7 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
       q.data.assign(p, p + t->nbytes);
       f.release(*t);
       if (s.kind == model::TensorKind::kEmbedding) {
-        torch::Tensor w = *pit;
-        const int64_t slice = std::max<int64_t>(1, (int64_t(1) << 22) / q.cols);
-        for (int64_t r0 = 0; r0 < q.rows; r0 += slice) {
-          const int64_t nr = std::min(slice, q.rows - r0);
-          torch::Tensor part = torch::empty({nr, q.cols}, torch::kFloat32);
-          q.dequantize_rows(r0, r0 + nr, part.data_ptr<float>());
-          w.narrow(0, r0, nr).copy_(part);
-        }
+        pit->set_data(dequantize_tensor(q, opt.dtype));
         if (s.name == table_name && opt.packed_head && !q.scheme->reference_only())
           packed_head = std::make_shared<QuantLinear>(std::move(q), opt.dtype);
       } else {
@@ -320,7 +318,8 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
       table_tensor = t;
       continue;
     }
-    pit->copy_(view.to(pit->scalar_type()));
+    // An owned copy in the run dtype (the file's pages released), so the model outlives the file.
+    pit->set_data(st == opt.dtype ? view.clone() : view.to(opt.dtype));
     f.release(*t);
   }
 
@@ -334,6 +333,7 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
   if (packed_head) m.text().head = packed_head;
+  model::check_no_placeholders(m);
   out.model->eval();
   return out;
 }

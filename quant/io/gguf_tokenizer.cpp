@@ -1,6 +1,7 @@
 #include "quant/io/gguf_tokenizer.h"
 
 #include "base/error.h"
+#include "model/text/bpe.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -116,6 +117,40 @@ class MemoryFile {
   int fd_ = -1;
 };
 
+// llama.cpp's Gemma 4 converter writes the tokenizer.json's BPE: tokens in id order, their types,
+// and the merges ("left right", rank order). Its added tokens come back as CONTROL (special) or
+// USER_DEFINED pieces, matched in the raw text as HF matches them; the text pipeline is Gemma's
+// (model/text/bpe.h set_gemma_text_pipeline).
+model::BpeVocab gemma4_bpe_vocab(const GgufFile& f, const std::vector<std::string_view>& tokens,
+                                 const std::vector<int64_t>& types) {
+  const std::string& path = f.path();
+  auto merges = f.get_string_array("tokenizer.ggml.merges");
+  if (!merges) throw_input("{}: tokenizer.ggml.merges: missing (a 'gemma4' BPE vocabulary needs its merges)", path);
+  model::BpeVocab v;
+  v.pieces.assign(tokens.begin(), tokens.end());
+  v.merges.reserve(merges->size());
+  for (size_t i = 0; i < merges->size(); ++i)
+    v.merges.push_back(model::split_merge_line(std::string((*merges)[i]), fmt::format("{}: tokenizer.ggml.merges[{}]", path, i)));
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    const int64_t type = types[id];
+    if (type == kByte) v.byte_fallback = true;
+    if (type == kUnknown && !v.unk_token) {
+      v.unk_token = v.pieces[id];
+      v.fuse_unk = true;
+    }
+    if (type == kControl || type == kUserDefined || type == kUnknown) {
+      model::BpeAddedToken t;
+      t.id = static_cast<int64_t>(id);
+      t.content = v.pieces[id];
+      t.special = type != kUserDefined;
+      t.normalized = false;
+      v.added_tokens.push_back(std::move(t));
+    }
+  }
+  model::set_gemma_text_pipeline(v);
+  return v;
+}
+
 }  // namespace gguf_tokenizer_detail
 
 GgufTokenizer gguf_tokenizer(const GgufFile& f, int64_t vocab_size) {
@@ -123,12 +158,10 @@ GgufTokenizer gguf_tokenizer(const GgufFile& f, int64_t vocab_size) {
   const std::string& path = f.path();
   const auto model = f.get_string("tokenizer.ggml.model");
   if (!model) throw_input("{}: tokenizer.ggml.model: missing (the file has no tokenizer; run token-id commands)", path);
-  if (*model == "gemma4")
-    throw_input("{}: tokenizer.ggml.model: 'gemma4' (BPE with tokenizer.ggml.merges, from tokenizer.json) is not "
-                "supported yet; token-id commands (bench, forward --tokens) run without a tokenizer",
-                path);
-  if (*model != "llama")
-    throw_input("{}: tokenizer.ggml.model: '{}' is not supported (g4u reads 'llama', SentencePiece-style)", path, *model);
+  if (*model != "llama" && *model != "gemma4")
+    throw_input("{}: tokenizer.ggml.model: '{}' is not supported (g4u reads 'llama', SentencePiece-style, and "
+                "'gemma4', the BPE of Gemma 4's tokenizer.json)",
+                path, *model);
 
   const GgufValue* tv = f.find("tokenizer.ggml.tokens");
   if (!tv) throw_input("{}: tokenizer.ggml.tokens: missing", path);
@@ -157,6 +190,11 @@ GgufTokenizer gguf_tokenizer(const GgufFile& f, int64_t vocab_size) {
   }
 
   GgufTokenizer out;
+  if (*model == "gemma4") {
+    out.tokenizer = std::make_unique<model::BpeTokenizer>(gemma4_bpe_vocab(f, tokens, types), path + ": tokenizer.ggml.*");
+    out.kind = "sentencepiece";
+    return out;
+  }
   if (is_byte_vocabulary(tokens, types)) {
     out.tokenizer = std::make_unique<model::ByteTokenizer>(vocab_size);
     out.kind = "byte";

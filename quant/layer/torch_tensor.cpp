@@ -22,10 +22,20 @@ QuantizedTensor quantize_tensor(const torch::Tensor& w, std::string_view scheme,
                   where, threads);
 }
 
-torch::Tensor dequantize_tensor(const QuantizedTensor& q) {
-  torch::Tensor out = torch::empty({q.rows, q.cols}, torch::kFloat);
-  const std::vector<float> v = q.dequantize();
-  std::memcpy(out.data_ptr<float>(), v.data(), v.size() * sizeof(float));
+torch::Tensor dequantize_tensor(const QuantizedTensor& q, torch::ScalarType dtype) {
+  torch::Tensor out = torch::empty({q.rows, q.cols}, dtype);
+  const int64_t slice = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, q.cols));
+  torch::Tensor part = dtype == torch::kFloat ? torch::Tensor() : torch::empty({std::min(slice, q.rows), q.cols}, torch::kFloat);
+  for (int64_t r0 = 0; r0 < q.rows; r0 += slice) {
+    const int64_t nr = std::min(slice, q.rows - r0);
+    if (dtype == torch::kFloat) {
+      q.dequantize_rows(r0, r0 + nr, out.narrow(0, r0, nr).data_ptr<float>());
+    } else {
+      torch::Tensor p = part.narrow(0, 0, nr);
+      q.dequantize_rows(r0, r0 + nr, p.data_ptr<float>());
+      out.narrow(0, r0, nr).copy_(p);
+    }
+  }
   return out;
 }
 

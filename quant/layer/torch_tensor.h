@@ -16,7 +16,8 @@ QuantizedTensor quantize_tensor(const torch::Tensor& w, std::string_view scheme,
                                 const torch::Tensor& imatrix = torch::Tensor(), const std::string& where = "weights",
                                 int threads = 0);
 
-// Dequantizes to a new fp32 CPU tensor [rows, cols].
-torch::Tensor dequantize_tensor(const QuantizedTensor& q);
+// Dequantizes to a new CPU tensor [rows, cols] in `dtype`, a slice of rows at a time (a 12B table
+// needs no second full-size buffer).
+torch::Tensor dequantize_tensor(const QuantizedTensor& q, torch::ScalarType dtype = torch::kFloat);
 
 }  // namespace g4u::quant

@@ -10,6 +10,7 @@
 #include "quant/io/gguf_reader.h"
 #include "quant/layer/quant_linear.h"
 #include "quant_test_util.h"
+#include "test_paths.h"
 
 #include <catch2/catch.hpp>
 
@@ -70,6 +71,10 @@ struct Writer {
   void i32s(const std::string& k, const std::vector<int32_t>& v) {
     array_head(k, 5, v.size());
     for (auto x : v) put(kv, x);
+  }
+  void strings(const std::string& k, const std::vector<std::string>& v) {
+    array_head(k, 8, v.size());
+    for (const auto& x : v) str(kv, x);
   }
   void tensor(const std::string& name, std::vector<uint64_t> ne, uint32_t type, std::string bytes) {
     tensors.push_back({name, std::move(ne), type, std::move(bytes)});
@@ -236,7 +241,7 @@ struct HandMade {
     w.tensor(name, ne, type, k.bytes);
     known[name] = std::move(k);
   }
-  explicit HandMade(bool with_keys = true) {
+  explicit HandMade(bool with_keys = true, int64_t vocab_rows = 64) {
     if (with_keys) {
       w.string("general.architecture", "gemma4");
       w.u32("general.alignment", 32);
@@ -265,7 +270,7 @@ struct HandMade {
       w.u32("tokenizer.ggml.padding_token_id", 0);
       w.i32s("tokenizer.ggml.suppress_tokens", {7, 9});
     }
-    add("token_embd.weight", {64, 256}, 8);
+    add("token_embd.weight", {vocab_rows, 256}, 8);
     add("output_norm.weight", {256}, 0);
     {
       std::vector<float> f(32, 1e30f);
@@ -487,6 +492,8 @@ TEST_CASE("GGUF import: a SentencePiece vocabulary comes back from the metadata"
   const std::string src = dir / "f";
   model::write_random_checkpoint(cfg, src, 3);
   model::train_sentencepiece(dir / "corpus.txt", 400, src + "/tokenizer.model", 1);
+  // g4u init declares no vocabulary ("none"); this checkpoint now has one.
+  write_file(src + "/config.json", model::model_config_to_json(cfg).dump(2));
   const std::string q = dir / "q", g = dir / "q.gguf";
   quant::QuantizeOptions qo;
   qo.recipe = "q8_0";
@@ -504,6 +511,54 @@ TEST_CASE("GGUF import: a SentencePiece vocabulary comes back from the metadata"
     CHECK(b.tokenizer->decode(a.tokenizer->encode(s)) == a.tokenizer->decode(a.tokenizer->encode(s)));
   }
   CHECK(torch::equal(logits_of(*a.model), logits_of(*b.model)));
+}
+
+TEST_CASE("GGUF import: a 'gemma4' BPE vocabulary encodes as HF tokenizers does", "[unit][gguf]") {
+  // The fixture tokenizer.json (Gemma's layout) in the form llama.cpp's Gemma 4 converter writes:
+  // tokens by id, added tokens CONTROL (special) or USER_DEFINED, <unk> UNKNOWN, <0xNN> BYTE, merges
+  // as "left right". Expected ids: the npm tokenizers package's encodings of the same tokenizer.json.
+  const std::string fixtures = std::string(G4U_FIXTURES_DIR) + "/tokenizer_json";
+  const nlohmann::json tj = nlohmann::json::parse(read_file(fixtures + "/tokenizer.json"));
+  const auto& vocab = tj["model"]["vocab"];
+  std::vector<std::string> tokens(vocab.size());
+  std::vector<int32_t> types(vocab.size(), 1);
+  for (const auto& [piece, id] : vocab.items()) {
+    tokens.at(id.get<size_t>()) = piece;
+    if (piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece.back() == '>') types[id.get<size_t>()] = 6;
+  }
+  for (const auto& t : tj["added_tokens"]) types.at(t["id"].get<size_t>()) = t["special"].get<bool>() ? 3 : 4;
+  types.at(vocab[tj["model"]["unk_token"].get<std::string>()].get<size_t>()) = 2;
+  std::vector<std::string> merges;
+  for (const auto& m : tj["model"]["merges"])
+    merges.push_back(m.is_string() ? m.get<std::string>() : m[0].get<std::string>() + " " + m[1].get<std::string>());
+
+  HandMade hm(true, static_cast<int64_t>(tokens.size()));
+  hm.w.string("tokenizer.ggml.model", "gemma4");
+  hm.w.strings("tokenizer.ggml.tokens", tokens);
+  hm.w.i32s("tokenizer.ggml.token_type", types);
+  hm.w.strings("tokenizer.ggml.merges", merges);
+  ScratchDir dir("gguf_bpe");
+  write_file(dir / "bpe.gguf", hm.w.build());
+  model::LoadedModel lm = quant::load_gguf_model(dir / "bpe.gguf");
+  REQUIRE(lm.tokenizer);
+  CHECK(lm.tokenizer->vocab_size() == static_cast<int64_t>(tokens.size()));
+  size_t cases = 0;
+  for (const auto& line : read_jsonl(fixtures + "/encodings.jsonl")) {
+    if (!line.contains("text")) continue;  // id-only decode cases
+    const std::string text = line["text"].get<std::string>();
+    INFO(text);
+    CHECK(lm.tokenizer->encode(text) == line["ids"].get<std::vector<int64_t>>());
+    ++cases;
+  }
+  CHECK(cases > 400);
+
+  // Without merges the vocabulary is incomplete: a clear error, not a tokenizer that splits wrongly.
+  HandMade bad(true, static_cast<int64_t>(tokens.size()));
+  bad.w.string("tokenizer.ggml.model", "gemma4");
+  bad.w.strings("tokenizer.ggml.tokens", tokens);
+  bad.w.i32s("tokenizer.ggml.token_type", types);
+  write_file(dir / "bad.gguf", bad.w.build());
+  expect_input_error([&] { quant::load_gguf_model(dir / "bad.gguf"); }, "tokenizer.ggml.merges: missing");
 }
 
 TEST_CASE("GGUF import: hostile or wrong files are InputErrors naming the file and the field", "[unit][gguf]") {
