@@ -15,6 +15,9 @@ void add_model_flags(CLI::App& sub, ModelFlags& f) {
   sub.add_flag("--dense-head", f.dense_head,
                "Quantized checkpoint: run the tied head as a dense product in --dtype (a bf16 table widened, a "
                "quantized one dequantized) instead of reading the table as stored");
+  sub.add_flag("--mmap", f.mmap,
+               "Weights stored in the run dtype stay views of the memory-mapped checkpoint (no copy, instant load, "
+               "pages shared with the page cache) instead of copies of their own; both cost the weights' bytes");
 }
 
 torch::ScalarType parse_dtype_flag(const std::string& dtype) {
@@ -31,6 +34,7 @@ model::LoadedModel load_from_flags(const ModelFlags& f, bool with_tokenizer) {
   opt.seed = f.seed;
   opt.packed_head = !f.dense_head;
   opt.tokenizer = with_tokenizer;
+  opt.map_weights = f.mmap;
   // A quantized checkpoint (quantization.json, written by `g4u quantize`) runs with QuantLinear.
   if (quant::is_quantized_checkpoint(f.model)) return quant::load_quantized_model(f.model, opt);
   // A GGUF file (gemma4 architecture) loads as the same quantized model.

@@ -16,6 +16,7 @@ struct ModelFlags {
   uint64_t seed = 0;
   int threads = 0;  // 0: LibTorch's default (all cores)
   bool dense_head = false;  // quantized checkpoints: tied head dense in the run dtype (!LoadOptions::packed_head)
+  bool mmap = false;        // LoadOptions::map_weights
 };
 
 void add_model_flags(CLI::App& sub, ModelFlags& flags);

@@ -9,9 +9,10 @@ The config names a preset and the checkpoints to make from it (`g4u init` in a s
 optionally `g4u quantize`); missing ones are created under --work, existing ones reused. Every
 checkpoint is run `rounds` times with `g4u bench --json`; with --before, the other binary runs each
 round right after this one (same checkpoint, same machine state), so before/after are compared
-side by side. Reported per run: load seconds, VmHWM after loading and at the end, the checkpoint's
-bytes on disk, the KV cache bytes, and peak / (checkpoint bytes + KV) -- the issue's goal is
-<= 1.15 when the run dtype is the stored dtype. `read_seconds` is the time to read the checkpoint's
+side by side. Reported per run: load seconds (g4u's own clock), seconds of the whole process, VmHWM
+after loading, the process's peak RSS (/usr/bin/time -v), the checkpoint's bytes on disk, the KV
+cache bytes, and peak / (checkpoint bytes + KV); the goal is <= 1.15 when the run dtype is the
+stored dtype. `read_seconds` is the time to read the checkpoint's
 files once (page cache warm), the floor a load that copies every byte cannot beat.
 Writes JSON (--out, default <work>/load_memory.json) and a Markdown table next to it.
 """
@@ -35,6 +36,22 @@ def run(cmd):
     if p.returncode != 0:
         die(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
     return p.stdout
+
+
+def run_measured(cmd):
+    """stdout, wall seconds and peak RSS bytes of the process (/usr/bin/time -v), the latter None
+    without /usr/bin/time."""
+    timer = ["/usr/bin/time", "-v"] if os.access("/usr/bin/time", os.X_OK) else []
+    start = time.perf_counter()
+    p = subprocess.run(timer + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    if p.returncode != 0:
+        die(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    rss = None
+    for line in p.stderr.splitlines():
+        if "Maximum resident set size (kbytes)" in line:
+            rss = int(line.rsplit(":", 1)[1]) * 1024
+    return p.stdout, wall, rss
 
 
 def dir_bytes(path):
@@ -66,9 +83,11 @@ def make_checkpoint(g4u, preset, ck, work):
 def bench_once(g4u, path, ck, cfg):
     cmd = [g4u, "bench", "--model", path, "--dtype", ck["run_dtype"], "--threads", str(cfg["threads"]),
            "-p", str(cfg["prompt_tokens"]), "-n", str(cfg["gen_tokens"]), "--reps", "1", "--json"]
-    j = json.loads(run(cmd))
-    return {k: j.get(k) for k in ("load_seconds", "load_peak_rss_bytes", "peak_rss_bytes", "kv_cache_bytes",
-                                  "weight_bytes")} | {
+    out, wall, rss = run_measured(cmd)
+    j = json.loads(out)
+    return {k: j.get(k) for k in ("load_seconds", "load_peak_rss_bytes", "kv_cache_bytes", "weight_bytes")} | {
+        "peak_rss_bytes": rss if rss is not None else j.get("peak_rss_bytes"),
+        "process_seconds": wall,
         "prefill_tokens_per_s": j.get("prefill", {}).get("tokens_per_s"),
         "decode_tokens_per_s": j.get("decode", {}).get("tokens_per_s")}
 
@@ -119,6 +138,7 @@ def main():
             peak = median(rows, "peak_rss_bytes")
             kv = median(rows, "kv_cache_bytes") or 0
             entry[label] = {"load_seconds": median(rows, "load_seconds"),
+                            "process_seconds": median(rows, "process_seconds"),
                             "load_peak_rss_bytes": median(rows, "load_peak_rss_bytes"),
                             "peak_rss_bytes": peak,
                             "peak_over_checkpoint_plus_kv": peak / (size + kv) if peak else None,
@@ -130,13 +150,13 @@ def main():
     out = a.out or os.path.join(a.work, "load_memory.json")
     doc = {"config": cfg, "g4u": binaries, "uname": os.uname().release, "results": results}
     gib = 1 << 30
-    lines = ["| checkpoint | run dtype | on disk | binary | load s | read s | load peak RSS | peak RSS | peak / (disk + KV) | prefill tok/s | decode tok/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| checkpoint | run dtype | on disk | binary | load s | process s | read s | load peak RSS | peak RSS | peak / (disk + KV) | prefill tok/s | decode tok/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in results:
         for label in binaries:
             r = e[label]
             lines.append(f"| {e['checkpoint']} | {e['run_dtype']} | {e['checkpoint_bytes'] / gib:.2f} GiB | {label} | "
-                         f"{num(r['load_seconds'], '.2f')} | {e['read_seconds']:.2f} | "
+                         f"{num(r['load_seconds'], '.2f')} | {num(r['process_seconds'], '.2f')} | {e['read_seconds']:.2f} | "
                          f"{num(r['load_peak_rss_bytes'], '.2f', gib)} GiB | {num(r['peak_rss_bytes'], '.2f', gib)} GiB | "
                          f"{num(r['peak_over_checkpoint_plus_kv'], '.3f')} | {num(r['prefill_tokens_per_s'], '.1f')} | "
                          f"{num(r['decode_tokens_per_s'], '.2f')} |")

@@ -43,20 +43,22 @@ void copy_checkpoint_into(torch::nn::Module& module, const Checkpoint& ckpt, con
   }
 }
 
-torch::Tensor checkpoint_tensor_as(const Checkpoint& ckpt, const std::string& name, torch::ScalarType dtype) {
-  if (ckpt.info(name).dtype == from_scalar_type(dtype)) return ckpt.view(name);
-  torch::Tensor converted = ckpt.view(name).to(dtype);
+torch::Tensor checkpoint_tensor_as(const Checkpoint& ckpt, const std::string& name, torch::ScalarType dtype,
+                                   bool map_weights) {
+  const bool same = ckpt.info(name).dtype == from_scalar_type(dtype);
+  if (same && map_weights) return ckpt.view(name);
+  torch::Tensor owned = same ? ckpt.view(name).clone() : ckpt.view(name).to(dtype);
   ckpt.release_pages(name);
-  return converted;
+  return owned;
 }
 
 void assign_checkpoint_tensors(torch::nn::Module& module, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs,
-                               torch::ScalarType dtype) {
+                               torch::ScalarType dtype, bool map_weights) {
   check_checkpoint_tensors(ckpt, specs);
   check_parameters_match(module, specs);
   auto params = module.named_parameters(true);
   torch::NoGradGuard no_grad;
-  for (const auto& s : specs) params[s.name].set_data(checkpoint_tensor_as(ckpt, s.name, dtype));
+  for (const auto& s : specs) params[s.name].set_data(checkpoint_tensor_as(ckpt, s.name, dtype, map_weights));
 }
 
 void check_no_placeholders(const torch::nn::Module& module) {
@@ -95,7 +97,7 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
     }
     Checkpoint ckpt = Checkpoint::open(preset_or_dir);
     ckpt.rename(canonical_model_tensor_name);
-    assign_checkpoint_tensors(*out.model, ckpt, out.model->tensor_specs(), options.dtype);
+    assign_checkpoint_tensors(*out.model, ckpt, out.model->tensor_specs(), options.dtype, options.map_weights);
     check_no_placeholders(*out.model);
     if (options.tokenizer) out.tokenizer = load_tokenizer(cfg, preset_or_dir);
   }

@@ -26,6 +26,11 @@ struct LoadOptions {
   // false: the run feeds token ids only (`g4u forward --tokens`), so no tokenizer file is read or
   // required; LoadedModel::tokenizer stays null.
   bool tokenizer = true;
+  // Tensors stored in the run dtype: false (default) copies each into memory of its own and releases
+  // the file's pages (resident bytes = the weights, compute on ordinary anonymous memory); true keeps
+  // them as views of the memory-mapped file (no copy, near-instant load, pages shared with the page
+  // cache; measured ~25% slower bf16 products here, `g4u bench --mmap`). Both cost the weights' bytes.
+  bool map_weights = false;
 };
 
 struct LoadedModel {
@@ -52,17 +57,17 @@ void check_checkpoint_tensors(const Checkpoint& ckpt, const std::vector<TensorSp
 void copy_checkpoint_into(torch::nn::Module& module, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs);
 
 // Gives each parameter of `module` named by `specs` (after check_checkpoint_tensors) the
-// checkpoint's tensor in `dtype`, at the cost of the weights: a tensor stored in `dtype` becomes a
-// view of the memory-mapped file (no copy; the mapping lives as long as the parameter, and writes
-// copy the touched pages), any other is converted tensor by tensor and the mapped pages it was
-// read from are released. For models built under DeferredWeights (model/text/layers.h), whose
+// checkpoint's tensor in `dtype`, at the cost of the weights, one tensor at a time
+// (checkpoint_tensor_as). For models built under DeferredWeights (model/text/layers.h), whose
 // weights are placeholders until then.
 void assign_checkpoint_tensors(torch::nn::Module& module, const Checkpoint& ckpt, const std::vector<TensorSpec>& specs,
-                               torch::ScalarType dtype);
+                               torch::ScalarType dtype, bool map_weights = false);
 
-// The checkpoint tensor `name` in `dtype`: a view of the mapping when stored in `dtype`, else a
-// converted copy (the mapped pages read for it released).
-torch::Tensor checkpoint_tensor_as(const Checkpoint& ckpt, const std::string& name, torch::ScalarType dtype);
+// The checkpoint tensor `name` in `dtype`: with `map_weights` and stored in `dtype`, a view of the
+// mapping (no copy; the mapping lives as long as the tensor, writes copy the touched pages); else
+// an owned copy (converted if need be), the mapped pages read for it released.
+torch::Tensor checkpoint_tensor_as(const Checkpoint& ckpt, const std::string& name, torch::ScalarType dtype,
+                                   bool map_weights = false);
 
 // InternalError naming the first parameter of `module` still a DeferredWeights placeholder.
 void check_no_placeholders(const torch::nn::Module& module);

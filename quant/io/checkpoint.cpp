@@ -499,7 +499,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
     auto pit = params.find(s.name);
     G4U_CHECK(pit != nullptr, "model has no parameter {}", s.name);
     // The bf16 table is set after Module::to() below, which would widen it.
-    if (s.name != table_name || !bf16_table) pit->set_data(model::checkpoint_tensor_as(ck, s.name, opt.dtype));
+    if (s.name != table_name || !bf16_table) pit->set_data(model::checkpoint_tensor_as(ck, s.name, opt.dtype, opt.map_weights));
     accounted.insert(s.name);
   }
   for (const auto& n : ck.names())
@@ -509,7 +509,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
   out.model->to(opt.dtype);
   if (bf16_table) {
     model::TextModel& text = m.text();
-    text.embed_tokens->weight.set_data(ck.view(table_name));  // shares the mapping
+    text.embed_tokens->weight.set_data(model::checkpoint_tensor_as(ck, table_name, torch::kBFloat16, opt.map_weights));
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
   model::check_no_placeholders(m);

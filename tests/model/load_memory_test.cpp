@@ -20,13 +20,30 @@ bool inside(const std::vector<MappedRange>& ranges, const torch::Tensor& t) {
 
 }  // namespace
 
-TEST_CASE("a checkpoint stored in the run dtype is loaded as views of its mapping", "[unit][load]") {
+TEST_CASE("by default every tensor is an owned copy and the file is not kept mapped", "[unit][load]") {
+  ScratchDir dir("load_copies");
+  const std::string ck = dir / "fp32";
+  model::write_random_checkpoint(*model::model_preset("tiny"), ck, 3, torch::kFloat32);
+  model::LoadOptions opt;
+  opt.dtype = torch::kFloat32;
+  model::LoadedModel lm = model::load_model(ck, opt);
+  CHECK(mappings_of(ck + "/model.safetensors").empty());
+  model::LoadedModel ref = model::load_model("tiny", {torch::kFloat32, 3});
+  auto a = lm.model->named_parameters(true);
+  for (const auto& p : ref.model->named_parameters(true)) {
+    CHECK(!model::is_placeholder(a[p.key()]));
+    CHECK(torch::equal(a[p.key()], p.value()));
+  }
+}
+
+TEST_CASE("with map_weights a checkpoint stored in the run dtype is loaded as views of its mapping", "[unit][load]") {
   ScratchDir dir("load_views");
   const std::string ck = dir / "fp32";
   model::write_random_checkpoint(*model::model_preset("tiny"), ck, 3, torch::kFloat32);
 
   model::LoadOptions opt;
   opt.dtype = torch::kFloat32;
+  opt.map_weights = true;
   model::LoadedModel lm = model::load_model(ck, opt);
   const auto ranges = mappings_of(ck + "/model.safetensors");
   REQUIRE(!ranges.empty());
@@ -65,8 +82,9 @@ TEST_CASE("a checkpoint converted to another dtype owns its tensors and keeps no
   // No parameter views the file, so once loading is done it is no longer mapped.
   CHECK(mappings_of(ck + "/model.safetensors").empty());
 
-  // Run in the stored dtype instead: views again.
+  // Run in the stored dtype instead, mapped: views again.
   opt.dtype = torch::kBFloat16;
+  opt.map_weights = true;
   model::LoadedModel same = model::load_model(ck, opt);
   const auto ranges = mappings_of(ck + "/model.safetensors");
   REQUIRE(!ranges.empty());

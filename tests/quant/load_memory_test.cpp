@@ -29,6 +29,7 @@ TEST_CASE("a quantized checkpoint keeps its float tensors as views and packs the
   quant::quantize_checkpoint(dir / "dense", dir / "q", q);
   model::LoadOptions opt;
   opt.dtype = torch::kFloat32;
+  opt.map_weights = true;
   model::LoadedModel lm = quant::load_quantized_model(dir / "q", opt);
   const auto ranges = mappings_of(dir / "q/model.safetensors");
   REQUIRE(!ranges.empty());
@@ -47,6 +48,21 @@ TEST_CASE("a quantized checkpoint keeps its float tensors as views and packs the
   CHECK(inside(ranges16, lm16.model->text().embed_tokens->weight));
   CHECK(lm16.model->text().norm->weight.scalar_type() == torch::kFloat32);  // converted: an owned copy
   CHECK(!inside(ranges16, lm16.model->text().norm->weight));
+
+  // Without map_weights nothing stays mapped, and the logits are the same.
+  model::LoadOptions copies;
+  copies.dtype = torch::kFloat32;
+  model::LoadedModel owned = quant::load_quantized_model(dir / "q16", copies);
+  CHECK(owned.model->text().embed_tokens->weight.scalar_type() == torch::kBFloat16);
+  CHECK(!inside(mappings_of(dir / "q16/model.safetensors"), owned.model->text().embed_tokens->weight));
+  torch::NoGradGuard ng;
+  const torch::Tensor ids = torch::tensor(std::vector<int64_t>{2, 40, 41, 42}).view({1, 4});
+  auto logits = [&](model::Gemma4Model& m) {
+    model::KVCache cache(m.config().text, 1, m.dtype());
+    auto r = m.text().forward(m.text().embed(ids), torch::ones({1, 4}, torch::kBool), cache);
+    return m.text().logits(r.hidden.select(1, -1));
+  };
+  CHECK(torch::equal(logits(*owned.model), logits(*lm16.model)));
 }
 
 TEST_CASE("a checkpoint without a vocabulary exports to GGUF with placeholder pieces", "[unit][load]") {
