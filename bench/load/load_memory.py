@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--g4u", default="build/release/apps/g4u")
     ap.add_argument("--before", help="a second g4u binary run beside --g4u in every round")
     ap.add_argument("--out")
+    ap.add_argument("--only", help="comma-separated checkpoint names of the config to run (default: all)")
     a = ap.parse_args()
     try:
         with open(a.config) as fh:
@@ -125,7 +126,10 @@ def main():
     binaries = {"after": a.g4u} | ({"before": a.before} if a.before else {})
 
     results = []
+    only = set(a.only.split(",")) if a.only else None
     for ck in cfg["checkpoints"]:
+        if only is not None and ck["name"] not in only:
+            continue
         path = make_checkpoint(a.g4u, cfg["preset"], ck, a.work)
         size = dir_bytes(path)
         runs = {label: [] for label in binaries}

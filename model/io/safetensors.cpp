@@ -415,12 +415,16 @@ torch::Tensor SafetensorsFile::view(const TensorInfo& t) const {
   return torch::from_blob(const_cast<uint8_t*>(p), t.shape, [keep](void*) {}, opts);
 }
 
-void SafetensorsFile::release_pages(const TensorInfo& t) const {
+void SafetensorsFile::release_pages(const TensorInfo& t) const { release_pages(t, 0, t.nbytes); }
+
+void SafetensorsFile::release_pages(const TensorInfo& t, uint64_t begin, uint64_t end) const {
+  G4U_CHECK(begin <= end && end <= t.nbytes, "release of bytes [{}, {}) of tensor '{}' ({} bytes)", begin, end, t.name,
+            t.nbytes);
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const auto first = reinterpret_cast<uintptr_t>(data(t));
-  const uintptr_t begin = (first + page - 1) & ~(page - 1);
-  const uintptr_t end = (first + t.nbytes) & ~(page - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  const uintptr_t lo = (first + begin + page - 1) & ~(page - 1);
+  const uintptr_t hi = (first + end) & ~(page - 1);
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
 torch::Tensor SafetensorsFile::load(const TensorInfo& t) const {
@@ -732,6 +736,11 @@ torch::Tensor Checkpoint::load(const std::string& name) const {
 void Checkpoint::release_pages(const std::string& name) const {
   const Entry& e = entry(name);
   files_[e.file]->release_pages(*e.info);
+}
+
+void Checkpoint::release_pages(const std::string& name, uint64_t begin, uint64_t end) const {
+  const Entry& e = entry(name);
+  files_[e.file]->release_pages(*e.info, begin, end);
 }
 
 void Checkpoint::rename(const std::function<std::string(const std::string&)>& fn) {

@@ -77,6 +77,8 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
   // in the page cache; a later access reads them again). For readers that copied the tensor: the
   // pages it shares with its neighbours stay, so views of other tensors are never affected.
   void release_pages(const TensorInfo& t) const;
+  // The same for bytes [begin, end) of tensor `t` (a reader copying a large tensor slice by slice).
+  void release_pages(const TensorInfo& t, uint64_t begin, uint64_t end) const;
 
  private:
   SafetensorsFile() = default;
@@ -159,6 +161,7 @@ class Checkpoint {
   torch::Tensor view(const std::string& name) const;
   torch::Tensor load(const std::string& name) const;
   void release_pages(const std::string& name) const;  // SafetensorsFile::release_pages
+  void release_pages(const std::string& name, uint64_t begin, uint64_t end) const;
   const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
   size_t size() const { return entries_.size(); }
   // total_size from the index's metadata, if there is one (informative; not checked).
