@@ -129,4 +129,10 @@ inline bool address_inside(const std::vector<MappedRange>& ranges, const void* p
   return false;
 }
 
+// The bytes of a tensor (anything with data_ptr() and nbytes()) lie inside one of `ranges`.
+template <typename Tensor>
+bool inside(const std::vector<MappedRange>& ranges, const Tensor& t) {
+  return address_inside(ranges, t.data_ptr(), t.nbytes());
+}
+
 }  // namespace g4u::test

@@ -12,14 +12,6 @@ using namespace g4u;
 using namespace g4u::test;
 namespace fs = std::filesystem;
 
-namespace {
-
-bool inside(const std::vector<MappedRange>& ranges, const torch::Tensor& t) {
-  return address_inside(ranges, t.data_ptr(), t.nbytes());
-}
-
-}  // namespace
-
 TEST_CASE("by default every tensor is an owned copy and the file is not kept mapped", "[unit][load]") {
   ScratchDir dir("load_copies");
   const std::string ck = dir / "fp32";

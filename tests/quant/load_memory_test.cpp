@@ -13,14 +13,6 @@ using namespace g4u;
 using namespace g4u::test;
 namespace fs = std::filesystem;
 
-namespace {
-
-bool inside(const std::vector<MappedRange>& ranges, const torch::Tensor& t) {
-  return address_inside(ranges, t.data_ptr(), t.nbytes());
-}
-
-}  // namespace
-
 TEST_CASE("a quantized checkpoint keeps its float tensors as views and packs the rest once", "[unit][load]") {
   ScratchDir dir("load_quant");
   model::write_random_checkpoint(*model::model_preset("tiny"), dir / "dense", 5, torch::kFloat32);
