@@ -41,27 +41,6 @@ torch::Tensor QOnlyAttention::forward(const torch::Tensor& x, const torch::Tenso
   return o_proj->forward(out);
 }
 
-AssistantLayer::AssistantLayer(const TextConfig& c, int64_t layer_index) {
-  const int64_t H = c.hidden_size;
-  const double eps = c.rms_norm_eps;
-  input_layernorm = register_module("input_layernorm", std::make_shared<RMSNorm>(H, eps));
-  self_attn = register_module("self_attn", std::make_shared<QOnlyAttention>(c, layer_index));
-  post_attention_layernorm = register_module("post_attention_layernorm", std::make_shared<RMSNorm>(H, eps));
-  pre_feedforward_layernorm = register_module("pre_feedforward_layernorm", std::make_shared<RMSNorm>(H, eps));
-  mlp = register_module("mlp", std::make_shared<MLP>(H, c.intermediate_size));
-  post_feedforward_layernorm = register_module("post_feedforward_layernorm", std::make_shared<RMSNorm>(H, eps));
-  layer_scalar = register_parameter("layer_scalar", torch::ones({1}));
-}
-
-torch::Tensor AssistantLayer::forward(const torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
-                                      const SharedKV& kv) {
-  torch::Tensor a = self_attn->forward(input_layernorm->forward(h), cos, sin, kv);
-  torch::Tensor h1 = h + post_attention_layernorm->forward(a);
-  torch::Tensor m = mlp->forward(pre_feedforward_layernorm->forward(h1));
-  torch::Tensor h2 = h1 + post_feedforward_layernorm->forward(m);
-  return h2 * layer_scalar;  // the whole residual stream (§2.5 step 5)
-}
-
 AssistantBody::AssistantBody(const TextConfig& c) {
   embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size));
   auto list = register_module("layers", torch::nn::ModuleList());

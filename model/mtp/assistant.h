@@ -54,17 +54,7 @@ class QOnlyAttention : public torch::nn::Module {
   AttentionGeometry g_;
 };
 
-class AssistantLayer : public torch::nn::Module {
- public:
-  AssistantLayer(const TextConfig& c, int64_t layer_index);
-  torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin, const SharedKV& kv);
-
-  std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm, pre_feedforward_layernorm,
-      post_feedforward_layernorm;
-  std::shared_ptr<QOnlyAttention> self_attn;
-  std::shared_ptr<MLP> mlp;
-  torch::Tensor layer_scalar;
-};
+using AssistantLayer = SandwichLayer<QOnlyAttention>;
 
 // "model" in the HF tree.
 class AssistantBody : public torch::nn::Module {

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace g4u::model {
@@ -66,17 +67,41 @@ class MLP : public torch::nn::Module {
   std::shared_ptr<Linear> gate_proj, up_proj, down_proj;
 };
 
-class DecoderLayer : public torch::nn::Module {
+// The Gemma 4 layer "sandwich": RMSNorms before and after both the attention and the MLP, each
+// output added to the residual stream, and the stream scaled by layer_scalar. The decoder and the
+// assistant drafter differ only in their attention (AttentionT), whose extra forward arguments are passed on.
+template <typename AttentionT>
+class SandwichLayer : public torch::nn::Module {
  public:
-  DecoderLayer(const TextConfig& c, int64_t layer_index);
-  torch::Tensor forward(const torch::Tensor& h, const AttentionContext& ctx, KVCache* cache);
+  SandwichLayer(const TextConfig& c, int64_t layer_index) {
+    const int64_t H = c.hidden_size;
+    const double eps = c.rms_norm_eps;
+    input_layernorm = register_module("input_layernorm", std::make_shared<RMSNorm>(H, eps));
+    self_attn = register_module("self_attn", std::make_shared<AttentionT>(c, layer_index));
+    post_attention_layernorm = register_module("post_attention_layernorm", std::make_shared<RMSNorm>(H, eps));
+    pre_feedforward_layernorm = register_module("pre_feedforward_layernorm", std::make_shared<RMSNorm>(H, eps));
+    mlp = register_module("mlp", std::make_shared<MLP>(H, c.intermediate_size));
+    post_feedforward_layernorm = register_module("post_feedforward_layernorm", std::make_shared<RMSNorm>(H, eps));
+    layer_scalar = register_parameter("layer_scalar", torch::ones({1}));
+  }
+
+  template <typename... AttentionArgs>
+  torch::Tensor forward(const torch::Tensor& h, AttentionArgs&&... attention_args) {
+    torch::Tensor a = self_attn->forward(input_layernorm->forward(h), std::forward<AttentionArgs>(attention_args)...);
+    torch::Tensor h1 = h + post_attention_layernorm->forward(a);
+    torch::Tensor m = mlp->forward(pre_feedforward_layernorm->forward(h1));
+    torch::Tensor h2 = h1 + post_feedforward_layernorm->forward(m);
+    return h2 * layer_scalar;  // the whole residual stream
+  }
 
   std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm, pre_feedforward_layernorm,
       post_feedforward_layernorm;
-  std::shared_ptr<Attention> self_attn;
+  std::shared_ptr<AttentionT> self_attn;
   std::shared_ptr<MLP> mlp;
-  torch::Tensor layer_scalar;  // [1]; multiplies the whole residual stream after the layer
+  torch::Tensor layer_scalar;  // [1]
 };
+
+using DecoderLayer = SandwichLayer<Attention>;
 
 // Which image-block bidirectionality applies during a forward (§2.8).
 struct BlockMask {
