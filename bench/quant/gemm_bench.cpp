@@ -8,6 +8,7 @@
 #include "quant/formats/interleave.h"
 #include "quant/formats/quantized_tensor.h"
 #include "quant/kernels/kernels.h"
+#include "bench_inputs.h"
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>  // first in the unity source: before any g4u::quant name is visible
@@ -26,25 +27,15 @@ namespace {
 using g4u::quant::KernelOptions;
 using g4u::quant::QuantizedTensor;
 
-const int kThreads = [] {
-  const char* env = std::getenv("G4U_BENCH_THREADS");
-  return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
-}();
-
-std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using quant_bench::random_vector;
+const int kThreads = quant_bench::bench_threads();
 
 const QuantizedTensor& weight(const std::string& scheme, int64_t rows, int64_t cols) {
   static std::map<std::tuple<std::string, int64_t, int64_t>, QuantizedTensor> cache;
   auto key = std::make_tuple(scheme, rows, cols);
   auto it = cache.find(key);
   if (it == cache.end()) {
-    const auto w = gaussian(rows * cols, 11, 0.02f);
+    const auto w = random_vector(rows * cols, 11, 0.02f);
     it = cache.emplace(key, g4u::quant::to_interleaved(g4u::quant::quantize(scheme, w.data(), rows, cols, nullptr, "bench", kThreads)))
              .first;
   }
@@ -54,7 +45,7 @@ const QuantizedTensor& weight(const std::string& scheme, int64_t rows, int64_t c
 void BM_Prefill(benchmark::State& state, std::string scheme, int64_t rows, int64_t cols, bool tiles) {
   const QuantizedTensor& q = weight(scheme, rows, cols);
   const int64_t n = state.range(0);
-  const auto x = gaussian(n * cols, 97, 1.f);
+  const auto x = random_vector(n * cols, 97, 1.f);
   std::vector<float> y(static_cast<size_t>(n * rows));
   KernelOptions opt;
   opt.threads = kThreads;

@@ -20,6 +20,7 @@
 #include "quant/formats/quantized_tensor.h"
 #include "quant/formats/scheme.h"
 #include "quant/kernels/parallel.h"
+#include "bench_inputs.h"
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
@@ -41,10 +42,7 @@ namespace {
 using namespace g4u::quant;
 
 // Threads for the kernels, LibTorch and the bandwidth reference: 2, or $G4U_BENCH_THREADS.
-const int kThreads = [] {
-  const char* env = std::getenv("G4U_BENCH_THREADS");
-  return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
-}();
+const int kThreads = quant_bench::bench_threads();
 
 struct Shape {
   int64_t rows, cols;
@@ -56,13 +54,7 @@ const Shape kShapes[] = {{3840, 15360}, {15360, 3840}, {4096, 14336}};
 const char* kSchemes[] = {"q4_0",          "q4_k",           "q4_1",         "q8_0", "q6_k", "rtn4_sym_g32",
                           "rtn4_sym_g128", "rtn4_asym_g128", "rtn4_asym_pc", "hqq",  "iq4_nl", "nf4"};
 
-std::vector<float> random_vector(int64_t n, uint32_t seed, float sigma) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using quant_bench::random_vector;
 
 // Streaming read of a buffer much larger than the caches, split over `threads` threads.
 struct ReadBuffer {
