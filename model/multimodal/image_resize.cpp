@@ -139,6 +139,21 @@ RowRing<T, Fill> row_ring(int64_t taps, int64_t row_len, Fill fill) {
   return RowRing<T, Fill>(taps, row_len, std::move(fill));
 }
 
+// The filters of the horizontal and the vertical pass; a pass that keeps its size is skipped (no filter).
+struct PassFilters {
+  bool need_h = false, need_v = false;
+  AxisFilter fx, fy;
+};
+
+PassFilters pass_filters(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, ResizeKernel kernel) {
+  PassFilters f;
+  f.need_h = out_w != in_w;
+  f.need_v = out_h != in_h;
+  if (f.need_h) f.fx = axis_filter(in_w, out_w, kernel);
+  if (f.need_v) f.fy = axis_filter(in_h, out_h, kernel);
+  return f;
+}
+
 // No vertical pass: output row y is input row y horizontally resampled.
 template <typename T, typename Horizontal, typename Sink>
 void horizontal_rows(int64_t out_h, int64_t row_len, const Horizontal& horizontal, const Sink& sink) {
@@ -158,14 +173,13 @@ inline uint8_t clamp_shift(int32_t acc, unsigned precision) {
 void resize_u8_rows(const uint8_t* src, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
                     const RowSink& sink) {
   constexpr int64_t C = 3;
-  const bool need_h = out_w != in_w, need_v = out_h != in_h;
+  const PassFilters f = pass_filters(in_h, in_w, out_h, out_w, ResizeKernel::kUint8);
+  const bool need_h = f.need_h, need_v = f.need_v;
+  const AxisFilter &fx = f.fx, &fy = f.fy;
   if (!need_h && !need_v) {
     for (int64_t y = 0; y < out_h; ++y) sink(y, src + y * in_w * C);
     return;
   }
-  AxisFilter fx, fy;
-  if (need_h) fx = axis_filter(in_w, out_w, ResizeKernel::kUint8);
-  if (need_v) fy = axis_filter(in_h, out_h, ResizeKernel::kUint8);
   const int64_t row_len = out_w * C;
 
   auto horizontal = [&](int64_t yin, uint8_t* dst) {
@@ -210,10 +224,9 @@ using FloatRowSink = std::function<void(int64_t y, const float* row)>;
 template <typename TSrc>
 void resize_f32_rows(const TSrc* src, int64_t C, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
                      const FloatRowSink& sink) {
-  const bool need_h = out_w != in_w, need_v = out_h != in_h;
-  AxisFilter fx, fy;
-  if (need_h) fx = axis_filter(in_w, out_w, ResizeKernel::kFloat);
-  if (need_v) fy = axis_filter(in_h, out_h, ResizeKernel::kFloat);
+  const PassFilters f = pass_filters(in_h, in_w, out_h, out_w, ResizeKernel::kFloat);
+  const bool need_h = f.need_h, need_v = f.need_v;
+  const AxisFilter &fx = f.fx, &fy = f.fy;
   const int64_t row_len = out_w * C;
 
   // One input row, horizontally resampled (or just converted) into `dst`.
