@@ -17,19 +17,13 @@
 //   Q6_K (w = d sc_h (q - 32)):      y += d_a (d sc_0 dot_0 + d sc_1 dot_1), dot_h = dot(q, x) - 32 sum(x)
 //                                    over the block's 16-element half h (the -32 sum(x) in int32).
 #include "quant/formats/ggml_formats.h"
+#include "quant/kernels/avx512_warnings.h"
 #include "quant/kernels/kernel_impl.h"
 
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstring>
-
-// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(), which its
-// -W(maybe-)uninitialized reports once per inlined use (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 
 namespace g4u::quant::detail {
 namespace {

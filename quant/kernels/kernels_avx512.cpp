@@ -11,18 +11,12 @@
 // 256 weights 8 unpack instructions and 4 dot instructions per activation row, where the AVX2
 // kernel needs 12 and 16 (maddubs, int16 adds).
 #include "quant/formats/ggml_formats.h"
+#include "quant/kernels/avx512_warnings.h"
 #include "quant/kernels/kernel_impl.h"
 
 #include <immintrin.h>
 
 #include <cstring>
-
-// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(), which its
-// -W(maybe-)uninitialized reports once per inlined use (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 
 namespace g4u::quant::detail {
 namespace {
