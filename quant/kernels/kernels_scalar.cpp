@@ -18,32 +18,30 @@ inline int32_t dot_nibbles_32(const uint8_t* qs, const int8_t* x) {
   return sum;
 }
 
-void dot_q4_0(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out) {
-  const auto* blocks = reinterpret_cast<const BlockQ4_0*>(w.data + r * w.row_bytes);
+// Rows of 32-weight blocks of 4-bit codes q with w = d q + k c per block: y = sum d_w d_a dot(q, x)
+// + k sum c s_a (s_a = d_a sum(x)). Q4_0: c = d, k = -8; Q4_1: c = m, k = 1.
+template <typename Block, typename BlockOffset>
+void dot_4bit_blocks(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out, BlockOffset offset,
+                     float k) {
+  const auto* blocks = reinterpret_cast<const Block*>(w.data + r * w.row_bytes);
   const int64_t nb = w.cols / 32;
   for (int a = 0; a < na; ++a) {
     float acc = 0, off = 0;
     for (int64_t ib = 0; ib < nb; ++ib) {
       const float dw = fp16_to_fp32(blocks[ib].d);
       acc += dw * acts[a].d[ib] * static_cast<float>(dot_nibbles_32(blocks[ib].qs, acts[a].q + 32 * ib));
-      off += dw * acts[a].s[ib];
+      off += offset(blocks[ib]) * acts[a].s[ib];
     }
-    out[a] = acc - 8 * off;
+    out[a] = acc + k * off;
   }
 }
 
+void dot_q4_0(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out) {
+  dot_4bit_blocks<BlockQ4_0>(w, r, acts, na, out, [](const BlockQ4_0& b) { return fp16_to_fp32(b.d); }, -8.f);
+}
+
 void dot_q4_1(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out) {
-  const auto* blocks = reinterpret_cast<const BlockQ4_1*>(w.data + r * w.row_bytes);
-  const int64_t nb = w.cols / 32;
-  for (int a = 0; a < na; ++a) {
-    float acc = 0, off = 0;
-    for (int64_t ib = 0; ib < nb; ++ib) {
-      const float dw = fp16_to_fp32(blocks[ib].d), m = fp16_to_fp32(blocks[ib].m);
-      acc += dw * acts[a].d[ib] * static_cast<float>(dot_nibbles_32(blocks[ib].qs, acts[a].q + 32 * ib));
-      off += m * acts[a].s[ib];
-    }
-    out[a] = acc + off;
-  }
+  dot_4bit_blocks<BlockQ4_1>(w, r, acts, na, out, [](const BlockQ4_1& b) { return fp16_to_fp32(b.m); }, 1.f);
 }
 
 void dot_q8_0(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out) {
