@@ -12,30 +12,46 @@ using namespace g4u;
 using namespace g4u::test;
 namespace fs = std::filesystem;
 
+namespace {
+
+// A random `tiny` checkpoint stored in `stored` under dir/name; returns its folder.
+std::string write_tiny(const ScratchDir& dir, const char* name, uint64_t seed, torch::Dtype stored) {
+  const std::string ck = dir / name;
+  model::write_random_checkpoint(*model::model_preset("tiny"), ck, seed, stored);
+  return ck;
+}
+
+model::LoadOptions run_in(torch::Dtype dtype, bool map_weights = false) {
+  model::LoadOptions opt;
+  opt.dtype = dtype;
+  opt.map_weights = map_weights;
+  return opt;
+}
+
+// Every parameter holds the preset's seeded fp32 weights (the reference path builds them in memory).
+void check_equals_preset(const model::LoadedModel& lm, uint64_t seed) {
+  model::LoadedModel ref = model::load_model("tiny", {torch::kFloat32, seed});
+  auto loaded = lm.model->named_parameters(true);
+  for (const auto& p : ref.model->named_parameters(true)) {
+    CHECK(!model::is_placeholder(loaded[p.key()]));
+    CHECK(torch::equal(loaded[p.key()], p.value()));
+  }
+}
+
+}  // namespace
+
 TEST_CASE("by default every tensor is an owned copy and the file is not kept mapped", "[unit][load]") {
   ScratchDir dir("load_copies");
-  const std::string ck = dir / "fp32";
-  model::write_random_checkpoint(*model::model_preset("tiny"), ck, 3, torch::kFloat32);
-  model::LoadOptions opt;
-  opt.dtype = torch::kFloat32;
-  model::LoadedModel lm = model::load_model(ck, opt);
+  const std::string ck = write_tiny(dir, "fp32", 3, torch::kFloat32);
+  model::LoadedModel lm = model::load_model(ck, run_in(torch::kFloat32));
   CHECK(mappings_of(ck + "/model.safetensors").empty());
-  model::LoadedModel ref = model::load_model("tiny", {torch::kFloat32, 3});
-  auto a = lm.model->named_parameters(true);
-  for (const auto& p : ref.model->named_parameters(true)) {
-    CHECK(!model::is_placeholder(a[p.key()]));
-    CHECK(torch::equal(a[p.key()], p.value()));
-  }
+  check_equals_preset(lm, 3);
 }
 
 TEST_CASE("with map_weights a checkpoint stored in the run dtype is loaded as views of its mapping", "[unit][load]") {
   ScratchDir dir("load_views");
-  const std::string ck = dir / "fp32";
-  model::write_random_checkpoint(*model::model_preset("tiny"), ck, 3, torch::kFloat32);
-
-  model::LoadOptions opt;
-  opt.dtype = torch::kFloat32;
-  opt.map_weights = true;
+  const std::string ck = write_tiny(dir, "fp32", 3, torch::kFloat32);
+  const model::LoadOptions opt = run_in(torch::kFloat32, true);
   model::LoadedModel lm = model::load_model(ck, opt);
   const auto ranges = mappings_of(ck + "/model.safetensors");
   REQUIRE(!ranges.empty());
@@ -49,9 +65,7 @@ TEST_CASE("with map_weights a checkpoint stored in the run dtype is loaded as vi
   CHECK(viewed == params);
 
   // The same values as the reference path: the preset's seeded weights.
-  model::LoadedModel ref = model::load_model("tiny", {torch::kFloat32, 3});
-  auto a = lm.model->named_parameters(true);
-  for (const auto& p : ref.model->named_parameters(true)) CHECK(torch::equal(a[p.key()], p.value()));
+  check_equals_preset(lm, 3);
 
   // Writing to a parameter copies the page: the file keeps its bytes.
   const std::string before = read_file(ck + "/model.safetensors");
@@ -65,19 +79,14 @@ TEST_CASE("with map_weights a checkpoint stored in the run dtype is loaded as vi
 
 TEST_CASE("a checkpoint converted to another dtype owns its tensors and keeps no mapping alive", "[unit][load]") {
   ScratchDir dir("load_convert");
-  const std::string ck = dir / "bf16";
-  model::write_random_checkpoint(*model::model_preset("tiny"), ck, 4, torch::kBFloat16);
-  model::LoadOptions opt;
-  opt.dtype = torch::kFloat32;
-  model::LoadedModel lm = model::load_model(ck, opt);
+  const std::string ck = write_tiny(dir, "bf16", 4, torch::kBFloat16);
+  model::LoadedModel lm = model::load_model(ck, run_in(torch::kFloat32));
   for (const auto& p : lm.model->named_parameters(true)) CHECK(p.value().scalar_type() == torch::kFloat32);
   // No parameter views the file, so once loading is done it is no longer mapped.
   CHECK(mappings_of(ck + "/model.safetensors").empty());
 
   // Run in the stored dtype instead, mapped: views again.
-  opt.dtype = torch::kBFloat16;
-  opt.map_weights = true;
-  model::LoadedModel same = model::load_model(ck, opt);
+  model::LoadedModel same = model::load_model(ck, run_in(torch::kBFloat16, true));
   const auto ranges = mappings_of(ck + "/model.safetensors");
   REQUIRE(!ranges.empty());
   CHECK(inside(ranges, same.model->text().embed_tokens->weight));
