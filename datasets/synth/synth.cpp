@@ -105,10 +105,12 @@ std::vector<std::string> make_choices(Rng& r, const std::vector<std::string>& po
   return others;
 }
 
-SynthItem base_item(const SuiteInfo& s, uint64_t seed, int64_t index) {
+// An item's first keys: id, task and (when given) the question.
+SynthItem base_item(const SuiteInfo& s, uint64_t seed, int64_t index, const std::string& question = "") {
   SynthItem it;
   it.line["id"] = synth_id(s.name, seed, index);
   it.line["task"] = s.name;
+  if (!question.empty()) it.line["question"] = question;
   return it;
 }
 
@@ -128,10 +130,12 @@ void attach_audio(SynthItem& it, const std::vector<float>& samples) {
   it.files.push_back({p, encode_wav_pcm16(samples, kSynthSampleRate)});
 }
 
-void finish(SynthItem& it, const SuiteInfo& s, ojson answers, ojson meta) {
+// An item's last keys: its answers and metadata (with the suite's chance level).
+SynthItem finish(SynthItem it, const SuiteInfo& s, ojson answers, ojson meta) {
   it.line["answers"] = std::move(answers);
   if (s.chance) meta["chance"] = *s.chance;
   it.line["meta"] = std::move(meta);
+  return it;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -157,11 +161,12 @@ SynthItem make_count_shapes(const SuiteInfo& s, uint64_t seed, int64_t i) {
     int cy = (cells[static_cast<size_t>(k)] / 4) * 16 + 8 + r.range(-1, 1);
     draw_shape(c, static_cast<int>(r.below(kNumShapes)), cx, cy, r.range(4, 6), colours()[static_cast<size_t>(col)].rgb);
   }
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] = fmt::format("How many {} shapes are there in the image?", colours()[static_cast<size_t>(target)].name);
+  SynthItem it = base_item(s, seed, i,
+                           fmt::format("How many {} shapes are there in the image?",
+                                       colours()[static_cast<size_t>(target)].name));
   attach_image(it, c);
-  finish(it, s, ojson::array({count}), {{"colour", colours()[static_cast<size_t>(target)].name}, {"distractors", distractors}});
-  return it;
+  return finish(std::move(it), s, ojson::array({count}),
+                {{"colour", colours()[static_cast<size_t>(target)].name}, {"distractors", distractors}});
 }
 
 SynthItem make_spatial(const SuiteInfo& s, uint64_t seed, int64_t i) {
@@ -189,12 +194,12 @@ SynthItem make_spatial(const SuiteInfo& s, uint64_t seed, int64_t i) {
   centre(b_pos, bx, by);
   draw_shape(c, sa, ax, ay, r.range(5, 6), colours()[static_cast<size_t>(ca)].rgb);
   draw_shape(c, sb, bx, by, r.range(5, 6), colours()[static_cast<size_t>(cb)].rgb);
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] = fmt::format("Where is the {} {} relative to the {} {}?", colours()[static_cast<size_t>(ca)].name,
-                                    shape_name(sa), colours()[static_cast<size_t>(cb)].name, shape_name(sb));
+  SynthItem it = base_item(s, seed, i,
+                           fmt::format("Where is the {} {} relative to the {} {}?",
+                                       colours()[static_cast<size_t>(ca)].name, shape_name(sa),
+                                       colours()[static_cast<size_t>(cb)].name, shape_name(sb)));
   attach_image(it, c);
-  finish(it, s, ojson::array({kRel[rel]}), ojson::object());
-  return it;
+  return finish(std::move(it), s, ojson::array({kRel[rel]}), ojson::object());
 }
 
 // A 96x96 bar chart of four bars labelled A-D with values 1..9 (8 px per unit, grid line at every
@@ -227,11 +232,9 @@ SynthItem make_chart_highest(const SuiteInfo& s, uint64_t seed, int64_t i) {
   std::vector<int> values;
   for (int j = 0, k = 0; j < 4; ++j) values.push_back(j == top ? pool.back() : rest[static_cast<size_t>(k++)]);
   Canvas c = bar_chart(r, values);
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] = "Which bar is the highest?";
+  SynthItem it = base_item(s, seed, i, "Which bar is the highest?");
   attach_image(it, c);
-  finish(it, s, ojson::array({letter(top)}), {{"values", values}});
-  return it;
+  return finish(std::move(it), s, ojson::array({letter(top)}), {{"values", values}});
 }
 
 SynthItem make_chart_value(const SuiteInfo& s, uint64_t seed, int64_t i) {
@@ -241,11 +244,9 @@ SynthItem make_chart_value(const SuiteInfo& s, uint64_t seed, int64_t i) {
   std::vector<int> values;
   for (int j = 0; j < 4; ++j) values.push_back(j == bar ? value : r.range(1, 9));
   Canvas c = bar_chart(r, values);
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] = fmt::format("What is the value of bar {}?", letter(bar));
+  SynthItem it = base_item(s, seed, i, fmt::format("What is the value of bar {}?", letter(bar)));
   attach_image(it, c);
-  finish(it, s, ojson::array({value}), {{"values", values}, {"bar", letter(bar)}});
-  return it;
+  return finish(std::move(it), s, ojson::array({value}), {{"values", values}, {"bar", letter(bar)}});
 }
 
 SynthItem make_read_digits(const SuiteInfo& s, uint64_t seed, int64_t i) {
@@ -257,11 +258,9 @@ SynthItem make_read_digits(const SuiteInfo& s, uint64_t seed, int64_t i) {
   Rgb ink{static_cast<uint8_t>(r.range(0, 80)), static_cast<uint8_t>(r.range(0, 80)), static_cast<uint8_t>(r.range(0, 80))};
   int w = Canvas::text_width(digits, 2);
   c.draw_text(r.range(2, 62 - w), r.range(4, 64 - 14 - 4), digits, 2, ink);
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] = "What number is written in the image?";
+  SynthItem it = base_item(s, seed, i, "What number is written in the image?");
   attach_image(it, c);
-  finish(it, s, ojson::array({digits}), ojson::object());
-  return it;
+  return finish(std::move(it), s, ojson::array({digits}), ojson::object());
 }
 
 SynthItem make_diagram_mc(const SuiteInfo& s, uint64_t seed, int64_t i) {
@@ -295,8 +294,7 @@ SynthItem make_diagram_mc(const SuiteInfo& s, uint64_t seed, int64_t i) {
   }
   attach_image(it, c);
   it.line["choices"] = choices;
-  finish(it, s, ojson::array({letter(pos)}), ojson::object());
-  return it;
+  return finish(std::move(it), s, ojson::array({letter(pos)}), ojson::object());
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -330,8 +328,7 @@ SynthItem make_spoken_digits(const SuiteInfo& s, uint64_t seed, int64_t i) {
   std::vector<float> x = speak(text, o);
   SynthItem it = base_item(s, seed, i);
   attach_audio(it, x);
-  finish(it, s, ojson::array({text}), speech_meta(o, x));
-  return it;
+  return finish(std::move(it), s, ojson::array({text}), speech_meta(o, x));
 }
 
 const std::vector<std::string>& word_vocabulary() {
@@ -351,8 +348,7 @@ SynthItem make_spoken_words(const SuiteInfo& s, uint64_t seed, int64_t i) {
   std::vector<float> x = speak(text, o);
   SynthItem it = base_item(s, seed, i);
   attach_audio(it, x);
-  finish(it, s, ojson::array({text}), speech_meta(o, x));
-  return it;
+  return finish(std::move(it), s, ojson::array({text}), speech_meta(o, x));
 }
 
 void add_noise(Rng& r, std::vector<float>& x, double amplitude) {
@@ -371,11 +367,9 @@ SynthItem make_count_beeps(const SuiteInfo& s, uint64_t seed, int64_t i) {
   }
   x.resize(static_cast<size_t>(2 * kSynthSampleRate));
   add_noise(r, x, 0.01);
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] = "How many beeps are there in the audio?";
+  SynthItem it = base_item(s, seed, i, "How many beeps are there in the audio?");
   attach_audio(it, x);
-  finish(it, s, ojson::array({beeps}), {{"freq_hz", freq}});
-  return it;
+  return finish(std::move(it), s, ojson::array({beeps}), {{"freq_hz", freq}});
 }
 
 SynthItem make_tone_compare(const SuiteInfo& s, uint64_t seed, int64_t i) {
@@ -392,12 +386,12 @@ SynthItem make_tone_compare(const SuiteInfo& s, uint64_t seed, int64_t i) {
   add_tone(x, kSynthSampleRate, 0.7, 0.35, first_higher ? low : high, 0.5);
   x.resize(static_cast<size_t>(1.2 * kSynthSampleRate), 0.0f);
   add_noise(r, x, 0.01);
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] = "Which of the two tones is higher in pitch, the first or the second?";
+  SynthItem it = base_item(s, seed, i, "Which of the two tones is higher in pitch, the first or the second?");
   attach_audio(it, x);
-  finish(it, s, ojson::array({first_higher ? "first" : "second"}),
-         {{"first_hz", first_higher ? high : low}, {"second_hz", first_higher ? low : high}, {"semitones", semitones}});
-  return it;
+  return finish(std::move(it), s, ojson::array({first_higher ? "first" : "second"}),
+                {{"first_hz", first_higher ? high : low},
+                 {"second_hz", first_higher ? low : high},
+                 {"semitones", semitones}});
 }
 
 SynthItem make_spoken_mc(const SuiteInfo& s, uint64_t seed, int64_t i) {
@@ -426,8 +420,7 @@ SynthItem make_spoken_mc(const SuiteInfo& s, uint64_t seed, int64_t i) {
   it.line["choices"] = choices;
   ojson meta = speech_meta(o, x);
   meta["text"] = text;
-  finish(it, s, ojson::array({correct}), meta);
-  return it;
+  return finish(std::move(it), s, ojson::array({correct}), meta);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -459,10 +452,8 @@ SynthItem make_arith(const SuiteInfo& s, uint64_t seed, int64_t i) {
       break;
     }
   }
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] = fmt::format("What is {}?", expr);
-  finish(it, s, ojson::array({target}), ojson::object());
-  return it;
+  SynthItem it = base_item(s, seed, i, fmt::format("What is {}?", expr));
+  return finish(std::move(it), s, ojson::array({target}), ojson::object());
 }
 
 struct ListRule {
@@ -511,12 +502,11 @@ SynthItem make_rule_chain(const SuiteInfo& s, uint64_t seed, int64_t i) {
     steps += fmt::format("{}{}) {}", k ? "; " : "", k + 1, rule.text);
   }
   G4U_CHECK(check == target, "rule-chain: inverse rules do not round-trip");
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] =
+  SynthItem it = base_item(
+      s, seed, i,
       fmt::format("Start with the letters {}. Apply these rules in order: {}. What are the letters now?",
-                  join_letters(start), steps);
-  finish(it, s, ojson::array({join_letters(target)}), {{"rules", n_rules}});
-  return it;
+                  join_letters(start), steps));
+  return finish(std::move(it), s, ojson::array({join_letters(target)}), {{"rules", n_rules}});
 }
 
 SynthItem make_sequence(const SuiteInfo& s, uint64_t seed, int64_t i) {
@@ -526,11 +516,10 @@ SynthItem make_sequence(const SuiteInfo& s, uint64_t seed, int64_t i) {
   auto term = [&](int k) { return std::to_string(start + step * k); };
   std::string shown = fmt::format("{}, {}, {}, {}", term(0), term(1), term(2), term(3));
   std::string next = fmt::format("{}, {}, {}, {}, {}", term(4), term(5), term(6), term(7), term(8));
-  SynthItem it = base_item(s, seed, i);
-  it.line["question"] =
-      fmt::format("Continue the sequence {} with its next five numbers, separated by a comma and a space.", shown);
-  finish(it, s, ojson::array({next}), {{"start", start}, {"step", step}});
-  return it;
+  SynthItem it = base_item(
+      s, seed, i,
+      fmt::format("Continue the sequence {} with its next five numbers, separated by a comma and a space.", shown));
+  return finish(std::move(it), s, ojson::array({next}), {{"start", start}, {"step", step}});
 }
 
 Registry<SuiteInfo> build_suite_registry() {
