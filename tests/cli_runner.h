@@ -40,4 +40,12 @@ inline CliResult run_g4u(const std::string& args, const std::string& stdin_text 
   return r;
 }
 
+// Runs g4u and parses its stdout as JSON; the run must succeed (its stderr is shown when it does not).
+inline nlohmann::json run_g4u_json(const std::string& args) {
+  const CliResult r = run_g4u(args);
+  INFO("g4u " << args << "\n" << r.err);
+  REQUIRE(r.code == 0);
+  return nlohmann::json::parse(r.out);
+}
+
 }  // namespace g4u::test

@@ -99,6 +99,21 @@ void expect_input_error(F&& f, const std::string& needle) {
   CHECK(message.find(needle) != std::string::npos);
 }
 
+// The files every media decoder rejects with an InputError naming the path: a missing file, a
+// directory, an empty file and random bytes, named with extension `ext`. `decode(path)` reads one.
+template <typename Decode>
+void check_unreadable_media_rejected(const ScratchDir& dir, const std::string& ext, Decode decode) {
+  std::vector<uint8_t> noise(4000);
+  for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  write_file(dir.file("empty." + ext), "");
+  write_file(dir.file("noise." + ext), noise);
+  for (const std::string name : {"missing.", "", "empty.", "noise."}) {
+    const std::string path = dir.file(name.empty() ? "" : name + ext);
+    INFO("a bad media file: " << path);
+    expect_input_error([&] { decode(path); }, path);
+  }
+}
+
 // An address range at which this process maps a file.
 struct MappedRange {
   uintptr_t begin = 0, end = 0;

@@ -9,16 +9,12 @@
 #include <filesystem>
 #include <fstream>
 
-using g4u::test::run_g4u;
+using namespace g4u::test;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-using g4u::test::ScratchDir;
-
 TEST_CASE("g4u info prints the released parameter counts", "[integration][cli]") {
-  auto r = run_g4u("info --model gemma4-12b --json");
-  REQUIRE(r.code == 0);
-  json j = json::parse(r.out);
+  json j = run_g4u_json("info --model gemma4-12b --json");
   CHECK(j["params"]["total"] == 11959730224LL);
   CHECK(j["params"]["text"] == 11907350320LL);
   CHECK(j["params"]["vision_embedder"] == 35176704);
@@ -52,6 +48,12 @@ TEST_CASE("g4u init writes a checkpoint that info validates and generate reprodu
   REQUIRE(from_preset.code == 0);
   CHECK(json::parse(from_dir.out)["tokens"] == json::parse(from_preset.out)["tokens"]);
   CHECK(json::parse(from_dir.out)["tokens"].size() == 6);
+  // --mmap (weights viewing the file where the run dtype is the stored one, converted copies where
+  // it is not) generates the same tokens as owned copies.
+  for (const std::string dtype : {"fp32", "bf16"}) {
+    const std::string gen = "generate --model " + dir + " --prompt hello -n 6 --json --seed 5 --dtype " + dtype;
+    CHECK(run_g4u_json(gen + " --mmap")["tokens"] == run_g4u_json(gen)["tokens"]);
+  }
 
   SECTION("a truncated safetensors file is rejected with exit code 2") {
     std::string st = dir + "/model.safetensors";
@@ -77,10 +79,8 @@ TEST_CASE("g4u init writes a checkpoint that info validates and generate reprodu
 TEST_CASE("g4u forward writes [T, vocab] float32 logits and per-layer outputs", "[integration][cli]") {
   ScratchDir dir_scratch("forward");
   const std::string dir = dir_scratch.path;
-  auto r = run_g4u("forward --model tiny --tokens 2,5,40,41,42 --out " + dir + "/logits.f32 --hidden " + dir +
+  json j = run_g4u_json("forward --model tiny --tokens 2,5,40,41,42 --out " + dir + "/logits.f32 --hidden " + dir +
                    "/hidden --json");
-  REQUIRE(r.code == 0);
-  json j = json::parse(r.out);
   CHECK(fs::file_size(dir + "/logits.f32") == 5 * 320 * 4);
   CHECK(fs::file_size(dir + "/hidden/layer_05.f32") == 5 * 64 * 4);
   // The argmax reported equals the argmax of the written logits.
@@ -120,9 +120,7 @@ TEST_CASE("g4u forward --tokens needs no tokenizer file; --prompt names the miss
 }
 
 TEST_CASE("g4u bench reports prefill and decode throughput", "[integration][cli]") {
-  auto r = run_g4u("bench --model tiny -p 16 -n 8 --reps 2 --json");
-  REQUIRE(r.code == 0);
-  json j = json::parse(r.out);
+  json j = run_g4u_json("bench --model tiny -p 16 -n 8 --reps 2 --json");
   CHECK(j["prefill"]["tokens_per_s"].get<double>() > 0);
   CHECK(j["decode"]["tokens_per_s"].get<double>() > 0);
   CHECK(j["weight_bytes"].get<int64_t>() > 0);
@@ -131,9 +129,7 @@ TEST_CASE("g4u bench reports prefill and decode throughput", "[integration][cli]
 
 TEST_CASE("g4u bench --tokens runs an exact prompt and lists the greedy tokens", "[integration][cli]") {
   ScratchDir scratch("bench_tokens");
-  auto r = run_g4u("bench --model tiny --tokens 2,5,40,41,42 -n 3 --reps 2 --json");
-  REQUIRE(r.code == 0);
-  json j = json::parse(r.out);
+  json j = run_g4u_json("bench --model tiny --tokens 2,5,40,41,42 -n 3 --reps 2 --json");
   CHECK(j["prefill"]["tokens"] == 5);
   CHECK(j["decode"]["depth"] == 5);
   CHECK(j["prompt_tokens"] == json::array({2, 5, 40, 41, 42}));

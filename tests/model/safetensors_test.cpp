@@ -57,11 +57,7 @@ void expect_rejected(const std::string& path, const std::string& needle) {
 }
 
 TensorInfo decl(const std::string& name, DType d, std::vector<int64_t> shape) {
-  TensorInfo t;
-  t.name = name;
-  t.dtype = d;
-  t.shape = std::move(shape);
-  return t;
+  return TensorInfo{name, d, std::move(shape)};
 }
 
 }  // namespace

@@ -262,9 +262,7 @@ TEST_CASE("tokenizer.json: bad files are InputErrors naming the file and field",
 TEST_CASE("g4u tokenize prints ids and pieces; a broken tokenizer.json exits 2", "[integration][cli]") {
   ScratchDir dir("tokjson_cli");
   fs::copy_file(kDir + "/tokenizer.json", dir / "tokenizer.json");
-  auto r = run_g4u("tokenize --model " + dir.path + " --text 'the model<|turn>Café' --json");
-  REQUIRE(r.code == 0);
-  json j = json::parse(r.out);
+  json j = run_g4u_json("tokenize --model " + dir.path + " --text 'the model<|turn>Café' --json");
   BpeEncoder enc(read_tokenizer_json(kDir + "/tokenizer.json"), "fixture");
   std::vector<int64_t> want = enc.encode("the model<|turn>Café");
   CHECK(j["ids"].get<std::vector<int64_t>>() == want);

@@ -97,9 +97,7 @@ TEST_CASE("g4u eval resumes: --limit then full, with a torn last line, loses and
   ScratchDir d;
   std::string out = d / "run";
   std::string base = "eval --model tiny --data " + small_manifest() + " --out " + out + " --batch 1 --json";
-  auto first = run_g4u(base + " --limit 3");
-  REQUIRE(first.code == 0);
-  json r1 = json::parse(first.out);
+  json r1 = run_g4u_json(base + " --limit 3");
   CHECK(r1["run"]["selected"] == 3);
   CHECK(r1["run"]["complete"] == false);
   auto logged = read_jsonl(out + "/samples.jsonl");
@@ -197,9 +195,7 @@ TEST_CASE("g4u eval: batched greedy decoding gives the batch-1 outputs", "[integ
 TEST_CASE("g4u eval: --tasks filter, config mismatch on resume, bad input", "[integration]") {
   ScratchDir d;
   std::string out = d / "arith";
-  auto r = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + out + " --tasks arith --json");
-  REQUIRE(r.code == 0);
-  json res = json::parse(r.out);
+  json res = run_g4u_json("eval --model tiny --data " + small_manifest() + " --out " + out + " --tasks arith --json");
   CHECK(res["run"]["selected"] == 6);
   CHECK(res["run"]["other_tasks"] == 4);
   // Same folder, different tasks: another config.

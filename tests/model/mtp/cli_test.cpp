@@ -9,16 +9,12 @@
 #include <filesystem>
 #include <fstream>
 
-using g4u::test::run_g4u;
+using namespace g4u::test;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-using g4u::test::ScratchDir;
-
 TEST_CASE("generate --model tiny --draft tiny-assistant --k 4 prints the speculative metrics", "[integration][mtp]") {
-  auto r = run_g4u("generate --model tiny --draft tiny-assistant --k 4 --prompt 'hello there' -n 24 --json");
-  REQUIRE(r.code == 0);
-  json j = json::parse(r.out);
+  json j = run_g4u_json("generate --model tiny --draft tiny-assistant --k 4 --prompt 'hello there' -n 24 --json");
   for (const char* k : {"tokens", "acceptance_rate", "tau", "per_position_acceptance", "speedup"}) CHECK(j.contains(k));
   CHECK(j["tau_includes_bonus_token"] == true);
   CHECK(j["matches_plain"] == true);  // greedy: token-identical to plain decoding
@@ -41,9 +37,7 @@ TEST_CASE("generate --model tiny --draft tiny-assistant --k 4 prints the specula
 
 TEST_CASE("--draft-quant: a 4-bit drafter still gives the plain greedy output; bad recipes and drafters are errors",
           "[integration][mtp]") {
-  auto r = run_g4u("generate --model tiny --draft tiny-assistant --draft-quant q4_0 --k 3 --prompt 'hello there' -n 16 --json");
-  REQUIRE(r.code == 0);
-  json j = json::parse(r.out);
+  json j = run_g4u_json("generate --model tiny --draft tiny-assistant --draft-quant q4_0 --k 3 --prompt 'hello there' -n 16 --json");
   CHECK(j["draft_quant"] == "q4_0");
   CHECK(j["matches_plain"] == true);
   CHECK(j["tokens"] == j["plain_tokens"]);
@@ -63,9 +57,7 @@ TEST_CASE("--draft-quant: a 4-bit drafter still gives the plain greedy output; b
 }
 
 TEST_CASE("bench --draft adds the acceptance metrics and speedup", "[integration][mtp]") {
-  auto r = run_g4u("bench --model tiny -p 0 -n 16 -d 4 --reps 1 --draft tiny-assistant --k 2 --json");
-  REQUIRE(r.code == 0);
-  json j = json::parse(r.out);
+  json j = run_g4u_json("bench --model tiny -p 0 -n 16 -d 4 --reps 1 --draft tiny-assistant --k 2 --json");
   for (const char* k : {"decode", "acceptance_rate", "tau", "per_position_acceptance", "speedup", "matches_plain"})
     CHECK(j.contains(k));
   CHECK(j["matches_plain"] == true);
@@ -114,10 +106,8 @@ TEST_CASE("init of a drafter preset equals the preset; train-drafter saves a che
     INFO(d);
     ScratchDir out_scratch(std::string("trained_") + d);
   const std::string out = out_scratch.path;
-    auto t = run_g4u(std::string("train-drafter --model tiny --draft ") + d + " --out " + out +
+    json j = run_g4u_json(std::string("train-drafter --model tiny --draft ") + d + " --out " + out +
                      " --steps 4 --samples 8 --batch 4 --seq-len 16 --eval-prompts 2 --eval-tokens 8 --json");
-    REQUIRE(t.code == 0);
-    json j = json::parse(t.out);
     CHECK(j["steps"] == 4);
     CHECK(j["log"].size() >= 2);
     CHECK(fs::exists(out + "/model.safetensors"));
