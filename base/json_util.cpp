@@ -2,11 +2,15 @@
 
 #include "base/error.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace g4u {
 
@@ -43,19 +47,33 @@ nlohmann::json parse_json_object_line(const std::string& text, const std::string
   return j;
 }
 
+void check_replaceable_output(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // nothing there yet
+  if (!S_ISREG(st.st_mode))
+    throw_input("{}: exists and is not a regular file (a folder, device or pipe); refusing to replace it", path);
+}
+
 void write_file_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  check_replaceable_output(path);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // Any failure removes the temp file: nothing half-written is left for a later run to find.
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw_input("{}: {}: {}", path, what, std::strerror(err));
+  };
+  errno = 0;
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw_input("{}: cannot create file", tmp);
+    if (!out) fail("cannot create its temp file");
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     out.flush();
-    if (!out) throw_input("{}: write failed", tmp);
+    if (!out) fail("write failed");
+    out.close();
+    if (!out) fail("write failed");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw_input("{}: cannot rename temp file into place", path);
-  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename the temp file into place");
 }
 
 JsonObject::JsonObject(const nlohmann::json& j, std::string where) : j_(&j), where_(std::move(where)) {

@@ -13,7 +13,12 @@ namespace g4u {
 
 // Parses a whole JSON file; InputError names the file (and line/column for syntax errors).
 nlohmann::json read_json_file(const std::string& path);
-// Writes `text` to `path` through a temp file and rename, so readers never see half a file.
+// InputError when `path` exists and is not a regular file: an output must never replace a folder,
+// device or pipe (a temp-file rename would turn /dev/null into a regular file).
+void check_replaceable_output(const std::string& path);
+// Writes `text` to path + ".tmp.<pid>" and renames it over `path`, so readers never see half a file
+// (check_replaceable_output first);
+// a failed write (e.g. a full disk) removes the temp file and names `path` and the reason.
 void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_text_file(const std::string& path);
 // Parses one JSON Lines line that must hold an object; InputError "<where>: invalid JSON: ..." or

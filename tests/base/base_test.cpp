@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -90,6 +91,23 @@ TEST_CASE("JSON files: errors name the file and the line; atomic writes leave no
   CHECK(dir.count() == 2);  // bad.json and out.json, no leftover temp file
   JsonObject o(nlohmann::json{{"n", "x"}}, "cfg.json");
   CHECK_THAT(test::input_error([&] { o.get_int("n"); }), Catch::Contains("cfg.json") && Catch::Contains("n"));
+}
+
+TEST_CASE("atomic writes never replace a folder, device or pipe, and a failed write leaves no temp file", "[unit]") {
+  ScratchDir dir("base_outputs");
+  REQUIRE(::mkfifo((dir / "pipe").c_str(), 0644) == 0);
+  std::filesystem::create_directory(dir / "folder");
+  for (const std::string target : {dir / "pipe", dir / "folder", std::string("/dev/null")}) {
+    INFO(target);
+    CHECK_THAT(test::input_error([&] { write_file_atomic(target, "x"); }),
+               Catch::Contains(target) && Catch::Contains("not a regular file"));
+  }
+  CHECK(std::filesystem::is_fifo(dir / "pipe"));
+  CHECK(std::filesystem::is_character_file("/dev/null"));
+  // A folder that does not exist: the error names the output and the reason.
+  CHECK_THAT(test::input_error([&] { write_file_atomic(dir / "no/such/out.json", "x"); }),
+             Catch::Contains("no/such/out.json") && Catch::Contains("No such file"));
+  CHECK(dir.count() == 2);  // pipe and folder: no temp file left behind
 }
 
 TEST_CASE("Registry: records by name, in order; unknown names list the known ones", "[unit]") {
