@@ -441,6 +441,7 @@ torch::Tensor SafetensorsFile::load(const TensorInfo& t) const {
 SafetensorsWriter::SafetensorsWriter(std::string path, std::vector<TensorInfo> tensors,
                                      std::map<std::string, std::string> metadata)
     : path_(std::move(path)), tensors_(std::move(tensors)) {
+  check_replaceable_output(path_);
   tmp_path_ = path_ + ".tmp." + std::to_string(::getpid());
   std::set<std::string> seen;
   nlohmann::ordered_json h = nlohmann::ordered_json::object();

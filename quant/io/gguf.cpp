@@ -140,6 +140,7 @@ class TempOutput {
  public:
   TempOutput(std::string final_path)
       : final_(std::move(final_path)), tmp_(final_ + ".tmp." + std::to_string(getpid())) {
+    check_replaceable_output(final_);
     f_ = std::fopen(tmp_.c_str(), "wb");
     if (!f_) throw_input("{}: cannot create: {}", tmp_, std::strerror(errno));
   }
