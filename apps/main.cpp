@@ -6,7 +6,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <system_error>
 #include <exception>
 #include <memory>
 
@@ -42,12 +45,24 @@ int run_cli(int argc, char** argv) {
   return chosen ? chosen() : 2;
 }
 
+// Output that never reached its destination (a full disk, a closed pipe) is an error, not exit 0.
+int check_stdout(int code) {
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return code;
+  fmt::print(stderr, "error: writing standard output failed: {}\n", std::strerror(errno));
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    return run_cli(argc, argv);
+    return check_stdout(run_cli(argc, argv));
   } catch (const g4u::InputError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const std::system_error& e) {
+    // The environment, not g4u: a read-only folder, a file where a folder is needed, a full disk
+    // (std::filesystem_error, and fmt::print's failed writes, are system_errors).
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
