@@ -11,6 +11,7 @@
 #include "base/json_util.h"
 #include "base/rng.h"
 #include "model/io/sysinfo.h"
+#include "model/text/generate.h"
 #include "quant/kernels/kernels.h"
 #include "quant/layer/quant_linear.h"
 #include "quant/layer/tied_head.h"
@@ -140,6 +141,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     const auto& cfg = m.config().text;
     for (int64_t id : prompt_ids)
       if (id < 0 || id >= cfg.vocab_size) throw_input("--tokens: id {} outside the vocabulary [0, {})", id, cfg.vocab_size);
+    model::check_fits_positions(cfg, f->depth + f->prompt, f->gen, "bench");
     const bool exact = !prompt_ids.empty();
     torch::NoGradGuard ng;
     Rng rng(f->model.seed);

@@ -5,6 +5,7 @@
 #include "apps/flags/model_flags.h"
 #include "apps/flags/prompt_flags.h"
 #include "model/multimodal/prompt.h"
+#include "model/text/generate.h"
 #include "base/error.h"
 #include "base/json_util.h"
 
@@ -99,6 +100,7 @@ Command forward_cmd("forward", "One forward pass; writes logits [T, vocab] as ra
     }
     torch::NoGradGuard ng;
     const int64_t T = mp.input_ids.size();
+    model::check_fits_positions(lm.model->config().text, T, 0, "forward");
     torch::Tensor ids = torch::tensor(mp.input_ids).view({1, T});
     model::ForwardOptions opt = model::multimodal_forward_options(ids, lm.model->config(), mask);
     opt.collect_layer_outputs = !f->hidden_dir.empty();

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 
 namespace g4u::app {
@@ -38,13 +39,15 @@ Command generate_cmd("generate", "Generate text from a prompt", [](CLI::App& sub
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
     if (f->max_new < 0) throw_input("-n {}: must be >= 0", f->max_new);
-    if (f->temperature < 0) throw_input("--temperature {}: must be >= 0", f->temperature);
+    if (!(f->temperature >= 0) || std::isinf(f->temperature))
+      throw_input("--temperature {}: must be a finite number >= 0", f->temperature);
     if (f->top_k < 0) throw_input("--top-k {}: must be >= 0", f->top_k);
     if (!(f->top_p > 0 && f->top_p <= 1)) throw_input("--top-p {}: must be in (0, 1]", f->top_p);
     model::VisionMask mask = parse_vision_mask(f->prompt.vision_mask);
     model::LoadedModel lm = load_from_flags(f->model);
     model::MultimodalPrompt mp = build_prompt(lm, f->prompt);
     const std::vector<int64_t>& prompt = mp.input_ids;
+    model::check_fits_positions(lm.model->config().text, static_cast<int64_t>(prompt.size()), f->max_new, "generate");
     model::GenerateOptions go;
     go.max_new_tokens = f->max_new;
     go.sampling = {f->temperature, f->top_k, f->top_p, f->model.seed};

@@ -11,9 +11,12 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 
 namespace g4u::app {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct InitFlags {
   std::string model, out, dtype = "bf16";
@@ -37,6 +40,10 @@ Command init_cmd("init", "Write a random-weight checkpoint of a preset", [](CLI:
       for (const auto& n : model::drafter_preset_names()) known += ", " + n;
       throw_input("--model {}: not a preset ({})", f->model, known);
     }
+    // Never over another checkpoint: its other files (quantization.json, a tokenizer) would survive
+    // beside the new weights and contradict them.
+    if (fs::exists(f->out) && (!fs::is_directory(f->out) || !fs::is_empty(f->out)))
+      throw_input("--out {}: exists and is not an empty folder (init writes a new checkpoint only)", f->out);
     auto t0 = std::chrono::steady_clock::now();
     int64_t bytes = drafter ? model::write_random_drafter_checkpoint(f->model, f->out, f->seed, parse_dtype_flag(f->dtype))
                             : model::write_random_checkpoint(*preset, f->out, f->seed, parse_dtype_flag(f->dtype));

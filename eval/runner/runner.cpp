@@ -204,10 +204,8 @@ class Runner {
       std::string text = model::render_chat(msgs, co);
       p.prompt_hash = "fnv1a64:" + hex64(fnv1a64(text + media_hashes));
       p.prompt = model::expand_placeholders(lm_.tokenizer->encode(text), c, std::move(images), std::move(audios), s.where);
-      int64_t limit = lm_.model->config().text.max_position_embeddings;
-      if (static_cast<int64_t>(p.prompt.input_ids.size()) + max_new_tokens(*s.task) > limit)
-        throw_input("{}: prompt of {} tokens + {} new exceeds the model's {} positions", s.where,
-                    p.prompt.input_ids.size(), max_new_tokens(*s.task), limit);
+      model::check_fits_positions(lm_.model->config().text, static_cast<int64_t>(p.prompt.input_ids.size()),
+                                  max_new_tokens(*s.task), s.where);
     } catch (const InputError& e) {
       p.error = e.what();
     }

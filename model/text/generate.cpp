@@ -8,6 +8,12 @@
 
 namespace g4u::model {
 
+void check_fits_positions(const TextConfig& c, int64_t prompt_tokens, int64_t new_tokens, const std::string& where) {
+  if (prompt_tokens + new_tokens > c.max_position_embeddings)
+    throw_input("{}: prompt of {} tokens + {} new exceeds the model's {} positions", where, prompt_tokens, new_tokens,
+                c.max_position_embeddings);
+}
+
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& prompts, int64_t pad_id) {
   G4U_CHECK(!prompts.empty(), "no prompts");
   size_t T = 0;

@@ -36,6 +36,10 @@ struct GenerateResult {
   int64_t kv_cache_allocated_bytes = 0;
 };
 
+// InputError "<where>: prompt of P tokens + N new exceeds the model's L positions" when a run would
+// pass max_position_embeddings: checked before any KV cache or activation is allocated.
+void check_fits_positions(const TextConfig& c, int64_t prompt_tokens, int64_t new_tokens, const std::string& where);
+
 // Left-pads `prompts` into ids [B, T] and the validity mask [B, T].
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& prompts, int64_t pad_id);
 

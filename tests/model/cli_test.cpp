@@ -150,3 +150,31 @@ TEST_CASE("g4u bench --tokens runs an exact prompt and lists the greedy tokens",
   CHECK(run_g4u("bench --model tiny --tokens 2,x -n 1 --reps 1").code == 2);
   CHECK(run_g4u("bench --model tiny --tokens 2,5 -d 4 --reps 1").code == 2);
 }
+
+TEST_CASE("run commands refuse what they cannot do before allocating, and never lose output silently",
+          "[integration][cli]") {
+  // Past the model's positions: refused before any cache is allocated.
+  for (const std::string args : {"bench --model tiny -p 1000000 -n 1", "bench --model tiny -p 8 -d 1000000 -n 1",
+                                 "generate --model tiny --prompt hi -n 100000000"}) {
+    auto r = run_g4u(args);
+    INFO(args << "\n" << r.err);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("exceeds the model's") && Catch::Contains("positions"));
+  }
+  for (const char* t : {"nan", "inf", "-1"}) {
+    auto r = run_g4u(std::string("generate --model tiny --prompt hi -n 2 --temperature ") + t);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--temperature"));
+  }
+  // Standard output that cannot be written is an error, not exit 0.
+  ScratchDir dir("cli_outputs");
+  const std::string err = dir / "err.txt";
+  const int status = std::system((std::string(G4U_BINARY) + " info --model tiny --json >/dev/full 2>" + err).c_str());
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK_THAT(read_file(err), Catch::Contains("standard output"));
+  // init writes a new checkpoint only: over another one its stale files would survive.
+  REQUIRE(run_g4u("init --model tiny --out " + dir / "ck").code == 0);
+  auto again = run_g4u("init --model tiny --seed 3 --out " + dir / "ck");
+  CHECK(again.code == 2);
+  CHECK_THAT(again.err, Catch::Contains("not an empty folder"));
+}
