@@ -218,6 +218,20 @@ bool same_candidate(const OpenCandidate& a, const OpenCandidate& b) {
 
 }  // namespace
 
+McParse mmmu_pro_parse_mc(const U32& response, const std::vector<U32>& choices, PyRandom* fallback) {
+  long pos = py_rfind(response, U"Answer:");
+  if (pos >= 0) {
+    U32 tail = py_strip(response.substr(static_cast<size_t>(pos) + 7));
+    std::vector<char32_t> found;
+    for (size_t i = 0; i < choices.size(); ++i) {
+      char32_t letter = static_cast<char32_t>(U'A' + i);
+      if (tail.find(letter) != U32::npos) found.push_back(letter);
+    }
+    if (found.size() == 1) return {utf8_encode(U32(1, found[0])), "answer-colon"};
+  }
+  return mmmu_parse_mc(response, choices, fallback);
+}
+
 std::vector<U32> mmmu_extract_numbers(const U32& s) {
   std::vector<U32> out = findall_signed(s, match_commas_body);
   for (auto& x : findall_signed(s, match_sci_body)) out.push_back(x);

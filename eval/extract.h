@@ -49,6 +49,11 @@ std::vector<OpenCandidate> mmmu_normalize_str(const U32& s);
 std::vector<OpenCandidate> mmmu_parse_open(const U32& response);
 bool mmmu_eval_open(const std::vector<U32>& golds, const std::vector<OpenCandidate>& preds);
 
+// --- MMMU-Pro (official mmmu-pro/evaluate.py) ---------------------------------------------
+// When the text after the last "Answer:" contains exactly one option letter (a substring test, as
+// the official script does it) that letter wins (rule "answer-colon"); otherwise mmmu_parse_mc.
+McParse mmmu_pro_parse_mc(const U32& response, const std::vector<U32>& choices, PyRandom* fallback = nullptr);
+
 // --- VLMEvalKit can_infer (§2.6) -----------------------------------------------------------
 struct CanInfer {
   std::string letter;  // "" = no match; "Z" = refusal / explicit Z
@@ -76,5 +81,23 @@ struct MathVistaResult {
 // available offline) rule-based extraction: can_infer letter for multiple choice, the last number
 // for integer/float, the last [...] for lists. Then the official normalisation and str equality.
 MathVistaResult mathvista_score(const U32& response, const U32& answer, const MathVistaProblem& p);
+
+// --- MATH-Vision (official evaluation/evaluate.py + utils.py of mathllm/MATH-V) -------------
+struct MathVisionResult {
+  U32 answer;        // the official `model_answer` after extraction and find_math_answer
+  std::string rule;  // letter-pattern | is-number | answer-phrase | boxed | whole-response, "empty" when nothing is left
+  bool correct = false;
+};
+// The official chain: an option letter at the start/end (" C.", "(C)\n", ...), a number after the
+// last "is ", the text after "the (final|correct) answer is / should be", the last \boxed{...};
+// then find_math_answer (LaTeX clean-up) and is_equal against the gold answer and, for multiple
+// choice, the gold option's text. `options` are the choices (empty for free-form questions).
+MathVisionResult mathvision_score(const U32& response, const U32& answer, const std::vector<U32>& options);
+U32 mathvision_find_math_answer(const U32& s);
+// is_equal without latex2sympy (not available offline): lower-case string equality, tuples of
+// numbers rounded to 2 decimals, and numeric equality to 2 decimals for plain numbers and
+// \frac{a}{b} of numbers. Symbolic equivalences (e.g. \sqrt{2}/2 vs \frac{\sqrt{2}}{2}) are not
+// recognised: such items score 0 here where the official script may score 1.
+bool mathvision_is_equal(const U32& a, const U32& b);
 
 }  // namespace g4u::eval

@@ -370,13 +370,35 @@ ItemResult score_exact_match(const MetricLine& line, MetricContext&) {
   return r;
 }
 
-ItemResult score_mmmu_mc(const MetricLine& line, MetricContext& context) {
+// A letter parser of the MMMU family (mmmu_parse_mc, mmmu_pro_parse_mc) as an item scorer.
+using LetterParser = McParse (*)(const U32& response, const std::vector<U32>& choices, PyRandom* fallback);
+ItemScorer letter_parser_scorer(LetterParser parse_letter) {
+  return [parse_letter](const MetricLine& line, MetricContext& context) {
+    ItemResult r;
+    McParse parse = parse_letter(line.prediction, line.choices, context.random_fallback.get());
+    r.rule = parse.rule;
+    r.parsed = parse.rule != "none" && parse.rule != "random-fallback";
+    r.extracted = letter_json(parse.letter);
+    r.score = score_letter(parse.letter, line, context);
+    return r;
+  };
+}
+
+// MATH-Vision: the official extraction; the gold is the letter (multiple choice, with the option
+// text also accepted) or the free-form answer.
+ItemResult score_mathvision(const MetricLine& line, MetricContext&) {
   ItemResult r;
-  McParse parse = mmmu_parse_mc(line.prediction, line.choices, context.random_fallback.get());
-  r.rule = parse.rule;
-  r.parsed = parse.rule != "none" && parse.rule != "random-fallback";
-  r.extracted = letter_json(parse.letter);
-  r.score = score_letter(parse.letter, line, context);
+  bool any = false;
+  MathVisionResult first;  // what the per-item log shows: the comparison with the first reference
+  for (size_t k = 0; k < line.references.size(); ++k) {
+    MathVisionResult m = mathvision_score(line.prediction, line.references[k], line.choices);
+    if (k == 0) first = m;
+    any = any || m.correct;
+  }
+  r.score = any ? 1.0 : 0.0;
+  r.rule = first.rule;
+  r.parsed = !first.answer.empty();
+  r.extracted = first.answer.empty() ? json(nullptr) : text_json(first.answer);
   return r;
 }
 
@@ -629,15 +651,23 @@ Registry<Metric> build_metric_registry() {
   r.add(accuracy_metric("exact-match",
                         "prediction.strip() == reference.strip() for any reference (after --normalizer)",
                         score_exact_match));
+  auto fallback_extras = [](const std::vector<MetricLine>&, const ScoreOptions& opt, Evaluation& e) {
+    e.extras["fallback"] = opt.mmmu_random_fallback ? fmt::format("random (python random.seed({}))", opt.mmmu_seed)
+                                                    : std::string("none (unparsed = wrong)");
+  };
   {
     Metric m = choice_metric("mmmu-mc",
                              "MMMU official multiple-choice letter parser; correct if the letter is a reference",
-                             score_mmmu_mc);
-    m.add_extras = [](const std::vector<MetricLine>&, const ScoreOptions& opt, Evaluation& e) {
-      e.extras["fallback"] = opt.mmmu_random_fallback
-                                 ? fmt::format("random (python random.seed({}))", opt.mmmu_seed)
-                                 : std::string("none (unparsed = wrong)");
-    };
+                             letter_parser_scorer(mmmu_parse_mc));
+    m.add_extras = fallback_extras;
+    r.add(std::move(m));
+  }
+  {
+    Metric m = choice_metric("mmmu-pro",
+                             "MMMU-Pro official parser: the one option letter after the last \"Answer:\", else the "
+                             "MMMU letter parser; correct if the letter is a reference",
+                             letter_parser_scorer(mmmu_pro_parse_mc));
+    m.add_extras = fallback_extras;
     r.add(std::move(m));
   }
   r.add(accuracy_metric(
@@ -656,6 +686,16 @@ Registry<Metric> build_metric_registry() {
       e.extras["extraction"] =
           "quick paths + rule-based (can_infer letter / last number / last list); the LLM extractor of the "
           "official evaluator is not available offline";
+    };
+    r.add(std::move(m));
+  }
+  {
+    Metric m = accuracy_metric("mathvision",
+                               "MATH-Vision official answer extraction (letter patterns, answer phrases, \\boxed{}) and "
+                               "is_equal without latex2sympy (strings, numbers and fractions to 2 decimals)",
+                               score_mathvision);
+    m.add_extras = [](const std::vector<MetricLine>&, const ScoreOptions&, Evaluation& e) {
+      e.extras["equivalence"] = "string / numeric to 2 decimals; latex2sympy symbolic equivalence not available offline";
     };
     r.add(std::move(m));
   }

@@ -2,7 +2,7 @@
 // line (`g4u score --metric NAME`), with uncertainty and parse-failure accounting.
 //
 //   accuracy-type (score = mean of per-item scores in [0, 1], stderr = CLT, ci95 = mean +- 1.96 SE):
-//     exact-match, mmmu-mc, mmmu-open, can-infer, mmau, mathvista, relaxed-accuracy, anls,
+//     exact-match, mmmu-mc, mmmu-pro, mmmu-open, can-infer, mmau, mathvista, mathvision, relaxed-accuracy, anls,
 //     anls-official, vqa-accuracy, mmbench-circular (mean over question groups)
 //   corpus-level (score from summed statistics, stderr/ci95 from a seeded bootstrap that draws the
 //   same resamples as sacreBLEU): wer, cer (fractions), bleu, chrf (0-100)

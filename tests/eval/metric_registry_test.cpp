@@ -46,6 +46,16 @@ std::map<std::string, HandScored> hand_scored_samples() {
   s["mmmu-mc"] = {{eval_item("The answer is (B)", {"B"}, animals), eval_item("A", {"C"}, animals),
                    eval_item("I cannot tell", {"A"}, animals)},
                   1.0 / 3, 3, 1};
+  // the one option letter after the last "Answer:" -> C (right); "(B)" by the MMMU parser (wrong);
+  // no "Answer:", no letter, no option text: unparsed. 1/3
+  s["mmmu-pro"] = {{eval_item("The dog sits. Answer: C", {"C"}, animals), eval_item("(B)", {"A"}, animals),
+                    eval_item("no idea", {"A"}, animals)},
+                   1.0 / 3, 3, 1};
+  // the number after the last "is " equals 42; \boxed{\frac{1}{2}} equals 0.5 to 2 decimals; "(C)\n..."
+  // is letter C, neither the gold letter B nor its text; an empty output extracts nothing: 2/4
+  s["mathvision"] = {{eval_item("The answer is 42.", {"42"}), eval_item("so \\boxed{\\frac{1}{2}}", {"0.5"}),
+                      eval_item("(C)\nbecause it is blue", {"B"}, {"red", "green", "blue"}), eval_item("", {"7"})},
+                     0.5, 4, 1};
   // 3.5 after the indicator "is" equals the number 3.5; "blue" does not contain "red": 1/2
   s["mmmu-open"] = {{eval_item("The answer is 3.5", {"3.5"}), eval_item("It is blue", {"red"})}, 0.5, 2};
   // letter B (right), letter A (wrong), no letter and no option text (unparsed): 1/3

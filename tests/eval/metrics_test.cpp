@@ -22,7 +22,7 @@ std::string tok(const std::string& s) { return utf8_encode(tokenize_13a(u32(s)))
 }  // namespace
 
 TEST_CASE("registry: names and unknown metric", "[unit]") {
-  CHECK(metric_registry().all().size() == 15);
+  CHECK(metric_registry().all().size() == 17);
   CHECK(metric_info("bleu").corpus);
   CHECK(metric_info("mmmu-mc").needs_choices);
   try {
