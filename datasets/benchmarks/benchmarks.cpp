@@ -224,6 +224,54 @@ const std::map<std::string, std::string>& mmmu_disciplines() {
   return m;
 }
 
+// MMMU's `options`: a Python list literal in a string (as the release stores it) or a JSON list.
+std::vector<std::string> mmmu_options(BenchmarkRow& r) {
+  std::vector<std::string> options;
+  if (!r.has("options")) return options;
+  const json& o = r.row["options"];
+  if (o.is_array()) return r.str_list("options");
+  if (!o.is_string() || !parse_python_string_list(o.get<std::string>(), &options))
+    r.bad("options", "expected a Python list literal of strings (e.g. \"['a', 'b']\")");
+  return options;
+}
+
+// Images image_1..image_7 of an MMMU-style row; <image k> refers to images[k-1], so the list has no
+// holes. `referenced` gets the k of every <image k> in the question and options.
+ojson mmmu_numbered_images(BenchmarkRow& r, const std::string& question, const std::vector<std::string>& options,
+                           std::set<int>* referenced) {
+  for (auto& m : find_image_markers(question)) referenced->insert(m.index);
+  for (auto& o : options)
+    for (auto& m : find_image_markers(o)) referenced->insert(m.index);
+  int max_present = 0;
+  for (int k = 1; k <= 7; ++k)
+    if (r.has(fmt::format("image_{}", k))) max_present = k;
+  for (int k : *referenced)
+    if (k > 7 || !r.has(fmt::format("image_{}", k)))
+      r.bad(fmt::format("image_{}", k), fmt::format("null, but the text refers to <image {}>", k));
+  ojson images = ojson::array();
+  for (int k = 1; k <= max_present; ++k) {
+    std::string key = fmt::format("image_{}", k);
+    if (!r.has(key)) r.bad(key, fmt::format("null while image_{} is present (image k must be entry k)", max_present));
+    images.push_back(r.add_media(key, MediaKind::kImage));
+  }
+  if (images.empty()) r.bad("image_1", "the row has no image");
+  return images;
+}
+
+// The discipline of an MMMU subject ("" when unknown).
+std::string mmmu_discipline(const std::string& subject) {
+  auto d = mmmu_disciplines().find(subject);
+  return d == mmmu_disciplines().end() ? "" : d->second;
+}
+
+// The option letter `answer` checked against the number of options.
+std::string option_letter(BenchmarkRow& r, const std::string& key, size_t options) {
+  std::string a = r.str(key);
+  if (a.size() != 1 || a[0] < 'A' || static_cast<size_t>(a[0] - 'A') >= options)
+    r.bad(key, fmt::format("expected an option letter A-{}, got '{}'", letter(options == 0 ? 0 : options - 1), a));
+  return a;
+}
+
 ojson convert_mmmu(BenchmarkRow& r) {
   ojson line;
   std::string id = r.str("id");
@@ -240,31 +288,9 @@ ojson convert_mmmu(BenchmarkRow& r) {
     r.bad("question_type", fmt::format("expected multiple-choice or open, got '{}'", qtype));
   bool mc = qtype == "multiple-choice";
   std::string question = r.str("question");
-  std::vector<std::string> options;
-  if (r.has("options")) {
-    const json& o = r.row["options"];
-    if (o.is_array()) options = r.str_list("options");
-    else if (!o.is_string() || !parse_python_string_list(o.get<std::string>(), &options))
-      r.bad("options", "expected a Python list literal of strings (e.g. \"['a', 'b']\")");
-  }
-  // Images: image_1..image_7; <image k> refers to images[k-1], so the list has no holes.
+  std::vector<std::string> options = mmmu_options(r);
   std::set<int> referenced;
-  for (auto& m : find_image_markers(question)) referenced.insert(m.index);
-  for (auto& o : options)
-    for (auto& m : find_image_markers(o)) referenced.insert(m.index);
-  int max_present = 0;
-  for (int k = 1; k <= 7; ++k)
-    if (r.has(fmt::format("image_{}", k))) max_present = k;
-  for (int k : referenced)
-    if (k > 7 || !r.has(fmt::format("image_{}", k)))
-      r.bad(fmt::format("image_{}", k), fmt::format("null, but the text refers to <image {}>", k));
-  ojson images = ojson::array();
-  for (int k = 1; k <= max_present; ++k) {
-    std::string key = fmt::format("image_{}", k);
-    if (!r.has(key)) r.bad(key, fmt::format("null while image_{} is present (image k must be entry k)", max_present));
-    images.push_back(r.add_media(key, MediaKind::kImage));
-  }
-  if (images.empty()) r.bad("image_1", "the row has no image");
+  ojson images = mmmu_numbered_images(r, question, options, &referenced);
   line["id"] = id;
   line["task"] = mc ? "mmmu-val-mc" : "mmmu-val-open";
   line["question"] = question;
@@ -276,12 +302,67 @@ ojson convert_mmmu(BenchmarkRow& r) {
   } else {
     line["answers"] = ojson::array({answer});
   }
-  auto d = mmmu_disciplines().find(subject);
-  ojson meta = {{"benchmark", "mmmu"}, {"subject", subject},
-                {"discipline", d == mmmu_disciplines().end() ? "" : d->second}, {"question_type", qtype}};
+  ojson meta = {{"benchmark", "mmmu"}, {"subject", subject}, {"discipline", mmmu_discipline(subject)},
+                {"question_type", qtype}};
   r.copy_present(meta, {"subfield", "img_type", "topic_difficulty"});
   meta["images_referenced"] = std::vector<int>(referenced.begin(), referenced.end());
   line["meta"] = meta;
+  return line;
+}
+
+// --- MMMU-Pro (test; standard 10 options and vision) --------------------------------------------
+// One export holds one setting (its config): standard rows have `question`, `options` and
+// image_1..image_7; vision rows have one `image` (a screenshot or photo holding the question and the
+// options) and `options` (for the number of letters).
+ojson convert_mmmu_pro(BenchmarkRow& r) {
+  ojson line;
+  std::string config = r.export_str("config");
+  bool vision = !r.has("question") && r.has("image");
+  if (!config.empty() && (config == "vision") != vision)
+    r.bad(vision ? "question" : "image", fmt::format("the row does not look like the export's config '{}' (standard "
+                                                     "rows have `question` and image_1..image_7, vision rows `image`)",
+                                                     config));
+  std::string id = r.str("id"), subject = r.str("subject");
+  std::vector<std::string> options = mmmu_options(r);
+  if (options.size() < 2) r.bad("options", fmt::format("expected at least 2 options, got {}", options.size()));
+  line["id"] = id;
+  line["task"] = vision ? "mmmu-pro-vision" : "mmmu-pro-standard";
+  std::set<int> referenced;
+  if (vision) {
+    line["images"] = ojson::array({r.add_media("image", MediaKind::kImage)});
+  } else {
+    std::string question = r.str("question");
+    line["question"] = question;
+    line["images"] = mmmu_numbered_images(r, question, options, &referenced);
+  }
+  line["choices"] = options;
+  line["answers"] = ojson::array({option_letter(r, "answer", options.size())});
+  ojson meta = {{"benchmark", "mmmu-pro"}, {"setting", vision ? "vision" : config.empty() ? "standard" : config},
+                {"subject", subject}, {"discipline", mmmu_discipline(subject)}};
+  r.copy_present(meta, {"topic_difficulty", "img_type"});
+  if (!vision) meta["images_referenced"] = std::vector<int>(referenced.begin(), referenced.end());
+  line["meta"] = meta;
+  return line;
+}
+
+// --- MATH-Vision (test / testmini) ---------------------------------------------------------------
+// Rows of the HF release (MathLLMs/MathVision) or of the repository's data/test.jsonl (same
+// fields): the image is `decoded_image` (an export's media cell) or `image` (the release's relative
+// path "images/<id>.jpg"). Options present = multiple choice with a letter answer.
+ojson convert_mathvision(BenchmarkRow& r) {
+  ojson line;
+  line["id"] = r.id_str("id");
+  line["question"] = r.str("question");
+  line["images"] = ojson::array({r.has("decoded_image") ? r.add_media("decoded_image", MediaKind::kImage)
+                                                        : r.add_media("image", MediaKind::kImage)});
+  std::vector<std::string> options = r.has("options") ? r.str_list("options") : std::vector<std::string>();
+  bool mc = !options.empty();
+  line["task"] = mc ? "mathvision-mc" : "mathvision-free";
+  if (mc) line["choices"] = options;
+  line["answers"] = ojson::array({mc ? option_letter(r, "answer", options.size()) : r.str("answer")});
+  const json& level = r.need("level");
+  if (!level.is_number_integer()) r.bad("level", fmt::format("expected an integer, got {}", level.dump()));
+  line["meta"] = {{"benchmark", "mathvision"}, {"subject", r.str("subject")}, {"level", level.get<int64_t>()}};
   return line;
 }
 
@@ -349,6 +430,13 @@ ojson vqa_line(BenchmarkRow& r, const char* id_key, const char* task, const char
 ojson convert_docvqa(BenchmarkRow& r) {
   return vqa_line(r, "questionId", "docvqa-val", "docvqa",
                   {"question_types", "docId", "ucsf_document_id", "ucsf_document_page_no"}, "docId");
+}
+
+// InfographicVQA (lmms-lab/DocVQA config InfographicVQA): questions on the same infographic
+// (`image_url`) form a cluster.
+ojson convert_infovqa(BenchmarkRow& r) {
+  return vqa_line(r, "questionId", "infovqa-val", "infovqa", {"answer_type", "operation/reasoning", "image_url"},
+                  "image_url");
 }
 
 ojson convert_textvqa(BenchmarkRow& r) {
@@ -479,7 +567,8 @@ ojson convert_covost2(BenchmarkRow& r) {
   line["audios"] = ojson::array({r.add_media("audio", MediaKind::kAudio, &info)});
   std::string ref = r.has("translation") ? r.str("translation") : r.str("gt");
   line["answers"] = ojson::array({ref});
-  ojson meta = {{"benchmark", "covost2"}, {"source_language", src}, {"target_code", tgt}, {"target_language", name}};
+  ojson meta = {{"benchmark", "covost2"},    {"source_language", src},         {"target_code", tgt},
+                {"target_language", name}, {"direction", src + "-" + tgt}};
   r.copy_present(meta, {"sentence", "client_id", "file"});
   add_duration(meta, info);
   line["meta"] = meta;
@@ -516,9 +605,15 @@ Registry<BenchmarkInfo> build_benchmark_registry() {
         {"mmmu-val-mc", "mmmu-val-open"}, convert_mmmu});
   r.add({"mathvista", "MathVista testmini (prompt = official query)", "AI4Math/MathVista", "testmini", 1000,
         {"mathvista-testmini"}, convert_mathvista});
+  r.add({"mmmu-pro", "MMMU-Pro test, one setting per export: standard (10 options) or vision", "MMMU/MMMU_Pro",
+        "test", 1730, {"mmmu-pro-standard", "mmmu-pro-vision"}, convert_mmmu_pro});
+  r.add({"mathvision", "MATH-Vision test (3,040; testmini 304), multiple choice + free form", "MathLLMs/MathVision",
+        "test", 3040, {"mathvision-mc", "mathvision-free"}, convert_mathvision});
   r.add({"chartqa", "ChartQA test (human + augmented)", "lmms-lab/ChartQA", "test", 2500, {"chartqa"}, convert_chartqa});
   r.add({"docvqa", "DocVQA validation", "lmms-lab/DocVQA (config DocVQA)", "validation", 5349, {"docvqa-val"},
         convert_docvqa});
+  r.add({"infovqa", "InfographicVQA validation", "lmms-lab/DocVQA (config InfographicVQA)", "validation", 2801,
+        {"infovqa-val"}, convert_infovqa});
   r.add({"ai2d", "AI2D test", "lmms-lab/ai2d", "test", 3088, {"ai2d"}, convert_ai2d});
   r.add({"textvqa", "TextVQA validation", "lmms-lab/textvqa", "validation", 5000, {"textvqa-val"}, convert_textvqa});
   r.add({"mmbench", "MMBench-EN dev (circular rows)", "lmms-lab/MMBench (config en)", "dev", 4377, {"mmbench-en-dev"},

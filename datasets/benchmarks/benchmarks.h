@@ -4,7 +4,7 @@
 // is) writes each release as an "export folder": export.json (which release, split, revision),
 // rows.jsonl (one row per line, the release's own field names and values) and media files. A media
 // column holds {"path": "<file in the export>", "source_path": "<the release's file name or null>"};
-// MathVista's `image` and MMAU's `audio_id` are the release's own relative paths. Each adapter maps
+// MathVista's and MATH-Vision's `image` and MMAU's `audio_id` are the release's own relative paths. Each adapter maps
 // a row to a manifest line with the prompt fields the reference harness uses (lmms-eval, per
 // shared/docs/eval-benchmarks.md §2-§3); datasets/README.md lists the mapping of every benchmark.
 #pragma once
@@ -24,7 +24,7 @@ namespace g4u::datasets {
 struct BenchmarkRow;  // adapter-internal context of one row
 
 struct BenchmarkInfo {
-  std::string name;         // mmmu, mathvista, chartqa, docvqa, ai2d, textvqa, mmbench, librispeech, fleurs, covost2, mmau
+  std::string name;         // mmmu, mmmu-pro, mathvista, mathvision, chartqa, docvqa, infovqa, ai2d, textvqa, mmbench, ...
   std::string description;
   std::string release;      // the public release the converter reads (HF id or repository)
   std::string split;        // the split the reference numbers use

@@ -12,7 +12,7 @@ The export folder holds
     export.json   what was exported: benchmark, dataset id, config, split, revision, row count
     rows.jsonl    one row per line with the release's own field names and values
     media files   every image / audio cell as the original bytes (no re-encoding), named
-                  media/<row:06d>_<column>.<ext> (MathVista: at the release's `image` path;
+                  media/<row:06d>_<column>.<ext> (MathVista, MATH-Vision: at the release's `image` path;
                   MMAU: at the release's `audio_id` path)
 A media cell becomes {"path": "<file in the export>", "source_path": "<the release's file name>"}.
 Values JSON cannot hold become null (NaN) or lists (numpy arrays). See datasets/convert/README.md.
@@ -40,9 +40,13 @@ class Spec:
 # The releases the reference harness (lmms-eval) evaluates; override with --dataset/--config/--split.
 SPECS = {
     "mmmu": Spec("lmms-lab/MMMU", None, "validation", images=[f"image_{k}" for k in range(1, 8)]),
+    "mmmu-pro": Spec("MMMU/MMMU_Pro", "standard (10 options)", "test",
+                     images=[f"image_{k}" for k in range(1, 8)] + ["image"]),
     "mathvista": Spec("AI4Math/MathVista", None, "testmini", images=["decoded_image"]),
+    "mathvision": Spec("MathLLMs/MathVision", None, "test", images=["decoded_image"]),
     "chartqa": Spec("lmms-lab/ChartQA", None, "test", images=["image"]),
     "docvqa": Spec("lmms-lab/DocVQA", "DocVQA", "validation", images=["image"]),
+    "infovqa": Spec("lmms-lab/DocVQA", "InfographicVQA", "validation", images=["image"]),
     "ai2d": Spec("lmms-lab/ai2d", None, "test", images=["image"]),
     "textvqa": Spec("lmms-lab/textvqa", None, "validation", images=["image"]),
     "mmbench": Spec("lmms-lab/MMBench", "en", "dev", images=["image"]),
@@ -176,7 +180,7 @@ def export_rows(rows, benchmark, images, audios, tmp, reencoded=None):
                     if key in images and sniff_extension(data) not in IMAGE_FORMATS:
                         data = to_png(data)  # g4u reads PNG, JPEG, GIF and BMP
                         reencoded[0] += 1
-                    if benchmark == "mathvista" and isinstance(row.get("image"), str):
+                    if benchmark in ("mathvista", "mathvision") and isinstance(row.get("image"), str):
                         rel = safe_relative(row["image"])  # keep the release's own relative path
                     else:
                         rel = f"media/{index:06d}_{key}.{sniff_extension(data)}"

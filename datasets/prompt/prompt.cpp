@@ -27,12 +27,18 @@ std::string render_prompt_text(const Sample& s) {
   std::string out;
   size_t p = 0;
   while (p < t.size()) {
-    size_t open = t.find('{', p);
+    size_t open = t.find_first_of("{}", p);
     if (open == std::string::npos) {
       out.append(t, p, std::string::npos);
       break;
     }
     out.append(t, p, open - p);
+    // "{{" and "}}" stand for literal braces (MATH-Vision's "\boxed{}"); a lone '}' is literal too.
+    if (t[open] == '}' || (open + 1 < t.size() && t[open + 1] == '{')) {
+      out += t[open];
+      p = open + (open + 1 < t.size() && t[open + 1] == t[open] ? 2 : 1);
+      continue;
+    }
     size_t close = t.find('}', open);
     G4U_CHECK(close != std::string::npos, "task {}: unterminated placeholder in its template", s.task->name);
     std::string name = t.substr(open + 1, close - open - 1);

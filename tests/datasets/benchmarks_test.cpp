@@ -6,6 +6,7 @@
 #include "test_paths.h"
 #include "datasets_test_util.h"
 
+#include <algorithm>
 #include <map>
 
 using namespace g4u;
@@ -47,7 +48,9 @@ Imported import(const std::string& bench, const std::string& out, const std::str
 
 // A writable copy of a fixture whose rows.jsonl line `line` (1-based) is replaced.
 std::string patched_fixture(const ScratchDir& dir, const std::string& bench, int line, const std::string& text) {
-  std::string copy = dir / ("in-" + bench);
+  std::string name = bench;
+  std::replace(name.begin(), name.end(), '/', '-');  // fixtures in subfolders ("mmmu-pro/vision")
+  std::string copy = dir / ("in-" + name + "-" + std::to_string(line));
   fs::copy(kFixtures + bench, copy, fs::copy_options::recursive);
   std::istringstream in(test::read_file(copy + "/rows.jsonl"));
   std::string out, l;
@@ -58,15 +61,16 @@ std::string patched_fixture(const ScratchDir& dir, const std::string& bench, int
 
 }  // namespace
 
-TEST_CASE("the adapter list covers the eleven benchmarks", "[unit]") {
+TEST_CASE("the adapter list covers the fourteen benchmarks", "[unit]") {
   std::vector<std::string> names;
   for (auto& b : benchmark_registry().all()) {
     names.push_back(b.name);
     for (auto& t : b.tasks) CHECK(lookup_task(t) != nullptr);
     CHECK(fs::exists(kFixtures + b.name + "/rows.jsonl"));
   }
-  CHECK(names == std::vector<std::string>{"mmmu", "mathvista", "chartqa", "docvqa", "ai2d", "textvqa", "mmbench",
-                                          "librispeech", "fleurs", "covost2", "mmau"});
+  CHECK(names == std::vector<std::string>{"mmmu", "mathvista", "mmmu-pro", "mathvision", "chartqa", "docvqa",
+                                          "infovqa", "ai2d", "textvqa", "mmbench", "librispeech", "fleurs", "covost2",
+                                          "mmau"});
   CHECK_THAT(input_error([] { find_benchmark("vqav2"); }), Contains("known: mmmu, mathvista"));
 }
 
@@ -131,6 +135,112 @@ TEST_CASE("MathVista: the official query is the prompt; answer metadata is kept"
   CHECK(f.choices.empty());
   CHECK(f.images[0].path.size() > 0);  // from the `image` path (decoded_image is null)
   CHECK(r.by_id.at("2").answers == std::vector<std::string>{"4"});
+}
+
+TEST_CASE("MMMU-Pro standard: ten options, the official direct prompt, subject and discipline", "[integration]") {
+  ScratchDir dir;
+  auto r = import("mmmu-pro", dir / "out");
+  CHECK(r.info["rows"] == 3);
+  CHECK(r.info["row_count"]["expected"] == 1730);
+  const Sample& a = r.by_id.at("test_Accounting_12");
+  CHECK(a.task->name == "mmmu-pro-standard");
+  CHECK(a.task->metric == "mmmu-pro");
+  CHECK(render_prompt_text(a) ==
+        "<image 1> Which account balances the ledger?\nA. Cash\nB. Inventory\nC. Retained earnings\nD. Sales\n"
+        "E. Rent\nF. Wages\nG. Interest\nH. Tax payable\nI. Goodwill\nJ. Dividends\n"
+        "Answer with the option letter from the given choices directly.");
+  CHECK(a.choices.size() == 10);
+  CHECK(a.answers == std::vector<std::string>{"C"});
+  CHECK(a.meta["subject"] == "Accounting");
+  CHECK(a.meta["discipline"] == "Business");
+  CHECK(a.meta["setting"] == "standard (10 options)");
+  const Sample& p = r.by_id.at("test_Physics_40");
+  CHECK(p.images.size() == 2);
+  CHECK(p.answers == std::vector<std::string>{"J"});
+  CHECK(p.meta["discipline"] == "Science");
+  CHECK(r.by_id.at("test_History_3").choices.back() == "Han's");
+  CHECK(r.by_id.at("test_History_3").meta["discipline"] == "Humanities & Social Science");
+}
+
+TEST_CASE("MMMU-Pro vision: the question is in the image, the prompt is the instruction alone", "[integration]") {
+  ScratchDir dir;
+  auto r = import("mmmu-pro", dir / "out", kFixtures + "mmmu-pro/vision");
+  const Sample& a = r.by_id.at("test_Accounting_12");
+  CHECK(a.task->name == "mmmu-pro-vision");
+  CHECK(render_prompt_text(a) ==
+        "Answer with the option letter from the given choices directly. The last line of your response should be of "
+        "the following format: 'Answer: $LETTER' (without quotes) where LETTER is one of options.");
+  CHECK(a.images.size() == 1);
+  CHECK(a.question.empty());
+  CHECK(a.choices.size() == 10);
+  CHECK(a.answers == std::vector<std::string>{"C"});
+  const Sample& m = r.by_id.at("test_Music_5");
+  CHECK(m.choices.size() == 4);
+  CHECK(m.meta["discipline"] == "Art & Design");
+  CHECK(m.meta["setting"] == "vision");
+  // A standard row in a vision export, and a letter beyond the options, are errors naming the row.
+  std::string mixed = patched_fixture(dir, "mmmu-pro/vision", 2,
+      R"({"id": "x", "question": "q", "image_1": {"path": "media/000001_image.png"}, "options": "['a', 'b']", "answer": "A", "subject": "Music"})");
+  ImportOptions o;
+  o.benchmark = "mmmu-pro";
+  o.input = mixed;
+  o.out = dir / "bad";
+  CHECK_THAT(input_error([&] { import_benchmark(o); }), Contains("rows.jsonl:2: field 'image'") && Contains("'vision'"));
+  o.input = patched_fixture(dir, "mmmu-pro", 1,
+      R"({"id": "y", "question": "q", "image_1": {"path": "media/000000_image_1.png"}, "options": "['a', 'b']", "answer": "C", "subject": "Art"})");
+  CHECK_THAT(input_error([&] { import_benchmark(o); }), Contains("rows.jsonl:1: field 'answer': expected an option letter A-B, got 'C'"));
+}
+
+TEST_CASE("MATH-Vision: multiple choice and free form, the lmms-eval prompt, subject and level", "[integration]") {
+  ScratchDir dir;
+  auto r = import("mathvision", dir / "out");
+  const std::string instruction = "Please solve the problem step by step and put your answer in one \"\\boxed{}\".";
+  const Sample& f = r.by_id.at("4");
+  CHECK(f.task->name == "mathvision-free");
+  CHECK(f.task->metric == "mathvision");
+  CHECK(render_prompt_text(f) == instruction + "How many different digits can you see in the picture?\n<image1>");
+  CHECK(f.answers == std::vector<std::string>{"6"});
+  CHECK(f.choices.empty());
+  CHECK(f.meta["subject"] == "counting");
+  CHECK(f.meta["level"] == 1);
+  const Sample& mc = r.by_id.at("27");
+  CHECK(mc.task->name == "mathvision-mc");
+  CHECK(render_prompt_text(mc) == instruction +
+                                      "In which order does the pencil pass the shapes?\n<image1>\nChoices: "
+                                      "A. $\\Delta, \\square, \\bullet$\nB. $\\Delta, \\bullet, \\square$\n"
+                                      "C. $\\bullet, \\Delta, \\square$\nD. $\\square, \\Delta, \\bullet$\n"
+                                      "E. $\\square, \\bullet, \\Delta$");
+  CHECK(mc.answers == std::vector<std::string>{"A"});
+  CHECK(r.by_id.at("6").choices == std::vector<std::string>{"A", "B", "C", "D", "E"});
+  // The repository's data/test.jsonl form: no decoded_image, the image at its release path.
+  const Sample& repo = r.by_id.at("1001");
+  CHECK(repo.answers == std::vector<std::string>{"\\frac{3}{8}"});
+  CHECK(check_media(repo.images[0], MediaCheck::kDecode, "jpeg").format == "jpeg");
+  ImportOptions o;
+  o.benchmark = "mathvision";
+  o.out = dir / "bad";
+  o.input = patched_fixture(dir, "mathvision", 1,
+      R"({"id": "4", "question": "q", "options": [], "image": "images/4.jpg", "answer": "6", "subject": "counting"})");
+  CHECK_THAT(input_error([&] { import_benchmark(o); }), Contains("rows.jsonl:1: field 'level': missing"));
+  o.input = patched_fixture(dir, "mathvision", 2,
+      R"({"id": "6", "question": "q", "options": ["A", "B"], "image": "images/missing.jpg", "answer": "A", "level": 1, "subject": "logic"})");
+  CHECK_THAT(input_error([&] { import_benchmark(o); }), Contains("rows.jsonl:2: field 'image'"));
+}
+
+TEST_CASE("InfoVQA: the DocVQA prompt, ANLS, questions on one infographic form a cluster", "[integration]") {
+  ScratchDir dir;
+  auto r = import("infovqa", dir / "out");
+  CHECK(r.info["row_count"]["expected"] == 2801);
+  const Sample& a = r.by_id.at("98313");
+  CHECK(a.task->name == "infovqa-val");
+  CHECK(a.task->metric == "anls");
+  CHECK(a.task->max_new_tokens == 32);
+  CHECK(render_prompt_text(a) == "Which country has the highest share of solar power?\n" + kPhrase);
+  CHECK(a.answers == std::vector<std::string>{"germany", "Germany"});
+  CHECK(a.cluster == std::optional<std::string>("https://example.invalid/infographics/energy-37.jpeg"));
+  CHECK(r.by_id.at("98314").cluster == a.cluster);
+  CHECK(r.by_id.at("98402").cluster != a.cluster);
+  CHECK(r.by_id.at("98402").meta["operation/reasoning"][0] == "counting");
 }
 
 TEST_CASE("ChartQA, DocVQA, AI2D, TextVQA: prompts, answers, clusters", "[integration]") {

@@ -31,10 +31,10 @@ TEST_CASE("g4u data synth --list --json lists every suite with modality and chan
   CHECK(modalities == std::set<std::string>{"image", "audio", "text"});
   auto t = run_g4u("data tasks --json");
   REQUIRE(t.code == 0);
-  CHECK(nlohmann::json::parse(t.out)["tasks"].size() == 27);
+  CHECK(nlohmann::json::parse(t.out)["tasks"].size() == 32);
   auto b = run_g4u("data import --list --json");
   REQUIRE(b.code == 0);
-  CHECK(nlohmann::json::parse(b.out)["benchmarks"].size() == 11);
+  CHECK(nlohmann::json::parse(b.out)["benchmarks"].size() == 14);
 }
 
 TEST_CASE("g4u data synth is byte-identical across processes, and matches the library", "[integration]") {
