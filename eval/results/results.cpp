@@ -4,6 +4,7 @@
 #include "base/error.h"
 #include "base/json_util.h"
 #include "base/hash.h"
+#include "eval/results/breakdowns.h"
 #include "eval/results/meters.h"
 
 #include <algorithm>
@@ -135,8 +136,10 @@ json build_results(const ResultsInput& in, const std::vector<SampleRecord>& reco
   r["run"] = in.run;
   json v = in.variant;
   json tasks = json::array();
-  for (const TaskGroup& g : group_by_task(records)) tasks.push_back(score_task(g, scorer));
+  std::vector<TaskGroup> groups = group_by_task(records);
+  for (const TaskGroup& g : groups) tasks.push_back(score_task(g, scorer));
   v["tasks"] = tasks;
+  v["breakdowns"] = build_breakdowns(groups, scorer);
   std::vector<const SampleRecord*> all;
   for (const auto& rec : records) all.push_back(&rec);
   json lat = latency_summary(all);

@@ -119,6 +119,11 @@ json record_to_json(const SampleRecord& r) {
   if (r.question_type) j["question_type"] = *r.question_type;
   if (r.answer_type) j["answer_type"] = *r.answer_type;
   if (r.precision) j["precision"] = *r.precision;
+  if (!r.breakdown.empty()) {
+    json b = json::object();
+    for (const auto& [name, values] : r.breakdown) b[name] = values.size() == 1 ? json(values[0]) : json(values);
+    j["breakdown"] = b;
+  }
   j["extracted"] = r.extracted;
   j["score"] = r.score ? json(*r.score) : json(nullptr);
   j["parsed"] = r.parsed;
@@ -168,6 +173,14 @@ SampleRecord record_from_json(const json& j, const std::string& where) {
   r.question_type = get_opt_str(j, "question_type", where);
   r.answer_type = get_opt_str(j, "answer_type", where);
   if (j.contains("precision") && !j["precision"].is_null()) r.precision = static_cast<int>(get_int(j, "precision", where));
+  if (j.contains("breakdown") && !j["breakdown"].is_null()) {
+    const json& b = j["breakdown"];
+    if (!b.is_object()) throw_input("{}: field 'breakdown': expected an object, got {}", where, b.type_name());
+    for (const auto& [name, v] : b.items()) {
+      if (v.is_string()) r.breakdown[name] = {v.get<std::string>()};
+      else r.breakdown[name] = get_str_list(b, name.c_str(), where + ": breakdown");
+    }
+  }
   r.extracted = need(j, "extracted", where);
   const json& s = need(j, "score", where);
   if (!s.is_null() && !s.is_number()) throw_input("{}: field 'score': expected a number or null, got {}", where, s.type_name());

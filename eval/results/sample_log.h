@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ struct SampleRecord {
   std::vector<std::string> references, choices;
   std::optional<std::string> cluster, group, question_type, answer_type;
   std::optional<int> precision;
+  // Breakdown groups of the sample ("subject" -> {"Art"}, "skill" -> {"algebraic reasoning", ...}),
+  // from its manifest line's meta by the task's breakdowns (datasets/tasks/tasks.h).
+  std::map<std::string, std::vector<std::string>> breakdown;
   // Per-sample scoring (results.json rescoring the whole task is authoritative).
   nlohmann::json extracted;          // null when nothing was extracted
   std::optional<double> score;       // null where undefined (WER of an empty reference)

@@ -173,6 +173,10 @@ class Runner {
     r.question_type = meta_string("question_type");
     r.answer_type = meta_string("answer_type");
     if (meta.contains("precision") && meta["precision"].is_number()) r.precision = static_cast<int>(meta["precision"].get<double>());
+    for (const datasets::Breakdown& b : t.breakdowns) {
+      std::vector<std::string> values = datasets::breakdown_values(meta, b, s.where);
+      if (!values.empty()) r.breakdown[b.name] = std::move(values);
+    }
     return r;
   }
 
