@@ -74,6 +74,11 @@ std::string show_ci(const json& ci, const std::string& metric, bool diff = false
   };
   return "[" + f(ci[0].get<double>()) + ", " + f(ci[1].get<double>()) + "]";
 }
+// A standard error in display units, unsigned.
+std::string show_stderr(const json& se, const std::string& metric) {
+  std::string s = show_diff(num(se), metric);
+  return s.size() && s[0] == '+' ? s.substr(1) : s;
+}
 std::string show_bytes(std::optional<double> b) {
   if (!b) return "n/a";
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -159,6 +164,41 @@ void load_samples(Variant& v) {
   }
   runner::SampleLog log = runner::read_sample_log(path);
   v.records = std::move(log.records);
+}
+
+// Per-category scores (results.json variants[].breakdowns, eval/results/breakdowns.h): one table per
+// variant and breakdown, the macro average as its last row.
+void breakdown_section(Doc& doc, const std::vector<Variant>& variants) {
+  bool any = false;
+  for (const Variant& v : variants) any = any || (v.v.contains("breakdowns") && !v.v["breakdowns"].empty());
+  if (!any) return;
+  doc.h2("Breakdowns");
+  doc.p("Each group is scored as its task is (same metric and uncertainty method) on the records of that group; "
+        "the macro average is the unweighted mean of the group scores. Records without a group value are counted, "
+        "not dropped.");
+  for (const Variant& v : variants) {
+    if (!v.v.contains("breakdowns")) continue;
+    for (const json& b : v.v["breakdowns"]) {
+      std::string metric = b["metrics"].empty() ? std::string("exact-match") : b["metrics"][0].get<std::string>();
+      doc.p(fmt::format("{} by {} ({}; metrics {}): {} records, {} without a group", b["benchmark"].get<std::string>(),
+                        b["by"].get<std::string>(), v.name, fmt::join(b["metrics"].get<std::vector<std::string>>(), ", "),
+                        b["records"].get<int64_t>(), b["records_without_group"].get<int64_t>()));
+      Table t{{b["by"].get<std::string>(), "samples", "n", "score", "95% CI", "stderr", "parse failures", "failed", "note"},
+              {}};
+      for (const json& g : b["groups"]) {
+        t.rows.push_back({g["group"].get<std::string>(), std::to_string(g["samples"].get<int64_t>()),
+                          std::to_string(g["n"].get<int64_t>()), show_score(num(g["score"]), metric),
+                          show_ci(g["ci95"], metric), show_stderr(g["stderr"], metric), std::to_string(g.value("parse_failures", int64_t(0))),
+                          std::to_string(g.value("failed", int64_t(0))), g.value("note", std::string())});
+      }
+      const json& m = b["macro"];
+      t.rows.push_back({fmt::format("macro ({} groups)", m["groups"].get<int64_t>()), "", "",
+                        show_score(num(m["score"]), metric), show_ci(m["ci95"], metric), show_stderr(m["stderr"], metric),
+                        "", "",
+                        m.value("method", std::string())});
+      doc.table(t);
+    }
+  }
 }
 
 const char* kCss = R"(
@@ -280,10 +320,8 @@ Report build_report(const ReportOptions& o) {
     for (auto& v : variants) {
       const json* t = find_task(v, key);
       if (!t) continue;
-      std::string se = show_diff(num((*t)["stderr"]), metric);
-      if (se.size() && se[0] == '+') se = se.substr(1);
-      std::string cse = t->contains("stderr_clustered") ? show_diff(num((*t)["stderr_clustered"]), metric) : "-";
-      if (cse.size() && cse[0] == '+') cse = cse.substr(1);
+      std::string se = show_stderr((*t)["stderr"], metric);
+      std::string cse = t->contains("stderr_clustered") ? show_stderr((*t)["stderr_clustered"], metric) : "-";
       st.rows.push_back({key, metric + (lower_is_better(metric) ? " (lower is better)" : ""), v.name,
                          std::to_string((*t)["n"].get<int64_t>()), show_score(num((*t)["score"]), metric),
                          show_ci((*t)["ci95"], metric), se + " (" + t->value("stderr_method", std::string("?")) + ")", cse,
@@ -295,6 +333,7 @@ Report build_report(const ReportOptions& o) {
     }
   }
   doc.table(st);
+  breakdown_section(doc, variants);
 
   // --- paired differences ---------------------------------------------------------------------
   doc.h2("Paired differences vs baseline " + variants[base_idx].name);
@@ -441,13 +480,23 @@ Report build_report(const ReportOptions& o) {
           continue;
         }
         auto ours = num((*t)["score"]);
-        auto conv = ours ? to_published_unit(*ours, (*t)["metric"].get<std::string>(), e.unit) : std::nullopt;
+        const std::string metric = (*t)["metric"].get<std::string>();
+        auto conv = ours ? to_published_unit(*ours, metric, e.unit) : std::nullopt;
         if (!conv) {
           row.push_back("n/a (metric " + (*t)["metric"].get<std::string>() + ")");
           continue;
         }
-        row.push_back((e.unit == "percent" ? fmt::format("{:.1f}%", *conv) : fmt::format("{:.4g}", *conv)) +
-                      fmt::format(" (n={})", (*t)["n"].get<int64_t>()));
+        auto shown = [&](double x) { return e.unit == "percent" ? fmt::format("{:.1f}%", x) : fmt::format("{:.4g}", x); };
+        std::string cell = shown(*conv) + fmt::format(" (n={})", (*t)["n"].get<int64_t>());
+        cell += "; published - ours " + (e.unit == "percent" ? fmt::format("{:+.1f} pp", e.value - *conv)
+                                                             : fmt::format("{:+.4g}", e.value - *conv));
+        const json& ci = (*t)["ci95"];
+        auto lo = ci.is_array() ? to_published_unit(ci[0].get<double>(), metric, e.unit) : std::nullopt;
+        auto hi = ci.is_array() ? to_published_unit(ci[1].get<double>(), metric, e.unit) : std::nullopt;
+        if (lo && hi)
+          cell += fmt::format("; {} our 95% CI [{}, {}]", e.value >= *lo && e.value <= *hi ? "inside" : "outside",
+                              shown(*lo), shown(*hi));
+        row.push_back(cell);
       }
       row.push_back(e.source + (e.note.empty() ? "" : "; " + e.note));
       pub.rows.push_back(row);

@@ -1,7 +1,9 @@
-// g4u report: charts, the published-scores file, report.md/report.html from two variants, headless
+// g4u report: charts, the published-scores file, report.md/report.html from two variants, breakdown tables, headless
 // Chromium rendering (when installed), bad input.
 #include "base/error.h"
+#include "eval/results/results.h"
 #include "reports/published.h"
+#include "reports/report.h"
 #include "reports/svg.h"
 #include "eval/runner/runner_test_util.h"
 
@@ -57,6 +59,9 @@ TEST_CASE("published scores: the shipped Gemma 4 12B file and bad files", "[unit
   CHECK(by.at("FLEURS (error rate, excluding Chinese)").value == 0.069);
   CHECK_FALSE(by.at("FLEURS (error rate, excluding Chinese)").higher_is_better);
   CHECK_FALSE(by.at("DocVQA (ANLS)").verified);
+  CHECK(by.at("MMMU Pro (vision)").task == "mmmu-pro-vision");
+  CHECK(by.at("InfoVQA (ANLS)").task == "infovqa-val");
+  CHECK_FALSE(by.at("InfoVQA (ANLS)").verified);
   for (auto& e : t.entries) CHECK_FALSE(e.source.empty());
 
   ScratchDir d;
@@ -152,4 +157,57 @@ TEST_CASE("g4u report: two variants, paired differences, charts, published table
   CHECK(run_g4u("report --out " + (d / "r4") + " " + (d / "nope.json")).code == 2);
   auto dup = run_g4u("report --out " + (d / "r5") + " " + (d / "fp32/results.json") + " " + (d / "fp32/results.json"));
   CHECK(dup.code == 2);
+}
+
+TEST_CASE("g4u report: breakdown tables and published - ours from a hand-made results file", "[unit]") {
+  using namespace g4u::runner;
+  ScratchDir d;
+  auto record = [](const std::string& id, const std::string& task, const std::string& metric, const std::string& pred,
+                   const std::string& ref, std::vector<std::string> choices, const char* subject) {
+    SampleRecord r;
+    r.id = id;
+    r.task = task;
+    r.metric = metric;
+    r.normalizer = "none";
+    r.prediction = pred;
+    r.references = {ref};
+    r.choices = std::move(choices);
+    if (subject) r.breakdown["subject"] = {subject};
+    r.stopped = true;
+    r.batch.id = "b/" + id;
+    r.batch.size = 1;
+    return r;
+  };
+  const std::vector<std::string> abc = {"x", "y", "z"};
+  std::vector<SampleRecord> rs = {record("a1", "mmmu-val-mc", "mmmu-mc", "(A)", "A", abc, "Art"),
+                                  record("a2", "mmmu-val-mc", "mmmu-mc", "(B)", "A", abc, "Art"),
+                                  record("m1", "mmmu-val-mc", "mmmu-mc", "(C)", "C", abc, "Math"),
+                                  record("i1", "infovqa-val", "anls", "germany", "Germany", {}, nullptr),
+                                  record("i2", "infovqa-val", "anls", "xyz", "abc", {}, nullptr)};
+  Scorer scorer(ScoringOptions{});
+  std::string samples;
+  for (auto& r : rs) {
+    scorer.score_one(r);
+    samples += record_to_json(r).dump() + "\n";
+  }
+  ResultsInput in;
+  in.config = {{"scoring", ScoringOptions{}.to_json()}};
+  in.environment = {{"git_commit", "abc"}};
+  in.variant = {{"name", "v"}, {"weights", {{"bits_per_weight", 16}, {"total_bytes", 4}}},
+                {"memory", {{"peak_rss_bytes", 1}, {"peak_cuda_bytes", nullptr}}}};
+  in.run = {{"complete", true}};
+  write_file(d / "results.json", build_results(in, rs, scorer).dump());
+  write_file(d / "samples.jsonl", samples);
+  ReportOptions o;
+  o.results = {d / "results.json"};
+  o.out = d / "report";
+  o.published = kPublished;
+  Report r = build_report(o);
+  // Art: 1 and 0 -> 50.0 %, SE 50.0 pp; Math: one right item; macro (50 % + 100 %) / 2 = 75 %.
+  CHECK_THAT(r.markdown, Contains("## Breakdowns") && Contains("mmmu by subject (v; metrics mmmu-mc): 3 records, 0 without a group") &&
+                             Contains("| Art | 2 | 2 | 50.0% | [-48.0%, 148.0%] | 50.0 pp | 0 | 0 |  |") &&
+                             Contains("| macro (2 groups) |  |  | 75.0% |"));
+  // InfoVQA: ANLS 1 and 0 -> 50.0 %; published 88.4 lies inside [-48.0 %, 148.0 %].
+  CHECK_THAT(r.markdown, Contains("50.0% (n=2); published - ours +38.4 pp; inside our 95% CI [-48.0%, 148.0%]"));
+  CHECK_THAT(r.html, Contains("<h2>Breakdowns</h2>"));
 }
