@@ -149,16 +149,10 @@ json build_breakdowns(const std::vector<TaskGroup>& tasks, Scorer& scorer) {
   for (const auto& [id, b] : all) {
     json groups = json::array();
     for (const auto& [value, g] : b.groups) groups.push_back(score_group(value, g, scorer));
-    json entry;
-    entry["benchmark"] = id.first;
-    entry["by"] = id.second;
-    entry["tasks"] = b.task_names;
-    entry["metrics"] = b.metrics;
-    entry["records"] = b.records;
-    entry["records_without_group"] = b.without_group;
-    entry["groups"] = groups;
-    entry["macro"] = macro_average(groups, b.overlapping);
-    out.push_back(entry);
+    json macro = macro_average(groups, b.overlapping);
+    out.push_back({{"benchmark", id.first}, {"by", id.second}, {"tasks", b.task_names}, {"metrics", b.metrics},
+                   {"records", b.records}, {"records_without_group", b.without_group}, {"groups", std::move(groups)},
+                   {"macro", std::move(macro)}});
   }
   return out;
 }

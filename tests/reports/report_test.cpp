@@ -2,6 +2,7 @@
 // Chromium rendering (when installed), bad input.
 #include "base/error.h"
 #include "eval/results/results.h"
+#include "eval/results/results_test_util.h"
 #include "reports/published.h"
 #include "reports/report.h"
 #include "reports/svg.h"
@@ -164,18 +165,9 @@ TEST_CASE("g4u report: breakdown tables and published - ours from a hand-made re
   ScratchDir d;
   auto record = [](const std::string& id, const std::string& task, const std::string& metric, const std::string& pred,
                    const std::string& ref, std::vector<std::string> choices, const char* subject) {
-    SampleRecord r;
-    r.id = id;
-    r.task = task;
-    r.metric = metric;
-    r.normalizer = "none";
-    r.prediction = pred;
-    r.references = {ref};
+    SampleRecord r = g4u::test::record(id, task, metric, pred, {ref});
     r.choices = std::move(choices);
     if (subject) r.breakdown["subject"] = {subject};
-    r.stopped = true;
-    r.batch.id = "b/" + id;
-    r.batch.size = 1;
     return r;
   };
   const std::vector<std::string> abc = {"x", "y", "z"};
@@ -190,12 +182,8 @@ TEST_CASE("g4u report: breakdown tables and published - ours from a hand-made re
     scorer.score_one(r);
     samples += record_to_json(r).dump() + "\n";
   }
-  ResultsInput in;
-  in.config = {{"scoring", ScoringOptions{}.to_json()}};
-  in.environment = {{"git_commit", "abc"}};
-  in.variant = {{"name", "v"}, {"weights", {{"bits_per_weight", 16}, {"total_bytes", 4}}},
-                {"memory", {{"peak_rss_bytes", 1}, {"peak_cuda_bytes", nullptr}}}};
-  in.run = {{"complete", true}};
+  ResultsInput in = g4u::test::results_input();
+  in.variant["weights"]["bits_per_weight"] = 16;
   write_file(d / "results.json", build_results(in, rs, scorer).dump());
   write_file(d / "samples.jsonl", samples);
   ReportOptions o;

@@ -4,6 +4,7 @@
 #include "eval/results/breakdowns.h"
 #include "eval/results/merge.h"
 #include "eval/results/results.h"
+#include "eval/results/results_test_util.h"
 #include "test_util.h"
 
 #include <cmath>
@@ -11,28 +12,20 @@
 
 using namespace g4u::runner;
 using Catch::Detail::Approx;
-using g4u::test::ScratchDir;
-using g4u::test::write_file;
+using namespace g4u::test;  // ScratchDir, write_file, record, results_input
 using json = nlohmann::json;
 
 namespace {
 
 constexpr double kZ = 1.959963984540054;
 
-SampleRecord grouped_record(const std::string& id, const std::string& task, const std::string& metric, const std::string& pred,
-                 const std::string& ref, std::map<std::string, std::vector<std::string>> breakdown,
-                 const std::string& normalizer = "none") {
-  SampleRecord r;
-  r.id = id;
-  r.task = task;
-  r.metric = metric;
-  r.normalizer = normalizer;
-  r.prediction = pred;
-  r.references = {ref};
+// A record in the given breakdown groups.
+SampleRecord grouped_record(const std::string& id, const std::string& task, const std::string& metric,
+                            const std::string& pred, const std::string& ref,
+                            std::map<std::string, std::vector<std::string>> breakdown,
+                            const std::string& normalizer = "none") {
+  SampleRecord r = g4u::test::record(id, task, metric, pred, {ref}, normalizer);
   r.breakdown = std::move(breakdown);
-  r.stopped = true;
-  r.batch.id = "b/" + id;
-  r.batch.size = 1;
   return r;
 }
 
@@ -83,22 +76,12 @@ const json& group(const json& b, const std::string& name) {
   return none;
 }
 
-ResultsInput breakdown_input() {
-  ResultsInput in;
-  in.config = {{"scoring", ScoringOptions{}.to_json()}};
-  in.environment = {{"git_commit", "abc"}};
-  in.variant = {{"name", "v"}, {"weights", {{"bits_per_weight", 32}, {"total_bytes", 4}}},
-                {"memory", {{"peak_rss_bytes", 1}, {"peak_cuda_bytes", nullptr}}}};
-  in.run = {{"complete", true}};
-  return in;
-}
-
 }  // namespace
 
 TEST_CASE("breakdowns: MMMU per subject and discipline, tasks pooled, CIs by hand", "[unit]") {
   ScratchDir dir;
   Scorer scorer(ScoringOptions{});
-  json res = build_results(breakdown_input(), through_log(dir, mmmu_records()), scorer);
+  json res = build_results(g4u::test::results_input(), through_log(dir, mmmu_records()), scorer);
   const json& subject = breakdown(res, "mmmu", "subject");
   CHECK(subject["records"] == 6);
   CHECK(subject["records_without_group"] == 1);
@@ -142,7 +125,7 @@ TEST_CASE("breakdowns: FLEURS per language (corpus WER and CER) with a macro ave
       grouped_record("f2", "fleurs", "wer", "e f", "e f", lang("en_us"), "whisper-basic"),          // 0 / 2
       grouped_record("f3", "fleurs", "wer", "g h", "g i", lang("fr_fr"), "whisper-basic"),          // 1 / 2
       grouped_record("f4", "fleurs-cer", "cer", "你好", "你们", lang("cmn_hans_cn"), "whisper-basic")};  // 1 / 2 characters
-  json res = build_results(breakdown_input(), through_log(dir, rs), scorer);
+  json res = build_results(g4u::test::results_input(), through_log(dir, rs), scorer);
   const json& b = breakdown(res, "fleurs", "language");
   CHECK(b["metrics"] == json({"cer", "wer"}));
   // en_us: corpus WER (1 + 0) / (4 + 2) = 1/6, not the mean of 1/4 and 0.
@@ -168,7 +151,7 @@ TEST_CASE("breakdowns: MathVista skills put a record in every group it names", "
     r.answer_type = "integer";
     return r;
   };
-  json res = build_results(breakdown_input(), through_log(dir, {mv("1", "4", {"arithmetic", "statistical"}), mv("2", "5", {"arithmetic"})}),
+  json res = build_results(g4u::test::results_input(), through_log(dir, {mv("1", "4", {"arithmetic", "statistical"}), mv("2", "5", {"arithmetic"})}),
                            scorer);
   const json& b = breakdown(res, "mathvista", "skill");
   CHECK(group(b, "arithmetic")["n"] == 2);
@@ -186,7 +169,7 @@ TEST_CASE("g4u merge recomputes the breakdowns from the shards' records", "[inte
   ScratchDir dir;
   Scorer scorer(ScoringOptions{});
   std::vector<SampleRecord> all = through_log(dir, mmmu_records());
-  json whole = build_results(breakdown_input(), all, scorer);
+  json whole = build_results(g4u::test::results_input(), all, scorer);
   const g4u::datasets::Shard shards[2] = {{0, 2}, {1, 2}};
   std::vector<std::string> dirs;
   for (const auto& shard : shards) {
@@ -200,7 +183,7 @@ TEST_CASE("g4u merge recomputes the breakdowns from the shards' records", "[inte
         text += record_to_json(r).dump() + "\n";
       }
     write_file(d + "/samples.jsonl", text);
-    ResultsInput in = breakdown_input();
+    ResultsInput in = g4u::test::results_input();
     in.run = {{"complete", true}, {"selected", mine.size()}};
     json res = build_results(in, mine, scorer);
     write_file(d + "/results.json", res.dump());

@@ -1,6 +1,7 @@
 // results.json from records: scores recomputed per task, order-independent; schema checks.
 #include "base/error.h"
 #include "eval/results/results.h"
+#include "eval/results/results_test_util.h"
 #include "test_util.h"
 
 #include <algorithm>
@@ -14,29 +15,10 @@ using g4u::test::write_file;
 
 namespace {
 
+using g4u::test::results_input;
 SampleRecord rec(const std::string& id, const std::string& task, const std::string& metric, const std::string& pred,
                  std::vector<std::string> refs, const std::string& normalizer = "none") {
-  SampleRecord r;
-  r.id = id;
-  r.task = task;
-  r.metric = metric;
-  r.normalizer = normalizer;
-  r.prediction = pred;
-  r.references = std::move(refs);
-  r.stopped = true;
-  r.batch.id = "b/" + id;
-  r.batch.size = 1;
-  return r;
-}
-
-ResultsInput input() {
-  ResultsInput in;
-  in.config = {{"x", 1}};
-  in.environment = {{"git_commit", "abc"}};
-  in.variant = {{"name", "v"}, {"weights", {{"bits_per_weight", 32}, {"total_bytes", 4}}},
-                {"memory", {{"peak_rss_bytes", 1}, {"peak_cuda_bytes", nullptr}}}};
-  in.run = {{"shards", {"0/1"}}};
-  return in;
+  return g4u::test::record(id, task, metric, pred, std::move(refs), normalizer);
 }
 
 }  // namespace
@@ -48,10 +30,10 @@ TEST_CASE("per-task scores: mean, CLT stderr and CI computed by hand", "[unit]")
   for (auto& r : rs) scorer.score_one(r);
   CHECK(rs[0].score == 1.0);  // exact match strips whitespace
   CHECK(rs[1].score == 0.0);
-  nlohmann::json res = build_results(input(), rs, scorer);
+  nlohmann::json res = build_results(results_input(), rs, scorer);
   CHECK(res["schema"] == "g4u.results");
   CHECK(res["schema_version"] == kResultsSchemaVersion);
-  CHECK(res["config_hash"] == config_hash({{"x", 1}}));
+  CHECK(res["config_hash"] == config_hash(results_input().config));
   const auto& t = res["variants"][0]["tasks"][0];
   CHECK(t["task"] == "arith");
   CHECK(t["n"] == 4);
@@ -65,7 +47,7 @@ TEST_CASE("per-task scores: mean, CLT stderr and CI computed by hand", "[unit]")
 
   // The same records in another order give the same document.
   std::vector<SampleRecord> shuffled = {rs[2], rs[0], rs[3], rs[1]};
-  CHECK(build_results(input(), shuffled, scorer)["variants"][0]["tasks"] == res["variants"][0]["tasks"]);
+  CHECK(build_results(results_input(), shuffled, scorer)["variants"][0]["tasks"] == res["variants"][0]["tasks"]);
 }
 
 TEST_CASE("corpus metrics and per-line normalizers are grouped per task", "[unit]") {
@@ -75,7 +57,7 @@ TEST_CASE("corpus metrics and per-line normalizers are grouped per task", "[unit
                                   rec("2", "spoken-words", "wer", "Blue, sky!", {"blue sky"}, "whisper-basic"),
                                   rec("3", "fleurs", "wer", "a b", {"a b"}, "whisper-basic"),
                                   rec("4", "fleurs", "wer", "a", {"a c"}, "none")};
-  nlohmann::json res = build_results(input(), rs, scorer);
+  nlohmann::json res = build_results(results_input(), rs, scorer);
   std::map<std::string, nlohmann::json> by_key;
   for (auto& t : res["variants"][0]["tasks"]) by_key[t["key"].get<std::string>()] = t;
   REQUIRE(by_key.count("spoken-words"));
@@ -93,7 +75,7 @@ TEST_CASE("failed samples are scored as empty outputs and counted", "[unit]") {
   f.stopped = false;
   scorer.score_one(f);
   CHECK(f.score == 0.0);
-  nlohmann::json res = build_results(input(), {f, rec("y", "arith", "exact-match", "4", {"4"})}, scorer);
+  nlohmann::json res = build_results(results_input(), {f, rec("y", "arith", "exact-match", "4", {"4"})}, scorer);
   CHECK(res["variants"][0]["tasks"][0]["failed"] == 1);
   CHECK(res["variants"][0]["tasks"][0]["hit_max_new_tokens"] == 0);
 }
@@ -103,7 +85,7 @@ TEST_CASE("read_results: schema name, version and fields are checked", "[unit]")
   Scorer scorer(ScoringOptions{});
   std::vector<SampleRecord> rs = {rec("a", "arith", "exact-match", "1", {"1"}), rec("b", "arith", "exact-match", "2", {"1"})};
   for (auto& r : rs) scorer.score_one(r);
-  nlohmann::json good = build_results(input(), rs, scorer);
+  nlohmann::json good = build_results(results_input(), rs, scorer);
   std::string path = d / "results.json";
   write_file(path, good.dump());
   CHECK(read_results(path) == good);
