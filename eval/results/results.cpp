@@ -170,6 +170,43 @@ void check_num_or_null(const json& j, const std::string& key, const std::string&
   expect(v.is_number() || v.is_null(), where, key, "a number or null", v);
 }
 
+void check_ci(const json& j, const std::string& where) {
+  const json& ci = field(j, "ci95", where);
+  expect(ci.is_null() || (ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number()), where, "ci95",
+         "[lo, hi] or null", ci);
+}
+
+// variants[].breakdowns (optional; eval/results/breakdowns.h): the fields reports use.
+void check_breakdowns(const json& bs, const std::string& vw) {
+  expect(bs.is_array(), vw, "breakdowns", "a list", bs);
+  for (size_t i = 0; i < bs.size(); ++i) {
+    std::string bw = fmt::format("{}.breakdowns[{}]", vw, i);
+    const json& b = bs[i];
+    expect(b.is_object(), vw, fmt::format("breakdowns[{}]", i), "an object", b);
+    for (const char* key : {"benchmark", "by"}) expect(field(b, key, bw).is_string(), bw, key, "a string", b[key]);
+    for (const char* key : {"records", "records_without_group"})
+      expect(field(b, key, bw).is_number_integer(), bw, key, "an integer", b[key]);
+    expect(field(b, "metrics", bw).is_array(), bw, "metrics", "a list", b["metrics"]);
+    for (const json& m : b["metrics"]) expect(m.is_string(), bw, "metrics", "a list of strings", b["metrics"]);
+    const json& gs = field(b, "groups", bw);
+    expect(gs.is_array(), bw, "groups", "a list", gs);
+    for (size_t k = 0; k < gs.size(); ++k) {
+      std::string gw = fmt::format("{}.groups[{}]", bw, k);
+      const json& g = gs[k];
+      expect(g.is_object(), bw, fmt::format("groups[{}]", k), "an object", g);
+      expect(field(g, "group", gw).is_string(), gw, "group", "a string", g["group"]);
+      for (const char* key : {"samples", "n"}) expect(field(g, key, gw).is_number_integer(), gw, key, "an integer", g[key]);
+      for (const char* key : {"score", "stderr"}) check_num_or_null(g, key, gw);
+      check_ci(g, gw);
+    }
+    const json& m = field(b, "macro", bw);
+    expect(m.is_object(), bw, "macro", "an object", m);
+    expect(field(m, "groups", bw + ".macro").is_number_integer(), bw + ".macro", "groups", "an integer", m["groups"]);
+    for (const char* key : {"score", "stderr"}) check_num_or_null(m, key, bw + ".macro");
+    check_ci(m, bw + ".macro");
+  }
+}
+
 }  // namespace
 
 json read_results(const std::string& path) {
@@ -215,10 +252,9 @@ json read_results(const std::string& path) {
       eval::metric_registry().find(t["metric"].get<std::string>(), fmt::format("{}: field 'metric'", tw));
       expect(field(t, "n", tw).is_number_integer(), tw, "n", "an integer", t["n"]);
       for (const char* key : {"score", "stderr", "parse_failure_rate"}) check_num_or_null(t, key, tw);
-      const json& ci = field(t, "ci95", tw);
-      expect(ci.is_null() || (ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number()), tw, "ci95",
-             "[lo, hi] or null", ci);
+      check_ci(t, tw);
     }
+    if (v.contains("breakdowns")) check_breakdowns(v["breakdowns"], vw);
   }
   return r;
 }

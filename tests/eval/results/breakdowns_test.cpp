@@ -197,3 +197,27 @@ TEST_CASE("g4u merge recomputes the breakdowns from the shards' records", "[inte
   CHECK(merged["variants"][0]["breakdowns"] == whole["variants"][0]["breakdowns"]);
   CHECK(read_results(dir / "merged/results.json")["variants"][0]["breakdowns"] == whole["variants"][0]["breakdowns"]);
 }
+
+TEST_CASE("read_results checks the breakdowns it will show", "[unit]") {
+  ScratchDir dir;
+  Scorer scorer(ScoringOptions{});
+  json good = build_results(results_input(), through_log(dir, mmmu_records()), scorer);
+  std::string path = dir / "results.json";
+  auto fails = [&](json j, const std::string& what) {
+    write_file(path, j.dump());
+    CHECK_THROWS_WITH(read_results(path), Catch::Matchers::Contains(path) && Catch::Matchers::Contains(what));
+  };
+  json j = good;
+  j["variants"][0]["breakdowns"] = json::object();
+  fails(j, "field 'breakdowns': expected a list");
+  j = good;
+  j["variants"][0]["breakdowns"][0]["groups"][0]["score"] = "0.5";
+  fails(j, "variants[0].breakdowns[0].groups[0]: field 'score'");
+  j = good;
+  j["variants"][0]["breakdowns"][1].erase("macro");
+  fails(j, "breakdowns[1]: field 'macro': missing");
+  j = good;
+  j["variants"][0].erase("breakdowns");  // results files written before breakdowns existed
+  write_file(path, j.dump());
+  CHECK(read_results(path) == j);
+}
