@@ -2,8 +2,7 @@
 #include "model/io/sysinfo.h"
 
 #include "base/error.h"
-#include "quant/io/checkpoint.h"
-#include "quant/io/gguf_import.h"
+#include "quant/io/any_model.h"
 
 namespace g4u::app {
 
@@ -35,11 +34,7 @@ model::LoadedModel load_from_flags(const ModelFlags& f, bool with_tokenizer) {
   opt.packed_head = !f.dense_head;
   opt.tokenizer = with_tokenizer;
   opt.map_weights = f.mmap;
-  // A quantized checkpoint (quantization.json, written by `g4u quantize`) runs with QuantLinear.
-  if (quant::is_quantized_checkpoint(f.model)) return quant::load_quantized_model(f.model, opt);
-  // A GGUF file (gemma4 architecture) loads as the same quantized model.
-  if (quant::is_gguf_file(f.model)) return quant::load_gguf_model(f.model, opt);
-  return model::load_model(f.model, opt);
+  return quant::load_any_model(f.model, opt);
 }
 
 std::vector<int64_t> parse_id_list(const std::string& text, const std::string& flag) {
