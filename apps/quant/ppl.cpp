@@ -12,13 +12,10 @@
 #include "apps/command.h"
 #include "apps/flags/model_flags.h"
 #include "base/error.h"
-#include "base/json_util.h"
-#include "quant/io/checkpoint.h"
 #include "eval/perplexity/perplexity.h"
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <memory>
 
 namespace g4u::app {
@@ -41,43 +38,33 @@ Command ppl_cmd("ppl", "Perplexity (llama.cpp protocol) and KL divergence agains
   sub.add_option("--kl-base", f->kl_base, "Base model (preset or dir) for the KL-divergence statistics");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
-    if (f->chunks < 0) throw_input("--chunks {}: must be >= 0", f->chunks);
-    const std::string text = read_text_file(f->data);
-    model::LoadedModel lm = load_from_flags(f->model);
-    if (!f->quant.empty()) quant::quantize_in_memory(*lm.model, f->quant, 0, !f->model.dense_head);
-    std::unique_ptr<model::LoadedModel> base;
-    if (!f->kl_base.empty()) {
-      ModelFlags bf = f->model;
-      bf.model = f->kl_base;
-      base = std::make_unique<model::LoadedModel>(load_from_flags(bf));
-      if (base->model->config().text.vocab_size != lm.model->config().text.vocab_size)
-        throw_input("--kl-base {}: vocabulary {} differs from the model's {}", f->kl_base,
-                    base->model->config().text.vocab_size, lm.model->config().text.vocab_size);
-    }
-    std::vector<int64_t> tokens = lm.tokenizer->encode(text);
-    auto chunks = quant::ppl_chunks(tokens, f->ctx, lm.model->config().text.bos_token_id, f->chunks);
-    auto t0 = std::chrono::steady_clock::now();
-    quant::PerplexityStats st = quant::run_perplexity(
-        *lm.model, base ? base->model.get() : nullptr, chunks,
-        [&](int64_t c, double ppl) { if (!f->json) fmt::print(stderr, "[{}]{:.4f} ", c + 1, ppl); });
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::json j = st.summary();
-    j["model"] = lm.source;
-    j["quant"] = f->quant.empty() ? nlohmann::json(nullptr) : nlohmann::json(f->quant);
-    j["kl_base"] = f->kl_base.empty() ? nlohmann::json(nullptr) : nlohmann::json(f->kl_base);
-    j["data"] = f->data;
-    j["ctx"] = f->ctx;
-    j["chunks"] = chunks.size();
-    j["text_tokens"] = tokens.size();
+    quant::PerplexityRun run;
+    run.model = f->model.model;
+    run.data = f->data;
+    run.ctx = f->ctx;
+    run.chunks = f->chunks;
+    run.quant = f->quant;
+    run.packed_head = !f->model.dense_head;
+    run.kl_base = f->kl_base;
+    // The base is loaded with the same flags as the model.
+    const ModelFlags flags = f->model;
+    auto load = [flags](const std::string& source) {
+      ModelFlags mf = flags;
+      mf.model = source;
+      return load_from_flags(mf);
+    };
+    const bool json = f->json;
+    nlohmann::json j = quant::measure_perplexity(
+        run, load, [json](int64_t c, double ppl) { if (!json) fmt::print(stderr, "[{}]{:.4f} ", c + 1, ppl); });
     j["dtype"] = f->model.dtype;
-    j["seconds"] = secs;
     if (f->json) {
       print_json(j);
       return 0;
     }
-    fmt::print(stderr, "\n{} chunks x ctx {} ({} scored tokens), {:.1f} s\n", chunks.size(), f->ctx, st.count(), secs);
+    fmt::print(stderr, "\n{} chunks x ctx {} ({} scored tokens), {:.1f} s\n", j["chunks"].get<int64_t>(), f->ctx,
+               j["scored_tokens"].get<int64_t>(), j["seconds"].get<double>());
     fmt::print(stderr, "PPL = {:.4f} +/- {:.5f}\n", j["ppl"]["value"].get<double>(), j["ppl"]["uncertainty"].get<double>());
-    if (st.has_base()) {
+    if (!j["kl_base"].is_null()) {
       fmt::print(stderr, "PPL(base) = {:.4f}; PPL ratio {:.6f} +/- {:.6f}; mean KLD {:.6f} +/- {:.6f}; "
                          "same top {:.3f} %; RMS dp {:.3f} %\n",
                  j["ppl_base"]["value"].get<double>(), j["ppl_ratio"]["value"].get<double>(),

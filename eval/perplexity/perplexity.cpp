@@ -1,8 +1,12 @@
 #include "eval/perplexity/perplexity.h"
 
 #include "base/error.h"
+#include "base/json_util.h"
+#include "quant/io/checkpoint.h"
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <cmath>
 
 namespace g4u::quant {
@@ -159,6 +163,35 @@ PerplexityStats run_perplexity(model::Gemma4Model& m, model::Gemma4Model* base,
     if (progress) progress(static_cast<int64_t>(c), st.ppl());
   }
   return st;
+}
+
+nlohmann::json measure_perplexity(const PerplexityRun& run, const ModelSourceLoader& load,
+                                  const std::function<void(int64_t, double)>& progress) {
+  if (run.chunks < 0) throw_input("chunks {}: must be >= 0", run.chunks);
+  const std::string text = read_text_file(run.data);
+  model::LoadedModel lm = load(run.model);
+  if (!run.quant.empty()) quantize_in_memory(*lm.model, run.quant, 0, run.packed_head);
+  std::unique_ptr<model::LoadedModel> base;
+  if (!run.kl_base.empty()) {
+    base = std::make_unique<model::LoadedModel>(load(run.kl_base));
+    if (base->model->config().text.vocab_size != lm.model->config().text.vocab_size)
+      throw_input("KL base {}: vocabulary {} differs from the model's {}", run.kl_base,
+                  base->model->config().text.vocab_size, lm.model->config().text.vocab_size);
+  }
+  std::vector<int64_t> tokens = lm.tokenizer->encode(text);
+  auto chunks = ppl_chunks(tokens, run.ctx, lm.model->config().text.bos_token_id, run.chunks);
+  auto t0 = std::chrono::steady_clock::now();
+  PerplexityStats st = run_perplexity(*lm.model, base ? base->model.get() : nullptr, chunks, progress);
+  nlohmann::json j = st.summary();
+  j["model"] = lm.source;
+  j["quant"] = run.quant.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.quant);
+  j["kl_base"] = run.kl_base.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.kl_base);
+  j["data"] = run.data;
+  j["ctx"] = run.ctx;
+  j["chunks"] = chunks.size();
+  j["text_tokens"] = tokens.size();
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return j;
 }
 
 }  // namespace g4u::quant

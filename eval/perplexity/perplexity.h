@@ -16,6 +16,7 @@
 // The summary has every statistic of §4.2 with the uncertainties stated there.
 #pragma once
 
+#include "model/io/loader.h"
 #include "model/model.h"
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace g4u::quant {
@@ -63,5 +65,21 @@ double percentile(std::vector<double> values, double p);
 PerplexityStats run_perplexity(model::Gemma4Model& model, model::Gemma4Model* base,
                                const std::vector<std::vector<int64_t>>& chunks,
                                const std::function<void(int64_t, double)>& progress = {});
+
+// `g4u ppl` (and the ppl step of `g4u run`): the model over a text file, optionally quantized in
+// memory first, optionally against a KL base; the model and the base are loaded with `load`.
+struct PerplexityRun {
+  std::string model, data;  // model source; UTF-8 text file
+  int64_t ctx = 512;
+  int64_t chunks = 0;       // at most this many chunks (0: all)
+  std::string quant;        // RTN recipe applied to the model in memory ("" : as loaded)
+  bool packed_head = true;  // quantize_in_memory's packed_head
+  std::string kl_base;      // base model source ("" : no KL statistics)
+};
+using ModelSourceLoader = std::function<model::LoadedModel(const std::string& source)>;
+// The summary (PerplexityStats::summary) plus model, quant, kl_base, data, ctx, chunks,
+// text_tokens and seconds. `progress` as in run_perplexity.
+nlohmann::json measure_perplexity(const PerplexityRun& run, const ModelSourceLoader& load,
+                                  const std::function<void(int64_t, double)>& progress = {});
 
 }  // namespace g4u::quant
