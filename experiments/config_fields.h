@@ -227,6 +227,36 @@ void check_option_fields(const S& options, const std::vector<OptionField<S>>& fi
     std::visit([&](auto member) { check_limits(options.*member, f.limits, f.flag); }, f.member);
 }
 
+// The JSON key of an option in an experiment file: the flag without "--", '-' as '_'
+// ("--sample-temperature" -> "sample_temperature").
+inline std::string option_json_key(const std::string& flag) {
+  std::string key = flag.rfind("--", 0) == 0 ? flag.substr(2) : flag;
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
+
+// Reads the options of `fields` but those in `skip` from `o` by their JSON keys and checks their
+// limits; a required option that is missing is an InputError naming the key.
+template <typename S>
+void read_option_fields(JsonObject& o, S& out, const std::vector<OptionField<S>>& fields,
+                        const std::vector<std::string>& skip) {
+  for (const auto& f : fields) {
+    if (std::find(skip.begin(), skip.end(), f.flag) != skip.end()) continue;
+    const std::string key = option_json_key(f.flag);
+    if (!o.has(key)) {
+      if (f.required) throw_input("{}: missing", o.field(key));
+      continue;
+    }
+    std::visit(
+        [&](auto member) {
+          using T = std::decay_t<decltype(out.*member)>;
+          out.*member = detail::read_json_value<T>(o, key);
+          check_limits(out.*member, f.limits, o.field(key));
+        },
+        f.member);
+  }
+}
+
 template <typename S>
 std::vector<HelpRow> help_rows(const std::vector<OptionField<S>>& fields) {
   std::vector<HelpRow> rows;

@@ -356,29 +356,6 @@ void save_final(const fs::path& out, const model::Gemma4Model& m, const std::str
   fs::remove_all(tmp);
 }
 
-model::ModelConfig model_config_for(const TrainConfig& c) {
-  model::ModelConfig mc;
-  if (auto preset = model::model_preset(c.model)) {
-    mc = *preset;
-  } else if (fs::exists(fs::path(c.model) / "config.json")) {
-    mc = model::load_model_config((fs::path(c.model) / "config.json").string());
-  } else {
-    throw_input("{}: model '{}' is neither a preset ({}) nor a checkpoint folder", c.where, c.model,
-                fmt::join(model::model_preset_names(), ", "));
-  }
-  if (!c.config_overrides.empty()) {
-    nlohmann::json j = model::model_config_to_json(mc);
-    j.merge_patch(c.config_overrides);
-    std::string name = mc.name;
-    mc = model::model_config_from_json(j, c.where + ": config_overrides");
-    mc.name = name;
-  }
-  if (mc.text.vocab_size > 4096 || mc.text.num_layers > 32)
-    throw_input("{}: model '{}' is too large to train on a CPU (vocab {}, {} layers)", c.where, c.model,
-                mc.text.vocab_size, mc.text.num_layers);
-  return mc;
-}
-
 // Gemma 4 attends with scale 1.0 and relies on its learned QK-norm weights for the logit scale.
 // With those weights at 1 (the generic norm init), q.k of unit-RMS vectors has a standard deviation
 // of sqrt(head_dim) (8 for 64 dims): attention starts nearly one-hot on random keys and learns
@@ -413,6 +390,29 @@ double mean_of_last(const nlohmann::json& train_curve, size_t k, const char* key
 
 }  // namespace
 
+model::ModelConfig train_model_config(const TrainConfig& c) {
+  model::ModelConfig mc;
+  if (auto preset = model::model_preset(c.model)) {
+    mc = *preset;
+  } else if (fs::exists(fs::path(c.model) / "config.json")) {
+    mc = model::load_model_config((fs::path(c.model) / "config.json").string());
+  } else {
+    throw_input("{}: model '{}' is neither a preset ({}) nor a checkpoint folder", c.where, c.model,
+                fmt::join(model::model_preset_names(), ", "));
+  }
+  if (!c.config_overrides.empty()) {
+    nlohmann::json j = model::model_config_to_json(mc);
+    j.merge_patch(c.config_overrides);
+    std::string name = mc.name;
+    mc = model::model_config_from_json(j, c.where + ": config_overrides");
+    mc.name = name;
+  }
+  if (mc.text.vocab_size > 4096 || mc.text.num_layers > 32)
+    throw_input("{}: model '{}' is too large to train on a CPU (vocab {}, {} layers)", c.where, c.model,
+                mc.text.vocab_size, mc.text.num_layers);
+  return mc;
+}
+
 nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
   const auto wall0 = std::chrono::steady_clock::now();
   if (options.out.empty()) throw_input("--out: required");
@@ -435,7 +435,7 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
   }
   write_file_atomic((out / "train_config.json").string(), train_config_to_json(c).dump(2) + "\n");
 
-  model::ModelConfig mc = model_config_for(c);
+  model::ModelConfig mc = train_model_config(c);
   DataSet data = prepare_data(c, out);
 
   // Tokenizer: the byte tokenizer, or a SentencePiece vocabulary trained on the training texts.

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "experiments/train_config.h"
+#include "model/io/config.h"
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,10 @@ struct TrainRunOptions {
   int64_t stop_at_step = 0;  // > 0: checkpoint and return after this step (simulated interruption)
   bool progress = true;      // progress bar on a TTY / log lines otherwise (stderr)
 };
+
+// The model a config trains: the preset or checkpoint's config.json with config_overrides applied
+// (InputError naming the config file for an unknown model, a bad override or a model too large).
+model::ModelConfig train_model_config(const TrainConfig& config);
 
 // Runs (or resumes) the training; returns summary.json's content. "interrupted": true when it
 // stopped early (stop_at_step or a signal) after writing a checkpoint.
