@@ -1,0 +1,157 @@
+#include "experiments/run/run_experiment.h"
+
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/json_util.h"
+#include "experiments/run/step_kinds.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+namespace g4u::experiments {
+namespace fs = std::filesystem;
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+std::string duration(double s) {
+  if (s < 60) return fmt::format("{:.0f} s", std::max(s, 1.0));
+  if (s < 3600) return fmt::format("{:.1f} min", s / 60);
+  return fmt::format("{:.1f} h", s / 3600);
+}
+
+std::string megabytes(double bytes) { return fmt::format("{:.0f} MiB", bytes / (1 << 20)); }
+
+// Identifies a step's settings (references unresolved, so a moved run folder keeps its steps).
+std::string settings_hash(const ExperimentStep& step) {
+  return fmt::format("{:016x}", fnv1a64(step.kind + "\n" + step.settings.dump()));
+}
+
+// "done" when the marker holds this hash; InputError when it holds another.
+bool is_complete(const ExperimentStep& step, const std::string& dir, const std::string& hash) {
+  const fs::path marker = fs::path(dir) / kStepCompleteFile;
+  if (!fs::exists(marker)) return false;
+  nlohmann::json m;
+  try {
+    m = read_json_file(marker.string());
+  } catch (const InputError&) {
+    return false;  // not written by us (ours are renamed into place whole): the step runs again
+  }
+  if (m.value("settings_hash", "") != hash)
+    throw_input("{}: step '{}' was completed with other settings ({}); delete the folder to redo it or run into "
+                "another --out",
+                dir, step.name, marker.string());
+  return true;
+}
+
+}  // namespace
+
+nlohmann::json run_experiment(const ExperimentRunOptions& options) {
+  auto log = [&](const std::string& line) {
+    if (options.log) options.log(line);
+  };
+  const Experiment e = load_experiment(options.file, options.out);
+  for (const auto& name : options.only)
+    if (!e.find(name)) throw_input("--only: no step named '{}' in {}", name, e.file);
+
+  // Prepare (check) every step, then decide what runs: nothing runs before everything is checked.
+  std::map<std::string, StepFacts> facts;
+  std::vector<PreparedStep> prepared;
+  std::vector<std::string> hashes;
+  nlohmann::json plan = {{"experiment", e.name}, {"file", e.file}, {"run_dir", e.run_dir}, {"steps", nlohmann::json::array()}};
+  double total_seconds = 0, peak_bytes = 0;
+  for (const auto& step : e.steps) {
+    const std::string dir = e.step_dir(step.name);
+    const StepKind& kind = step_kinds().find(step.kind);
+    prepared.push_back(kind.prepare(StepContext{e, step, dir, facts}));
+    const PreparedStep& p = prepared.back();
+    facts[step.name] = p.facts;
+    hashes.push_back(settings_hash(step));
+    std::string status = "skip";
+    if (is_complete(step, dir, hashes.back())) status = "done";
+    else if (options.only.empty() || contains(options.only, step.name))
+      status = kind.resumable && fs::exists(dir) ? "resume" : "run";
+    if (status == "run" || status == "resume") {
+      total_seconds += p.estimate.seconds;
+      peak_bytes = std::max(peak_bytes, p.estimate.bytes);
+    }
+    plan["steps"].push_back({{"name", step.name},
+                             {"kind", step.kind},
+                             {"dir", dir},
+                             {"needs", step.needs},
+                             {"status", status},
+                             {"estimate", {{"seconds", p.estimate.seconds}, {"bytes", p.estimate.bytes}, {"basis", p.estimate.basis}}}});
+  }
+  // A step that runs needs its inputs: every step it references is complete or runs before it.
+  for (const auto& s : plan["steps"]) {
+    if (s["status"] == "done" || s["status"] == "skip") continue;
+    for (const auto& need : s["needs"]) {
+      auto it = std::find_if(plan["steps"].begin(), plan["steps"].end(), [&](const nlohmann::json& x) { return x["name"] == need; });
+      if ((*it)["status"] == "skip")
+        throw_input("step '{}' needs step '{}', which has not completed; run it first or add it to --only",
+                    s["name"].get<std::string>(), need.get<std::string>());
+    }
+  }
+  plan["estimate"] = {{"seconds", total_seconds}, {"peak_bytes", peak_bytes}};
+  plan["interrupted"] = false;
+  log(describe_plan(plan));
+  if (options.dry_run) return plan;
+
+  fs::create_directories(e.run_dir);
+  write_file_atomic((fs::path(e.run_dir) / "experiment.json").string(), read_text_file(e.file));
+  for (size_t i = 0; i < e.steps.size(); ++i) {
+    nlohmann::json& s = plan["steps"][i];
+    if (s["status"] != "run" && s["status"] != "resume") continue;
+    const ExperimentStep& step = e.steps[i];
+    const std::string dir = s["dir"];
+    // What an interrupted attempt of a step that cannot resume left behind is thrown away, with
+    // the temporary siblings (<dir>.tmp.<pid>) that quantize and synth write before their rename.
+    if (s["status"] == "run") {
+      fs::remove_all(dir);
+      for (const auto& entry : fs::directory_iterator(e.run_dir))
+        if (entry.path().filename().string().rfind(step.name + ".tmp", 0) == 0) fs::remove_all(entry.path());
+    }
+    log(fmt::format("[{}/{}] {} ({}) -> {}", i + 1, e.steps.size(), step.name, step.kind, dir));
+    const auto t0 = std::chrono::steady_clock::now();
+    nlohmann::json summary = prepared[i].run();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    s["seconds"] = seconds;
+    if (summary.is_object() && summary.value("interrupted", false)) {
+      log(fmt::format("{}: interrupted after {}; run the same command again to resume", step.name, duration(seconds)));
+      plan["interrupted"] = true;
+      return plan;
+    }
+    fs::create_directories(dir);
+    const nlohmann::json marker = {{"step", step.name},     {"kind", step.kind},       {"settings_hash", hashes[i]},
+                                   {"seconds", seconds},     {"settings", prepared[i].settings}, {"summary", summary}};
+    write_file_atomic((fs::path(dir) / kStepCompleteFile).string(), marker.dump(2) + "\n");
+    s["status"] = "done";
+    log(fmt::format("{}: done in {}", step.name, duration(seconds)));
+  }
+  return plan;
+}
+
+std::string describe_plan(const nlohmann::json& plan) {
+  std::string out = fmt::format("experiment {} ({}) -> {}\n", plan["experiment"].get<std::string>(),
+                                plan["file"].get<std::string>(), plan["run_dir"].get<std::string>());
+  out += fmt::format("  {:<16} {:<14} {:<7} {:>9} {:>10}  {}\n", "step", "kind", "status", "est. time", "est. memory",
+                     "needs; how estimated");
+  for (const auto& s : plan["steps"]) {
+    const auto& est = s["estimate"];
+    std::string needs;
+    for (const auto& n : s["needs"]) needs += (needs.empty() ? "" : ",") + n.get<std::string>();
+    out += fmt::format("  {:<16} {:<14} {:<7} {:>9} {:>10}  {}{}\n", s["name"].get<std::string>(), s["kind"].get<std::string>(),
+                       s["status"].get<std::string>(), duration(est["seconds"].get<double>()),
+                       megabytes(est["bytes"].get<double>()), needs.empty() ? "" : "needs " + needs + "; ",
+                       est["basis"].get<std::string>());
+  }
+  out += fmt::format("  to run: about {}, peak memory about {} (rough: experiments/README.md, \"Estimates\")",
+                     duration(plan["estimate"]["seconds"].get<double>()), megabytes(plan["estimate"]["peak_bytes"].get<double>()));
+  return out;
+}
+
+}  // namespace g4u::experiments

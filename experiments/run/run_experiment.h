@@ -1,0 +1,36 @@
+// `g4u run <experiment.json>`: runs the steps of an experiment (experiments/run/experiment.h) in
+// order, each into <run folder>/<step>. A step is complete when its completion marker
+// (<step>/step-complete.json, written last, through a temporary file and a rename) holds the hash of
+// its current settings; complete steps are skipped, so rerunning an interrupted run resumes it:
+// the interrupted step continues from what it left (train, eval: their own resume) or starts over
+// in a cleared folder (the others).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace g4u::experiments {
+
+inline constexpr const char* kStepCompleteFile = "step-complete.json";
+
+struct ExperimentRunOptions {
+  std::string file;               // the experiment file
+  std::string out;                // run folder ("" : runs/<name>)
+  bool dry_run = false;           // check everything and plan, run nothing
+  std::vector<std::string> only;  // run only these steps (their dependencies must be complete)
+  std::function<void(const std::string&)> log;  // the plan and progress lines; null: quiet
+};
+
+// The plan (and, unless dry_run, the outcome): {"experiment", "file", "run_dir", "steps": [{"name",
+// "kind", "dir", "needs", "status": done|run|resume|skip, "estimate": {"seconds", "bytes", "basis"},
+// "seconds" (when run)}], "estimate": {"seconds", "peak_bytes"}, "interrupted"}. InputError (exit 2)
+// for anything wrong in the file, a step's settings or --only, before any step runs.
+nlohmann::json run_experiment(const ExperimentRunOptions& options);
+
+// The plan as a table, one step a line.
+std::string describe_plan(const nlohmann::json& plan);
+
+}  // namespace g4u::experiments

@@ -1,0 +1,66 @@
+// The kinds of step an experiment can hold (experiments/README.md, "g4u run"). Each kind checks its
+// settings and turns them into a call of the library function the matching command calls:
+//   synth          datasets::synthesize                     (g4u data synth)
+//   train          experiments::train                       (g4u train)
+//   train-drafter  experiments::run_drafter_training        (g4u train-drafter)
+//   quantize       quant::quantize_calibrated               (g4u quantize)
+//   eval           runner::run_eval                         (g4u eval)
+//   ppl            quant::measure_perplexity                (g4u ppl)
+//   report         reports::write_report                    (g4u report)
+// Preparing a step has no side effects: `g4u run --dry-run` prepares every step.
+#pragma once
+
+#include "base/registry.h"
+#include "experiments/run/experiment.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace g4u::experiments {
+
+// What a step makes that later steps' estimates use.
+struct StepFacts {
+  int64_t params = 0;           // a model: its parameters
+  double bits_per_weight = 32;  // ... and the bits each takes
+  int64_t items = 0;            // held-out items (train: its data/eval.jsonl), or a manifest's lines
+};
+
+// Rough cost of a step (see experiments/README.md, "Estimates").
+struct Estimate {
+  double seconds = 0;
+  double bytes = 0;   // peak memory
+  std::string basis;  // how it was estimated, e.g. "6 x 1.2M params x 51k tokens"
+};
+
+struct StepContext {
+  const Experiment& experiment;
+  const ExperimentStep& step;
+  std::string dir;                                // the step's output folder
+  const std::map<std::string, StepFacts>& facts;  // of the earlier steps, by name
+};
+
+struct PreparedStep {
+  nlohmann::json settings;  // checked, references resolved: recorded in the completion marker
+  StepFacts facts;
+  Estimate estimate;
+  // Runs the step into ctx.dir; returns its summary. {"interrupted": true}: stopped early, resumable.
+  std::function<nlohmann::json()> run;
+};
+
+struct StepKind {
+  std::string name;
+  std::string summary;
+  // true: the underlying command resumes from what an interrupted attempt left in the folder;
+  // false: an incomplete folder is removed before the step runs again.
+  bool resumable = false;
+  std::function<PreparedStep(const StepContext&)> prepare;  // InputError naming the step and key
+};
+
+const Registry<StepKind>& step_kinds();
+
+}  // namespace g4u::experiments
