@@ -254,9 +254,9 @@ TEST_CASE("g4u train: a SentencePiece vocabulary is trained and shipped with the
   REQUIRE(bad.err.find("nope") != std::string::npos);
 }
 
-TEST_CASE("every experiment config shipped in experiments/ parses and names known suites and models", "[unit]") {
+TEST_CASE("every training config shipped in experiments/configs/ parses and names known suites and models", "[unit]") {
   int configs = 0;
-  for (const auto& e : fs::directory_iterator(std::string(G4U_SOURCE_DIR) + "/experiments")) {
+  for (const auto& e : fs::directory_iterator(std::string(G4U_SOURCE_DIR) + "/experiments/configs")) {
     if (e.path().extension() != ".json") continue;
     INFO(e.path().string());
     TrainConfig c = load_train_config(e.path().string());
