@@ -4,6 +4,7 @@
 #include "base/hash.h"
 #include "base/json_util.h"
 #include "experiments/run/step_kinds.h"
+#include "model/io/sysinfo.h"
 
 #include <fmt/format.h>
 
@@ -101,6 +102,9 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
   log(describe_plan(plan));
   if (options.dry_run) return plan;
 
+  // Every step starts at the process's thread count: one step's setting (train's `threads`) must not
+  // reach the next, or a step's numbers would depend on whether earlier steps ran in this process.
+  const int default_threads = torch::get_num_threads();
   fs::create_directories(e.run_dir);
   write_file_atomic((fs::path(e.run_dir) / "experiment.json").string(), read_text_file(e.file));
   for (size_t i = 0; i < e.steps.size(); ++i) {
@@ -116,6 +120,7 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
         if (entry.path().filename().string().rfind(step.name + ".tmp", 0) == 0) fs::remove_all(entry.path());
     }
     log(fmt::format("[{}/{}] {} ({}) -> {}", i + 1, e.steps.size(), step.name, step.kind, dir));
+    set_compute_threads(default_threads);
     const auto t0 = std::chrono::steady_clock::now();
     nlohmann::json summary = prepared[i].run();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
