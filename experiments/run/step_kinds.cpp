@@ -130,33 +130,22 @@ quant::Recipe checked_recipe(const StepContext& ctx, const std::string& key, con
 
 // ---- synth ------------------------------------------------------------------------------------
 
-struct SynthStep {
-  std::string suite;
-  int64_t n = 100;
-  uint64_t seed = 0;
-};
-
 PreparedStep prepare_synth(const StepContext& ctx) {
-  static const std::vector<JsonField<SynthStep>> fields = {
-      json_field("", "suite", &SynthStep::suite, "synthetic suite", {}, /*required=*/true),
-      json_field("", "n", &SynthStep::n, "items", Limits::above(0)),
-      json_field("", "seed", &SynthStep::seed, "seed"),
+  using O = datasets::SynthOptions;
+  static const std::vector<JsonField<O>> fields = {
+      json_field("", "suite", &O::suite, "synthetic suite", {}, /*required=*/true),
+      json_field("", "n", &O::n, "items", Limits::above(0)),
+      json_field("", "seed", &O::seed, "seed"),
   };
   Settings s(ctx);
-  SynthStep st = read_settings(s, fields);
-  datasets::suite_registry().find(st.suite, s.object.field("suite"));
+  O o = read_settings(s, fields);
+  datasets::suite_registry().find(o.suite, s.object.field("suite"));
   PreparedStep p;
   p.settings = s.resolved;
-  p.facts.items = st.n;
-  p.estimate = {st.n * 0.002, 100.0 * (1 << 20), fmt::format("{} items x 2 ms", st.n)};
-  p.run = [st, dir = ctx.dir]() {
-    datasets::SynthOptions o;
-    o.suite = st.suite;
-    o.n = st.n;
-    o.seed = st.seed;
-    o.out = dir;
-    return datasets::synthesize(o);
-  };
+  p.facts.items = o.n;
+  p.estimate = {o.n * 0.002, 100.0 * (1 << 20), fmt::format("{} items x 2 ms", o.n)};
+  o.out = ctx.dir;
+  p.run = [o]() { return datasets::synthesize(o); };
   return p;
 }
 
