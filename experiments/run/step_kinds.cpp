@@ -29,11 +29,12 @@ namespace fs = std::filesystem;
 namespace {
 
 // ---- estimates (experiments/README.md, "Estimates") -------------------------------------------
-// Effective fp32 throughput of LibTorch on this class of machine for small models (2 cores, batches
-// of short sequences: far below peak), and the tokens of one multimodal training or evaluation
-// sequence (chat prompt + soft tokens of the media + answer). Both are rough by design: the plan
+// Effective throughput, and the tokens of one multimodal training or evaluation sequence (chat
+// prompt + soft tokens of the media + answer). The throughput is what the main job's train and eval
+// steps achieved under these counts on the 2-core development machine (busy with other builds:
+// 6 x 6.7M params x 614k tokens in 27.5 min, 2 x 6.7M x 28.8k in 20 s). Rough by design: the plan
 // shows orders of magnitude, not promises.
-constexpr double kFlopsPerSecond = 4e9;
+constexpr double kFlopsPerSecond = 1.5e10;
 constexpr double kTokensPerSequence = 96;
 constexpr double kRuntimeBytes = 300.0 * (1 << 20);  // LibTorch, the process, the data
 
@@ -50,7 +51,8 @@ int64_t params_of(const model::ModelConfig& c) { return model::count_params(mode
 
 // The resolved settings of the step, as a JsonObject that names the step in messages.
 struct Settings {
-  explicit Settings(const StepContext& ctx) : resolved(resolve_references(ctx.step.settings, ctx.experiment)), object(resolved, ctx.step.where) {}
+  explicit Settings(const StepContext& ctx)
+      : resolved(resolve_references(ctx.step.settings, ctx.experiment)), object(resolved, ctx.step.where) {}
   nlohmann::json resolved;
   JsonObject object;
 };
