@@ -27,9 +27,12 @@ std::string duration(double s) {
 
 std::string megabytes(double bytes) { return fmt::format("{:.0f} MiB", bytes / (1 << 20)); }
 
-// Identifies a step's settings (references unresolved, so a moved run folder keeps its steps).
-std::string settings_hash(const ExperimentStep& step) {
-  return fmt::format("{:016x}", fnv1a64(step.kind + "\n" + step.settings.dump()));
+// Identifies a step's settings (references unresolved, so a moved run folder keeps its steps) and
+// those of the steps it uses: a step whose inputs were made with other settings is not complete.
+std::string settings_hash(const ExperimentStep& step, const std::map<std::string, std::string>& earlier) {
+  std::string identity = step.kind + "\n" + step.settings.dump();
+  for (const auto& need : step.needs) identity += "\n" + need + " " + earlier.at(need);
+  return fmt::format("{:016x}", fnv1a64(identity));
 }
 
 // "done" when the marker holds this hash; InputError when it holds another.
@@ -63,6 +66,7 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
   std::map<std::string, StepFacts> facts;
   std::vector<PreparedStep> prepared;
   std::vector<std::string> hashes;
+  std::map<std::string, std::string> hash_of;
   nlohmann::json plan = {{"experiment", e.name}, {"file", e.file}, {"run_dir", e.run_dir}, {"steps", nlohmann::json::array()}};
   double total_seconds = 0, peak_bytes = 0;
   for (const auto& step : e.steps) {
@@ -71,7 +75,8 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
     prepared.push_back(kind.prepare(StepContext{e, step, dir, facts}));
     const PreparedStep& p = prepared.back();
     facts[step.name] = p.facts;
-    hashes.push_back(settings_hash(step));
+    hashes.push_back(settings_hash(step, hash_of));
+    hash_of[step.name] = hashes.back();
     std::string status = "skip";
     if (is_complete(step, dir, hashes.back())) status = "done";
     else if (options.only.empty() || contains(options.only, step.name))

@@ -118,6 +118,13 @@ TEST_CASE("g4u run: a reduced main experiment end to end; a rerun skips what is 
   run_json(exp + " --out " + run);
   CHECK(outcome(run) == first);
 
+  // Other settings for a completed step (or for a step it uses) are refused, naming its folder.
+  json changed = tiny_experiment(d / "corpus.txt");
+  changed["steps"][2]["scheme"] = "q4_1";
+  CliResult other = run_g4u("run " + write_experiment(d, changed, "changed.json") + " --out " + run + " --dry-run");
+  CHECK(other.code == 2);
+  CHECK_THAT(other.err, Contains(run + "/q4_0: step 'q4_0' was completed with other settings"));
+
   // --only runs the named steps; a step whose input is not complete is refused.
   fs::remove(run + "/model/" + g4u::experiments::kStepCompleteFile);
   fs::remove(run + "/eval-fp32/" + g4u::experiments::kStepCompleteFile);
