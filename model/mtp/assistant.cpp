@@ -43,11 +43,7 @@ torch::Tensor QOnlyAttention::forward(const torch::Tensor& x, const torch::Tenso
 
 AssistantBody::AssistantBody(const TextConfig& c) {
   embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size));
-  auto list = register_module("layers", torch::nn::ModuleList());
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    layers.push_back(std::make_shared<AssistantLayer>(c, l));
-    list->push_back(layers.back());
-  }
+  layers = register_layers<AssistantLayer>(*this, c);
   norm = register_module("norm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps));
 }
 

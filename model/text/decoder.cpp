@@ -57,11 +57,7 @@ torch::Tensor MLP::forward(const torch::Tensor& x) {
 
 TextModel::TextModel(const TextConfig& c) : config_(c) {
   embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size));
-  auto list = register_module("layers", torch::nn::ModuleList());
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    layers.push_back(std::make_shared<DecoderLayer>(c, l));
-    list->push_back(layers.back());
-  }
+  layers = register_layers<DecoderLayer>(*this, c);
   norm = register_module("norm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps));
   for (LayerType t : {LayerType::kSliding, LayerType::kFull})
     inv_freq_[t == LayerType::kFull] = rope_inv_freq(c.rope(t), c.geometry(t).head_dim);

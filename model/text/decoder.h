@@ -103,6 +103,18 @@ class SandwichLayer : public torch::nn::Module {
 
 using DecoderLayer = SandwichLayer<Attention>;
 
+// Registers c.num_layers layers LayerT(c, l) under "layers.<l>" of `parent` and returns them.
+template <typename LayerT>
+std::vector<std::shared_ptr<LayerT>> register_layers(torch::nn::Module& parent, const TextConfig& c) {
+  std::vector<std::shared_ptr<LayerT>> layers;
+  auto list = parent.register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    layers.push_back(std::make_shared<LayerT>(c, l));
+    list->push_back(layers.back());
+  }
+  return layers;
+}
+
 // Which image-block bidirectionality applies during a forward (§2.8).
 struct BlockMask {
   torch::Tensor block_ids;  // [B, T] int64 for the step's slots: image block id, -1 elsewhere
