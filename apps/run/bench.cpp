@@ -60,11 +60,14 @@ int64_t decode_weight_bytes(model::Gemma4Model& m) {
   // Packed (quantized) projections hold no parameters; count their storage.
   for (const auto& mod : m.modules())
     if (auto* lin = dynamic_cast<model::Linear*>(mod.get()); lin && lin->scheme() != "dense") total += lin->storage_bytes();
-  // A packed head (q4_k_m's Q6_K table) is read instead of the dequantized table, which then only
-  // serves the lookups. (TiedBf16Head reads the table itself: counted above.)
+  // A packed head (q4_k_m's Q6_K table) is read instead of a dense table, which (where one exists
+  // beside it) only serves the lookups. (TiedBf16Head reads the table itself: counted above.)
   const model::TextModel& text = m.text();
-  if (text.head && !dynamic_cast<const quant::TiedBf16Head*>(text.head.get()))
-    total += text.head->storage_bytes() - text.embed_tokens->weight.numel() * text.embed_tokens->weight.element_size();
+  if (text.head && !dynamic_cast<const quant::TiedBf16Head*>(text.head.get())) {
+    total += text.head->storage_bytes();
+    const torch::Tensor& dense = text.embed_tokens->weight;
+    if (dense.defined()) total -= dense.numel() * dense.element_size();
+  }
   return total;
 }
 
@@ -167,7 +170,9 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     if (auto* bf16_head = dynamic_cast<quant::TiedBf16Head*>(m.text().head.get())) head = bf16_head->path();
     if (auto* packed = dynamic_cast<quant::QuantLinear*>(m.text().head.get())) head = packed->scheme() + "-" + packed->path();
     j["tied_head"] = head;
-    j["embedding_dtype"] = c10::toString(m.text().embed_tokens->weight.scalar_type());
+    // A packed table (read by the packed head too) reports its scheme ("q6_k").
+    const model::Embedding& table = *m.text().embed_tokens;
+    j["embedding_dtype"] = table.packed() ? table.packed()->scheme() : c10::toString(table.weight.scalar_type());
     if (f->prompt > 0) {
       std::vector<double> tps;
       for (int r = 0; r <= f->reps; ++r) {

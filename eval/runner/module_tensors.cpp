@@ -43,9 +43,24 @@ std::vector<TensorEntry> module_tensors(const torch::nn::Module& module) {
     e.storage = lin;
     out.push_back(e);
   }
+  // A packed token table (model::Embedding::use_packed) is no parameter: its weights and bytes as
+  // "<name>.weight", with the packed layer as the storage it shares with the head.
+  for (const auto& m : module.named_modules("", /*include_self=*/false)) {
+    const auto* table = dynamic_cast<const model::Embedding*>(m.value().get());
+    if (!table || !table->packed()) continue;
+    TensorEntry e;
+    e.name = m.key() + ".weight";
+    e.dtype = table->packed()->scheme();
+    e.shape = {table->num_embeddings(), table->embedding_dim()};
+    e.numel = table->num_embeddings() * table->embedding_dim();
+    e.bytes = table->packed()->storage_bytes();
+    e.storage = table->packed().get();
+    out.push_back(e);
+  }
   // A packed tied head (model::TextModel::head over a quantized table, q4_k_m) is outside the
   // module tree: its bytes as "<text>.lm_head.weight", no weights of its own (the tied table's are
-  // counted once, as the embedding). A head over the bf16 table itself ("tied-*") adds nothing.
+  // counted once, as the embedding: the same storage when the table is packed). A head over the
+  // bf16 table itself ("tied-*") adds nothing.
   for (const auto& m : module.named_modules("", /*include_self=*/true)) {
     const auto* text = dynamic_cast<const model::TextModel*>(m.value().get());
     if (!text || !text->head || text->head->scheme() == "dense" || text->head->scheme().rfind("tied-", 0) == 0) continue;

@@ -20,8 +20,9 @@ struct LoadOptions {
   // Quantized checkpoints (quant::load_quantized_model): the tied head reads the table as stored.
   // A bf16 table under an fp32 run stays bf16 behind quant::TiedBf16Head (same logits up to fp32
   // summation order, half the bytes); a quantized table (q4_k_m's Q6_K) is multiplied packed by a
-  // QuantLinear (activations in 8-bit blocks, as llama.cpp does), the lookups using its dequantized
-  // copy. false: the table in the run dtype and a dense head, as a dense load.
+  // QuantLinear (activations in 8-bit blocks, as llama.cpp does), and the lookups dequantize just
+  // the rows they gather from it (no dense copy; quant::set_quantized_table). false: the table in
+  // the run dtype and a dense head, as a dense load.
   bool packed_head = true;
   // false: the run feeds token ids only (`g4u forward --tokens`), so no tokenizer file is read or
   // required; LoadedModel::tokenizer stays null.

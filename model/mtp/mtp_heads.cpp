@@ -384,11 +384,12 @@ std::vector<torch::Tensor> MedusaDrafter::unrolled_logits(const TargetPass& pass
 void MedusaDrafter::init_for_training(Gemma4Model& target) {
   // Medusa-1: residual blocks start as the identity (W1 = 0), W2 = the base model's LM head.
   torch::NoGradGuard ng;
-  torch::Tensor E = target.text().embed_tokens->weight;
+  torch::Tensor E;  // the table once in the heads' dtype (a packed table is dequantized here only)
   for (auto& h : model_->heads) {
     for (auto& b : h->blocks)
       for (auto& p : b->parameters()) p.zero_();
-    h->out->weight.copy_(E.to(h->out->weight.scalar_type()));
+    if (!E.defined()) E = target.text().embed_tokens->table(h->out->weight.scalar_type());
+    h->out->weight.copy_(E);
   }
 }
 

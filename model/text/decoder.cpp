@@ -74,7 +74,7 @@ double TextModel::embed_scale() const {
 torch::Tensor TextModel::embed(const torch::Tensor& ids) const {
   torch::Tensor scale = torch::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), torch::kFloat32)
                             .to(dtype());
-  torch::Tensor rows = torch::embedding(embed_tokens->weight, ids);
+  torch::Tensor rows = embed_tokens->lookup(ids, dtype());
   // A bf16 table under an fp32 run: the gathered rows widen exactly.
   if (rows.scalar_type() != dtype()) rows = rows.to(dtype());
   return rows * scale;

@@ -79,6 +79,34 @@ torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& weight) {
 
 torch::Tensor DenseLinear::forward(const torch::Tensor& x) { return linear_rows(x, weight); }
 
+torch::Tensor Linear::weight_rows(const torch::Tensor&, torch::ScalarType) const {
+  G4U_CHECK(false, "a {} projection gives no access to its weight's rows", scheme());
+  return {};
+}
+
+torch::Tensor DenseLinear::weight_rows(const torch::Tensor& ids, torch::ScalarType dtype) const {
+  return torch::embedding(weight, ids).to(dtype);
+}
+
+torch::Tensor Embedding::lookup(const torch::Tensor& ids, torch::ScalarType packed_dtype) const {
+  return packed_ ? packed_->weight_rows(ids, packed_dtype) : torch::embedding(weight, ids);
+}
+
+torch::Tensor Embedding::table(torch::ScalarType dtype) const {
+  if (!packed_) return weight.to(dtype);
+  return packed_->weight_rows(torch::arange(num_, torch::kInt64), dtype);
+}
+
+void Embedding::use_packed(std::shared_ptr<Linear> packed) {
+  G4U_CHECK(packed && packed->out_features() == num_ && packed->in_features() == dim_,
+            "a packed token table must be [{}, {}]", num_, dim_);
+  packed_ = std::move(packed);
+  // The registered entry is the parameter: an undefined one is skipped by named_parameters(),
+  // Module::to() and the optimizers, and the dense storage is released with the last reference.
+  parameters_["weight"] = torch::Tensor();
+  weight = torch::Tensor();
+}
+
 RMSNorm::RMSNorm(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
 }

@@ -66,6 +66,10 @@ class Linear : public torch::nn::Module {
   virtual std::string scheme() const = 0;    // "dense" or a quant scheme name
   virtual int64_t storage_bytes() const = 0;  // bytes the weights occupy in memory
   virtual torch::ScalarType input_dtype() const = 0;  // dtype forward() expects
+  // Rows `ids` (int64, any shape) of the weight W [out, in], as [ids..., in] in `dtype`. A tied
+  // head's weight is the token table, so the lookups can read a packed table through it
+  // (Embedding::use_packed). The default throws: not every projection gives access to its rows.
+  virtual torch::Tensor weight_rows(const torch::Tensor& ids, torch::ScalarType dtype) const;
 };
 
 // x W^T, as torch::linear. A single row (decode) goes through a matrix-vector product instead: on
@@ -82,15 +86,37 @@ class DenseLinear : public Linear {
   std::string scheme() const override { return "dense"; }
   int64_t storage_bytes() const override { return weight.numel() * weight.element_size(); }
   torch::ScalarType input_dtype() const override { return weight.scalar_type(); }
+  torch::Tensor weight_rows(const torch::Tensor& ids, torch::ScalarType dtype) const override;
 
   torch::Tensor weight;  // [out, in]
 };
 
 // Token embedding table [V, H] (named like torch.nn.Embedding so the parameter is "<name>.weight").
+// A quantized checkpoint's table can instead stay packed behind the tied head (use_packed): each
+// lookup then dequantizes only the rows it gathers, and no dense [V, H] copy exists.
 class Embedding : public torch::nn::Module {
  public:
-  Embedding(int64_t num, int64_t dim) { weight = register_parameter("weight", new_weight({num, dim})); }
-  torch::Tensor weight;
+  Embedding(int64_t num, int64_t dim) : num_(num), dim_(dim) { weight = register_parameter("weight", new_weight({num, dim})); }
+
+  // E[ids] ([ids..., H]): rows of `weight` in its dtype, or of the packed table in `packed_dtype`.
+  torch::Tensor lookup(const torch::Tensor& ids, torch::ScalarType packed_dtype) const;
+  // The whole table [V, H] in `dtype` (a new tensor for a packed table): for code that needs the
+  // matrix itself, not rows of it (initialising a drafter's head from the table).
+  torch::Tensor table(torch::ScalarType dtype) const;
+  // Reads the rows from `packed` (a tied head over the quantized table, quant::QuantLinear, whose
+  // weight is [V, H]) from now on; `weight` becomes undefined and stops being a parameter, so its
+  // memory is freed and Module::to leaves the packed table alone.
+  void use_packed(std::shared_ptr<Linear> packed);
+  // The packed table, or null while the table is the dense `weight`.
+  const std::shared_ptr<Linear>& packed() const { return packed_; }
+  int64_t num_embeddings() const { return num_; }
+  int64_t embedding_dim() const { return dim_; }
+
+  torch::Tensor weight;  // [V, H]; undefined once packed
+
+ private:
+  int64_t num_, dim_;
+  std::shared_ptr<Linear> packed_;
 };
 
 // RMSNorm with a learned plain scale (ones at init).

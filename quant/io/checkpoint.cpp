@@ -368,13 +368,11 @@ int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name
   for (const auto& a : plan_tensors(m.tensor_specs(), recipe)) {
     if (!a.scheme) continue;
     if (a.spec.kind == model::TensorKind::kEmbedding) {
+      G4U_CHECK(a.spec.name == model::kTextEmbeddingName, "{}: not the token table", a.spec.name);
       torch::Tensor w = params[a.spec.name];
-      QuantizedTensor q = quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads);
-      w.set_data(dequantize_tensor(q, w.scalar_type()));
-      // As load_quantized_model: the head reads the packed table.
-      if (packed_head && a.spec.name == model::kTextEmbeddingName &&
-          !q.scheme->reference_only())
-        m.text().head = std::make_shared<QuantLinear>(std::move(q), m.dtype());
+      // As load_quantized_model: the head and the lookups read the packed table.
+      set_quantized_table(m.text(), quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads),
+                          w.scalar_type(), packed_head);
     } else {
       replace_linear(m, a.spec.name, quantized_linear(*linears.at(a.spec.name), a.scheme->name, a.spec.name, threads));
     }
@@ -423,7 +421,6 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
   torch::NoGradGuard no_grad;
   auto params = m.named_parameters(true);
   const std::string table_name = model::kTextEmbeddingName;
-  std::shared_ptr<QuantLinear> packed_head;  // a quantized tied table (q4_k_m) read packed by the head
 
   // Quantized tensors, one at a time: the packed arrays are copied out of the mapping (whose pages
   // are then released) and become a QuantLinear at once, so the resident set grows by one copy of
@@ -469,13 +466,10 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
     }
     quantized.insert(name);
     if (spec.kind == model::TensorKind::kEmbedding) {
-      // The lookups use the dequantized table, in the run dtype; the head's product reads the packed
-      // one, as llama.cpp computes its output layer (activations in 8-bit blocks, quant/kernels/kernels.h).
-      torch::Tensor w = params[name];
-      G4U_CHECK(w.defined(), "no parameter {}", name);
-      w.set_data(dequantize_tensor(q, opt.dtype));
-      if (name == table_name && opt.packed_head && !q.scheme->reference_only())
-        packed_head = std::make_shared<QuantLinear>(std::move(q), opt.dtype);
+      // The head's product reads the packed table, as llama.cpp computes its output layer
+      // (activations in 8-bit blocks, quant/kernels/kernels.h), and so do the lookups, row by row.
+      G4U_CHECK(name == table_name, "{}: not the token table", name);
+      set_quantized_table(m.text(), std::move(q), opt.dtype, opt.packed_head);
     } else {
       replace_linear(m, name, std::make_shared<QuantLinear>(std::move(q), opt.dtype));
     }
@@ -513,7 +507,6 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
   model::check_no_placeholders(m);
-  if (packed_head) m.text().head = packed_head;
   out.model->eval();
   return out;
 }

@@ -71,14 +71,14 @@ struct QuantizeOptions {
 nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string& out_dir, const QuantizeOptions& opt);
 
 // Loads a quantized checkpoint: the config's model with QuantLinear modules for the quantized
-// projections and the tied head as model::LoadOptions::packed_head says (a quantized embedding is
-// dequantized into the table for the lookups).
+// projections and the tied head as model::LoadOptions::packed_head says (a quantized embedding
+// stays packed for the head and the lookups, quant::set_quantized_table).
 model::LoadedModel load_quantized_model(const std::string& dir, const model::LoadOptions& opt = {});
 
 // Applies a (round-to-nearest) recipe to a loaded float model in memory under the same policy as
 // quantize_checkpoint: decoder projections become QuantLinear, a quantized embedding (q4_k_m) is
-// replaced by its dequantized values and, with packed_head, read packed by the head as
-// load_quantized_model does. Returns the number of tensors quantized.
+// kept packed for the head and the lookups with packed_head, as load_quantized_model does, else
+// replaced by its dequantized values. Returns the number of tensors quantized.
 int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe, int threads = 0, bool packed_head = true);
 
 // Quantizes the drafter's quantizable projections (Drafter::linear_slots) in memory with the base

@@ -9,7 +9,6 @@
 #include "quant/io/gguf.h"
 #include "quant/io/gguf_tokenizer.h"
 #include "quant/layer/quant_linear.h"
-#include "quant/layer/torch_tensor.h"
 #include "quant/layer/tied_head.h"
 
 #include <algorithm>
@@ -269,7 +268,6 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
   torch::NoGradGuard no_grad;
   auto params = m.named_parameters(true);
   const std::string table_name = model::kTextEmbeddingName;
-  std::shared_ptr<QuantLinear> packed_head;
   bool bf16_table = false;
   const GgufTensor* table_tensor = nullptr;
 
@@ -302,9 +300,8 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
       q.data.assign(p, p + t->nbytes);
       f.release(*t);
       if (s.kind == model::TensorKind::kEmbedding) {
-        pit->set_data(dequantize_tensor(q, opt.dtype));
-        if (s.name == table_name && opt.packed_head && !q.scheme->reference_only())
-          packed_head = std::make_shared<QuantLinear>(std::move(q), opt.dtype);
+        G4U_CHECK(s.name == table_name, "{}: not the token table", s.name);
+        set_quantized_table(m.text(), std::move(q), opt.dtype, opt.packed_head);
       } else {
         replace_linear(m, s.name, std::make_shared<QuantLinear>(std::move(q), opt.dtype));
       }
@@ -332,7 +329,6 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
     f.release(*table_tensor);
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
-  if (packed_head) m.text().head = packed_head;
   model::check_no_placeholders(m);
   out.model->eval();
   return out;

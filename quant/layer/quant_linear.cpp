@@ -50,4 +50,17 @@ void QuantLinear::to(torch::Device device, bool) {
 
 torch::Tensor QuantLinear::dequantized() const { return dequantize_tensor(weight_); }
 
+torch::Tensor QuantLinear::weight_rows(const torch::Tensor& ids, torch::ScalarType dtype) const {
+  const torch::Tensor flat = ids.to(torch::kCPU, torch::kInt64).contiguous().view({-1});
+  const int64_t* id = flat.data_ptr<int64_t>();
+  torch::Tensor out = torch::empty({flat.numel(), weight_.cols}, torch::kFloat32);
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    G4U_CHECK(id[i] >= 0 && id[i] < weight_.rows, "row {} outside [0, {})", id[i], weight_.rows);
+    weight_.dequantize_rows(id[i], id[i] + 1, out.data_ptr<float>() + i * weight_.cols);
+  }
+  std::vector<int64_t> shape = ids.sizes().vec();
+  shape.push_back(weight_.cols);
+  return out.view(shape).to(dtype);
+}
+
 }  // namespace g4u::quant

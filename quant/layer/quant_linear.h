@@ -36,6 +36,9 @@ class QuantLinear : public model::Linear {
   std::string scheme() const override { return std::string(weight_.scheme->name); }
   int64_t storage_bytes() const override { return weight_.bytes().total(); }
   torch::ScalarType input_dtype() const override { return dtype_; }
+  // Rows `ids` of the weight, each dequantized on its own (fp32, then `dtype`): exactly the rows of
+  // dequantized() converted to `dtype`. A packed token table's lookups (model::Embedding::use_packed).
+  torch::Tensor weight_rows(const torch::Tensor& ids, torch::ScalarType dtype) const override;
 
   // Records the activation dtype; the packed weight is unchanged. Devices other than CPU are
   // rejected (the kernels are CPU kernels).

@@ -1,6 +1,8 @@
 #include "quant/layer/tied_head.h"
 
 #include "base/error.h"
+#include "quant/layer/quant_linear.h"
+#include "quant/layer/torch_tensor.h"
 
 namespace g4u::quant {
 
@@ -46,6 +48,19 @@ torch::Tensor TiedBf16Head::forward(const torch::Tensor& x) {
     }
   }
   return y.view(out_shape);
+}
+
+void set_quantized_table(model::TextModel& text, QuantizedTensor q, torch::ScalarType dtype, bool packed_head) {
+  model::Embedding& table = *text.embed_tokens;
+  G4U_CHECK(q.rows == table.num_embeddings() && q.cols == table.embedding_dim(), "token table is [{}, {}], got [{}, {}]",
+            table.num_embeddings(), table.embedding_dim(), q.rows, q.cols);
+  if (packed_head && !q.scheme->reference_only()) {
+    auto packed = std::make_shared<QuantLinear>(std::move(q), dtype);
+    table.use_packed(packed);
+    text.head = std::move(packed);
+  } else {
+    table.weight.set_data(dequantize_tensor(q, dtype));
+  }
 }
 
 }  // namespace g4u::quant

@@ -14,7 +14,9 @@
 //   anything else (another device)     -> torch::linear(x, E converted to x's dtype).
 #pragma once
 
+#include "model/text/decoder.h"
 #include "model/text/layers.h"
+#include "quant/formats/quantized_tensor.h"
 #include "quant/kernels/kernels.h"
 
 #include <torch/torch.h>
@@ -47,5 +49,13 @@ class TiedBf16Head : public model::Linear {
   KernelOptions options() const;
   std::shared_ptr<model::Embedding> table_;
 };
+
+// Gives `text` its quantized token table `q` (the loaders of quantized checkpoints and GGUF files,
+// quantize_in_memory). With `packed_head` and a scheme with a kernel, the table stays packed in one
+// QuantLinear that is both the tied head (products on the packed kernels) and the source of the
+// lookups, which dequantize only the rows they gather (model::Embedding::use_packed): no dense
+// [V, H] copy, the same values as one. Otherwise the table is dequantized into embed_tokens in
+// `dtype` and the head is the dense product over it.
+void set_quantized_table(model::TextModel& text, QuantizedTensor q, torch::ScalarType dtype, bool packed_head);
 
 }  // namespace g4u::quant

@@ -156,12 +156,14 @@ TEST_CASE("Quantized checkpoint: streamed write, load runs QuantLinear, equals i
   CHECK(mm["tensors"]["model.language_model.embed_tokens.weight"]["scheme"] == "q8_0");
   model::LoadedModel qm = load_quantized_model(dir / "qm");
   CHECK(logits_of(*qm.model).isfinite().all().item<bool>());
-  // Its head reads the packed q8_0 table; the lookups use the dequantized copy.
+  // Its head reads the packed q8_0 table, and so do the lookups (no dense copy of the table).
   REQUIRE(qm.model->text().head != nullptr);
   CHECK(qm.model->text().head->scheme() == "q8_0");
-  CHECK(qm.model->text().embed_tokens->weight.scalar_type() == torch::kFloat32);
+  CHECK(qm.model->text().embed_tokens->packed() == qm.model->text().head);
+  CHECK_FALSE(qm.model->text().embed_tokens->weight.defined());
   model::LoadedModel qmd = load_quantized_model(dir / "qm", widen);
   CHECK(qmd.model->text().head == nullptr);
+  CHECK(qmd.model->text().embed_tokens->weight.scalar_type() == torch::kFloat32);
   CHECK(torch::equal(qm.model->text().embed(ids), qmd.model->text().embed(ids)));
   // 8-bit activation blocks: close to the dequantized table's product, not equal to it.
   const torch::Tensor packed = qm.model->text().logits(last), dense = qmd.model->text().logits(last);

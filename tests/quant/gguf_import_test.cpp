@@ -395,24 +395,28 @@ TEST_CASE("GGUF import: a hand-made gemma4 file with every tensor type loads to 
     torch::Tensor want = torch::tensor(k.values).view_as(weight_of(m, cname));
     CHECK(torch::equal(weight_of(m, cname), want));
   }
-  // Dense parameters: norms (F32, F16), the Q8_0 table dequantized for the lookups, scalars.
+  // Dense parameters: norms (F32, F16), scalars.
   auto params = m.named_parameters(true);
   auto check_param = [&](const std::string& pname, const std::string& gname) {
     INFO(pname);
     torch::Tensor p = params[pname].to(torch::kFloat32);
     CHECK(torch::equal(p, torch::tensor(h.known.at(gname).values).view_as(p)));
   };
-  check_param("model.language_model.embed_tokens.weight", "token_embd.weight");
+  // The Q8_0 table stays packed: its rows, dequantized, are the file's values.
+  const torch::Tensor table = m.text().embed_tokens->table(torch::kFloat32);
+  CHECK(torch::equal(table, torch::tensor(h.known.at("token_embd.weight").values).view_as(table)));
+  CHECK(params.find("model.language_model.embed_tokens.weight") == nullptr);
   check_param("model.language_model.norm.weight", "output_norm.weight");
   check_param("model.language_model.layers.0.input_layernorm.weight", "blk.0.attn_norm.weight");
   check_param("model.language_model.layers.1.input_layernorm.weight", "blk.1.attn_norm.weight");
   check_param("model.language_model.layers.1.self_attn.k_norm.weight", "blk.1.attn_k_norm.weight");
   check_param("model.language_model.layers.0.layer_scalar", "blk.0.layer_output_scale.weight");
   CHECK(params["model.language_model.layers.1.layer_scalar"].item<float>() == 1.0f);  // absent: no scaling
-  // The quantized table is read packed by the head (as load_quantized_model does).
+  // The quantized table is read packed by the head and the lookups (as load_quantized_model does).
   auto head = std::dynamic_pointer_cast<quant::QuantLinear>(m.text().head);
   REQUIRE(head);
   CHECK(head->scheme() == "q8_0");
+  CHECK(m.text().embed_tokens->packed() == m.text().head);
   CHECK(logits_of(m).isfinite().all().item<bool>());
 }
 
