@@ -49,21 +49,25 @@ torch::Tensor checkpoint_tensor_as(const Checkpoint& ckpt, const std::string& na
   const bool same = ckpt.info(name).dtype == from_scalar_type(dtype);
   const torch::Tensor view = ckpt.view(name);
   if (same && map_weights) return view;
-  // Copied a slice of rows (~64 MiB) at a time, each slice's file pages released once copied: the
-  // transient is one slice, not a second copy of the tensor (the 12B's 2 GiB table).
+  return copy_releasing(view, dtype, [&](uint64_t begin, uint64_t end) { ckpt.release_pages(name, begin, end); });
+}
+
+torch::Tensor copy_releasing(const torch::Tensor& view, torch::ScalarType dtype,
+                             const std::function<void(uint64_t begin, uint64_t end)>& release) {
   torch::Tensor owned = torch::empty(view.sizes(), view.options().dtype(dtype));
+  const uint64_t nbytes = static_cast<uint64_t>(view.numel()) * static_cast<uint64_t>(view.element_size());
   if (view.dim() < 2 || view.numel() == 0) {
     owned.copy_(view);
-    ckpt.release_pages(name);
+    release(0, nbytes);
     return owned;
   }
   const int64_t rows = view.size(0);
-  const uint64_t row_bytes = static_cast<uint64_t>(view.numel() / rows) * static_cast<uint64_t>(view.element_size());
-  const int64_t slice = std::max<int64_t>(1, static_cast<int64_t>((uint64_t(64) << 20) / std::max<uint64_t>(1, row_bytes)));
+  const uint64_t row_bytes = nbytes / static_cast<uint64_t>(rows);
+  const int64_t slice = std::max<int64_t>(1, static_cast<int64_t>(kCopySliceBytes / std::max<uint64_t>(1, row_bytes)));
   for (int64_t r0 = 0; r0 < rows; r0 += slice) {
     const int64_t n = std::min(slice, rows - r0);
     owned.narrow(0, r0, n).copy_(view.narrow(0, r0, n));
-    ckpt.release_pages(name, static_cast<uint64_t>(r0) * row_bytes, static_cast<uint64_t>(r0 + n) * row_bytes);
+    release(static_cast<uint64_t>(r0) * row_bytes, static_cast<uint64_t>(r0 + n) * row_bytes);
   }
   return owned;
 }

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -69,6 +70,14 @@ void assign_checkpoint_tensors(torch::nn::Module& module, const Checkpoint& ckpt
 // an owned copy (converted if need be), the mapped pages read for it released.
 torch::Tensor checkpoint_tensor_as(const Checkpoint& ckpt, const std::string& name, torch::ScalarType dtype,
                                    bool map_weights = false);
+
+// An owned copy of `view` (a tensor over mapped file bytes) in `dtype`, made kCopySliceBytes of
+// source rows at a time; after each slice `release(begin, end)` is called with its byte range in
+// the view, so the caller can drop those file pages: the transient is one slice of file pages, not
+// a second copy of the tensor (the 12B's 2 GiB table).
+constexpr uint64_t kCopySliceBytes = uint64_t(8) << 20;
+torch::Tensor copy_releasing(const torch::Tensor& view, torch::ScalarType dtype,
+                             const std::function<void(uint64_t begin, uint64_t end)>& release);
 
 // InternalError naming the first parameter of `module` still a DeferredWeights placeholder.
 void check_no_placeholders(const torch::nn::Module& module);

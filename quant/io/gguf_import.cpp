@@ -215,6 +215,14 @@ model::ModelConfig gguf_model_config(const GgufFile& f) {
   return c;
 }
 
+namespace {
+// `view` (over tensor `t` of `f`) copied in `dtype` a slice at a time, each slice's pages released.
+torch::Tensor owned_copy(const GgufFile& f, const GgufTensor& t, const torch::Tensor& view, torch::ScalarType dtype) {
+  const uint8_t* p = f.data(t);
+  return model::copy_releasing(view, dtype, [&](uint64_t begin, uint64_t end) { f.release(p + begin, end - begin); });
+}
+}  // namespace
+
 model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOptions& opt) {
   using namespace gguf_import_detail;
   std::shared_ptr<GgufFile> file = GgufFile::open(path);
@@ -316,8 +324,7 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
       continue;
     }
     // An owned copy in the run dtype (the file's pages released), so the model outlives the file.
-    pit->set_data(st == opt.dtype ? view.clone() : view.to(opt.dtype));
-    f.release(*t);
+    pit->set_data(owned_copy(f, *t, view, opt.dtype));
   }
 
   out.model->to(opt.dtype);
@@ -325,8 +332,7 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
     model::TextModel& text = m.text();
     torch::Tensor view = torch::from_blob(const_cast<uint8_t*>(f.data(*table_tensor)),
                                           {cfg.text.vocab_size, cfg.text.hidden_size}, torch::kBFloat16);
-    text.embed_tokens->weight.set_data(view.clone());
-    f.release(*table_tensor);
+    text.embed_tokens->weight.set_data(owned_copy(f, *table_tensor, view, torch::kBFloat16));
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
   model::check_no_placeholders(m);
