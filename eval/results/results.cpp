@@ -170,6 +170,30 @@ void check_num_or_null(const json& j, const std::string& key, const std::string&
   expect(v.is_number() || v.is_null(), where, key, "a number or null", v);
 }
 
+// A count that is a non-negative integer.
+void check_count(const json& j, const std::string& key, const std::string& where) {
+  const json& v = field(j, key, where);
+  expect(v.is_number_integer(), where, key, "an integer", v);
+  if (v.get<int64_t>() < 0) throw_input("{}: field '{}': {} is negative", where, key, v.get<int64_t>());
+}
+
+// A score on its metric's scale: >= 0, at most 1 for fractions, 100 for points; error rates
+// (WER, CER) have no upper bound. Null: nothing was scored.
+void check_score(const json& j, const eval::MetricInfo& metric, const std::string& where) {
+  check_num_or_null(j, "score", where);
+  check_num_or_null(j, "stderr", where);
+  const json& score = j["score"];
+  if (score.is_number()) {
+    const double v = score.get<double>();
+    const double top = metric.points_100 ? 100.0 : metric.lower_is_better ? HUGE_VAL : 1.0;
+    if (!(v >= 0 && v <= top))
+      throw_input("{}: field 'score': {} is outside {}'s range [0, {}]", where, v, metric.name,
+                  metric.lower_is_better ? "inf" : fmt::format("{}", top));
+  }
+  if (j["stderr"].is_number() && !(j["stderr"].get<double>() >= 0))
+    throw_input("{}: field 'stderr': {} is negative", where, j["stderr"].get<double>());
+}
+
 void check_ci(const json& j, const std::string& where) {
   const json& ci = field(j, "ci95", where);
   expect(ci.is_null() || (ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number()), where, "ci95",
@@ -195,7 +219,7 @@ void check_breakdowns(const json& bs, const std::string& vw) {
       const json& g = gs[k];
       expect(g.is_object(), bw, fmt::format("groups[{}]", k), "an object", g);
       expect(field(g, "group", gw).is_string(), gw, "group", "a string", g["group"]);
-      for (const char* key : {"samples", "n"}) expect(field(g, key, gw).is_number_integer(), gw, key, "an integer", g[key]);
+      for (const char* key : {"samples", "n"}) check_count(g, key, gw);
       for (const char* key : {"score", "stderr"}) check_num_or_null(g, key, gw);
       check_ci(g, gw);
     }
@@ -249,9 +273,11 @@ json read_results(const std::string& path) {
       const json& t = ts[k];
       expect(t.is_object(), vw, fmt::format("tasks[{}]", k), "an object", t);
       for (const char* key : {"task", "key", "metric"}) expect(field(t, key, tw).is_string(), tw, key, "a string", t[key]);
-      eval::metric_registry().find(t["metric"].get<std::string>(), fmt::format("{}: field 'metric'", tw));
-      expect(field(t, "n", tw).is_number_integer(), tw, "n", "an integer", t["n"]);
-      for (const char* key : {"score", "stderr", "parse_failure_rate"}) check_num_or_null(t, key, tw);
+      const eval::MetricInfo& metric =
+          eval::metric_registry().find(t["metric"].get<std::string>(), fmt::format("{}: field 'metric'", tw));
+      check_count(t, "n", tw);
+      check_score(t, metric, tw);
+      check_num_or_null(t, "parse_failure_rate", tw);
       check_ci(t, tw);
     }
     if (v.contains("breakdowns")) check_breakdowns(v["breakdowns"], vw);

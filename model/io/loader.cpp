@@ -81,6 +81,11 @@ void assign_checkpoint_tensors(torch::nn::Module& module, const Checkpoint& ckpt
   for (const auto& s : specs) params[s.name].set_data(checkpoint_tensor_as(ckpt, s.name, dtype, map_weights));
 }
 
+std::shared_ptr<Gemma4Model> model_with_placeholders(const ModelConfig& cfg) {
+  DeferredWeights deferred;
+  return std::make_shared<Gemma4Model>(cfg);
+}
+
 void check_no_placeholders(const torch::nn::Module& module) {
   for (const auto& p : module.named_parameters(true))
     G4U_CHECK(!is_placeholder(p.value()), "parameter {} was never loaded", p.key());
@@ -111,10 +116,7 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
       throw_input("--model {}: neither a preset ({}) nor a checkpoint directory", preset_or_dir, known);
     }
     ModelConfig cfg = load_model_config(preset_or_dir);
-    {
-      DeferredWeights deferred;
-      out.model = std::make_shared<Gemma4Model>(cfg);
-    }
+    out.model = model_with_placeholders(cfg);
     Checkpoint ckpt = Checkpoint::open(preset_or_dir);
     ckpt.rename(canonical_model_tensor_name);
     assign_checkpoint_tensors(*out.model, ckpt, out.model->tensor_specs(), options.dtype, options.map_weights);

@@ -79,6 +79,10 @@ constexpr uint64_t kCopySliceBytes = uint64_t(8) << 20;
 torch::Tensor copy_releasing(const torch::Tensor& view, torch::ScalarType dtype,
                              const std::function<void(uint64_t begin, uint64_t end)>& release);
 
+// The model of `cfg` built under DeferredWeights: every weight a placeholder, so nothing is
+// allocated until each parameter gets its checkpoint tensor.
+std::shared_ptr<Gemma4Model> model_with_placeholders(const ModelConfig& cfg);
+
 // InternalError naming the first parameter of `module` still a DeferredWeights placeholder.
 void check_no_placeholders(const torch::nn::Module& module);
 

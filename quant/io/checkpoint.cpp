@@ -412,11 +412,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
 
   model::LoadedModel out;
   out.source = dir;
-  {
-    // Weights are placeholders until they get their checkpoint tensor: nothing is allocated twice.
-    model::DeferredWeights deferred;
-    out.model = std::make_shared<model::Gemma4Model>(cfg);
-  }
+  out.model = model::model_with_placeholders(cfg);  // weights come one tensor at a time
   model::Gemma4Model& m = *out.model;
   torch::NoGradGuard no_grad;
   auto params = m.named_parameters(true);

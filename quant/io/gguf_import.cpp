@@ -267,11 +267,7 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
                   fmt::join(t.ne, ", "), fmt::join(it->second->shape, ", "));
   }
 
-  {
-    // Weights are placeholders until they get the file's tensor: nothing is allocated twice.
-    model::DeferredWeights deferred;
-    out.model = std::make_shared<model::Gemma4Model>(cfg);
-  }
+  out.model = model::model_with_placeholders(cfg);  // weights come one tensor at a time
   model::Gemma4Model& m = *out.model;
   torch::NoGradGuard no_grad;
   auto params = m.named_parameters(true);

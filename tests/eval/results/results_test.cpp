@@ -111,6 +111,16 @@ TEST_CASE("read_results: schema name, version and fields are checked", "[unit]")
   j = good;
   j["variants"][0]["tasks"][0]["ci95"] = {1};
   fails(j, "field 'ci95'");
+  // Values a report would print as nonsense (a 500 % exact match, n = -3).
+  j = good;
+  j["variants"][0]["tasks"][0]["score"] = 5.0;
+  fails(j, "outside exact-match's range [0, 1]");
+  j = good;
+  j["variants"][0]["tasks"][0]["n"] = -3;
+  fails(j, "field 'n': -3 is negative");
+  j = good;
+  j["variants"][0]["tasks"][0]["stderr"] = -0.1;
+  fails(j, "field 'stderr'");
   write_file(path, "{\"schema\": ");
   CHECK_THROWS_AS(read_results(path), g4u::InputError);
 }
