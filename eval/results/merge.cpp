@@ -23,6 +23,7 @@ struct ShardDir {
   std::string hash;
   datasets::Shard shard;
   SampleLog log;
+  bool lost_lines = false;  // the log holds fewer records than the shard's results counted
 };
 
 }  // namespace
@@ -49,11 +50,14 @@ json merge_shards(const MergeOptions& mo) {
   if (mo.out.empty()) throw_input("--out: required");
   std::vector<ShardDir> shards;
   std::set<std::string> seen_dirs;
+  const std::string out_canon = fs::weakly_canonical(mo.out).string();
   for (const std::string& d : mo.dirs) {
     ShardDir s;
     s.dir = d;
     std::string canon = fs::weakly_canonical(d).string();
     if (!seen_dirs.insert(canon).second) throw_input("{}: given twice", d);
+    if (canon == out_canon)
+      throw_input("--out {}: is one of the shard folders (merging would overwrite its samples.jsonl)", mo.out);
     if (!fs::is_directory(d)) throw_input("{}: not a folder", d);
     std::string run_path = (fs::path(d) / "run.json").string();
     if (!fs::exists(run_path)) throw_input("{}: missing (not a g4u eval output folder)", run_path);
@@ -73,6 +77,12 @@ json merge_shards(const MergeOptions& mo) {
       throw_input("{}: ends in a torn line: the shard was interrupted (rerun `g4u eval` there; it resumes)",
                   (fs::path(d) / "samples.jsonl").string());
     const json& run = s.results["run"];
+    // A log with fewer records than its results counted lost lines after the shard finished.
+    const size_t counted = run.value("logged", s.log.records.size());
+    if (s.log.records.size() < counted && !mo.allow_partial)
+      throw_input("{}: {} records, but {} counted {} (lines were lost; rerun `g4u eval` there, or pass --allow-partial)",
+                  (fs::path(d) / "samples.jsonl").string(), s.log.records.size(), results_path, counted);
+    s.lost_lines = s.log.records.size() < counted;
     bool complete = run.value("complete", false);
     if (!complete && !mo.allow_partial)
       throw_input("{}: field 'run.complete': false (the shard ran with --limit; rerun it without, or pass --allow-partial)",
@@ -140,7 +150,7 @@ json merge_shards(const MergeOptions& mo) {
     take_max(peak_rss, v["memory"]["peak_rss_bytes"]);
     take_max(peak_cuda, v["memory"]["peak_cuda_bytes"]);
     selected += s.results["run"].value("selected", size_t(0));
-    complete = complete && s.results["run"].value("complete", false) && !s.log.torn_tail;
+    complete = complete && s.results["run"].value("complete", false) && !s.log.torn_tail && !s.lost_lines;
     shard_envs.push_back({{"shard", s.shard.str()}, {"dir", s.dir}, {"environment", s.results["environment"]}});
     shard_list.push_back(s.shard.str());
     dirs.push_back(s.dir);

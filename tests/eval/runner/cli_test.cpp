@@ -172,6 +172,20 @@ TEST_CASE("g4u eval --shard + g4u merge equals the unsharded run", "[integration
   auto mixed = run_g4u("merge --out " + (d / "m5") + " " + dirs[0] + " " + dirs[1] + " " + ref_dir);
   CHECK(mixed.code == 2);
   CHECK_THAT(mixed.err, Contains("shard"));
+  // --out naming a shard folder would overwrite that shard's log.
+  auto over = run_g4u("merge --out " + dirs[1] + " " + dirs[0] + " " + dirs[1] + " " + dirs[2]);
+  CHECK(over.code == 2);
+  CHECK_THAT(over.err, Contains("is one of the shard folders"));
+  // A shard log that lost a line after its results were written is not merged as complete.
+  std::string log = read_file(dirs[2] + "/samples.jsonl");
+  write_file(dirs[2] + "/samples.jsonl", log.substr(log.find('\n') + 1));
+  auto lost = run_g4u("merge --out " + (d / "m6") + " " + dirs[0] + " " + dirs[1] + " " + dirs[2]);
+  CHECK(lost.code == 2);
+  CHECK_THAT(lost.err, Contains("lines were lost"));
+  json partial = run_g4u_json("merge --out " + (d / "m7") + " " + dirs[0] + " " + dirs[1] + " " + dirs[2] +
+                              " --allow-partial --json");
+  CHECK(partial["run"]["complete"] == false);
+  CHECK(partial["run"]["logged"] == 9);
 }
 
 TEST_CASE("g4u eval: batched greedy decoding gives the batch-1 outputs", "[integration]") {
