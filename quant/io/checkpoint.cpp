@@ -400,6 +400,14 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
     throw_input("{}: format: expected \"{}\"", meta_path, kFormat);
   if (meta.value("version", 0) != kVersion) throw_input("{}: version: expected {}", meta_path, kVersion);
   if (!meta.contains("tensors") || !meta["tensors"].is_object()) throw_input("{}: tensors: expected an object", meta_path);
+  if (meta.contains("recipe")) {
+    if (!meta["recipe"].is_string()) throw_input("{}: recipe: expected a string", meta_path);
+    try {
+      find_recipe(meta["recipe"].get<std::string>());
+    } catch (const InputError& e) {
+      throw_input("{}: recipe: {}", meta_path, e.what());
+    }
+  }
 
   model::ModelConfig cfg = model::load_model_config(dir);
   const std::vector<model::TensorSpec> specs = model::model_tensor_specs(cfg);
@@ -435,6 +443,10 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
     if (shape != spec.shape)
       throw_input("{}: shape [{}] does not match the config's [{}]", where, fmt::join(shape, ", "), fmt::join(spec.shape, ", "));
     check_shape(*scheme, shape[0], shape[1], where);
+    // Written for the reader's information; a value the scheme does not use means the file was edited.
+    if (t.has("group_size") && t.get_int("group_size") != scheme->group_size(shape[1]))
+      throw_input("{}: group_size {}, but scheme {} on {} columns uses {}", where, t.get_int("group_size"), scheme->name,
+                  shape[1], scheme->group_size(shape[1]));
     if (spec.kind == model::TensorKind::kLinear && !parse_projection(name))
       throw_input("{}: only decoder projections can be quantized", where);
     if (spec.kind != model::TensorKind::kLinear && spec.kind != model::TensorKind::kEmbedding)

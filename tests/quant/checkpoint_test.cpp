@@ -198,6 +198,10 @@ TEST_CASE("Quantized checkpoint: metadata that does not match the tensors is an 
   test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "missing");
   with([&](nlohmann::json& j) { j["tensors"]["model.language_model.norm.weight"] = j["tensors"][t]; });
   test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "not a 2-D tensor");
+  with([&](nlohmann::json& j) { j["tensors"][t]["group_size"] = -32; });
+  test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "group_size -32");
+  with([&](nlohmann::json& j) { j["recipe"] = "q5_9"; });
+  test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "recipe");
   with([&](nlohmann::json& j) { j["version"] = 7; });
   test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "version");
   with([](nlohmann::json&) {});
