@@ -100,7 +100,9 @@ RgbImage read_stb(MediaSource& src, ImageInfo& info, Read what) {
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_callbacks(&kCallbacks, &src, &w, &h, &comp)) header_error(src, format, stb_reason());
   info.width = w;
-  info.height = h;
+  // A top-down BMP stores its height negative; stb's header read passes it on as is (its decoder
+  // flips the rows and returns the positive height).
+  info.height = format == "bmp" ? std::abs(h) : h;
   info.channels = comp;
   check_image_size(src, info);
   if (what == Read::kHeader) return {};

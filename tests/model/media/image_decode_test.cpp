@@ -105,3 +105,35 @@ TEST_CASE("bytes in memory decode as the file does, and name the source in error
   CHECK(g4u::test::input_error([&] { decode_image(signature_only); }) ==
         "manifest.jsonl:3: field 'images[0]': cannot read the png header (the file is truncated)");
 }
+
+namespace {
+
+// A 24-bit BMP of 2x2 pixels, rows stored bottom-up (height 2) or top-down (height -2).
+std::string bmp_2x2(bool top_down) {
+  const uint8_t top[8] = {0, 0, 255, 0, 255, 0, 0, 0};     // red, green (BGR) + 2 pad bytes
+  const uint8_t bottom[8] = {255, 0, 0, 255, 255, 255, 0, 0};  // blue, white
+  std::string b = "BM";
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) b += static_cast<char>((v >> (8 * i)) & 0xFF); };
+  auto u16 = [&](uint16_t v) { b += static_cast<char>(v & 0xFF); b += static_cast<char>(v >> 8); };
+  u32(54 + 16); u32(0); u32(54);                                 // file header
+  u32(40); u32(2); u32(top_down ? uint32_t(-2) : 2u); u16(1); u16(24);  // info header
+  u32(0); u32(16); u32(2835); u32(2835); u32(0); u32(0);
+  for (const uint8_t* row : top_down ? std::vector<const uint8_t*>{top, bottom} : std::vector<const uint8_t*>{bottom, top})
+    b.append(reinterpret_cast<const char*>(row), 8);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("BMP: a top-down file (negative height) decodes to the same pixels as the bottom-up one", "[unit]") {
+  const std::vector<uint8_t> want = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255};  // RGB, top row first
+  for (bool top_down : {false, true}) {
+    INFO("top_down " << top_down);
+    const std::string bytes = bmp_2x2(top_down);  // from_bytes reads it in place
+    MediaSource src = MediaSource::from_bytes(bytes, "inline.bmp");
+    const RgbImage img = decode_image(src);
+    CHECK(img.width == 2);
+    CHECK(img.height == 2);
+    CHECK(img.pixels == want);
+  }
+}
