@@ -161,8 +161,17 @@ MediaRef resolve_media(const std::string& source, MediaKind kind, const std::str
     start = end + 1;
   }
   if (parts.empty()) throw_input("{}: {} path '{}' names the dataset folder itself", where, media_kind_name(kind), source);
-  fs::path p = fs::absolute(fs::path(dir.empty() ? "." : dir)).lexically_normal();
+  const fs::path root = fs::absolute(fs::path(dir.empty() ? "." : dir)).lexically_normal();
+  fs::path p = root;
   for (auto& part : parts) p /= part;
+  // A symbolic link must not lead out either: a downloaded dataset could otherwise make g4u read
+  // (and log the hash of) any file on the machine.
+  std::error_code ec_file, ec_root;
+  const fs::path real = fs::weakly_canonical(p, ec_file), real_root = fs::weakly_canonical(root, ec_root);
+  const fs::path inside = real.lexically_relative(real_root);
+  if (!ec_file && !ec_root && (inside.empty() || *inside.begin() == ".."))
+    throw_input("{}: {} path '{}' leads outside the dataset folder through a symbolic link (to {})", where,
+                media_kind_name(kind), source, real.string());
   m.path = p.string();
   return m;
 }

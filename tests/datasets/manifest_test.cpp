@@ -206,6 +206,12 @@ TEST_CASE("media problems: missing files, undecodable data, path traversal", "[u
     CHECK_THAT(d.error(image_line(bad), MediaCheck::kNone), Contains("field 'images[0]'"));
   CHECK_THAT(d.error(image_line("../outside.png"), MediaCheck::kNone), Contains("path traversal"));
   CHECK_THAT(d.error(image_line("/etc/passwd"), MediaCheck::kNone), Contains("is absolute"));
+  // A symbolic link out of the folder is refused too; one that stays inside is followed.
+  std::filesystem::create_symlink("/etc/passwd", d.dir / "media/link.png");
+  std::filesystem::create_symlink("text.png", d.dir / "media/inside.png");
+  CHECK_THAT(d.error(image_line("media/link.png"), MediaCheck::kNone),
+             Contains("field 'images[0]'") && Contains("outside the dataset folder through a symbolic link"));
+  CHECK_THAT(d.error(image_line("media/inside.png")), Contains("not a supported image"));
 }
 
 TEST_CASE("inline data: URIs are decoded and checked", "[unit]") {
