@@ -9,7 +9,7 @@
 #include "quant/io/gguf_import.h"
 #include "quant/io/gguf_reader.h"
 #include "quant/layer/quant_linear.h"
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 #include "test_paths.h"
 
 #include <catch2/catch.hpp>

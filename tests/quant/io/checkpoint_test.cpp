@@ -6,7 +6,7 @@
 #include "quant/layer/policy.h"
 #include "quant/layer/quant_linear.h"
 #include "quant/layer/torch_tensor.h"
-#include "quant_test_util.h"
+#include "quant/quant_test_util.h"
 
 #include <catch2/catch.hpp>
 #include <unistd.h>
