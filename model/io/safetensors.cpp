@@ -679,8 +679,8 @@ Checkpoint Checkpoint::open(const std::string& dir_or_file) {
   for (auto& [shard, id] : shard_ids) {
     fs::path p = dir / shard;
     if (!fs::is_regular_file(p, ec)) {
-      const std::string& example = std::find_if(listed.begin(), listed.end(), [&](const auto& kv) {
-                                     return kv.second == shard;
+      const std::string& example = std::find_if(listed.begin(), listed.end(), [&s = shard](const auto& kv) {
+                                     return kv.second == s;
                                    })->first;
       throw_input("{}: shard file {} (listed for tensor {}) does not exist", idx, json_quote(p.string()), json_quote(example));
     }

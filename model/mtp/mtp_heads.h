@@ -164,8 +164,7 @@ class MedusaDrafter : public Drafter {
   std::string name() const override { return name_; }
 
  private:
-  std::shared_ptr<MedusaModel> model_;
-  Gemma4Model* target_;
+  std::shared_ptr<MedusaModel> model_;  // the heads read the target's states from TargetState
   std::string name_;
 };
 

@@ -103,14 +103,14 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
   model::Checkpoint ck = open_float_checkpoint(src_dir, specs);
   const std::vector<TensorAssignment> plan = plan_tensors(specs, recipe);
   for (const auto& [name, im] : opt.imatrix) {
-    auto it = std::find_if(plan.begin(), plan.end(), [&](const TensorAssignment& a) { return a.spec.name == name; });
+    auto it = std::find_if(plan.begin(), plan.end(), [&n = name](const TensorAssignment& a) { return a.spec.name == n; });
     if (it == plan.end() || !it->scheme) throw_input("imatrix: tensor {} is not quantized by recipe {}", name, recipe.name);
     if (static_cast<int64_t>(im.size()) != it->spec.shape[1])
       throw_input("imatrix: tensor {} has {} values, expected {}", name, im.size(), it->spec.shape[1]);
   }
 
   for (const auto& [name, v] : opt.kept_overrides) {
-    auto it = std::find_if(plan.begin(), plan.end(), [&](const TensorAssignment& a) { return a.spec.name == name; });
+    auto it = std::find_if(plan.begin(), plan.end(), [&n = name](const TensorAssignment& a) { return a.spec.name == n; });
     G4U_CHECK(it != plan.end() && !it->scheme, "override of {}: not a kept tensor of recipe {}", name, recipe.name);
   }
 

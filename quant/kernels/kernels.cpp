@@ -6,6 +6,7 @@
 #include "quant/formats/rounding.h"
 #include "quant/kernels/parallel.h"
 
+#include <cpuid.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -214,7 +215,10 @@ void gemm_product(const KernelTable& table, const WeightView& view, const float*
 bool cpu_has_avx2() {
   static const bool has = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    // F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c".
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
   }();
   return has;
 }

@@ -44,7 +44,7 @@ struct KernelOptions {
   bool gemm_tiles = true;
 };
 
-// AVX2 + FMA + F16C available on this CPU (__builtin_cpu_supports).
+// AVX2 + FMA + F16C available on this CPU (__builtin_cpu_supports; F16C from CPUID).
 bool cpu_has_avx2();
 // AVX2 + AVX-512 F/BW/VL/VNNI available on this CPU (and the kernels were compiled in).
 bool cpu_has_avx512();
