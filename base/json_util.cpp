@@ -1,7 +1,9 @@
 #include "base/json_util.h"
+#include "base/temp_files.h"
 
 #include "base/error.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,23 +58,32 @@ void check_replaceable_output(const std::string& path) {
 
 void write_file_atomic(const std::string& path, const std::string& text) {
   check_replaceable_output(path);
+  remove_stale_temps(path);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = -1;
   // Any failure removes the temp file: nothing half-written is left for a later run to find.
   auto fail = [&](const char* what) {
     const int err = errno;
+    if (fd >= 0) ::close(fd);
     std::remove(tmp.c_str());
     throw_input("{}: {}: {}", path, what, std::strerror(err));
   };
-  errno = 0;
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot create its temp file");
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    if (!out) fail("write failed");
-    out.close();
-    if (!out) fail("write failed");
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create its temp file");
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write failed");
+    done += static_cast<size_t>(n);
   }
+  // On disk before the rename: after a power loss the name holds the old or the new content, never
+  // an empty file.
+  if (::fsync(fd) != 0) fail("write failed");
+  if (::close(fd) != 0) {
+    fd = -1;
+    fail("write failed");
+  }
+  fd = -1;
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename the temp file into place");
 }
 

@@ -3,6 +3,7 @@
 #include "base/error.h"
 #include "base/utf8.h"
 #include "base/json_util.h"
+#include "base/temp_files.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -442,6 +443,7 @@ SafetensorsWriter::SafetensorsWriter(std::string path, std::vector<TensorInfo> t
                                      std::map<std::string, std::string> metadata)
     : path_(std::move(path)), tensors_(std::move(tensors)) {
   check_replaceable_output(path_);
+  remove_stale_temps(path_);
   tmp_path_ = path_ + ".tmp." + std::to_string(::getpid());
   std::set<std::string> seen;
   nlohmann::ordered_json h = nlohmann::ordered_json::object();

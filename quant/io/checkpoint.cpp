@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "base/json_util.h"
+#include "base/temp_files.h"
 #include "model/io/safetensors.h"
 #include "quant/layer/quant_linear.h"
 #include "quant/formats/quantized_tensor.h"
@@ -145,6 +146,7 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
   }
   model::sort_for_alignment(infos);
 
+  remove_stale_temps(fs::path(out_dir).string());
   TempDir tmp{fs::path(out_dir).string() + ".tmp." + std::to_string(getpid())};
   fs::remove_all(tmp.path);
   fs::create_directories(tmp.path);

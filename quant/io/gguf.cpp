@@ -3,6 +3,7 @@
 #include "model/io/config.h"
 #include "base/error.h"
 #include "base/json_util.h"
+#include "base/temp_files.h"
 #include "model/io/safetensors.h"
 #include "model/io/tensor_specs.h"
 #include "model/text/tokenizer.h"
@@ -141,6 +142,7 @@ class TempOutput {
   TempOutput(std::string final_path)
       : final_(std::move(final_path)), tmp_(final_ + ".tmp." + std::to_string(getpid())) {
     check_replaceable_output(final_);
+    remove_stale_temps(final_);
     f_ = std::fopen(tmp_.c_str(), "wb");
     if (!f_) throw_input("{}: cannot create: {}", tmp_, std::strerror(errno));
   }

@@ -4,11 +4,14 @@
 #include "base/json_util.h"
 #include "base/registry.h"
 #include "base/rng.h"
+#include "base/temp_files.h"
 #include "base/utf8.h"
 #include "test_util.h"
 
 #include <catch2/catch.hpp>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -108,6 +111,30 @@ TEST_CASE("atomic writes never replace a folder, device or pipe, and a failed wr
   CHECK_THAT(test::input_error([&] { write_file_atomic(dir / "no/such/out.json", "x"); }),
              Catch::Contains("no/such/out.json") && Catch::Contains("No such file"));
   CHECK(dir.count() == 2);  // pipe and folder: no temp file left behind
+}
+
+TEST_CASE("remove_stale_temps removes the temps of dead writers only; write_file_atomic calls it", "[unit]") {
+  ScratchDir d("stale_temps");
+  // A process that has exited (and been reaped): its pid names no process.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string dead = std::to_string(child), alive = std::to_string(::getppid());
+  test::write_file(d / ("out.json.tmp." + dead), "half");
+  std::filesystem::create_directories(d / ("ckpt.tmp." + dead + "/sub"));
+  test::write_file(d / ("out.json.tmp." + alive), "another writer, still running");
+  test::write_file(d / "out.json.tmp.notapid", "kept");
+  test::write_file(d / ("other.json.tmp." + dead), "another output's temp");
+  CHECK(remove_stale_temps(d / "ckpt") == 1);
+  CHECK_FALSE(std::filesystem::exists(d / ("ckpt.tmp." + dead)));
+  write_file_atomic(d / "out.json", "{}");
+  CHECK_FALSE(std::filesystem::exists(d / ("out.json.tmp." + dead)));
+  CHECK(std::filesystem::exists(d / ("out.json.tmp." + alive)));
+  CHECK(std::filesystem::exists(d / "out.json.tmp.notapid"));
+  CHECK(std::filesystem::exists(d / ("other.json.tmp." + dead)));
+  CHECK(test::read_file(d / "out.json") == "{}");
+  CHECK(remove_stale_temps(d / "missing-folder/x") == 0);
 }
 
 TEST_CASE("Registry: records by name, in order; unknown names list the known ones", "[unit]") {
