@@ -139,13 +139,24 @@ const SpmApi& spm_api() {
   static std::once_flag once;
   static SpmApi api;
   static std::string error;
+  static bool asan_build = false;
   std::call_once(once, [] {
     std::string path = shim_path();
-    // RTLD_DEEPBIND keeps libsentencepiece's protobuf symbols away from LibTorch's. AddressSanitizer
-    // refuses RTLD_DEEPBIND, so sanitizer builds do without it.
-    int flags = RTLD_NOW | RTLD_LOCAL;
-#if !defined(__SANITIZE_ADDRESS__)
-    flags |= RTLD_DEEPBIND;
+    // RTLD_DEEPBIND keeps libsentencepiece's protobuf symbols away from LibTorch's (without it the
+    // two protobuf versions meet and loading fails). AddressSanitizer refuses RTLD_DEEPBIND, so an
+    // ASan build (the asan preset; GCC defines __SANITIZE_ADDRESS__, clang answers __has_feature)
+    // cannot load SentencePiece models and says so.
+    const int flags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define G4U_ASAN_BUILD 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(G4U_ASAN_BUILD)
+    error = "this is an AddressSanitizer build, which cannot load SentencePiece models (the shim needs "
+            "dlopen(RTLD_DEEPBIND), which ASan refuses); use a build of the ci or release preset";
+    asan_build = true;
+    return;
 #endif
     void* lib = ::dlopen(path.c_str(), flags);
     if (lib == nullptr) {
@@ -183,6 +194,7 @@ const SpmApi& spm_api() {
     a.set_min_log_level(3);
     api = a;
   });
+  if (asan_build) throw InputError(error);
   if (!error.empty()) throw InternalError(error);
   return api;
 }
