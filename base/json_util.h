@@ -29,6 +29,8 @@ nlohmann::json parse_json_object_line(const std::string& text, const std::string
 class JsonObject {
  public:
   JsonObject(const nlohmann::json& j, std::string where);
+  // It keeps a pointer to `j`: a temporary would dangle (ASan: stack-use-after-scope).
+  JsonObject(nlohmann::json&& j, std::string where) = delete;
 
   const std::string& where() const { return where_; }
   bool has(const std::string& key) const;  // present and not null

@@ -92,7 +92,8 @@ TEST_CASE("JSON files: errors name the file and the line; atomic writes leave no
   write_file_atomic(dir / "out.json", "{\"a\": 2}");
   CHECK(read_json_file(dir / "out.json")["a"] == 2);
   CHECK(dir.count() == 2);  // bad.json and out.json, no leftover temp file
-  JsonObject o(nlohmann::json{{"n", "x"}}, "cfg.json");
+  const nlohmann::json cfg = {{"n", "x"}};
+  JsonObject o(cfg, "cfg.json");
   CHECK_THAT(test::input_error([&] { o.get_int("n"); }), Catch::Contains("cfg.json") && Catch::Contains("n"));
 }
 
