@@ -14,6 +14,7 @@ packages=(
   libicu-dev                               # Unicode tables for the Python-exact text normalizers
   libboost-math-dev                        # Student-t / beta functions of the statistics
   libespeak-ng-dev espeak-ng-data
+  clang-14 libfuzzer-14-dev                # the asan preset: ASan + UBSan tests and the libFuzzer targets
 )
 # Optional: headless Chromium renders report.html in the reports tests (skipped without it).
 if [ "${G4U_WITH_CHROMIUM:-0}" = "1" ]; then
