@@ -35,6 +35,9 @@ nlohmann::json read_json_file(const std::string& path) {
       if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
     }
     throw_input("{}:{}:{}: invalid JSON: {}", path, line, col, e.what());
+  } catch (const nlohmann::json::exception& e) {
+    // Valid syntax nlohmann cannot hold, e.g. a number beyond double's range (1e999).
+    throw_input("{}: invalid JSON: {}", path, e.what());
   }
 }
 
@@ -42,7 +45,7 @@ nlohmann::json parse_json_object_line(const std::string& text, const std::string
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, or a number beyond double's range
     throw_input("{}: invalid JSON: {}", where, e.what());
   }
   if (!j.is_object()) throw_input("{}: expected a JSON object, got {}", where, j.type_name());

@@ -330,7 +330,7 @@ std::optional<Sample> ManifestReader::next() {
       json j;
       try {
         j = json::parse(line);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // syntax, or a number beyond double's range (1e999)
         // nlohmann's message starts with "[json.exception.parse_error.101] parse error at ..."
         std::string msg = e.what();
         size_t p = msg.find("] ");

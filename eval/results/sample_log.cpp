@@ -242,7 +242,7 @@ SampleLog read_sample_log(const std::string& path, bool repair) {
     json j;
     try {
       j = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // syntax, or a number beyond double's range (1e999)
       if (last) {  // garbage in the last line (e.g. zero-filled after a power cut): treat as torn
         log.torn_tail = true;
         break;

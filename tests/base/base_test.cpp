@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <vector>
 
 using namespace g4u;
@@ -95,6 +96,18 @@ TEST_CASE("JSON files: errors name the file and the line; atomic writes leave no
   const nlohmann::json cfg = {{"n", "x"}};
   JsonObject o(cfg, "cfg.json");
   CHECK_THAT(test::input_error([&] { o.get_int("n"); }), Catch::Contains("cfg.json") && Catch::Contains("n"));
+}
+
+TEST_CASE("JSON whose number overflows double (1e999) is an InputError naming the file, not an internal error", "[unit]") {
+  ScratchDir dir("base_overflow");
+  test::write_file(dir / "big.json", "{\"score\": 1e999}");
+  CHECK_THAT(test::input_error([&] { read_json_file(dir / "big.json"); }),
+             Catch::Contains("big.json") && Catch::Contains("1e999"));
+  CHECK_THAT(test::input_error([&] { parse_json_object_line("{\"n\": -1e999}", "m.jsonl:3"); }),
+             Catch::Contains("m.jsonl:3") && Catch::Contains("invalid JSON"));
+  // The largest finite double still parses.
+  test::write_file(dir / "max.json", "{\"score\": 1.7976931348623157e308}");
+  CHECK(read_json_file(dir / "max.json")["score"].get<double>() == std::numeric_limits<double>::max());
 }
 
 TEST_CASE("atomic writes never replace a folder, device or pipe, and a failed write leaves no temp file", "[unit]") {

@@ -156,6 +156,11 @@ TEST_CASE("g4u report: two variants, paired differences, charts, published table
   CHECK(nob.code == 2);
   CHECK_THAT(nob.err, Contains("--baseline zzz") && Contains("known: tiny"));
   CHECK(run_g4u("report --out " + (d / "r4") + " " + (d / "nope.json")).code == 2);
+  // A number that overflows double in another run's results.json: exit 2 naming the file.
+  write_file(d / "huge.json", "{\"schema_version\": 1, \"results\": [{\"mean\": 1e999}]}");
+  auto huge = run_g4u("report --out " + (d / "r6") + " " + (d / "huge.json"));
+  CHECK(huge.code == 2);
+  CHECK_THAT(huge.err, Contains(d / "huge.json") && Contains("1e999"));
   auto dup = run_g4u("report --out " + (d / "r5") + " " + (d / "fp32/results.json") + " " + (d / "fp32/results.json"));
   CHECK(dup.code == 2);
 }

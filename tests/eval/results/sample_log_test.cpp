@@ -127,6 +127,9 @@ TEST_CASE("sample log: bad lines before the last, duplicate ids, missing file", 
   j.erase("batch");
   write_file(path, j.dump() + "\n" + line_of(make_record("c", "1")));
   CHECK_THROWS_WITH(read_sample_log(path), Contains(path + ":1") && Contains("field 'batch': missing"));
+  // A number beyond double's range before the last line: bad input naming the line, not an internal error.
+  write_file(path, "{\"id\": \"x\", \"score\": 1e999}\n" + line_of(make_record("c", "1")));
+  CHECK_THROWS_WITH(read_sample_log(path), Contains(path + ":1") && Contains("invalid JSON"));
   SampleLog none = read_sample_log(d / "absent.jsonl");
   CHECK(none.records.empty());
   CHECK_FALSE(none.torn_tail);
