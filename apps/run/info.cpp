@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "model/io/safetensors.h"
 #include "model/io/tensor_specs.h"
+#include "quant/io/checkpoint.h"
 
 #include <map>
 #include <set>
@@ -54,6 +55,26 @@ nlohmann::json check_checkpoint(const std::string& dir, const std::vector<model:
   return {{"tensors", ckpt.size()}, {"bytes_by_dtype", by_dtype}, {"files", files}, {"valid", true}};
 }
 
+// The same for a quantized checkpoint (`g4u quantize`'s output), from its headers and
+// quantization.json: the packed arrays of each quantized tensor, the rest in float.
+nlohmann::json check_quantized(const std::string& dir) {
+  model::Checkpoint ckpt = model::Checkpoint::open(dir);
+  const quant::QuantizedLayout layout = quant::check_quantized_checkpoint(dir, ckpt);
+  std::map<std::string, int64_t> by_dtype, by_scheme;
+  for (const auto& n : ckpt.names()) {
+    const auto& info = ckpt.info(n);
+    by_dtype[model::dtype_name(info.dtype)] += static_cast<int64_t>(info.nbytes);
+  }
+  for (const auto& q : layout.quantized) by_scheme[std::string(q.scheme->name)] += 1;
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& f : ckpt.files()) files.push_back(f->path());
+  return {{"tensors", ckpt.size()},
+          {"bytes_by_dtype", by_dtype},
+          {"files", files},
+          {"valid", true},
+          {"quantized", {{"recipe", layout.recipe}, {"tensors", layout.quantized.size()}, {"by_scheme", by_scheme}}}};
+}
+
 void print_info_human(const nlohmann::json& j) {
   fmt::print(stderr, "model {}\n", j["model"].get<std::string>());
   for (auto& [k, v] : j["params"].items()) fmt::print(stderr, "  params.{:<18} {:>16}\n", k, with_commas(v.get<int64_t>()));
@@ -65,6 +86,10 @@ void print_info_human(const nlohmann::json& j) {
     fmt::print(stderr, "  checkpoint: {} tensors, valid\n", j["checkpoint"]["tensors"].get<int64_t>());
     for (auto& [k, v] : j["checkpoint"]["bytes_by_dtype"].items())
       fmt::print(stderr, "    {:<5} {}\n", k, human_bytes(v.get<double>()));
+    if (j["checkpoint"].contains("quantized")) {
+      const auto& q = j["checkpoint"]["quantized"];
+      fmt::print(stderr, "    quantized ({}): {} tensors\n", q["recipe"].get<std::string>(), q["tensors"].get<int64_t>());
+    }
   }
 }
 
@@ -87,7 +112,7 @@ Command info_cmd("info", "Parameters by component, bytes per scheme, KV-cache by
       auto specs = model::model_tensor_specs(c);
       j = info_json(*model, specs, c.text, false);
       if (is_model_dir(*model)) {
-        j["checkpoint"] = check_checkpoint(*model, specs);
+        j["checkpoint"] = quant::is_quantized_checkpoint(*model) ? check_quantized(*model) : check_checkpoint(*model, specs);
         if (!c.warnings.empty()) j["config_warnings"] = c.warnings;
       }
     }

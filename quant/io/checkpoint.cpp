@@ -395,43 +395,31 @@ int64_t quantize_drafter_in_memory(model::Drafter& d, const std::string& recipe_
   return static_cast<int64_t>(slots.size());
 }
 
-model::LoadedModel load_quantized_model(const std::string& dir, const model::LoadOptions& opt) {
+QuantizedLayout check_quantized_checkpoint(const std::string& dir, const model::Checkpoint& ck) {
   const std::string meta_path = (fs::path(dir) / kQuantMetadataFile).string();
   const nlohmann::json meta = read_json_file(meta_path);
   if (!meta.is_object() || meta.value("format", "") != kFormat)
     throw_input("{}: format: expected \"{}\"", meta_path, kFormat);
   if (meta.value("version", 0) != kVersion) throw_input("{}: version: expected {}", meta_path, kVersion);
   if (!meta.contains("tensors") || !meta["tensors"].is_object()) throw_input("{}: tensors: expected an object", meta_path);
+  QuantizedLayout out;
   if (meta.contains("recipe")) {
     if (!meta["recipe"].is_string()) throw_input("{}: recipe: expected a string", meta_path);
+    out.recipe = meta["recipe"].get<std::string>();
     try {
-      find_recipe(meta["recipe"].get<std::string>());
+      find_recipe(out.recipe);
     } catch (const InputError& e) {
       throw_input("{}: recipe: {}", meta_path, e.what());
     }
   }
 
-  model::ModelConfig cfg = model::load_model_config(dir);
-  const std::vector<model::TensorSpec> specs = model::model_tensor_specs(cfg);
+  out.config = model::load_model_config(dir);
+  out.specs = model::model_tensor_specs(out.config);
   std::map<std::string, const model::TensorSpec*> spec_of;
-  for (const auto& s : specs) spec_of[s.name] = &s;
-
-  model::Checkpoint ck = model::Checkpoint::open(dir);
+  for (const auto& s : out.specs) spec_of[s.name] = &s;
   const std::string file = ck.path();
   std::set<std::string> accounted;
 
-  model::LoadedModel out;
-  out.source = dir;
-  out.model = model::model_with_placeholders(cfg);  // weights come one tensor at a time
-  model::Gemma4Model& m = *out.model;
-  torch::NoGradGuard no_grad;
-  auto params = m.named_parameters(true);
-  const std::string table_name = model::kTextEmbeddingName;
-
-  // Quantized tensors, one at a time: the packed arrays are copied out of the mapping (whose pages
-  // are then released) and become a QuantLinear at once, so the resident set grows by one copy of
-  // the weights, not two.
-  std::set<std::string> quantized;
   for (const auto& [name, tj] : meta["tensors"].items()) {
     const std::string where = meta_path + ": tensors." + name;
     JsonObject t(tj, where);
@@ -453,11 +441,9 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
       throw_input("{}: only decoder projections can be quantized", where);
     if (spec.kind != model::TensorKind::kLinear && spec.kind != model::TensorKind::kEmbedding)
       throw_input("{}: a {} tensor cannot be quantized", where, "non-matrix");
-    QuantizedTensor q;
-    q.scheme = scheme;
-    q.rows = shape[0];
-    q.cols = shape[1];
-    const StorageSizes ss = scheme->storage(*scheme, q.rows, q.cols);
+    if (spec.kind == model::TensorKind::kEmbedding && name != model::kTextEmbeddingName)
+      throw_input("{}: only the token table {} can be quantized among the embeddings", where, model::kTextEmbeddingName);
+    const StorageSizes ss = scheme->storage(*scheme, shape[0], shape[1]);
     for (int i = 0; i < 4; ++i) {
       const std::string an = name + "." + kArrayNames[i];
       const int64_t want = array_size(ss, i);
@@ -469,29 +455,15 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
       if (info.dtype != model::DType::kU8 || info.shape.size() != 1 || info.shape[0] != want)
         throw_input("{}: tensor {} is {} [{}], scheme {} for [{}] needs U8 [{}]", file, an, model::dtype_name(info.dtype),
                     fmt::join(info.shape, ", "), scheme->name, fmt::join(shape, ", "), want);
-      const uint8_t* p = ck.file_of(an).data(info);
-      array_of(q, i).assign(p, p + want);
-      ck.release_pages(an);
       accounted.insert(an);
     }
-    quantized.insert(name);
-    if (spec.kind == model::TensorKind::kEmbedding) {
-      // The head's product reads the packed table, as llama.cpp computes its output layer
-      // (activations in 8-bit blocks, quant/kernels/kernels.h), and so do the lookups, row by row.
-      G4U_CHECK(name == table_name, "{}: not the token table", name);
-      set_quantized_table(m.text(), std::move(q), opt.dtype, opt.packed_head);
-    } else {
-      replace_linear(m, name, std::make_shared<QuantLinear>(std::move(q), opt.dtype));
-    }
+    out.quantized.push_back({name, scheme, shape[0], shape[1]});
+    accounted.insert(name);
   }
 
-  // Float tensors: everything else of the config, as views of the mapping where stored in the run
-  // dtype. The tied table stays in its stored bf16 under an fp32 run (quant/layer/tied_head.h).
-  const bool bf16_table = opt.packed_head && opt.dtype == torch::kFloat32 && !quantized.count(table_name) &&
-                          ck.contains(table_name) && ck.info(table_name).dtype == model::DType::kBF16 &&
-                          ck.info(table_name).shape == spec_of[table_name]->shape;
-  for (const auto& s : specs) {
-    if (quantized.count(s.name)) continue;
+  // Float tensors: everything else of the config.
+  for (const auto& s : out.specs) {
+    if (accounted.count(s.name)) continue;
     if (!ck.contains(s.name))
       throw_input("{}: tensor {} is missing (neither quantized in {} nor stored in float)", file, s.name, kQuantMetadataFile);
     const auto& info = ck.info(s.name);
@@ -500,15 +472,66 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
                   fmt::join(s.shape, ", "));
     if (!model::is_float_dtype(info.dtype))
       throw_input("{}: tensor {} has dtype {}, expected a floating-point type", file, s.name, model::dtype_name(info.dtype));
-    auto pit = params.find(s.name);
-    G4U_CHECK(pit != nullptr, "model has no parameter {}", s.name);
-    // The bf16 table is set after Module::to() below, which would widen it.
-    if (s.name != table_name || !bf16_table) pit->set_data(model::checkpoint_tensor_as(ck, s.name, opt.dtype, opt.map_weights));
     accounted.insert(s.name);
   }
   for (const auto& n : ck.names())
     if (!accounted.count(n))
       throw_input("{}: unexpected tensor {} (not in the config nor in {})", file, n, kQuantMetadataFile);
+  return out;
+}
+
+model::LoadedModel load_quantized_model(const std::string& dir, const model::LoadOptions& opt) {
+  model::Checkpoint ck = model::Checkpoint::open(dir);
+  // Every name, shape, dtype and array size from the headers before a byte of weights is read.
+  const QuantizedLayout layout = check_quantized_checkpoint(dir, ck);
+  const model::ModelConfig& cfg = layout.config;
+
+  model::LoadedModel out;
+  out.source = dir;
+  out.model = model::model_with_placeholders(cfg);  // weights come one tensor at a time
+  model::Gemma4Model& m = *out.model;
+  torch::NoGradGuard no_grad;
+  auto params = m.named_parameters(true);
+  const std::string table_name = model::kTextEmbeddingName;
+
+  // Quantized tensors, one at a time: the packed arrays are copied out of the mapping (whose pages
+  // are then released) and become a QuantLinear at once, so the resident set grows by one copy of
+  // the weights, not two.
+  std::set<std::string> quantized;
+  for (const QuantizedEntry& e : layout.quantized) {
+    QuantizedTensor q;
+    q.scheme = e.scheme;
+    q.rows = e.rows;
+    q.cols = e.cols;
+    for (int i = 0; i < 4; ++i) {
+      const std::string an = e.name + "." + kArrayNames[i];
+      if (!ck.contains(an)) continue;  // an array the scheme leaves empty
+      const auto& info = ck.info(an);
+      const uint8_t* p = ck.file_of(an).data(info);
+      array_of(q, i).assign(p, p + info.nbytes);
+      ck.release_pages(an);
+    }
+    quantized.insert(e.name);
+    if (e.name == table_name) {
+      // The head's product reads the packed table, as llama.cpp computes its output layer
+      // (activations in 8-bit blocks, quant/kernels/kernels.h), and so do the lookups, row by row.
+      set_quantized_table(m.text(), std::move(q), opt.dtype, opt.packed_head);
+    } else {
+      replace_linear(m, e.name, std::make_shared<QuantLinear>(std::move(q), opt.dtype));
+    }
+  }
+
+  // Float tensors: everything else of the config, as views of the mapping where stored in the run
+  // dtype. The tied table stays in its stored bf16 under an fp32 run (quant/layer/tied_head.h).
+  const bool bf16_table = opt.packed_head && opt.dtype == torch::kFloat32 && !quantized.count(table_name) &&
+                          ck.info(table_name).dtype == model::DType::kBF16;
+  for (const auto& s : layout.specs) {
+    if (quantized.count(s.name)) continue;
+    auto pit = params.find(s.name);
+    G4U_CHECK(pit != nullptr, "model has no parameter {}", s.name);
+    // The bf16 table is set after Module::to() below, which would widen it.
+    if (s.name != table_name || !bf16_table) pit->set_data(model::checkpoint_tensor_as(ck, s.name, opt.dtype, opt.map_weights));
+  }
   if (opt.tokenizer) out.tokenizer = model::load_tokenizer(cfg, dir);
   out.model->to(opt.dtype);
   if (bf16_table) {

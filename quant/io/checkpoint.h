@@ -70,6 +70,29 @@ struct QuantizeOptions {
 // `out_dir` (which must not exist). Returns the metadata written.
 nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string& out_dir, const QuantizeOptions& opt);
 
+// One quantized tensor of a checkpoint: its canonical name, scheme and matrix shape.
+struct QuantizedEntry {
+  std::string name;
+  const SchemeTraits* scheme = nullptr;
+  int64_t rows = 0, cols = 0;
+};
+
+// What check_quantized_checkpoint found: the config, its tensor list, the quantized tensors (the
+// rest of the list is stored in float) and the recipe recorded in quantization.json ("" if none).
+struct QuantizedLayout {
+  model::ModelConfig config;
+  std::vector<model::TensorSpec> specs;
+  std::vector<QuantizedEntry> quantized;
+  std::string recipe;
+};
+
+// Checks the quantized checkpoint in `dir` (whose safetensors files `ck` has open) from its headers
+// alone, reading no weights: quantization.json, config.json, every quantized tensor a matrix of the
+// config with the arrays its scheme needs (U8, exact sizes), every other tensor of the config
+// present in float with its shape, nothing else in the files. InputError naming the file and tensor.
+// `g4u info` validates with it; load_quantized_model loads after it.
+QuantizedLayout check_quantized_checkpoint(const std::string& dir, const model::Checkpoint& ck);
+
 // Loads a quantized checkpoint: the config's model with QuantLinear modules for the quantized
 // projections and the tied head as model::LoadOptions::packed_head says (a quantized embedding
 // stays packed for the head and the lookups, quant::set_quantized_table).

@@ -11,6 +11,7 @@
 
 namespace fs = std::filesystem;
 using g4u::test::run_g4u;
+using g4u::test::run_g4u_json;
 
 TEST_CASE("CLI: a tiny model quantized end to end still generates, and ppl/KL run on it", "[integration]") {
   const fs::path dir = fs::temp_directory_path() / ("g4u_qcli_" + std::to_string(::getpid()));
@@ -75,4 +76,32 @@ TEST_CASE("CLI: a tiny model quantized end to end still generates, and ppl/KL ru
   CHECK(r.code == 2);
   CHECK(r.err.find("up_proj") != std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST_CASE("CLI: g4u info validates a fresh quantized checkpoint from its headers, and names what is wrong", "[integration]") {
+  g4u::test::ScratchDir dir("qinfo");
+  const std::string d = dir / "d", q = dir / "q";
+  REQUIRE(run_g4u("init --model tiny --out " + d).code == 0);
+  auto r = run_g4u("quantize --model " + d + " --scheme q4_0 --out " + q + " --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto made = nlohmann::json::parse(r.out);
+  r = run_g4u("info --model " + q + " --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto info = nlohmann::json::parse(r.out);
+  CHECK(info["checkpoint"]["valid"] == true);
+  CHECK(info["checkpoint"]["quantized"]["recipe"] == "q4_0");
+  CHECK(info["checkpoint"]["quantized"]["tensors"] == made["quantized_tensors"]);
+  CHECK(info["checkpoint"]["quantized"]["by_scheme"]["q4_0"] == made["quantized_tensors"]);
+  // The same parameter count as the float checkpoint it came from.
+  CHECK(info["params"] == run_g4u_json("info --model " + d + " --json")["params"]);
+
+  // A tensor the metadata no longer lists as quantized: its float form is missing (exit 2, named).
+  auto meta = g4u::read_json_file(q + "/quantization.json");
+  meta["tensors"].erase("model.language_model.layers.0.mlp.up_proj.weight");
+  g4u::write_file_atomic(q + "/quantization.json", meta.dump());
+  r = run_g4u("info --model " + q);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("model.language_model.layers.0.mlp.up_proj.weight"));
 }
