@@ -130,9 +130,15 @@ const std::vector<ConfigField<RopeParams>>& rope_fields() {
 
 // Attention geometry. Flat layout: full layers take global_head_dim (default 512) and, when K=V,
 // num_global_key_value_heads. Newer layout: per_layer_config overrides, flat globals ignored.
+// The head counts have no default (see text_fields): a layer takes them from its per_layer_config
+// entry, else from the flat keys, else the missing flat key is named.
 void read_geometry(JsonObject& o, TextConfig& c, ConfigParse&) {
-  AttentionGeometry flat{o.get_int("num_attention_heads", 8), o.get_int("num_key_value_heads", 4),
-                         o.get_int("head_dim", 256)};
+  constexpr int64_t kUnset = -1;
+  auto flat_count = [&](const char* key) -> int64_t {
+    o.mark_read(key);
+    return o.has(key) ? o.get_int(key) : kUnset;
+  };
+  AttentionGeometry flat{flat_count("num_attention_heads"), flat_count("num_key_value_heads"), o.get_int("head_dim", 256)};
   int64_t global_head_dim = o.get_int("global_head_dim", 512);
   std::optional<int64_t> global_kv;
   if (o.has("num_global_key_value_heads")) global_kv = o.get_int("num_global_key_value_heads");
@@ -175,6 +181,13 @@ void read_geometry(JsonObject& o, TextConfig& c, ConfigParse&) {
       if (c.k_eq_v && global_kv) per_layer[i].num_kv_heads = *global_kv;
     }
   }
+  for (size_t i = 0; i < per_layer.size(); ++i)
+    for (const auto& [key, value] : {std::pair{"num_attention_heads", per_layer[i].num_heads},
+                                     std::pair{"num_key_value_heads", per_layer[i].num_kv_heads}})
+      if (value == kUnset)
+        throw_input("{}: missing required field (layer {} has no per_layer_config value for it either; "
+                    "g4u takes no default for a size that fixes tensor shapes)",
+                    o.field(key), i);
   // g4u builds one geometry per layer type: every layer of a type must agree.
   bool seen[2] = {false, false};
   for (size_t i = 0; i < per_layer.size(); ++i) {
@@ -224,11 +237,16 @@ const std::vector<ConfigField<TextConfig>>& text_fields() {
   using C = TextConfig;
   static const std::vector<ConfigField<C>> fields = {
       model_type_field<C>("gemma4_unified_text"),
-      // HF's Gemma4 text defaults where a key is absent (not the 12B's, which the struct holds).
+      // HF's Gemma4 text defaults where a key is absent (not the 12B's, which the struct holds),
+      // except for the sizes that fix the tensor shapes of one model: HF's defaults for those
+      // (hidden 2304, MLP 9216, 30 layers, 8 heads, 4 KV heads) describe no Gemma 4 unified
+      // checkpoint, and every released config.json writes them, so an absent one is named instead
+      // of building some other model (the head counts: read_geometry). The vocabulary (262144, the
+      // whole Gemma 4 family's), head dims and the rest keep HF's defaults.
       value_field("vocab_size", &C::vocab_size, 262144),
-      value_field("hidden_size", &C::hidden_size, 2304),
-      value_field("intermediate_size", &C::intermediate_size, 9216),
-      value_field("num_hidden_layers", &C::num_layers, 30),
+      value_field("hidden_size", &C::hidden_size, std::nullopt),
+      value_field("intermediate_size", &C::intermediate_size, std::nullopt),
+      value_field("num_hidden_layers", &C::num_layers, std::nullopt),
       value_field("max_position_embeddings", &C::max_position_embeddings, 262144),
       value_field("rms_norm_eps", &C::rms_norm_eps, 1e-6),
       value_field("sliding_window", &C::sliding_window, 1024),
@@ -480,6 +498,7 @@ void validate(const TextConfig& c, const std::string& where) {
   auto positive = [&](const char* name, int64_t v) {
     if (v <= 0) throw_input("{}: {} must be positive, got {}", where, name, v);
   };
+
   positive("vocab_size", c.vocab_size);
   positive("hidden_size", c.hidden_size);
   positive("intermediate_size", c.intermediate_size);

@@ -74,6 +74,16 @@ TEST_CASE("g4u init writes a checkpoint that info validates and generate reprodu
     CHECK(bad.code == 2);
     CHECK(bad.err.find("shape") != std::string::npos);
   }
+  SECTION("a config without hidden_size names the file and the field") {
+    std::ifstream in(dir + "/config.json");
+    json cfg = json::parse(in);
+    in.close();
+    cfg["text_config"].erase("hidden_size");
+    std::ofstream(dir + "/config.json") << cfg.dump();
+    auto bad = run_g4u("info --model " + dir);
+    CHECK(bad.code == 2);
+    CHECK_THAT(bad.err, Catch::Contains(dir + "/config.json") && Catch::Contains("text_config.hidden_size: missing required field"));
+  }
 }
 
 TEST_CASE("g4u forward writes [T, vocab] float32 logits and per-layer outputs", "[integration][cli]") {

@@ -142,6 +142,39 @@ TEST_CASE("architecture-changing fields are errors naming the field", "[unit][co
   }
 }
 
+TEST_CASE("a missing size that fixes tensor shapes is named, not defaulted to HF's placeholder", "[unit][config]") {
+  // HF's Gemma4 text defaults for these (2304, 9216, 30, 8, 4) describe no Gemma 4 unified checkpoint.
+  for (const char* key : {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                          "num_key_value_heads"}) {
+    INFO(key);
+    json j = released_config();
+    j["text_config"].erase(key);
+    expect_input_error([&] { model_config_from_json(j, "ckpt/config.json"); },
+                       std::string("ckpt/config.json.text_config.") + key + ": missing required field");
+  }
+  SECTION("fields with a reference default still take it") {
+    json j = released_config();
+    for (const char* key : {"vocab_size", "head_dim", "max_position_embeddings", "rms_norm_eps", "sliding_window"})
+      j["text_config"].erase(key);
+    ModelConfig c = model_config_from_json(j, "ckpt/config.json");
+    CHECK(c.text.vocab_size == 262144);
+    CHECK(c.text.sliding.head_dim == 256);
+    CHECK(c.text.max_position_embeddings == 262144);
+    CHECK(c.text.sliding_window == 1024);
+  }
+  SECTION("head counts may come from per_layer_config alone, for every layer") {
+    json j = released_config();
+    auto& t = j["text_config"];
+    t.erase("num_attention_heads");
+    t["per_layer_config"] = json::object();
+    for (int l = 0; l < 47; ++l) t["per_layer_config"][std::to_string(l)] = {{"num_attention_heads", 16}};
+    // Layer 47 has no value anywhere.
+    expect_input_error([&] { model_config_from_json(j, "plc.json"); }, "num_attention_heads: missing required field (layer 47");
+    t["per_layer_config"]["47"] = {{"num_attention_heads", 16}};
+    CHECK(model_config_from_json(j, "plc.json").text.full.num_heads == 16);
+  }
+}
+
 TEST_CASE("fields without effect on inference are accepted", "[unit][config]") {
   json j = released_config();
   j["text_config"]["initializer_range"] = 0.5;
