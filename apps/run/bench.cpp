@@ -145,6 +145,8 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     for (int64_t id : prompt_ids)
       if (id < 0 || id >= cfg.vocab_size) throw_input("--tokens: id {} outside the vocabulary [0, {})", id, cfg.vocab_size);
     model::check_fits_positions(cfg, f->depth + f->prompt, f->gen, "bench");
+    model::check_fits_memory(cfg, 1, f->depth + f->prompt, f->gen, 1, c10::elementSize(parse_dtype_flag(f->model.dtype)),
+                             "bench");
     const bool exact = !prompt_ids.empty();
     torch::NoGradGuard ng;
     Rng rng(f->model.seed);

@@ -101,6 +101,8 @@ Command forward_cmd("forward", "One forward pass; writes logits [T, vocab] as ra
     torch::NoGradGuard ng;
     const int64_t T = mp.input_ids.size();
     model::check_fits_positions(lm.model->config().text, T, 0, "forward");
+    model::check_fits_memory(lm.model->config().text, 1, T, 0, T, c10::elementSize(parse_dtype_flag(f->model.dtype)),
+                             "forward");
     torch::Tensor ids = torch::tensor(mp.input_ids).view({1, T});
     model::ForwardOptions opt = model::multimodal_forward_options(ids, lm.model->config(), mask);
     opt.collect_layer_outputs = !f->hidden_dir.empty();

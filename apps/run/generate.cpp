@@ -48,6 +48,8 @@ Command generate_cmd("generate", "Generate text from a prompt", [](CLI::App& sub
     model::MultimodalPrompt mp = build_prompt(lm, f->prompt);
     const std::vector<int64_t>& prompt = mp.input_ids;
     model::check_fits_positions(lm.model->config().text, static_cast<int64_t>(prompt.size()), f->max_new, "generate");
+    model::check_fits_memory(lm.model->config().text, 1, static_cast<int64_t>(prompt.size()), f->max_new, 1,
+                             c10::elementSize(parse_dtype_flag(f->model.dtype)), "generate");
     model::GenerateOptions go;
     go.max_new_tokens = f->max_new;
     go.sampling = {f->temperature, f->top_k, f->top_p, f->model.seed};

@@ -210,6 +210,8 @@ class Runner {
       p.prompt = model::expand_placeholders(lm_.tokenizer->encode(text), c, std::move(images), std::move(audios), s.where);
       model::check_fits_positions(lm_.model->config().text, static_cast<int64_t>(p.prompt.input_ids.size()),
                                   max_new_tokens(*s.task), s.where);
+      model::check_fits_memory(lm_.model->config().text, 1, static_cast<int64_t>(p.prompt.input_ids.size()),
+                               max_new_tokens(*s.task), 1, 4, s.where);
     } catch (const InputError& e) {
       p.error = e.what();
     }

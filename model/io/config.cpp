@@ -319,6 +319,10 @@ const std::vector<ConfigField<TextConfig>>& text_fields() {
           "layer_types",
           // Like HF, the last layer is forced to full attention.
           [](JsonObject& o, C& c, ConfigParse& p) {
+            // Before anything is sized from it.
+            if (c.num_layers > ConfigLimits::kLayers)
+              throw_input("{}: {} layers is above g4u's limit of {}", o.field("num_hidden_layers"), c.num_layers,
+                          ConfigLimits::kLayers);
             if (o.has("layer_types")) {
               const json& lt = o.raw("layer_types");
               if (!lt.is_array()) throw_input("{}: expected a list", o.field("layer_types"));
@@ -494,11 +498,28 @@ const std::vector<ConfigField<AssistantConfig>>& assistant_fields() {
 
 }  // namespace
 
+namespace {
+// InputError "<where>: <name> <v> is above g4u's limit of <limit>".
+void at_most(const std::string& where, const char* name, int64_t v, int64_t limit) {
+  if (v > limit) throw_input("{}: {} {} is above g4u's limit of {}", where, name, v, limit);
+}
+}  // namespace
+
 void validate(const TextConfig& c, const std::string& where) {
   auto positive = [&](const char* name, int64_t v) {
     if (v <= 0) throw_input("{}: {} must be positive, got {}", where, name, v);
   };
-
+  using L = ConfigLimits;
+  at_most(where, "vocab_size", c.vocab_size, L::kVocab);
+  at_most(where, "hidden_size", c.hidden_size, L::kWidth);
+  at_most(where, "intermediate_size", c.intermediate_size, L::kWidth);
+  at_most(where, "num_hidden_layers", c.num_layers, L::kLayers);
+  at_most(where, "max_position_embeddings", c.max_position_embeddings, L::kPositions);
+  for (const AttentionGeometry* g : {&c.sliding, &c.full}) {
+    at_most(where, "num_attention_heads", g->num_heads, L::kHeads);
+    at_most(where, "num_key_value_heads", g->num_kv_heads, L::kHeads);
+    at_most(where, "head_dim", g->head_dim, L::kHeadDim);
+  }
   positive("vocab_size", c.vocab_size);
   positive("hidden_size", c.hidden_size);
   positive("intermediate_size", c.intermediate_size);
@@ -539,6 +560,14 @@ void validate(const ModelConfig& c, const std::string& where) {
     throw_input("{}: text_config.num_kv_shared_layers: KV sharing is not implemented for the target", where);
   if (c.vision) {
     const auto& v = *c.vision;
+    using L = ConfigLimits;
+    const std::string vw = where + ": vision_config";
+    at_most(vw, "patch_size", v.patch_size, L::kPatch);
+    at_most(vw, "pooling_kernel_size", v.pooling_kernel_size, L::kPatch);
+    at_most(vw, "mm_embed_dim", v.mm_embed_dim, L::kWidth);
+    at_most(vw, "output_proj_dims", v.output_proj_dims, L::kWidth);
+    at_most(vw, "mm_posemb_size", v.mm_posemb_size, L::kTokens);
+    at_most(vw, "num_soft_tokens", v.num_soft_tokens, L::kTokens);
     if (v.patch_size <= 0 || v.pooling_kernel_size <= 0 || v.mm_embed_dim <= 0 || v.mm_posemb_size <= 0 ||
         v.num_soft_tokens <= 0)
       throw_input("{}: vision_config: sizes must be positive", where);
@@ -546,6 +575,10 @@ void validate(const ModelConfig& c, const std::string& where) {
     validate_vision_variant(v, c.text.hidden_size, where);
   }
   if (c.audio) {
+    const std::string aw = where + ": audio_config";
+    at_most(aw, "audio_embed_dim", c.audio->audio_embed_dim, ConfigLimits::kWidth);
+    at_most(aw, "g4u_sample_rate", c.audio->sample_rate, ConfigLimits::kSampleRate);
+    at_most(aw, "g4u_max_frames", c.audio->max_frames, ConfigLimits::kTokens);
     if (c.audio->audio_embed_dim <= 0) throw_input("{}: audio_config.audio_embed_dim must be positive", where);
     if (c.audio->sample_rate <= 0 || c.audio->max_frames <= 0)
       throw_input("{}: audio_config: sample rate and max frames must be positive", where);
@@ -560,6 +593,7 @@ void validate(const ModelConfig& c, const std::string& where) {
 void validate(const AssistantConfig& c, const std::string& where) {
   validate(c.text, where + ": text_config");
   if (c.backbone_hidden_size <= 0) throw_input("{}: backbone_hidden_size must be positive", where);
+  at_most(where, "backbone_hidden_size", c.backbone_hidden_size, ConfigLimits::kWidth);
   if (c.use_ordered_embeddings)
     throw_input("{}: use_ordered_embeddings: the centroid-ordered sparse head is not implemented", where);
   if (c.text.num_kv_shared_layers != c.text.num_layers)

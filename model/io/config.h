@@ -157,7 +157,23 @@ std::vector<std::string> assistant_preset_names();
 std::optional<ModelConfig> model_preset(const std::string& name);
 std::optional<AssistantConfig> assistant_preset(const std::string& name);
 
-// Checks internal consistency; throws InputError("<where>: <field>: ...").
+// Upper bounds on the sizes in a config.json, checked as it is read, before anything is sized from
+// them: far above any released model (the 12B: 48 layers, width 3840, MLP 15360, vocabulary 262144,
+// 262144 positions), low enough that a typo or a hostile file (10^9 layers, a 10^12 vocabulary) is
+// named at once instead of after minutes of allocation, and that no product of them overflows.
+struct ConfigLimits {
+  static constexpr int64_t kLayers = 1 << 12;
+  static constexpr int64_t kVocab = 1 << 24;
+  static constexpr int64_t kWidth = 1 << 20;  // hidden, intermediate and embedding sizes
+  static constexpr int64_t kHeads = 1 << 12;
+  static constexpr int64_t kHeadDim = 1 << 14;
+  static constexpr int64_t kPositions = 1 << 26;  // max_position_embeddings (a window may be larger: "none")
+  static constexpr int64_t kPatch = 1 << 10;      // vision patch and pooling kernel sides
+  static constexpr int64_t kTokens = 1 << 16;     // vision soft tokens and position-table size, audio frames
+  static constexpr int64_t kSampleRate = 1'000'000;
+};
+
+// Checks internal consistency and ConfigLimits; throws InputError("<where>: <field>: ...").
 void validate(const TextConfig& c, const std::string& where);
 void validate(const ModelConfig& c, const std::string& where);
 void validate(const AssistantConfig& c, const std::string& where);

@@ -1,4 +1,5 @@
 #include "model/io/loader.h"
+#include "model/io/memory_plan.h"
 
 #include "base/error.h"
 #include "base/json_util.h"
@@ -105,6 +106,10 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
       throw_input("--model {}: this preset has no built-in tokenizer or weights; run `g4u init --model {} --out <dir>` "
                   "and pass the directory, or use a real checkpoint",
                   preset_or_dir, preset_or_dir);
+    // Random weights are drawn in fp32, then converted to the run dtype.
+    const double fp32 = weight_bytes(*preset, 4);
+    const double converted = options.dtype == torch::kFloat32 ? 0.0 : weight_bytes(*preset, c10::elementSize(options.dtype));
+    check_memory_plan({{{"weights", fp32}, {"weights in the run dtype", converted}}}, "--model " + preset_or_dir);
     out.model = std::make_shared<Gemma4Model>(*preset);
     init_random(*out.model, out.model->tensor_specs(), options.seed);
     out.random_weights = true;
@@ -119,6 +124,7 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
     out.model = model_with_placeholders(cfg);
     Checkpoint ckpt = Checkpoint::open(preset_or_dir);
     ckpt.rename(canonical_model_tensor_name);
+    check_memory_plan({{{"weights", weight_bytes(cfg, c10::elementSize(options.dtype))}}}, "--model " + preset_or_dir);
     assign_checkpoint_tensors(*out.model, ckpt, out.model->tensor_specs(), options.dtype, options.map_weights);
     check_no_placeholders(*out.model);
     if (options.tokenizer) out.tokenizer = load_tokenizer(cfg, preset_or_dir);

@@ -1,4 +1,5 @@
 #include "model/text/generate.h"
+#include "model/io/memory_plan.h"
 #include "model/io/sysinfo.h"
 
 #include "base/error.h"
@@ -12,6 +13,14 @@ void check_fits_positions(const TextConfig& c, int64_t prompt_tokens, int64_t ne
   if (prompt_tokens + new_tokens > c.max_position_embeddings)
     throw_input("{}: prompt of {} tokens + {} new exceeds the model's {} positions", where, prompt_tokens, new_tokens,
                 c.max_position_embeddings);
+}
+
+void check_fits_memory(const TextConfig& c, int64_t batch, int64_t prompt_tokens, int64_t new_tokens,
+                       int64_t logit_rows, int64_t value_bytes, const std::string& where) {
+  const MemoryPlan plan =
+      run_memory_plan(c, batch, prompt_tokens, prompt_tokens + new_tokens, value_bytes, logit_rows);
+  check_memory_plan(plan, fmt::format("{}: a prompt of {} tokens + {} new (batch {})", where, prompt_tokens,
+                                      new_tokens, batch));
 }
 
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& prompts, int64_t pad_id) {

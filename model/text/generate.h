@@ -40,6 +40,13 @@ struct GenerateResult {
 // pass max_position_embeddings: checked before any KV cache or activation is allocated.
 void check_fits_positions(const TextConfig& c, int64_t prompt_tokens, int64_t new_tokens, const std::string& where);
 
+// InputError "<where>: a prompt of P tokens + N new (batch B) needs about ... but only ... is
+// available" when the KV cache and the transients of the prefill (model/io/memory_plan.h) exceed the
+// memory available now (the weights are loaded by then); `value_bytes`: bytes per value of the run
+// dtype; `logit_rows`: rows of logits computed at once. Checked before any of it is allocated.
+void check_fits_memory(const TextConfig& c, int64_t batch, int64_t prompt_tokens, int64_t new_tokens,
+                       int64_t logit_rows, int64_t value_bytes, const std::string& where);
+
 // Left-pads `prompts` into ids [B, T] and the validity mask [B, T].
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& prompts, int64_t pad_id);
 

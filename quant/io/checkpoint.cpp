@@ -3,6 +3,7 @@
 #include "base/error.h"
 #include "base/json_util.h"
 #include "base/temp_files.h"
+#include "model/io/memory_plan.h"
 #include "model/io/safetensors.h"
 #include "quant/layer/quant_linear.h"
 #include "quant/formats/quantized_tensor.h"
@@ -485,6 +486,15 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
   // Every name, shape, dtype and array size from the headers before a byte of weights is read.
   const QuantizedLayout layout = check_quantized_checkpoint(dir, ck);
   const model::ModelConfig& cfg = layout.config;
+  double packed = 0, dense = 0;
+  std::set<std::string> packed_names;
+  for (const QuantizedEntry& e : layout.quantized) {
+    packed += static_cast<double>(e.scheme->storage(*e.scheme, e.rows, e.cols).total());
+    packed_names.insert(e.name);
+  }
+  for (const auto& s : layout.specs)
+    if (!packed_names.count(s.name)) dense += static_cast<double>(s.numel()) * static_cast<double>(c10::elementSize(opt.dtype));
+  model::check_memory_plan({{{"packed weights", packed}, {"float weights", dense}}}, "--model " + dir);
 
   model::LoadedModel out;
   out.source = dir;

@@ -175,6 +175,28 @@ TEST_CASE("a missing size that fixes tensor shapes is named, not defaulted to HF
   }
 }
 
+TEST_CASE("sizes past g4u's limits are named as the config is read, before anything is sized from them", "[unit][config]") {
+  struct Case {
+    const char* key;
+    int64_t value;
+    const char* message;
+  };
+  for (const Case& k : {Case{"num_hidden_layers", 1000000000, "text_config.num_hidden_layers: 1000000000 layers is above g4u's limit of 4096"},
+                        Case{"vocab_size", 1000000000000, "vocab_size 1000000000000 is above g4u's limit of 16777216"},
+                        Case{"hidden_size", int64_t(1) << 21, "hidden_size 2097152 is above g4u's limit of 1048576"},
+                        Case{"max_position_embeddings", int64_t(1) << 40, "max_position_embeddings 1099511627776 is above"}}) {
+    INFO(k.key);
+    json j = released_config();
+    j["text_config"][k.key] = k.value;
+    if (std::string(k.key) == "num_hidden_layers") j["text_config"].erase("layer_types");
+    expect_input_error([&] { model_config_from_json(j, "ckpt/config.json"); }, k.message);
+  }
+  json j = released_config();
+  j["vision_config"]["num_soft_tokens"] = 1 << 20;
+  expect_input_error([&] { model_config_from_json(j, "ckpt/config.json"); },
+                     "vision_config: num_soft_tokens 1048576 is above g4u's limit of 65536");
+}
+
 TEST_CASE("fields without effect on inference are accepted", "[unit][config]") {
   json j = released_config();
   j["text_config"]["initializer_range"] = 0.5;

@@ -1,0 +1,106 @@
+// The memory a command plans to use, checked before it allocates (model/io/memory_plan.h): sizes
+// parsed from G4U_MEMORY_LIMIT, the KV-cache and activation estimates, and the error that says how
+// much is needed and how much is there. The available memory is injected, never the machine's.
+#include "model/io/config.h"
+#include "model/io/memory_plan.h"
+#include "model/io/tensor_specs.h"
+#include "cli_runner.h"
+#include "test_util.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+using namespace g4u::model;
+using g4u::test::expect_input_error;
+
+namespace {
+// Sets an environment variable for the scope (and the g4u processes started in it).
+struct ScopedEnv {
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  const char* name_;
+};
+}  // namespace
+
+TEST_CASE("memory sizes: bytes or K/M/G/T in powers of 1024; anything else names the variable", "[unit]") {
+  CHECK(parse_memory_size("123", "X") == 123);
+  CHECK(parse_memory_size("2k", "X") == 2048);
+  CHECK(parse_memory_size("1.5G", "X") == 1.5 * 1073741824.0);
+  CHECK(parse_memory_size("1T", "X") == 1099511627776.0);
+  for (const char* bad : {"", "G", "12Q", "-1G", "1GG", "nan"}) {
+    INFO(bad);
+    expect_input_error([&] { parse_memory_size(bad, "G4U_MEMORY_LIMIT"); }, "G4U_MEMORY_LIMIT");
+  }
+  {
+    ScopedEnv env(kMemoryLimitEnv, "3M");
+    auto a = available_memory();
+    REQUIRE(a);
+    CHECK(a->bytes == 3 * 1048576.0);
+    CHECK(a->source == kMemoryLimitEnv);
+  }
+  {
+    ScopedEnv env(kMemoryLimitEnv, "off");
+    CHECK_FALSE(available_memory());
+  }
+}
+
+TEST_CASE("a plan over the memory available is an InputError saying what is needed and what is there", "[unit]") {
+  MemoryPlan plan{{{"weights", 3.0 * 1073741824}, {"KV cache", 1.0 * 1073741824}}};
+  CHECK(plan.total() == 4.0 * 1073741824);
+  const AvailableMemory two_gib{2.0 * 1073741824, "MemAvailable in /proc/meminfo"};
+  expect_input_error([&] { check_memory_plan(plan, "--model big", two_gib); },
+                     "--model big needs about 4.0 GiB (weights 3.0 GiB, KV cache 1.0 GiB) but only 2.0 GiB is "
+                     "available (MemAvailable in /proc/meminfo); set G4U_MEMORY_LIMIT=<size>");
+  CHECK_NOTHROW(check_memory_plan(plan, "--model big", AvailableMemory{4.0 * 1073741824, "x"}));
+  CHECK_NOTHROW(check_memory_plan(plan, "--model big", std::nullopt));  // the check is off
+}
+
+TEST_CASE("run plan: the KV cache as the cache keeps it, activations at least the attention scores", "[unit]") {
+  const ModelConfig tiny = *model_preset("tiny");
+  const TextConfig& t = tiny.text;
+  REQUIRE(t.sliding_window == 8);
+  // tiny: 4 sliding layers (2 KV heads of 16, window 8), 2 full layers (1 KV head of 32, K=V cached as K and V).
+  const int64_t S = 1000;
+  const double kv = 4 * (2.0 * 8 * 2 * 16 * 4) + 2 * (2.0 * S * 1 * 32 * 4);
+  MemoryPlan p = run_memory_plan(t, 3, 900, S, 4, 0);
+  REQUIRE(p.parts[0].first == "KV cache");
+  CHECK(p.parts[0].second == 3 * kv);
+  REQUIRE(p.parts[1].first == "activations");
+  const double scores = 3.0 * t.sliding.num_heads * 900 * S * 4;  // one fp32 [B, heads, T, S] tensor
+  CHECK(p.parts[1].second >= scores);
+  CHECK(p.parts[1].second <= 5 * scores);
+  CHECK(run_memory_plan(t, 1, 1, 1, 4, 7).parts[2].second == 7.0 * 320 * 4);  // 7 rows of fp32 logits
+}
+
+TEST_CASE("weight bytes: the parameter count times the bytes per parameter", "[unit]") {
+  const ModelConfig c = *model_preset("gemma4-12b");
+  CHECK(weight_bytes(c, 2) == 2.0 * static_cast<double>(count_params(model_tensor_specs(c))["total"]));
+}
+
+TEST_CASE("CLI: a run that needs more memory than is available stops before allocating, with exit 2", "[integration]") {
+  using g4u::test::run_g4u;
+  {
+    // tiny's weights are about 1.1 MiB in fp32.
+    ScopedEnv env(kMemoryLimitEnv, "100K");
+    auto r = run_g4u("generate --model tiny --prompt hi -n 2");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--model tiny needs about 1.1 MiB (weights 1.1 MiB)") &&
+                          Catch::Contains("only 100.0 KiB is available (G4U_MEMORY_LIMIT)"));
+  }
+  {
+    // The weights fit in 32 MiB; 4000 positions of attention scores (4 heads, fp32) do not.
+    ScopedEnv env(kMemoryLimitEnv, "32M");
+    auto r = run_g4u("bench --model tiny -p 4000 -n 1 --reps 1");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("bench: a prompt of 4000 tokens + 1 new (batch 1) needs about") &&
+                          Catch::Contains("activations"));
+    CHECK(run_g4u("bench --model tiny -p 16 -n 2 --reps 1").code == 0);
+  }
+  {
+    ScopedEnv env(kMemoryLimitEnv, "lots");
+    auto r = run_g4u("generate --model tiny --prompt hi -n 2");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("G4U_MEMORY_LIMIT: 'lots' is not a memory size"));
+  }
+}
