@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -25,6 +26,10 @@ std::string read_text_file(const std::string& path) {
 }
 
 nlohmann::json read_json_file(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > static_cast<uintmax_t>(kMaxJsonFileBytes))
+    throw_input("{}: {} bytes is more than g4u reads as one JSON file ({} bytes)", path, size, kMaxJsonFileBytes);
   std::string text = read_text_file(path);
   try {
     return nlohmann::json::parse(text);
@@ -38,6 +43,25 @@ nlohmann::json read_json_file(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     // Valid syntax nlohmann cannot hold, e.g. a number beyond double's range (1e999).
     throw_input("{}: invalid JSON: {}", path, e.what());
+  }
+}
+
+bool getline_bounded(std::istream& in, std::string& line, int64_t max_bytes, const std::string& where) {
+  line.clear();
+  std::streambuf* sb = in.rdbuf();
+  bool extracted = false;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      return extracted;
+    }
+    extracted = true;
+    if (c == '\n') return true;
+    if (static_cast<int64_t>(line.size()) >= max_bytes)
+      throw_input("{}: a line longer than {} bytes (g4u's limit for one JSON Lines record; not read further)", where,
+                  max_bytes);
+    line.push_back(static_cast<char>(c));
   }
 }
 

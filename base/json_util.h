@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <istream>
 #include <optional>
 #include <set>
 #include <string>
@@ -11,8 +12,19 @@
 
 namespace g4u {
 
-// Parses a whole JSON file; InputError names the file (and line/column for syntax errors).
+// Limits on what is read whole into memory (nlohmann's tree takes several times the text): a JSON
+// file (config.json, tokenizer.json ~33 MB for Gemma, quantization.json, results.json, experiment
+// files) and one line of a JSON Lines file (a manifest line with inline base64 media).
+inline constexpr int64_t kMaxJsonFileBytes = int64_t(256) << 20;
+inline constexpr int64_t kMaxJsonLineBytes = int64_t(64) << 20;
+
+// Parses a whole JSON file; InputError names the file (and line/column for syntax errors), also for
+// a file over kMaxJsonFileBytes, which is not read.
 nlohmann::json read_json_file(const std::string& path);
+// std::getline that reads at most `max_bytes` (without the newline): false at the end of the input;
+// InputError "<where>: a line longer than <max_bytes> bytes ..." for a longer line, of which no
+// more than `max_bytes` were read.
+bool getline_bounded(std::istream& in, std::string& line, int64_t max_bytes, const std::string& where);
 // InputError when `path` exists and is not a regular file: an output must never replace a folder,
 // device or pipe (a temp-file rename would turn /dev/null into a regular file).
 void check_replaceable_output(const std::string& path);

@@ -2,6 +2,7 @@
 
 #include "datasets/manifest/markers.h"
 #include "base/error.h"
+#include "base/json_util.h"
 
 #include <fmt/format.h>
 
@@ -313,7 +314,8 @@ ManifestReader::ManifestReader(const std::string& path, ReaderOptions options)
 std::optional<Sample> ManifestReader::next() {
   std::string line;
   while (!done_) {
-    if (!std::getline(in_, line)) {
+    // Bounded: a line is parsed whole, so a 1 GB line is refused, not read.
+    if (!getline_bounded(in_, line, kMaxJsonLineBytes, fmt::format("{}:{}", path_, lineno_ + 1))) {
       done_ = true;
       if (in_.bad()) throw_input("{}: read error after line {}", path_, lineno_);
       if (lines_ == 0) throw_input("{}: the manifest is empty", path_);

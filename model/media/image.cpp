@@ -5,6 +5,7 @@
 #include "model/media/format.h"
 #include "model/media/image_codecs.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -25,6 +26,11 @@ void check_image_size(const MediaSource& src, const ImageInfo& info) {
   if (info.width > kMaxImageSide || info.height > kMaxImageSide || info.width * info.height > kMaxImagePixels)
     throw_input("{}: image too large ({}x{} pixels; at most {} per side and {} pixels)", src.name(), info.width,
                 info.height, kMaxImageSide, kMaxImagePixels);
+  // Grey is decoded as RGB, so at least 3 channels are held; a header read alone may not know them.
+  const int64_t bytes = info.width * info.height * std::max(3, info.channels) * info.sample_bytes;
+  if (bytes > kMaxImageBytes)
+    throw_input("{}: image too large ({}x{} pixels of {} channels of {} bytes: {} bytes decoded; at most {})", src.name(),
+                info.width, info.height, std::max(3, info.channels), info.sample_bytes, bytes, kMaxImageBytes);
 }
 
 RgbImage blank_image(const ImageInfo& info) {
@@ -56,9 +62,12 @@ std::string detect_format(MediaSource& src) {
 void check_declared_size(MediaSource& src, const std::string& format) {
   unsigned char b[26];
   ImageInfo declared{format, -1, -1, 0};
-  if (format == "png" && src.read_at(12, b, 12) && std::memcmp(b, "IHDR", 4) == 0) {
+  if (format == "png" && src.read_at(12, b, 14) && std::memcmp(b, "IHDR", 4) == 0) {
     declared.width = be32(b + 4);
     declared.height = be32(b + 8);
+    const int color_type = b[13];  // 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA
+    declared.channels = color_type == 6 ? 4 : color_type == 4 ? 2 : color_type == 0 ? 1 : 3;
+    declared.sample_bytes = b[12] == 16 ? 2 : 1;
   } else if (format == "gif" && src.read_at(6, b, 4)) {
     declared.width = le16(b);
     declared.height = le16(b + 2);

@@ -20,10 +20,12 @@
 
 namespace g4u::media {
 
-// Files whose header claims more pixels than this (or a side longer than kMaxImageSide) are refused
-// before decoding: a 2^28-pixel RGB image is 768 MiB in memory.
+// Files whose header claims more pixels than this, a side longer than kMaxImageSide, or more than
+// kMaxImageBytes of samples as stored (width x height x channels x bytes per sample: a 16-bit RGBA
+// PNG has 8 bytes a pixel) are refused before decoding: a 2^28-pixel RGB image is 768 MiB in memory.
 inline constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
 inline constexpr int64_t kMaxImageSide = int64_t(1) << 16;
+inline constexpr int64_t kMaxImageBytes = int64_t(1) << 30;
 
 // Decoded RGB image, HWC uint8.
 struct RgbImage {
@@ -37,6 +39,7 @@ struct ImageInfo {
   int64_t height = 0;
   int64_t width = 0;
   int channels = 0;  // as stored: 1 grey, 2 grey+alpha, 3 RGB (or palette), 4 RGBA or CMYK
+  int sample_bytes = 1;  // as stored: 2 for a 16-bit PNG
 };
 
 // Reads only the header.

@@ -99,6 +99,7 @@ JobPtr open_png(MediaSource& src, ImageInfo& info) {
   info.width = png_get_image_width(job->png, job->info);
   info.height = png_get_image_height(job->png, job->info);
   info.channels = stored_channels(job->png, job->info);
+  info.sample_bytes = png_get_bit_depth(job->png, job->info) == 16 ? 2 : 1;
   check_image_size(src, info);
   return job;
 }
@@ -154,9 +155,11 @@ RgbImage read_png(MediaSource& src, ImageInfo& info, Read what) {
   const int channels = png_get_channels(job->png, job->info);
   const int sample_bytes = png_get_bit_depth(job->png, job->info) == 16 ? 2 : 1;
   const size_t stride = png_get_rowbytes(job->png, job->info);
-  std::vector<png_byte> raw(stride * static_cast<size_t>(info.height));
+  // Not zero-filled: the pages are touched only as libpng writes rows, so a header that promises
+  // more rows than the file holds fails at the first missing row without paying for the rest.
+  std::unique_ptr<png_byte[]> raw(new png_byte[stride * static_cast<size_t>(info.height)]);
   std::vector<png_bytep> rows(static_cast<size_t>(info.height));
-  for (size_t y = 0; y < rows.size(); ++y) rows[y] = raw.data() + y * stride;
+  for (size_t y = 0; y < rows.size(); ++y) rows[y] = raw.get() + y * stride;
   if (!run_decode(job.get(), rows.data())) pixel_error(src, "png", job->message);
   RgbImage img = blank_image(info);
   for (int64_t y = 0; y < img.height; ++y)

@@ -69,7 +69,8 @@ std::vector<float> decode_audio_mono(const std::string& path, AudioFileInfo* inf
   std::vector<float> mono;
   const media::AudioInfo info =
       media::decode_audio(src, [&](const media::AudioInfo& a, const float* interleaved, int64_t frames) {
-        if (mono.empty()) mono.reserve(static_cast<size_t>(a.frames));
+        // The header's length is a promise, not a fact: reserve at most a minute at 48 kHz for it.
+        if (mono.empty()) mono.reserve(static_cast<size_t>(std::min<int64_t>(a.frames, 48000 * 60)));
         const int64_t C = a.channels;
         for (int64_t i = 0; i < frames; ++i) {
           const float* s = interleaved + i * C;

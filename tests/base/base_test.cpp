@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <sstream>
 #include <vector>
 
 using namespace g4u;
@@ -108,6 +109,28 @@ TEST_CASE("JSON whose number overflows double (1e999) is an InputError naming th
   // The largest finite double still parses.
   test::write_file(dir / "max.json", "{\"score\": 1.7976931348623157e308}");
   CHECK(read_json_file(dir / "max.json")["score"].get<double>() == std::numeric_limits<double>::max());
+}
+
+TEST_CASE("getline_bounded reads lines like std::getline and refuses one past the limit", "[unit]") {
+  std::istringstream in("ab\n\nxyz\nlast");
+  std::string line;
+  std::vector<std::string> got;
+  while (getline_bounded(in, line, 4, "f.jsonl")) got.push_back(line);
+  CHECK(got == std::vector<std::string>{"ab", "", "xyz", "last"});
+  std::istringstream longer("abcd\nabcde\n");
+  CHECK(getline_bounded(longer, line, 4, "f.jsonl:1"));
+  CHECK(line == "abcd");
+  CHECK_THAT(test::input_error([&] { getline_bounded(longer, line, 4, "f.jsonl:2"); }),
+             Catch::Contains("f.jsonl:2: a line longer than 4 bytes"));
+}
+
+TEST_CASE("a JSON file over kMaxJsonFileBytes is refused unread, naming the file and the limit", "[unit]") {
+  ScratchDir dir("base_bigjson");
+  const std::string p = dir / "huge.json";
+  test::write_file(p, "{}");
+  std::filesystem::resize_file(p, kMaxJsonFileBytes + 1);  // sparse: nothing written
+  CHECK_THAT(test::input_error([&] { read_json_file(p); }),
+             Catch::Contains(p) && Catch::Contains("268435457 bytes is more than g4u reads as one JSON file (268435456 bytes)"));
 }
 
 TEST_CASE("atomic writes never replace a folder, device or pipe, and a failed write leaves no temp file", "[unit]") {

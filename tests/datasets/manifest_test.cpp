@@ -1,5 +1,6 @@
 // Manifest format: parsing, validation of every field, bad inputs, skip-and-count, sharding,
 // media checks, prompt rendering.
+#include "base/json_util.h"
 #include "datasets/manifest/manifest.h"
 #include "datasets/prompt/prompt.h"
 #include "datasets/manifest/shard.h"
@@ -421,4 +422,16 @@ TEST_CASE("a byte order mark and CRLF line ends are accepted", "[unit]") {
   REQUIRE(s.size() == 2);
   CHECK(s[0].id == "q1");
   CHECK(s[1].where == p + ":2");
+}
+
+TEST_CASE("a manifest line over the JSON Lines limit is refused without being read whole", "[unit]") {
+  Dataset d;
+  // Line 2 is kMaxJsonLineBytes + 1 bytes of zeros (a sparse file: nothing is written for them).
+  std::string p = d.write(std::string(kGood) + "\n");
+  std::filesystem::resize_file(p, std::filesystem::file_size(p) + kMaxJsonLineBytes + 1);
+  CHECK_THAT(input_error([&] { read_manifest(p); }),
+             Contains(p + ":2: a line longer than 67108864 bytes (g4u's limit for one JSON Lines record"));
+  // One byte less is read (and then refused as the JSON it is not).
+  std::filesystem::resize_file(p, std::filesystem::file_size(p) - 1);
+  CHECK_THAT(input_error([&] { read_manifest(p); }), Contains(p + ":2: invalid JSON"));
 }
