@@ -68,8 +68,11 @@ void check_wav_complete(MediaSource& src) {
     const int64_t size = le32(chunk + 4);
     if (std::memcmp(chunk, "data", 4) == 0) {
       const int64_t present = src.size() - pos - 8;
-      // Streaming writers that cannot seek back leave 0 or 0xFFFFFFFF (or close to 2^31) there.
-      if (size > present && size != 0 && size < 0x7FFFFFFF)
+      // Streaming writers that cannot seek back leave 0 or 0xFFFFFFFF (ffmpeg) there, or a value
+      // just under 2^31 (SoX); any other size past the end of the file is a truncated file, also a
+      // huge one (a header claiming hours of audio in a few kilobytes).
+      const bool unknown_length = size == 0 || size == 0xFFFFFFFF || (size >= 0x7FFF0000 && size <= 0x7FFFFFFF);
+      if (size > present && !unknown_length)
         throw_input("{}: truncated audio file (the data chunk declares {} bytes, the file holds {})", src.name(),
                     size, present);
       return;

@@ -55,7 +55,7 @@ struct Truncated {
   std::string expect;  // part of the message
 };
 
-// Truncated JPEG, PNG, WAV and FLAC files in `dir`.
+// Truncated JPEG, PNG, WAV and FLAC files in `dir`, and a WAV whose header claims hours it does not hold.
 std::vector<Truncated> make_truncated(const ScratchDir& dir) {
   const std::string jpeg = g4u::test::read_file(kMediaFixtures + "photo.jpg");
   const std::string png = g4u::test::read_file(kMediaFixtures + "palette.png");
@@ -71,12 +71,20 @@ std::vector<Truncated> make_truncated(const ScratchDir& dir) {
   write_cut(dir, "no_iend.png", png, png.size() - 4);
   write_cut(dir, "short.wav", wav, wav.size() - 100);
   write_cut(dir, "half.flac", flac, flac.size() / 2);
+  // A data chunk that claims 2^31 bytes (18 hours at 16 kHz) and holds 8000: not one of the
+  // unknown-length markers of streaming writers (0, 0xFFFFFFFF, just under 2^31).
+  std::string hours = wav;
+  const size_t size_at = hours.find("data") + 4;
+  REQUIRE(size_at > 4);
+  for (int i = 0; i < 4; ++i) hours[size_at + i] = static_cast<char>((0x80000000u >> (8 * i)) & 0xFF);
+  g4u::test::write_file(dir.file("hours.wav"), hours);
   return {{"cut.jpg", true, "cannot decode the jpeg image (the file is truncated)"},
           {"no_eoi.jpg", true, "cannot decode the jpeg image (the file is truncated)"},
           {"cut.png", true, "cannot decode the png image (the file is truncated)"},
           {"no_iend.png", true, "cannot decode the png image (the file is truncated)"},
           {"short.wav", false, "truncated audio file (the data chunk declares 8000 bytes, the file holds 7900)"},
-          {"half.flac", false, "truncated or corrupt audio (header declares 16000 samples, only"}};
+          {"half.flac", false, "truncated or corrupt audio (header declares 16000 samples, only"},
+          {"hours.wav", false, "truncated audio file (the data chunk declares 2147483648 bytes, the file holds 8000)"}};
 }
 
 }  // namespace
@@ -121,9 +129,9 @@ TEST_CASE("g4u inspect and g4u data check --media decode refuse the same truncat
     CHECK(check.code == 2);
     CHECK_THAT(check.err, Contains(std::string(t.image ? "image '" : "audio '") + t.name + "'" + reason));
     // The header of a truncated JPEG, PNG or FLAC is intact; a WAV's data chunk size is in it.
-    if (t.name == "cut.jpg" || t.name == "short.wav") {
+    if (t.name == "cut.jpg" || t.name == "short.wav" || t.name == "hours.wav") {
       auto header = g4u::test::run_g4u("data check --media header --manifest '" + dir.file("manifest.jsonl") + "'");
-      CHECK(header.code == (t.name == "short.wav" ? 2 : 0));
+      CHECK(header.code == (t.name == "cut.jpg" ? 0 : 2));
     }
   }
 }
