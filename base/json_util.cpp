@@ -25,6 +25,12 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+void create_output_folder(const std::string& path, const std::string& flag) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) throw_input("{} {}: cannot create folder: {}", flag, path, ec.message());
+}
+
 nlohmann::json read_json_file(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);

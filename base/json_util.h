@@ -32,6 +32,10 @@ void check_replaceable_output(const std::string& path);
 // (check_replaceable_output first);
 // a failed write (e.g. a full disk) removes the temp file and names `path` and the reason.
 void write_file_atomic(const std::string& path, const std::string& text);
+// Creates the output folder `path` and its parents (nothing if it exists); InputError
+// "<flag> <path>: cannot create folder: <reason>" when the file system refuses (a read-only place,
+// a file where a folder is needed).
+void create_output_folder(const std::string& path, const std::string& flag = "--out");
 std::string read_text_file(const std::string& path);
 // Parses one JSON Lines line that must hold an object; InputError "<where>: invalid JSON: ..." or
 // "<where>: expected a JSON object, got <type>".

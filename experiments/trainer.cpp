@@ -417,7 +417,7 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
   const auto wall0 = std::chrono::steady_clock::now();
   if (options.out.empty()) throw_input("--out: required");
   const fs::path out = options.out;
-  fs::create_directories(out);
+  create_output_folder(out.string());
   set_compute_threads(c.threads);
   const std::string hash = config_hash(c);
 

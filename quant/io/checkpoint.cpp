@@ -149,8 +149,10 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
 
   remove_stale_temps(fs::path(out_dir).string());
   TempDir tmp{fs::path(out_dir).string() + ".tmp." + std::to_string(getpid())};
-  fs::remove_all(tmp.path);
-  fs::create_directories(tmp.path);
+  std::error_code ec;
+  fs::remove_all(tmp.path, ec);  // a leftover of an earlier run; when that fails, so does the next line
+  fs::create_directories(tmp.path, ec);  // the error names the folder asked for, not the temp beside it
+  if (ec) throw_input("--out {}: cannot create folder: {}", out_dir, ec.message());
   nlohmann::json meta = {{"format", kFormat},         {"version", kVersion},
                          {"recipe", recipe.name},     {"recipe_summary", recipe.summary},
                          {"source", opt.source_label.empty() ? src_dir : opt.source_label},         {"policy", kPolicyText},

@@ -144,7 +144,7 @@ class TempOutput {
     check_replaceable_output(final_);
     remove_stale_temps(final_);
     f_ = std::fopen(tmp_.c_str(), "wb");
-    if (!f_) throw_input("{}: cannot create: {}", tmp_, std::strerror(errno));
+    if (!f_) throw_input("--out {}: cannot create the file: {}", final_, std::strerror(errno));
   }
   ~TempOutput() {
     if (f_) std::fclose(f_);
@@ -417,7 +417,9 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
   {
     fs::path parent = fs::path(out_path).parent_path();
     if (parent.empty()) parent = ".";
-    if (!fs::is_directory(parent)) throw_input("--out {}: directory {} does not exist", out_path, parent.string());
+    if (!fs::is_directory(parent))
+      throw_input("--out {}: {} {}", out_path, parent.string(),
+                  fs::exists(parent) ? "is not a folder" : "does not exist (create the folder first)");
     if (fs::exists(out_path)) throw_input("--out {}: already exists (remove it or choose another path)", out_path);
   }
   const model::ModelConfig cfg = model::load_model_config(model_dir);

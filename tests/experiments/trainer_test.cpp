@@ -269,3 +269,17 @@ TEST_CASE("every training config shipped in experiments/configs/ parses and name
   CHECK(configs >= 1);
 }
 
+
+TEST_CASE("g4u train: an --out the file system refuses is exit 2 naming the folder", "[integration]") {
+  test::ScratchDir d("train_out");
+  test::write_file(d / "afile", "x");
+  const std::string cfg = d / "config.json";
+  test::write_file(cfg, tiny_config(3, write_text_file(d / "text")).dump());
+  // A file where a folder is needed, and a place no one may create a folder in (sysfs).
+  for (const std::string& out : {d / "afile/run", std::string("/sys/g4u_train_out")}) {
+    INFO(out);
+    auto r = test::run_g4u("train --quiet --config " + cfg + " --out " + out);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--out " + out + ": cannot create folder: "));
+  }
+}

@@ -105,3 +105,22 @@ TEST_CASE("CLI: g4u info validates a fresh quantized checkpoint from its headers
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Catch::Contains("model.language_model.layers.0.mlp.up_proj.weight"));
 }
+
+TEST_CASE("CLI: quantize and export-gguf name --out when the file system refuses it (exit 2)", "[integration]") {
+  g4u::test::ScratchDir dir("qout");
+  const std::string d = dir / "d", file = dir / "afile";
+  g4u::test::write_file(file, "x");
+  REQUIRE(run_g4u("init --model tiny --out " + d).code == 0);
+  for (const std::string& out : {file + "/q", std::string("/sys/g4u_quant_out")}) {
+    INFO(out);
+    auto r = run_g4u("quantize --model " + d + " --scheme q4_0 --out " + out);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--out " + out + ": cannot create folder: "));
+  }
+  auto r = run_g4u("export-gguf -q --model " + d + " --out " + file + "/x.gguf");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--out " + file + "/x.gguf: " + file + " is not a folder"));
+  r = run_g4u("export-gguf -q --model " + d + " --out /sys/g4u_x.gguf");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--out /sys/g4u_x.gguf: cannot create the file: "));
+}

@@ -161,6 +161,10 @@ TEST_CASE("g4u report: two variants, paired differences, charts, published table
   auto huge = run_g4u("report --out " + (d / "r6") + " " + (d / "huge.json"));
   CHECK(huge.code == 2);
   CHECK_THAT(huge.err, Contains(d / "huge.json") && Contains("1e999"));
+  // An --out the file system refuses (a file where a folder is needed): exit 2 naming it.
+  auto nodir = run_g4u("report --out " + (d / "fp32/results.json/rep") + " " + (d / "fp32/results.json"));
+  CHECK(nodir.code == 2);
+  CHECK_THAT(nodir.err, Contains("--out " + (d / "fp32/results.json/rep") + ": cannot create folder: Not a directory"));
   auto dup = run_g4u("report --out " + (d / "r5") + " " + (d / "fp32/results.json") + " " + (d / "fp32/results.json"));
   CHECK(dup.code == 2);
 }
