@@ -1,6 +1,7 @@
 #include "quant/io/gguf_import.h"
 
 #include "base/error.h"
+#include "model/io/memory_plan.h"
 #include "model/io/tensor_specs.h"
 #include "quant/formats/ggml_formats.h"
 #include "quant/formats/quantized_tensor.h"
@@ -266,6 +267,16 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
       throw_input("{}: tensor {}: shape [{}] (ggml ne [{}]), the config needs [{}]", path, name, fmt::join(t.shape(), ", "),
                   fmt::join(t.ne, ", "), fmt::join(it->second->shape, ", "));
   }
+
+  // What the model will hold, checked before any of it is allocated: ggml-quantized tensors as
+  // stored, the others in the run dtype.
+  double packed = 0, dense = 0;
+  for (const auto& s : specs) {
+    const GgufTensor* t = f.tensor(*gguf_tensor_name(s.name));
+    if (t && scheme_of_ggml_type(t->type)) packed += static_cast<double>(t->nbytes);
+    else dense += static_cast<double>(s.numel()) * static_cast<double>(c10::elementSize(opt.dtype));
+  }
+  model::check_memory_plan({{{"packed weights", packed}, {"float weights", dense}}}, "--model " + path);
 
   out.model = model::model_with_placeholders(cfg);  // weights come one tensor at a time
   model::Gemma4Model& m = *out.model;
