@@ -72,6 +72,9 @@ Command eval_cmd("eval", "Evaluate a model variant on a manifest (resumable, sha
       ->capture_default_str();
   sub.add_option("--system", o.system_prompt, "System message for every sample");
   sub.add_flag("--thinking", o.thinking, "Enable the thinking channel (<|think|>)");
+  sub.add_option("--thinking-budget", o.thinking_budget,
+                 "With --thinking: new tokens allowed for the thought beyond each task's (capped) max_new_tokens")
+      ->capture_default_str();
   sub.add_option("--vision-mask", o.vision_mask, "sliding | all-layers | causal (see g4u generate)")->capture_default_str();
   sub.add_option("--warmup", o.warmup, "Unlogged warm-up generations before timing")->capture_default_str();
   sub.add_flag("--skip-invalid", o.skip_invalid, "Skip (and count) invalid manifest lines instead of stopping");

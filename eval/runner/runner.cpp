@@ -55,6 +55,7 @@ void check_options(const EvalOptions& o) {
   if (o.warmup < 0) throw_input("--warmup {}: must be >= 0", o.warmup);
   if (o.max_new_tokens < 0) throw_input("--max-new-tokens {}: must be >= 0", o.max_new_tokens);
   if (o.budget < 0) throw_input("--budget {}: must be >= 0", o.budget);
+  if (o.thinking_budget < 0) throw_input("--thinking-budget {}: must be >= 0", o.thinking_budget);
   for (const auto& t : o.tasks) datasets::find_task(t);  // unknown -> InputError listing the known tasks
   datasets::parse_media_placement(o.placement);
   parse_mask(o.vision_mask);
@@ -145,9 +146,7 @@ class Runner {
   }
 
  private:
-  int64_t max_new_tokens(const datasets::TaskInfo& t) const {
-    return o_.max_new_tokens > 0 ? std::min<int64_t>(o_.max_new_tokens, t.max_new_tokens) : t.max_new_tokens;
-  }
+  int64_t max_new_tokens(const datasets::TaskInfo& t) const { return eval_max_new_tokens(o_, t); }
 
   SampleRecord base_record(const datasets::Sample& s, const datasets::TaskInfo& t) const {
     SampleRecord r;
@@ -301,8 +300,15 @@ json eval_config(const EvalOptions& o) {
   c["generation"] = {{"decoding", "greedy"},
                      {"max_new_tokens", o.max_new_tokens > 0 ? json(o.max_new_tokens) : json("task")},
                      {"stop", "config eos ids"}};
+  // Only when set, so that the hash of every earlier run's config stays what it was.
+  if (o.thinking && o.thinking_budget > 0) c["generation"]["thinking_budget"] = o.thinking_budget;
   c["scoring"] = o.scoring.to_json();
   return c;
+}
+
+int64_t eval_max_new_tokens(const EvalOptions& o, const datasets::TaskInfo& t) {
+  const int64_t answer = o.max_new_tokens > 0 ? std::min<int64_t>(o.max_new_tokens, t.max_new_tokens) : t.max_new_tokens;
+  return answer + (o.thinking ? o.thinking_budget : 0);
 }
 
 EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>& load) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "datasets/manifest/shard.h"
+#include "datasets/tasks/tasks.h"
 #include "eval/results/results.h"
 
 #include <nlohmann/json.hpp>
@@ -43,6 +44,7 @@ struct EvalOptions {
   std::string placement = "before-text";  // before-text | interleaved (datasets/prompt/prompt.h)
   std::string system_prompt;
   bool thinking = false;
+  int64_t thinking_budget = 0;     // with thinking: new tokens allowed beyond the task's (or the cap's) for the thought
   std::string vision_mask = "sliding";  // sliding | all-layers | causal
   int64_t warmup = 1;              // unlogged warm-up generations before the first timed batch
   // Scoring.
@@ -55,6 +57,10 @@ struct EvalOptions {
 // The config that is hashed and must match on resume (everything that changes a sample's output or
 // score; not the shard, limit, batch size, threads or warm-up, which are recorded in `run`).
 nlohmann::json eval_config(const EvalOptions& o);
+
+// The new-token budget of a task's samples: the task's max_new_tokens (capped by
+// options.max_new_tokens when > 0), plus options.thinking_budget when thinking is on.
+int64_t eval_max_new_tokens(const EvalOptions& options, const datasets::TaskInfo& task);
 
 struct EvalRun {
   nlohmann::json results;
