@@ -636,10 +636,11 @@ const Registry<BenchmarkInfo>& benchmark_registry() {
   return registry;
 }
 
-json import_benchmark(const ImportOptions& o) {
-  const BenchmarkInfo& bench = find_benchmark(o.benchmark);
+namespace {
+
+// The checked export folder of `o`: its absolute path and export.json.
+std::pair<fs::path, json> open_export(const ImportOptions& o, const BenchmarkInfo& bench) {
   if (o.input.empty()) throw_input("--input: missing export folder");
-  if (o.out.empty()) throw_input("--out: missing output folder");
   fs::path input = fs::absolute(o.input).lexically_normal();
   if (!fs::is_directory(input)) throw_input("--input: '{}' is not a folder", o.input);
   std::string export_path = (input / "export.json").string();
@@ -654,19 +655,26 @@ json import_benchmark(const ImportOptions& o) {
   if (export_info["benchmark"].get<std::string>() != bench.name)
     throw_input("{}: field 'benchmark': the export is of '{}', not '{}'", export_path,
                 export_info["benchmark"].get<std::string>(), bench.name);
+  return {input, export_info};
+}
 
-  OutputFolder folder(o.out, o.overwrite);
-  fs::path tmp(folder.tmp());
-
+// Converts every row of the export. `tmp` set: writes manifest.jsonl and links the media there
+// (the import); null: writes nothing and collects the lines with their media headers in
+// `preview->lines` (a dry run). Returns the import.json content.
+ojson convert_export(const ImportOptions& o, const BenchmarkInfo& bench, const fs::path& input, const json& export_info,
+                    const fs::path* tmp, ImportPreview* preview) {
+  const std::string rows_path = (input / "rows.jsonl").string();
   std::ifstream rows(rows_path, std::ios::binary);
   if (!rows) throw_input("{}: cannot open", rows_path);
-  std::ofstream manifest(tmp / "manifest.jsonl", std::ios::binary);
+  std::ofstream manifest;
+  if (tmp) manifest.open(*tmp / "manifest.jsonl", std::ios::binary);
   std::set<std::string> linked;
   std::map<std::string, int64_t> tasks;
   json skipped = json::array();
   int64_t n_rows = 0, n_lines = 0, n_media = 0;
   std::string text;
   size_t lineno = 0;
+  std::vector<MediaInfo> row_media;  // the headers of the current row's media (preview)
   auto media_fn = [&](const std::string& where) {
     return [&, where](const json& v, MediaKind kind, const std::string& field, MediaInfo* info) -> std::string {
       std::string fw = fmt::format("{}: field '{}'", where, field);
@@ -677,6 +685,7 @@ json import_benchmark(const ImportOptions& o) {
       MediaRef ref = resolve_media(src, kind, input.string(), fw);
       MediaInfo mi = check_media(ref, o.media, fw);
       if (info) *info = mi;
+      row_media.push_back(mi);
       std::string rel;
       if (ref.is_inline()) {
         std::string ext = sniff_extension(ref.data);
@@ -688,15 +697,17 @@ json import_benchmark(const ImportOptions& o) {
         if (kReserved.count(rel)) throw_input("{}: '{}' is not a media file", fw, src);
       }
       if (linked.insert(rel).second) {
-        fs::path dst = tmp / rel;
-        fs::create_directories(dst.parent_path());
-        if (ref.is_inline()) {
-          std::ofstream f(dst, std::ios::binary);
-          f.write(ref.data.data(), static_cast<std::streamsize>(ref.data.size()));
-        } else {
-          std::error_code lec;
-          fs::create_hard_link(ref.path, dst, lec);
-          if (lec) fs::copy_file(ref.path, dst, fs::copy_options::overwrite_existing);
+        if (tmp) {
+          fs::path dst = *tmp / rel;
+          fs::create_directories(dst.parent_path());
+          if (ref.is_inline()) {
+            std::ofstream f(dst, std::ios::binary);
+            f.write(ref.data.data(), static_cast<std::streamsize>(ref.data.size()));
+          } else {
+            std::error_code lec;
+            fs::create_hard_link(ref.path, dst, lec);
+            if (lec) fs::copy_file(ref.path, dst, fs::copy_options::overwrite_existing);
+          }
         }
         ++n_media;
       }
@@ -710,24 +721,31 @@ json import_benchmark(const ImportOptions& o) {
     if (text.find_first_not_of(" \t") == std::string::npos) continue;
     int64_t row_index = n_rows++;
     std::string where = fmt::format("{}:{}", rows_path, lineno);
+    row_media.clear();
     try {
       json row = parse_json_object_line(text, where);
       BenchmarkRow r{row, where, row_index, export_info, media_fn(where)};
       ojson line = bench.convert(r);
-      // Validate what we wrote exactly as a reader of the manifest will.
+      // Validate what we wrote exactly as a reader of the manifest will (a preview: the media
+      // were checked above, at the requested level, in the export folder).
       std::string id = line["id"].get<std::string>();
       if (!ids.insert(id).second) throw_input("{}: converts to duplicate id '{}'", where, id);
-      Sample s = parse_sample(json::parse(line.dump()), tmp.string(), where + " (converted line)", MediaCheck::kExists);
+      json plain = json::parse(line.dump());
+      Sample s = tmp ? parse_sample(plain, tmp->string(), where + " (converted line)", MediaCheck::kExists)
+                     : parse_sample(plain, input.string(), where + " (converted line)", MediaCheck::kNone);
       ++tasks[s.task->name];
-      manifest << line.dump() << "\n";
+      if (tmp) manifest << line.dump() << "\n";
+      else preview->lines.push_back({std::move(plain), row_media});
       ++n_lines;
     } catch (const InputError& e) {
       if (!o.skip_invalid) throw;
       skipped.push_back({{"line", lineno}, {"row", row_index}, {"reason", e.what()}});
     }
   }
-  manifest.close();
-  if (!manifest) throw_input("{}/manifest.jsonl: write failed", tmp.string());
+  if (tmp) {
+    manifest.close();
+    if (!manifest) throw_input("{}/manifest.jsonl: write failed", tmp->string());
+  }
   if (n_rows == 0) throw_input("{}: no rows", rows_path);
   if (n_lines == 0) throw_input("{}: no row converted ({} skipped)", rows_path, skipped.size());
   json count = {{"expected", bench.expected_rows}, {"got", n_rows}, {"matches", bench.expected_rows == 0 || bench.expected_rows == n_rows}};
@@ -746,12 +764,32 @@ json import_benchmark(const ImportOptions& o) {
   info["row_count"] = count;
   info["skipped"] = skipped.size();
   info["skipped_rows"] = skipped;
-  write_file_atomic((tmp / "import.json").string(), info.dump(2) + "\n");
+  return info;
+}
 
+}  // namespace
+
+json import_benchmark(const ImportOptions& o) {
+  const BenchmarkInfo& bench = find_benchmark(o.benchmark);
+  auto [input, export_info] = open_export(o, bench);
+  if (o.out.empty()) throw_input("--out: missing output folder");
+  OutputFolder folder(o.out, o.overwrite);
+  fs::path tmp(folder.tmp());
+  ojson info = convert_export(o, bench, input, export_info, &tmp, nullptr);
+  write_file_atomic((tmp / "import.json").string(), info.dump(2) + "\n");
   folder.commit();
   json result = json::parse(info.dump());
   result["out"] = folder.final_path();
   return result;
+}
+
+ImportPreview preview_import(const ImportOptions& o) {
+  const BenchmarkInfo& bench = find_benchmark(o.benchmark);
+  auto [input, export_info] = open_export(o, bench);
+  ImportPreview p;
+  p.dir = input.string();
+  p.info = json::parse(convert_export(o, bench, input, export_info, nullptr, &p).dump());
+  return p;
 }
 
 }  // namespace g4u::datasets

@@ -57,6 +57,20 @@ struct ImportOptions {
 // naming rows.jsonl:line and the field for a row that does not convert (unless skip_invalid).
 nlohmann::json import_benchmark(const ImportOptions& options);
 
+// What an import would write, without writing anything (`g4u run --dry-run`): every row
+// converted and validated as import_benchmark does, media checked at `options.media` (header: image
+// sizes and audio lengths are read). `options.out` is not used.
+struct PreviewLine {
+  nlohmann::json line;          // the manifest line (media paths relative to `dir`)
+  std::vector<MediaInfo> media; // the headers of the row's media, in the order the adapter read them
+};
+struct ImportPreview {
+  std::string dir;    // the export folder (absolute)
+  nlohmann::json info;  // what import.json would hold
+  std::vector<PreviewLine> lines;
+};
+ImportPreview preview_import(const ImportOptions& options);
+
 // Python literal list of strings, as MMMU's `options` field stores it ("['a', \"b's\"]"):
 // single or double quotes, backslash escapes (\\ \' \" \n \t \r \xHH \uHHHH \UHHHHHHHH).
 // Returns false for anything else.
