@@ -3,10 +3,16 @@
 // "@<step>" or "@<step>/<path>" names the output folder of an earlier step (or a file in it); these
 // references are the dependencies between steps. Parsing checks the document's shape, the step
 // names and the references; the settings of each kind are checked by the kind.
+//
+// Variables: a top-level "variables" object of strings; "${name}" inside any string of a step (or
+// of another variable's value) is replaced by the value, after the command line's `--set
+// name=value` overrides. `${experiment_dir}` is built in: the folder of the experiment file. "$${"
+// is a literal "${". An undefined variable is an InputError naming the file and the key.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +31,8 @@ struct Experiment {
   std::string file;         // the experiment file
   std::string name, description;
   std::string run_dir;      // where the steps' folders go
+  std::map<std::string, std::string> variables;  // resolved values (overrides applied, references expanded)
+  nlohmann::json estimate = nlohmann::json::object();  // the "estimate" object (run/cost_model.h), variables expanded
   std::vector<ExperimentStep> steps;
 
   const ExperimentStep* find(const std::string& name) const;
@@ -34,8 +42,15 @@ struct Experiment {
 // Reads and checks an experiment file. A `config` setting that is a string is a JSON file
 // (relative to the experiment file's folder), read and put in its place, so that its content is
 // part of the step's settings (and of the hash that recognises a completed step). `run_dir` empty: runs/<name> (relative to the working
-// directory). InputError naming the file (and line, for malformed JSON) and the key otherwise.
-Experiment load_experiment(const std::string& path, const std::string& run_dir);
+// directory). `overrides`: --set name=value (each name must be a variable the file declares).
+// InputError naming the file (and line, for malformed JSON) and the key otherwise.
+Experiment load_experiment(const std::string& path, const std::string& run_dir,
+                           const std::map<std::string, std::string>& overrides = {});
+
+// `text` with every "${name}" replaced by variables.at(name) and "$${" by "${". InputError
+// "<where>: undefined variable '${name}' ..." for a name not in `variables`.
+std::string expand_variables(const std::string& text, const std::map<std::string, std::string>& variables,
+                             const std::string& where);
 
 // A copy of `j` with every reference string "@<step>[/<path>]" replaced by the path it names.
 nlohmann::json resolve_references(const nlohmann::json& j, const Experiment& experiment);
