@@ -426,3 +426,35 @@ TEST_CASE("the Python converter's export layout is what the adapters read", "[in
   CHECK(s.cluster == std::optional<std::string>("3"));
   CHECK(test::read_file(s.images[0].path) == test::read_file(kFixtures + "docvqa/media/000000_image.png"));
 }
+
+TEST_CASE("preview_import: the lines and import.json an import writes, with media headers, writing nothing",
+          "[integration]") {
+  ScratchDir d("bench_preview");
+  const std::vector<std::pair<std::string, std::string>> exports = {
+      {"mmmu", "mmmu"},         {"mmmu-pro", "mmmu-pro"}, {"mmmu-pro", "mmmu-pro/vision"}, {"mathvision", "mathvision"},
+      {"docvqa", "docvqa"},     {"infovqa", "infovqa"},   {"fleurs", "fleurs"},            {"covost2", "covost2"},
+      {"mmau", "mmau"},         {"mathvista", "mathvista"}};
+  for (const auto& [bench, folder] : exports) {
+    INFO(folder);
+    ImportOptions o;
+    o.benchmark = bench;
+    o.input = kFixtures + folder;
+    const std::string out = d / "out";
+    const ImportPreview preview = preview_import(o);  // o.out unset: nothing is written
+    CHECK(d.count() == 0);
+    o.out = out;
+    const nlohmann::json info = import_benchmark(o);
+    const std::vector<nlohmann::json> lines = test::read_jsonl(out + "/manifest.jsonl");
+    REQUIRE(preview.lines.size() == lines.size());
+    for (size_t i = 0; i < lines.size(); ++i) {
+      CHECK(preview.lines[i].line == lines[i]);
+      // One header per media file of the line, read (header level): images with a size, audio with a length.
+      CHECK_FALSE(preview.lines[i].media.empty());
+      for (const auto& m : preview.lines[i].media) CHECK((m.width > 0 || m.frames > 0));
+    }
+    nlohmann::json without_out = info;
+    without_out.erase("out");
+    CHECK(preview.info == without_out);
+    fs::remove_all(out);
+  }
+}
