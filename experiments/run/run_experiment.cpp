@@ -30,7 +30,9 @@ std::string megabytes(double bytes) { return fmt::format("{:.0f} MiB", bytes / (
 // Identifies a step's settings (references unresolved, so a moved run folder keeps its steps) and
 // those of the steps it uses: a step whose inputs were made with other settings is not complete.
 std::string settings_hash(const ExperimentStep& step, const std::map<std::string, std::string>& earlier) {
-  std::string identity = step.kind + "\n" + step.settings.dump();
+  nlohmann::json settings = step.settings;
+  for (const auto& key : step_kinds().find(step.kind).annotations) settings.erase(key);
+  std::string identity = step.kind + "\n" + settings.dump();
   for (const auto& need : step.needs) identity += "\n" + need + " " + earlier.at(need);
   return fmt::format("{:016x}", fnv1a64(identity));
 }
@@ -52,28 +54,96 @@ bool is_complete(const ExperimentStep& step, const std::string& dir, const std::
   return true;
 }
 
+std::string gibibytes(double bytes) { return fmt::format("{:.1f} GiB", bytes / (1 << 30)); }
+
+// The per-benchmark plan of the eval steps that have one, and how it was estimated.
+std::string describe_benchmarks(const nlohmann::json& plan) {
+  if (!plan.contains("assumptions") || !plan["assumptions"].contains("cpu")) return "";
+  const auto& a = plan["assumptions"];
+  const auto& cpu = a["cpu"];
+  const auto& gpu = a["gpu"];
+  const int64_t shards = a["shards"].get<int64_t>();
+  std::string out = fmt::format(
+      "\n\nper benchmark (batch 1, greedy, every item at its full new-token budget; {} shard{}: time / {}, memory per shard)\n",
+      shards, shards == 1 ? "" : "s", shards);
+  out += fmt::format("  {:<22} {:>6} {:>9} {:>9} {:>5} {:>6} {:>6} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}  {}\n", "step", "items",
+                     "prompt", "new", "think", "budget", "dtype", "CPU time", "/shard", "CPU mem", "GPU time", "/shard",
+                     "GPU mem", "published");
+  for (const auto& s : plan["steps"]) {
+    if (!s["estimate"].contains("benchmark")) continue;
+    const auto& b = s["estimate"]["benchmark"];
+    const auto& set = b["settings"];
+    std::string published;
+    if (b.contains("published"))
+      published = fmt::format("{} {}{}", b["published"]["value"].get<double>(), b["published"]["unit"].get<std::string>(),
+                              b["published"]["verified"].get<bool>() ? "" : " (unverified)");
+    out += fmt::format("  {:<22} {:>6} {:>9} {:>9} {:>5} {:>6} {:>6} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}  {}\n",
+                       s["name"].get<std::string>(), b["items"].get<int64_t>(), b["prompt_tokens"].get<int64_t>(),
+                       b["max_new_tokens"].get<int64_t>(), set["thinking"].get<bool>() ? "on" : "off",
+                       set["image_budget"].is_null() ? std::string("-") : set["image_budget"].dump(),
+                       set["dtype"].get<std::string>(), duration(b["cpu"]["seconds"].get<double>()),
+                       duration(b["cpu"]["per_shard_seconds"].get<double>()), gibibytes(b["cpu"]["peak_bytes"].get<double>()),
+                       duration(b["gpu"]["seconds"].get<double>()), duration(b["gpu"]["per_shard_seconds"].get<double>()),
+                       gibibytes(b["gpu"]["peak_bytes"].get<double>()) + (b["gpu"]["fits"].get<bool>() ? "" : "!"),
+                       published);
+  }
+  out += fmt::format(
+      "  CPU: measured now on the '{}' preset ({} threads, {} matmul params, {:.1f} s): prefill {:.2f} GFLOP/s, decode "
+      "{:.2f} GFLOP/s = {:.3f} ms/layer beyond its FLOPs, memory read {:.2f} GB/s; prefill = FLOPs / prefill rate, "
+      "decode = layers x overhead + max(FLOPs / prefill rate, (weights + KV) bytes / read bandwidth)\n",
+      cpu["probe"].get<std::string>(), cpu["threads"].get<int>(), cpu["probe_matmul_params"].get<int64_t>(),
+      cpu["measured_in_seconds"].get<double>(), cpu["prefill_flops_per_s"].get<double>() / 1e9,
+      cpu["decode_flops_per_s"].get<double>() / 1e9, cpu["decode_layer_overhead_s"].get<double>() * 1e3,
+      cpu["read_bandwidth_bytes_per_s"].get<double>() / 1e9);
+  out += fmt::format(
+      "  GPU: {} roofline, {:.2f} TB/s, {:.0f} TFLOP/s bf16 dense, {:.0f} GB (! = does not fit): each phase max(FLOPs / "
+      "peak, bytes / bandwidth), weights in bf16\n",
+      gpu["name"].get<std::string>(), gpu["memory_bandwidth_bytes_per_s"].get<double>() / 1e12,
+      gpu["flops"].get<double>() / 1e12, gpu["memory_bytes"].get<double>() / 1e9);
+  out += "  FLOPs/token = 2 x (projection + head weights) + 4 x heads x head_dim x context per layer (experiments/README.md, "
+         "\"Per-benchmark plan\")";
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json run_experiment(const ExperimentRunOptions& options) {
   auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
   };
-  const Experiment e = load_experiment(options.file, options.out);
+  const Experiment e = load_experiment(options.file, options.out, options.variables);
   for (const auto& name : options.only)
     if (!e.find(name)) throw_input("--only: no step named '{}' in {}", name, e.file);
+  PlanSettings plan_settings = read_plan_settings(e.estimate, e.file + ": estimate");
+  if (options.shards < 0) throw_input("--shards {}: must be >= 1", options.shards);
+  if (options.gpu_bandwidth_tb_s < 0 || options.gpu_tflops < 0) throw_input("--gpu-bandwidth and --gpu-tflops must be > 0");
+  if (options.shards > 0) plan_settings.shards = options.shards;
+  if (options.gpu_bandwidth_tb_s > 0) {
+    plan_settings.gpu.memory_bandwidth = options.gpu_bandwidth_tb_s * 1e12;
+    plan_settings.gpu.name = "GPU (--gpu-bandwidth)";
+  }
+  if (options.gpu_tflops > 0) {
+    plan_settings.gpu.flops = options.gpu_tflops * 1e12;
+    plan_settings.gpu.name = "GPU (--gpu-bandwidth/--gpu-tflops)";
+  }
 
   // Prepare (check) every step, then decide what runs: nothing runs before everything is checked.
   std::map<std::string, StepFacts> facts;
   std::vector<PreparedStep> prepared;
   std::vector<std::string> hashes;
   std::map<std::string, std::string> hash_of;
-  nlohmann::json plan = {{"experiment", e.name}, {"file", e.file}, {"run_dir", e.run_dir}, {"steps", nlohmann::json::array()}};
+  nlohmann::json plan = {{"experiment", e.name},          {"file", e.file},
+                         {"run_dir", e.run_dir},            {"variables", e.variables},
+                         {"steps", nlohmann::json::array()}, {"warnings", nlohmann::json::array()}};
+  bool planned_benchmarks = false;
+  std::map<std::string, std::vector<std::string>> warned;  // message -> the steps it concerns
   double total_seconds = 0, peak_bytes = 0;
   for (const auto& step : e.steps) {
     const std::string dir = e.step_dir(step.name);
     const StepKind& kind = step_kinds().find(step.kind);
-    prepared.push_back(kind.prepare(StepContext{e, step, dir, facts}));
+    prepared.push_back(kind.prepare(StepContext{e, step, dir, facts, plan_settings}));
     const PreparedStep& p = prepared.back();
+    for (const auto& w : p.warnings) warned[w].push_back(step.name);
     facts[step.name] = p.facts;
     hashes.push_back(settings_hash(step, hash_of));
     hash_of[step.name] = hashes.back();
@@ -85,12 +155,17 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
       total_seconds += p.estimate.seconds;
       peak_bytes = std::max(peak_bytes, p.estimate.bytes);
     }
+    nlohmann::json estimate = {{"seconds", p.estimate.seconds}, {"bytes", p.estimate.bytes}, {"basis", p.estimate.basis}};
+    if (!p.benchmark.is_null()) {
+      estimate["benchmark"] = p.benchmark;
+      planned_benchmarks = true;
+    }
     plan["steps"].push_back({{"name", step.name},
                              {"kind", step.kind},
                              {"dir", dir},
                              {"needs", step.needs},
                              {"status", status},
-                             {"estimate", {{"seconds", p.estimate.seconds}, {"bytes", p.estimate.bytes}, {"basis", p.estimate.basis}}}});
+                             {"estimate", estimate}});
   }
   // A step that runs needs its inputs: every step it references is complete or runs before it.
   for (const auto& s : plan["steps"]) {
@@ -103,6 +178,28 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
     }
   }
   plan["estimate"] = {{"seconds", total_seconds}, {"peak_bytes", peak_bytes}};
+  for (const auto& [message, steps] : warned)
+    plan["warnings"].push_back(fmt::format("{}: {}", e.file, message) +
+                               fmt::format(" (step{} {})", steps.size() == 1 ? "" : "s", fmt::join(steps, ", ")));
+  const GpuSpec& gpu = plan_settings.gpu;
+  plan["assumptions"] = {{"shards", plan_settings.shards},
+                         {"gpu",
+                          {{"name", gpu.name},
+                           {"memory_bandwidth_bytes_per_s", gpu.memory_bandwidth},
+                           {"flops", gpu.flops},
+                           {"memory_bytes", gpu.memory_bytes}}}};
+  if (planned_benchmarks) {
+    const CpuRates& cpu = measured_cpu_rates(plan_settings.cpu_probe);
+    plan["assumptions"]["cpu"] = {{"probe", cpu.probe},
+                                  {"threads", cpu.threads},
+                                  {"probe_matmul_params", cpu.probe_matmul_params},
+                                  {"prefill_flops_per_s", cpu.prefill_flops},
+                                  {"probe_layers", cpu.probe_layers},
+                                  {"decode_flops_per_s", cpu.decode_flops},
+                                  {"decode_layer_overhead_s", cpu.decode_layer_overhead},
+                                  {"read_bandwidth_bytes_per_s", cpu.read_bandwidth},
+                                  {"measured_in_seconds", cpu.seconds}};
+  }
   plan["interrupted"] = false;
   log(describe_plan(plan));
   if (options.dry_run) return plan;
@@ -161,6 +258,8 @@ std::string describe_plan(const nlohmann::json& plan) {
   }
   out += fmt::format("  to run: about {}, peak memory about {} (rough: experiments/README.md, \"Estimates\")",
                      duration(plan["estimate"]["seconds"].get<double>()), megabytes(plan["estimate"]["peak_bytes"].get<double>()));
+  out += describe_benchmarks(plan);
+  for (const auto& w : plan["warnings"]) out += "\n  warning: " + w.get<std::string>();
   return out;
 }
 

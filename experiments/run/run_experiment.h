@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,12 +23,18 @@ struct ExperimentRunOptions {
   std::string out;                // run folder ("" : runs/<name>)
   bool dry_run = false;           // check everything and plan, run nothing
   std::vector<std::string> only;  // run only these steps (their dependencies must be complete)
+  std::map<std::string, std::string> variables;  // --set name=value: overrides of the file's variables
+  int64_t shards = 0;             // --shards N of the per-benchmark plan (0: the file's estimate.shards, else 1)
+  double gpu_bandwidth_tb_s = 0;  // --gpu-bandwidth: the plan's GPU memory bandwidth (0: the file's, else H100 SXM)
+  double gpu_tflops = 0;          // --gpu-tflops: its dense bf16 TFLOP/s (0: the file's, else H100 SXM)
   std::function<void(const std::string&)> log;  // the plan and progress lines; null: quiet
 };
 
-// The plan (and, unless dry_run, the outcome): {"experiment", "file", "run_dir", "steps": [{"name",
-// "kind", "dir", "needs", "status": done|run|resume|skip, "estimate": {"seconds", "bytes", "basis"},
-// "seconds" (when run)}], "estimate": {"seconds", "peak_bytes"}, "interrupted"}. InputError (exit 2)
+// The plan (and, unless dry_run, the outcome): {"experiment", "file", "run_dir", "variables",
+// "steps": [{"name", "kind", "dir", "needs", "status": done|run|resume|skip, "estimate": {"seconds",
+// "bytes", "basis", ["benchmark": the per-benchmark plan of an eval step]}, "seconds" (when run)}],
+// "estimate": {"seconds", "peak_bytes"}, "assumptions": {"shards", "gpu", ["cpu": measured rates]},
+// "warnings", "interrupted"}. InputError (exit 2)
 // for anything wrong in the file, a step's settings or --only, before any step runs.
 nlohmann::json run_experiment(const ExperimentRunOptions& options);
 

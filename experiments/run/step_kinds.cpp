@@ -2,6 +2,8 @@
 
 #include "base/error.h"
 #include "base/json_util.h"
+#include "datasets/benchmarks/benchmarks.h"
+#include "datasets/prompt/prompt.h"
 #include "datasets/synth/synth.h"
 #include "datasets/tasks/tasks.h"
 #include "eval/perplexity/perplexity.h"
@@ -10,12 +12,20 @@
 #include "experiments/drafter_trainer.h"
 #include "experiments/trainer.h"
 #include "model/io/config.h"
+#include "model/io/loader.h"
+#include "model/io/safetensors.h"
 #include "model/io/sysinfo.h"
 #include "model/io/tensor_specs.h"
+#include "model/multimodal/audio.h"
+#include "model/multimodal/image.h"
+#include "model/multimodal/projectors.h"
 #include "model/mtp/drafter.h"
+#include "model/text/chat.h"
+#include "model/text/tokenizer.h"
 #include "quant/algorithms/calibrated.h"
 #include "quant/io/any_model.h"
 #include "quant/layer/policy.h"
+#include "reports/published.h"
 #include "reports/report.h"
 
 #include <fmt/format.h>
@@ -81,8 +91,36 @@ void check_input_file(const StepContext& ctx, const std::string& key, const std:
   if (!fs::exists(path)) throw_input("{}.{}: no such file or folder '{}'", ctx.step.where, key, path);
 }
 
+// A checkpoint folder's weights and tokenizer, checked without loading them: the safetensors
+// headers against the config's tensor list (a quantized checkpoint's are checked when it loads).
+// Missing weights or tokenizer are `warnings` (the plan is made from config.json alone); wrong
+// ones are InputErrors naming the setting and the file.
+void check_checkpoint_files(const StepContext& ctx, const std::string& key, const std::string& dir,
+                            const model::ModelConfig& c, std::vector<std::string>* warnings) {
+  const fs::path d(dir);
+  if (!fs::exists(d / "model.safetensors") && !fs::exists(d / "model.safetensors.index.json")) {
+    if (warnings)
+      warnings->push_back(fmt::format("{}: {} holds no weights (model.safetensors or its index): planned from "
+                                      "config.json alone; the step cannot run without them",
+                                      key, dir));
+  } else if (!fs::exists(d / "quantization.json")) {
+    try {
+      model::Checkpoint ckpt = model::Checkpoint::open(dir);
+      ckpt.rename(model::canonical_model_tensor_name);
+      model::check_checkpoint_tensors(ckpt, model::model_tensor_specs(c));
+    } catch (const InputError& e) {
+      throw_input("{}.{}: {}", ctx.step.where, key, e.what());
+    }
+  }
+  if (c.tokenizer == "sentencepiece" && !fs::exists(d / "tokenizer.model") && !fs::exists(d / "tokenizer.json") && warnings)
+    warnings->push_back(fmt::format("{}: {} has no tokenizer.model or tokenizer.json: the step cannot run without it", key, dir));
+  if (c.tokenizer == "none" && warnings)
+    warnings->push_back(fmt::format("{}: {} has no vocabulary (a random `g4u init` checkpoint): the step cannot run", key, dir));
+}
+
 // The facts of a model source setting: an earlier step's model, a preset or a checkpoint.
-StepFacts model_source(const StepContext& ctx, const std::string& key, const std::string& source) {
+StepFacts model_source(const StepContext& ctx, const std::string& key, const std::string& source,
+                       std::vector<std::string>* warnings = nullptr) {
   const std::string step = producing_step(ctx, source);
   if (!step.empty()) {
     const StepFacts& f = ctx.facts.at(step);
@@ -92,8 +130,12 @@ StepFacts model_source(const StepContext& ctx, const std::string& key, const std
   StepFacts f;
   if (auto preset = model::model_preset(source)) {
     f.params = params_of(*preset);
+    f.config = std::make_shared<const model::ModelConfig>(*preset);
   } else if (fs::exists(fs::path(source) / "config.json")) {
-    f.params = params_of(model::load_model_config((fs::path(source) / "config.json").string()));
+    auto config = std::make_shared<const model::ModelConfig>(model::load_model_config((fs::path(source) / "config.json").string()));
+    f.params = params_of(*config);
+    f.config = config;
+    check_checkpoint_files(ctx, key, source, *config, warnings);
   } else if (fs::is_regular_file(source)) {
     f.params = 1;  // a GGUF file: loaded (and checked) when the step runs; size unknown here
   } else {
@@ -151,6 +193,65 @@ PreparedStep prepare_synth(const StepContext& ctx) {
   return p;
 }
 
+// ---- import -----------------------------------------------------------------------------------
+
+struct ImportStep {
+  std::string benchmark, input, media = "header";
+  bool skip_invalid = false, strict_count = false;
+};
+
+PreparedStep prepare_import(const StepContext& ctx) {
+  using I = ImportStep;
+  static const std::vector<JsonField<I>> fields = {
+      json_field("", "benchmark", &I::benchmark, "benchmark adapter (g4u data import --list)", {}, /*required=*/true),
+      json_field("", "input", &I::input, "export folder (export.json, rows.jsonl, media)", {}, /*required=*/true),
+      json_field("", "media", &I::media, "media check", Limits::one_of({"none", "exists", "header", "decode"})),
+      json_field("", "skip_invalid", &I::skip_invalid, "skip rows that do not convert (counted) instead of failing"),
+      json_field("", "strict_count", &I::strict_count, "a row count other than the release's is an error"),
+  };
+  Settings s(ctx);
+  I st = read_settings(s, fields);
+  datasets::benchmark_registry().find(st.benchmark, s.object.field("benchmark"));
+  check_input_file(ctx, "input", st.input);
+  datasets::ImportOptions o;
+  o.benchmark = st.benchmark;
+  o.input = st.input;
+  o.skip_invalid = st.skip_invalid;
+  o.strict_count = st.strict_count;
+  o.media = datasets::parse_media_check(st.media);
+
+  PreparedStep p;
+  p.settings = s.resolved;
+  // Every row converted and checked now (nothing written): the items the eval steps plan with.
+  datasets::ImportPreview preview;
+  try {
+    preview = datasets::preview_import(o);
+  } catch (const InputError& e) {
+    throw_input("{}.input: {}", ctx.step.where, e.what());
+  }
+  auto planned = std::make_shared<std::vector<PlannedItem>>();
+  for (auto& l : preview.lines) {
+    PlannedItem item{datasets::parse_sample(l.line, preview.dir, ctx.step.where, datasets::MediaCheck::kNone), {}, {}};
+    for (const auto& m : l.media) (m.sample_rate > 0 ? item.audios : item.images).push_back(m);
+    planned->push_back(std::move(item));
+  }
+  p.facts.items = static_cast<int64_t>(planned->size());
+  p.facts.planned = planned;
+  const int64_t skipped = preview.info.value("skipped", int64_t(0));
+  if (skipped > 0)
+    p.warnings.push_back(fmt::format("{} of {} rows of {} do not convert and are skipped (skip_invalid)", skipped,
+                                     preview.info.value("rows", int64_t(0)), st.input));
+  if (!preview.info["row_count"].value("matches", true))
+    p.warnings.push_back(fmt::format("{} has {} rows of {}, the release's split has {}", st.input,
+                                     preview.info["row_count"]["got"].get<int64_t>(), st.benchmark,
+                                     preview.info["row_count"]["expected"].get<int64_t>()));
+  const double rows = preview.info.value("rows", 0.0);
+  p.estimate = {rows * 0.001, 100.0 * (1 << 20), fmt::format("{} rows x 1 ms", rows)};
+  o.out = ctx.dir;
+  p.run = [o]() { return datasets::import_benchmark(o); };
+  return p;
+}
+
 // ---- train ------------------------------------------------------------------------------------
 
 PreparedStep prepare_train(const StepContext& ctx) {
@@ -168,6 +269,7 @@ PreparedStep prepare_train(const StepContext& ctx) {
   PreparedStep p;
   p.settings = s.resolved;
   p.facts.params = params_of(mc);
+  p.facts.config = std::make_shared<const model::ModelConfig>(mc);
   p.facts.items = c.eval_n * static_cast<int64_t>(c.suites.size());
   const double tokens = static_cast<double>(c.steps * c.batch_size) * kTokensPerSequence;
   p.estimate = {6.0 * p.facts.params * tokens / kFlopsPerSecond, kRuntimeBytes + 16.0 * p.facts.params,
@@ -281,6 +383,197 @@ PreparedStep prepare_quantize(const StepContext& ctx) {
 
 // ---- eval -------------------------------------------------------------------------------------
 
+// The items an eval step will see, when they are known now: those the step making its manifest
+// planned (import), or the manifest file itself with its media headers; null otherwise (a manifest
+// a step like train makes).
+std::shared_ptr<const std::vector<PlannedItem>> planned_items(const StepContext& ctx, const std::string& data) {
+  const std::string step = producing_step(ctx, data);
+  if (!step.empty())
+    return data == (fs::path(ctx.experiment.step_dir(step)) / "manifest.jsonl").string() ? ctx.facts.at(step).planned : nullptr;
+  auto items = std::make_shared<std::vector<PlannedItem>>();
+  datasets::ReaderOptions ro;
+  ro.media = datasets::MediaCheck::kHeader;
+  try {
+    for (auto& sample : datasets::read_manifest(data, ro)) {
+      PlannedItem item{std::move(sample), {}, {}};
+      for (const auto& ref : item.sample.images) item.images.push_back(datasets::check_media(ref, ro.media, item.sample.where));
+      for (const auto& ref : item.sample.audios) item.audios.push_back(datasets::check_media(ref, ro.media, item.sample.where));
+      items->push_back(std::move(item));
+    }
+  } catch (const InputError& e) {
+    throw_input("{}.data: {}", ctx.step.where, e.what());
+  }
+  return items;
+}
+
+// The tokenizer the step's model will use, when it can be read now (null: estimate from bytes).
+std::unique_ptr<model::Tokenizer> plan_tokenizer(const StepContext& ctx, const std::string& source, const model::ModelConfig& c) {
+  if (c.tokenizer == "byte") return model::load_tokenizer(c, "");
+  const fs::path dir(source);
+  if (c.tokenizer != "sentencepiece" || !producing_step(ctx, source).empty() ||
+      (!fs::exists(dir / "tokenizer.model") && !fs::exists(dir / "tokenizer.json")))
+    return nullptr;
+  try {
+    return model::load_tokenizer(c, source);
+  } catch (const InputError& e) {
+    throw_input("{}.model: {}", ctx.step.where, e.what());
+  }
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+// The per-benchmark plan of an eval step whose items are known: every item's prompt tokens (the
+// rendered chat text tokenized, each image's soft tokens at the step's budget from its size, each
+// clip's audio tokens from its length, BOI/EOI markers) and new-token budget, priced by the cost
+// model on this CPU and on the GPU.
+nlohmann::json plan_benchmark(const StepContext& ctx, const runner::EvalOptions& o, const StepFacts& model,
+                              const std::vector<PlannedItem>& all, PreparedStep& p) {
+  const model::ModelConfig& c = *model.config;
+  const std::string& where = ctx.step.where;
+  std::vector<const PlannedItem*> items;
+  for (const auto& item : all)
+    if (o.tasks.empty() || std::find(o.tasks.begin(), o.tasks.end(), item.sample.task->name) != o.tasks.end())
+      items.push_back(&item);
+  if (o.limit >= 0 && static_cast<int64_t>(items.size()) > o.limit) items.resize(static_cast<size_t>(o.limit));
+  if (items.empty())
+    throw_input("{}: no item of {} in {}", where, o.tasks.empty() ? "any task" : "tasks " + fmt::format("{}", fmt::join(o.tasks, ", ")),
+                o.data);
+
+  std::optional<model::ImageOptions> image;
+  if (c.vision) {
+    image = model::image_options(*c.vision, o.budget);
+    model::check_image_options(*image, where + ".budget");
+  }
+  std::optional<model::AudioOptions> audio;
+  if (c.audio) audio = model::audio_options(*c.audio);
+  const std::unique_ptr<model::Tokenizer> tokenizer = plan_tokenizer(ctx, o.model, c);
+  datasets::PromptOptions po;
+  po.placement = datasets::parse_media_placement(o.placement);
+  po.system_prompt = o.system_prompt;
+  model::ChatOptions co;
+  co.enable_thinking = o.thinking;
+
+  const ModelCost cost = model_cost(c, o.dtype == "bf16" ? std::min(16.0, model.bits_per_weight) : model.bits_per_weight,
+                                    o.dtype == "bf16" ? 2 : 4);
+  const CpuRates& cpu = measured_cpu_rates(ctx.plan.cpu_probe);
+  const GpuSpec& gpu = ctx.plan.gpu;
+  std::map<std::string, int64_t> tasks, max_new_by_task;
+  std::map<std::string, std::pair<std::string, std::string>> scoring;
+  int64_t prompt_tokens = 0, new_tokens = 0, longest = 0, no_media_input = 0, too_long = 0, long_audio = 0;
+  double cpu_seconds = 0, gpu_seconds = 0, cpu_peak = 0, gpu_peak = 0;
+  for (const PlannedItem* item : items) {
+    const datasets::Sample& s = item->sample;
+    const std::string text = model::render_chat(datasets::build_chat(s, po), co);
+    const int64_t images = static_cast<int64_t>(count_of(text, "<|image|>")), audios = static_cast<int64_t>(count_of(text, "<|audio|>"));
+    int64_t prompt = tokenizer ? static_cast<int64_t>(tokenizer->encode(text).size()) - images - audios
+                               : static_cast<int64_t>(text.size() - 9 * (images + audios) + 3) / 4;
+    if ((images > 0 && !image) || (audios > 0 && !audio)) ++no_media_input;
+    for (const auto& info : item->images) {
+      if (!image) break;
+      int64_t soft = image->budget;
+      if (info.width > 0 && info.height > 0) {
+        const model::ImageSize t = model::image_target_size(info.height, info.width, image->budget, image->patch_size,
+                                                            image->pooling_kernel_size, s.where);
+        soft = model::pooled_token_count(t.height / image->model_patch(), t.width / image->model_patch(), c.vision->token_pooling);
+      }
+      prompt += soft + 2;  // BOI + soft tokens + EOI
+    }
+    for (const auto& info : item->audios) {
+      if (!audio) break;
+      int64_t soft = audio->max_frames;  // length unknown: the longest clip
+      if (info.sample_rate > 0)
+        soft = model::audio_frame_count(model::resampled_length(info.frames, info.sample_rate, audio->sample_rate), audio->frame_length);
+      if (soft > audio->max_frames) ++long_audio;
+      prompt += soft + 2;
+    }
+    const int64_t max_new = runner::eval_max_new_tokens(o, *s.task);
+    if (prompt + max_new > c.text.max_position_embeddings) ++too_long;
+    const ItemCost ic = item_cost(cost, prompt, max_new, cpu, gpu);
+    prompt_tokens += prompt;
+    new_tokens += max_new;
+    longest = std::max(longest, prompt + max_new);
+    cpu_seconds += ic.cpu.seconds;
+    gpu_seconds += ic.gpu.seconds;
+    cpu_peak = std::max(cpu_peak, ic.cpu.bytes);
+    gpu_peak = std::max(gpu_peak, ic.gpu.bytes);
+    ++tasks[s.task->name];
+    max_new_by_task[s.task->name] = max_new;
+    scoring[s.task->name] = {s.task->metric, s.normalizer()};
+  }
+  if (no_media_input > 0)
+    p.warnings.push_back(fmt::format("{} items send media the model has no input for: they will fail", no_media_input));
+  if (long_audio > 0)
+    p.warnings.push_back(fmt::format("{} items have audio longer than {} tokens (30 s): they will fail", long_audio,
+                                     audio->max_frames));
+  if (too_long > 0)
+    p.warnings.push_back(fmt::format("{} items need more than the model's {} positions: they will fail", too_long,
+                                     c.text.max_position_embeddings));
+  if (!tokenizer)
+    p.warnings.push_back(fmt::format("model: no tokenizer of {} readable now: text tokens estimated as UTF-8 bytes / 4",
+                                     o.model));
+
+  const double shards = static_cast<double>(ctx.plan.shards);
+  nlohmann::json task_settings = nlohmann::json::object();
+  for (const auto& [task, n] : tasks)
+    task_settings[task] = {{"items", n}, {"max_new_tokens", max_new_by_task[task]}, {"metric", scoring[task].first},
+                           {"normalizer", scoring[task].second}};
+  return {{"items", items.size()},
+          {"tasks", task_settings},
+          {"prompt_tokens", prompt_tokens},
+          {"max_new_tokens", new_tokens},
+          {"tokens", prompt_tokens + new_tokens},
+          {"longest_item_tokens", longest},
+          {"text_tokens", tokenizer ? "tokenizer" : "utf8-bytes/4"},
+          {"settings",
+           {{"thinking", o.thinking},
+            {"thinking_budget", o.thinking_budget},
+            {"image_budget", image ? nlohmann::json(image->budget) : nlohmann::json(nullptr)},
+            {"placement", o.placement},
+            {"system", o.system_prompt},
+            {"dtype", o.dtype}}},
+          {"model",
+           {{"params", cost.params},
+            {"text_params", cost.text_params},
+            {"bits_per_weight", cost.bits_per_weight},
+            {"weight_bytes", cost.weight_bytes()},
+            {"decode_weight_bytes", cost.decode_weight_bytes()}}},
+          {"shards", ctx.plan.shards},
+          {"cpu", {{"seconds", cpu_seconds}, {"per_shard_seconds", cpu_seconds / shards}, {"peak_bytes", cpu_peak}}},
+          {"gpu",
+           {{"name", gpu.name},
+            {"seconds", gpu_seconds},
+            {"per_shard_seconds", gpu_seconds / shards},
+            {"peak_bytes", gpu_peak},
+            {"fits", gpu_peak <= gpu.memory_bytes},
+            {"decode_seconds_per_token", gpu_decode_seconds_per_token(cost, gpu)}}}};
+}
+
+// A step's claim about the published number it reproduces, checked against the published file.
+nlohmann::json checked_published(const StepContext& ctx, JsonObject& step) {
+  JsonObject pub = step.object("published");
+  const std::string file = pub.get_string("file"), benchmark = pub.get_string("benchmark");
+  const double value = pub.get_double("value");
+  detail::reject_unread(pub);
+  check_input_file(ctx, "published.file", file);
+  const reports::PublishedTable table = reports::read_published(file);
+  std::string names;
+  for (const auto& e : table.entries) {
+    if (e.benchmark != benchmark) {
+      names += (names.empty() ? "'" : ", '") + e.benchmark + "'";
+      continue;
+    }
+    if (std::abs(e.value - value) > 1e-9)
+      throw_input("{}: {} says {} for '{}', not {}", pub.field("value"), file, e.value, benchmark, value);
+    return {{"benchmark", benchmark}, {"value", e.value}, {"unit", e.unit}, {"higher_is_better", e.higher_is_better},
+            {"task", e.task}, {"verified", e.verified}, {"source", e.source}, {"file", file}};
+  }
+  throw_input("{}: no entry '{}' in {} (entries: {})", pub.field("benchmark"), benchmark, file, names);
+}
+
 PreparedStep prepare_eval(const StepContext& ctx) {
   using O = runner::EvalOptions;
   static const std::vector<JsonField<O>> fields = {
@@ -297,6 +590,8 @@ PreparedStep prepare_eval(const StepContext& ctx) {
       json_field("", "placement", &O::placement, "media placement", Limits::one_of({"before-text", "interleaved"})),
       json_field("", "system", &O::system_prompt, "system message"),
       json_field("", "thinking", &O::thinking, "thinking channel"),
+      json_field("", "thinking_budget", &O::thinking_budget, "new tokens for the thought beyond the task's (with thinking)",
+                 Limits::at_least(0)),
       json_field("", "vision_mask", &O::vision_mask, "vision attention mask",
                  Limits::one_of({"sliding", "all-layers", "causal"})),
       json_field("", "warmup", &O::warmup, "unlogged warm-up generations", Limits::at_least(0)),
@@ -312,20 +607,40 @@ PreparedStep prepare_eval(const StepContext& ctx) {
       o.tasks.push_back(t.get<std::string>());
     }
   }
+  // Annotations of a reproduction: free text, and the published number the step is compared with.
+  const std::string note = s.object.get_string("note", "");
+  nlohmann::json published = s.object.has("published") ? checked_published(ctx, s.object) : nlohmann::json(nullptr);
   read_json_fields(s.object, o, fields);
   if (o.variant.empty()) o.variant = ctx.step.name;
+  if (o.thinking_budget > 0 && !o.thinking)
+    throw_input("{}: thinking_budget is {} but thinking is off", s.object.field("thinking_budget"), o.thinking_budget);
   check_input_file(ctx, "data", o.data);
-  const StepFacts model = model_source(ctx, "model", o.model);
 
   PreparedStep p;
+  const StepFacts model = model_source(ctx, "model", o.model, &p.warnings);
   p.settings = s.resolved;
   p.facts.items = manifest_items(ctx, o.data);
   if (o.limit >= 0) p.facts.items = std::min(p.facts.items, o.limit);
-  const double tokens = static_cast<double>(p.facts.items) * kTokensPerSequence;
   const double bits = o.dtype == "bf16" ? std::min(16.0, model.bits_per_weight) : model.bits_per_weight;
-  p.estimate = {2.0 * model.params * tokens / kFlopsPerSecond, kRuntimeBytes + model.params * bits / 8,
-                fmt::format("2 x {} params x {} items x {} tokens; {:.3g} bits/param", si(model.params), p.facts.items,
-                            kTokensPerSequence, bits)};
+  const auto items = model.config ? planned_items(ctx, o.data) : nullptr;
+  if (items) {
+    nlohmann::json b = plan_benchmark(ctx, o, model, *items, p);
+    p.facts.items = b["items"].get<int64_t>();
+    if (!note.empty()) b["note"] = note;
+    if (!published.is_null()) b["published"] = published;
+    const CpuRates& cpu = measured_cpu_rates(ctx.plan.cpu_probe);
+    p.estimate = {b["cpu"]["seconds"].get<double>(), b["cpu"]["peak_bytes"].get<double>(),
+                  fmt::format("{} items, {} prompt + {} new tokens; {} params at {:.3g} bits; per-token costs measured on "
+                              "the {} preset, scaled by FLOPs and bytes (below)",
+                              p.facts.items, si(b["prompt_tokens"].get<double>()), si(b["max_new_tokens"].get<double>()),
+                              si(model.params), bits, cpu.probe)};
+    p.benchmark = b;
+  } else {
+    const double tokens = static_cast<double>(p.facts.items) * kTokensPerSequence;
+    p.estimate = {2.0 * model.params * tokens / kFlopsPerSecond, kRuntimeBytes + model.params * bits / 8,
+                  fmt::format("2 x {} params x {} items x {} tokens; {:.3g} bits/param", si(model.params), p.facts.items,
+                              kTokensPerSequence, bits)};
+  }
   o.out = ctx.dir;
   const bool tty = ::isatty(STDERR_FILENO);
   o.log = [tty](const std::string& line) {
@@ -422,10 +737,12 @@ PreparedStep prepare_report(const StepContext& ctx) {
 Registry<StepKind> build_step_kinds() {
   Registry<StepKind> r("step kind");
   r.add({"synth", "g4u data synth: a synthetic suite -> <step>/manifest.jsonl + media", false, prepare_synth});
+  r.add({"import", "g4u data import: a benchmark export -> <step>/manifest.jsonl + media", false, prepare_import});
   r.add({"train", "g4u train: a small model -> <step>/ (HF checkpoint, curves.json, data/eval.jsonl)", true, prepare_train});
   r.add({"train-drafter", "g4u train-drafter: a drafter distilled from a target -> <step>/", false, prepare_train_drafter});
   r.add({"quantize", "g4u quantize: a quantized checkpoint -> <step>/", false, prepare_quantize});
-  r.add({"eval", "g4u eval: one variant on a manifest -> <step>/results.json + samples.jsonl", true, prepare_eval});
+  r.add({"eval", "g4u eval: one variant on a manifest -> <step>/results.json + samples.jsonl", true, prepare_eval,
+         {"note", "published"}});
   r.add({"ppl", "g4u ppl: perplexity (and KL against a base) -> <step>/ppl.json", false, prepare_ppl});
   r.add({"report", "g4u report: eval steps' results -> <step>/report.md + report.html", false, prepare_report});
   return r;
