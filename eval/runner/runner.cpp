@@ -56,6 +56,7 @@ void check_options(const EvalOptions& o) {
   if (o.max_new_tokens < 0) throw_input("--max-new-tokens {}: must be >= 0", o.max_new_tokens);
   if (o.budget < 0) throw_input("--budget {}: must be >= 0", o.budget);
   if (o.thinking_budget < 0) throw_input("--thinking-budget {}: must be >= 0", o.thinking_budget);
+  if (o.thinking_budget > 0 && !o.thinking) throw_input("--thinking-budget {}: needs --thinking", o.thinking_budget);
   for (const auto& t : o.tasks) datasets::find_task(t);  // unknown -> InputError listing the known tasks
   datasets::parse_media_placement(o.placement);
   parse_mask(o.vision_mask);

@@ -253,3 +253,21 @@ TEST_CASE("g4u eval killed with SIGKILL mid-run resumes without losing or repeat
   CHECK(all.size() == 40);
   CHECK(by_id(all).size() == 40);
 }
+
+TEST_CASE("g4u eval --thinking-budget: the thought's tokens come on top of each task's answer budget", "[integration]") {
+  ScratchDir d;
+  // --max-new-tokens 2 caps the answers (arith 8, image task 4 -> 2); thinking adds 5 to each.
+  auto r = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "think") +
+                   " --limit 4 --max-new-tokens 2 --thinking --thinking-budget 5 --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  for (const auto& rec : read_jsonl(d / "think/samples.jsonl")) CHECK(rec["max_new_tokens"] == 2 + 5);
+  CHECK(json::parse(r.out)["config"]["generation"]["thinking_budget"] == 5);
+  // Without it the config (and its hash) is what it was before the option existed.
+  auto plain = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "plain") + " --limit 1 --json");
+  REQUIRE(plain.code == 0);
+  CHECK_FALSE(json::parse(plain.out)["config"]["generation"].contains("thinking_budget"));
+  auto refused = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "bad") + " --thinking-budget 5");
+  CHECK(refused.code == 2);
+  CHECK_THAT(refused.err, Contains("--thinking-budget 5: needs --thinking"));
+}
