@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <mutex>
 
@@ -37,6 +38,18 @@ int64_t window_of(const model::TextConfig& c, model::LayerType t) {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// MemTotal of /proc/meminfo in bytes; 0 when it cannot be read.
+double total_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  for (std::string key; in >> key;) {
+    double kib = 0;
+    if (key == "MemTotal:" && in >> kib) return kib * 1024;
+    std::string rest;
+    std::getline(in, rest);
+  }
+  return 0;
 }
 
 CpuRates measure_cpu(const std::string& probe) {
@@ -87,6 +100,7 @@ CpuRates measure_cpu(const std::string& probe) {
   // What a decode step costs beyond its arithmetic (operator dispatch, small kernels), per layer.
   r.decode_layer_overhead = std::max(0.0, decode - decode_flops / r.prefill_flops) / kProbeDecode / c.num_layers;
   r.read_bandwidth = measure_read_bandwidth(r.threads, int64_t(128) << 20, 2);
+  r.memory_bytes = total_memory_bytes();
   r.seconds = seconds_since(t0);
   return r;
 }

@@ -55,6 +55,7 @@ struct CpuRates {
   double decode_flops = 0;     // FLOP/s of single-token decode steps (for the record)
   double decode_layer_overhead = 0;  // seconds per layer of a decode step beyond its FLOPs at the prefill rate
   double read_bandwidth = 0;   // bytes/s, threads summing a 128 MiB buffer
+  double memory_bytes = 0;     // this machine's memory (MemTotal of /proc/meminfo; 0: unknown)
   double seconds = 0;          // what the measurement took
 };
 inline constexpr int64_t kProbePrompt = 128;

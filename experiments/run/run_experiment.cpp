@@ -82,19 +82,20 @@ std::string describe_benchmarks(const nlohmann::json& plan) {
                        b["max_new_tokens"].get<int64_t>(), set["thinking"].get<bool>() ? "on" : "off",
                        set["image_budget"].is_null() ? std::string("-") : set["image_budget"].dump(),
                        set["dtype"].get<std::string>(), duration(b["cpu"]["seconds"].get<double>()),
-                       duration(b["cpu"]["per_shard_seconds"].get<double>()), gibibytes(b["cpu"]["peak_bytes"].get<double>()),
+                       duration(b["cpu"]["per_shard_seconds"].get<double>()), gibibytes(b["cpu"]["peak_bytes"].get<double>()) + (b["cpu"]["fits"].get<bool>() ? "" : "!"),
                        duration(b["gpu"]["seconds"].get<double>()), duration(b["gpu"]["per_shard_seconds"].get<double>()),
                        gibibytes(b["gpu"]["peak_bytes"].get<double>()) + (b["gpu"]["fits"].get<bool>() ? "" : "!"),
                        published);
   }
   out += fmt::format(
       "  CPU: measured now on the '{}' preset ({} threads, {} matmul params, {:.1f} s): prefill {:.2f} GFLOP/s, decode "
-      "{:.2f} GFLOP/s = {:.3f} ms/layer beyond its FLOPs, memory read {:.2f} GB/s; prefill = FLOPs / prefill rate, "
-      "decode = layers x overhead + max(FLOPs / prefill rate, (weights + KV) bytes / read bandwidth)\n",
+      "{:.2f} GFLOP/s = {:.3f} ms/layer beyond its FLOPs, memory read {:.2f} GB/s, {} of memory (! = does not fit); "
+      "prefill = FLOPs / prefill rate, decode = layers x overhead + max(FLOPs / prefill rate, (weights + KV) bytes / "
+      "read bandwidth)\n",
       cpu["probe"].get<std::string>(), cpu["threads"].get<int>(), cpu["probe_matmul_params"].get<int64_t>(),
       cpu["measured_in_seconds"].get<double>(), cpu["prefill_flops_per_s"].get<double>() / 1e9,
       cpu["decode_flops_per_s"].get<double>() / 1e9, cpu["decode_layer_overhead_s"].get<double>() * 1e3,
-      cpu["read_bandwidth_bytes_per_s"].get<double>() / 1e9);
+      cpu["read_bandwidth_bytes_per_s"].get<double>() / 1e9, gibibytes(cpu["memory_bytes"].get<double>()));
   out += fmt::format(
       "  GPU: {} roofline, {:.2f} TB/s, {:.0f} TFLOP/s bf16 dense, {:.0f} GB (! = does not fit): each phase max(FLOPs / "
       "peak, bytes / bandwidth), weights in bf16\n",
@@ -198,6 +199,7 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
                                   {"decode_flops_per_s", cpu.decode_flops},
                                   {"decode_layer_overhead_s", cpu.decode_layer_overhead},
                                   {"read_bandwidth_bytes_per_s", cpu.read_bandwidth},
+                                  {"memory_bytes", cpu.memory_bytes},
                                   {"measured_in_seconds", cpu.seconds}};
   }
   plan["interrupted"] = false;

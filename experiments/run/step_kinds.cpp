@@ -512,6 +512,9 @@ nlohmann::json plan_benchmark(const StepContext& ctx, const runner::EvalOptions&
   if (too_long > 0)
     p.warnings.push_back(fmt::format("{} items need more than the model's {} positions: they will fail", too_long,
                                      c.text.max_position_embeddings));
+  if (cpu.memory_bytes > 0 && cpu_peak > cpu.memory_bytes)
+    p.warnings.push_back(fmt::format("needs about {:.1f} GiB on this CPU, which has {:.1f} GiB of memory", cpu_peak / (1 << 30),
+                                     cpu.memory_bytes / (1 << 30)));
   if (!tokenizer)
     p.warnings.push_back(fmt::format("model: no tokenizer of {} readable now: text tokens estimated as UTF-8 bytes / 4",
                                      o.model));
@@ -542,7 +545,11 @@ nlohmann::json plan_benchmark(const StepContext& ctx, const runner::EvalOptions&
             {"weight_bytes", cost.weight_bytes()},
             {"decode_weight_bytes", cost.decode_weight_bytes()}}},
           {"shards", ctx.plan.shards},
-          {"cpu", {{"seconds", cpu_seconds}, {"per_shard_seconds", cpu_seconds / shards}, {"peak_bytes", cpu_peak}}},
+          {"cpu",
+           {{"seconds", cpu_seconds},
+            {"per_shard_seconds", cpu_seconds / shards},
+            {"peak_bytes", cpu_peak},
+            {"fits", cpu.memory_bytes <= 0 || cpu_peak <= cpu.memory_bytes}}},
           {"gpu",
            {{"name", gpu.name},
             {"seconds", gpu_seconds},

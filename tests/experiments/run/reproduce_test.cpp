@@ -86,6 +86,8 @@ TEST_CASE("reproduce_gemma4_12b.json: dry run on the 12B config and the fixtures
   CHECK(plan["assumptions"]["shards"] == 4);
   CHECK(plan["assumptions"]["cpu"]["probe"] == "small");
   CHECK(plan["assumptions"]["cpu"]["prefill_flops_per_s"].get<double>() > 0);
+  const double memory = plan["assumptions"]["cpu"]["memory_bytes"];
+  CHECK(memory > 0);
 
   // Items: every fixture row of the tasks the step runs (FLEURS without the Chinese row).
   const std::map<std::string, int64_t> items = {
@@ -128,6 +130,7 @@ TEST_CASE("reproduce_gemma4_12b.json: dry run on the 12B config and the fixtures
     CHECK(b["gpu"]["peak_bytes"].get<double>() > weights);
     CHECK(b["cpu"]["peak_bytes"].get<double>() > weights);
     CHECK(b["gpu"]["fits"] == true);  // 24 GB of weights in 80 GB
+    CHECK(b["cpu"]["fits"] == (b["cpu"]["peak_bytes"].get<double>() <= memory));
   }
   // Image soft tokens follow the budget: a square image at budget B gets floor(sqrt(B))^2 tokens
   // (+ BOI/EOI): 33^2 at 1120 (DocVQA) against 16^2 at the default 280 (MATH-Vision).
