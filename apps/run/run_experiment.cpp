@@ -27,7 +27,8 @@ Command run_cmd("run", "Run an experiment file: its steps in order, each skipped
   sub.add_option("--out", f->options.out, "Run folder (default: runs/<experiment name>)");
   sub.add_flag("--dry-run", f->options.dry_run, "Check everything and print the plan with estimates; run nothing");
   sub.add_option("--only", f->only, "Comma-separated steps to run (their inputs must be complete)");
-  sub.add_option("--set", f->set, "name=value: a variable of the experiment file (repeatable)");
+  sub.add_option("--set", f->set, "name=value: a variable of the experiment file (repeatable: --set a=1 --set b=2)")
+      ->allow_extra_args(false);
   sub.add_option("--shards", f->options.shards, "Plan the evaluations split N ways (default: the file's estimate.shards, else 1)");
   sub.add_option("--gpu-bandwidth", f->options.gpu_bandwidth_tb_s, "GPU memory bandwidth of the plan, TB/s (default: H100 SXM, 3.35)");
   sub.add_option("--gpu-tflops", f->options.gpu_tflops, "GPU dense bf16 TFLOP/s of the plan (default: H100 SXM, 989)");

@@ -160,7 +160,8 @@ TEST_CASE("reproduce_gemma4_12b.json: dry run on the 12B config and the fixtures
   CHECK(compared == 6);
 
   // Twice the shards halve the time per shard; half the bandwidth doubles the GPU's decode step.
-  const json wider = run_g4u_json("run " + kExperiment + stand_ins(d) + " --shards 8 --gpu-bandwidth 1.675 --dry-run --json --out " + out);
+  // (--set before the experiment file: each --set takes one value.)
+  const json wider = run_g4u_json("run" + stand_ins(d) + " " + kExperiment + " --shards 8 --gpu-bandwidth 1.675 --dry-run --json --out " + out);
   const json& w = step_of(wider, "docvqa")["estimate"]["benchmark"];
   CHECK(w["shards"] == 8);
   CHECK(w["cpu"]["per_shard_seconds"].get<double>() * 8 == Approx(w["cpu"]["seconds"].get<double>()));
