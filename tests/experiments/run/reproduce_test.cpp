@@ -302,3 +302,28 @@ TEST_CASE("experiment variables: expansion, overrides and errors, by the library
   bad["variables"]["experiment_dir"] = "/x";
   refused(bad, {}, "is built in");
 }
+
+TEST_CASE("an import + eval + report experiment runs end to end on the tiny model and the DocVQA fixture", "[integration]") {
+  ScratchDir d("repro_run");
+  const std::string published = kSource + "/reports/published_gemma4_12b.json";
+  json e = {{"name", "mini"},
+            {"variables", {{"data_root", kFixtures}, {"model", "tiny"}}},
+            {"steps",
+             {{{"name", "data"}, {"kind", "import"}, {"benchmark", "docvqa"}, {"input", "${data_root}/docvqa"}},
+              {{"name", "docvqa"}, {"kind", "eval"}, {"model", "${model}"}, {"data", "@data/manifest.jsonl"},
+               {"max_new_tokens", 4}, {"note", "first note"},
+               {"published", {{"file", published}, {"benchmark", "DocVQA (ANLS)"}, {"value", 94.9}}}},
+              {{"name", "report"}, {"kind", "report"}, {"evals", {"@docvqa"}}, {"published", published}}}}};
+  write_file(d / "exp.json", e.dump(2));
+  const json plan = run_g4u_json("run " + (d / "exp.json") + " --json --out " + (d / "out"));
+  for (const auto& s : plan["steps"]) CHECK(s["status"] == "done");
+  CHECK(read_jsonl(d / "out/data/manifest.jsonl").size() == static_cast<size_t>(fixture_rows("docvqa")));
+  const json results = json::parse(read_file(d / "out/docvqa/results.json"));
+  CHECK(results["variants"][0]["tasks"][0]["n"] == fixture_rows("docvqa"));
+  CHECK(read_file(d / "out/report/report.md").find("94.9") != std::string::npos);
+  // A note or published claim annotates the step: editing it does not redo the evaluation.
+  e["steps"][1]["note"] = "second note";
+  write_file(d / "exp.json", e.dump(2));
+  const json again = run_g4u_json("run " + (d / "exp.json") + " --dry-run --json --out " + (d / "out"));
+  for (const auto& s : again["steps"]) CHECK(s["status"] == "done");
+}
