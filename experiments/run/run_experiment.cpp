@@ -20,7 +20,8 @@ namespace {
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
 std::string duration(double s) {
-  if (s < 60) return fmt::format("{:.0f} s", std::max(s, 1.0));
+  if (s < 1) return fmt::format("{:.2f} s", s);  // per-shard GPU times of short benchmarks
+  if (s < 60) return fmt::format("{:.0f} s", s);
   if (s < 3600) return fmt::format("{:.1f} min", s / 60);
   return fmt::format("{:.1f} h", s / 3600);
 }
