@@ -332,7 +332,7 @@ struct BpeEncoder::Impl {
 };
 
 BpeEncoder::BpeEncoder(BpeVocab vocab, std::string where)
-    : vocab_(std::move(vocab)), where_(std::move(where)), impl_(new Impl) {
+    : vocab_(std::move(vocab)), where_(std::move(where)), impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   const int64_t n = static_cast<int64_t>(vocab_.pieces.size());
   if (n == 0) throw_input("{}: the vocabulary is empty", where_);
@@ -396,21 +396,9 @@ BpeEncoder::BpeEncoder(BpeVocab vocab, std::string where)
     }
 }
 
-BpeEncoder::~BpeEncoder() { delete impl_; }
-BpeEncoder::BpeEncoder(BpeEncoder&& o) noexcept
-    : vocab_(std::move(o.vocab_)), where_(std::move(o.where_)), impl_(o.impl_) {
-  o.impl_ = nullptr;
-}
-BpeEncoder& BpeEncoder::operator=(BpeEncoder&& o) noexcept {
-  if (this != &o) {
-    delete impl_;
-    vocab_ = std::move(o.vocab_);
-    where_ = std::move(o.where_);
-    impl_ = o.impl_;
-    o.impl_ = nullptr;
-  }
-  return *this;
-}
+BpeEncoder::~BpeEncoder() = default;
+BpeEncoder::BpeEncoder(BpeEncoder&& o) noexcept = default;
+BpeEncoder& BpeEncoder::operator=(BpeEncoder&& o) noexcept = default;
 
 std::vector<int64_t> BpeEncoder::encode(std::string_view text) const {
   size_t bad = utf8_invalid_at(text);

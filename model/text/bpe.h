@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,7 +113,7 @@ class BpeEncoder {
   struct Impl;
   BpeVocab vocab_;
   std::string where_;
-  Impl* impl_ = nullptr;
+  std::unique_ptr<Impl> impl_;  // freed also when the constructor refuses the vocabulary
 };
 
 // The text pipeline of Gemma's tokenizer.json (transformers' GemmaConverter): normalizer
