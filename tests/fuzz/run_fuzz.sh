@@ -4,7 +4,8 @@
 # 1. seeds: the test fixtures of the target's format, plus the seeds the target writes itself;
 # 2. replays every input kept in regressions/<target>/ (crashes found earlier, now fixed);
 # 3. fuzzes for <seconds>, the corpus growing in <work folder>/corpus (kept between runs).
-# A crash, leak, hang (> 10 s per input) or out-of-memory (> 2 GB) input is saved to
+# A crash, leak, hang (> 30 s per input: a JPEG of 2^28 pixels from a few hundred bytes takes
+# over 10 s to decode under ASan) or out-of-memory (> 2 GB) input is saved to
 # <work folder>/artifacts/ and the script fails.
 set -euo pipefail
 exe=$1 target=$2 seconds=$3 work=$4
@@ -30,7 +31,7 @@ for p in "${patterns[@]}"; do
   done
 done
 
-flags=(-rss_limit_mb=2048 -timeout=10 -artifact_prefix="$work/artifacts/" -print_final_stats=1 -print_funcs=0)
+flags=(-rss_limit_mb=2048 -timeout=30 -artifact_prefix="$work/artifacts/" -print_final_stats=1 -print_funcs=0)
 export G4U_FUZZ_SEEDS=$work/seeds
 export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
