@@ -253,7 +253,7 @@ torch::Tensor MtpModel::forward(const torch::Tensor& e, const torch::Tensor& h_p
 }
 
 MtpDrafter::MtpDrafter(std::shared_ptr<MtpModel> model, Gemma4Model& target, std::string name)
-    : model_(std::move(model)), name_(std::move(name)) {
+    : model_(std::move(model)), target_(&target), name_(std::move(name)) {
   check_head_fits(model_->config().hidden_size, model_->config().vocab_size, target.config().text, name_);
 }
 
