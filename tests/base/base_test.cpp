@@ -137,7 +137,7 @@ TEST_CASE("atomic writes never replace a folder, device or pipe, and a failed wr
   ScratchDir dir("base_outputs");
   REQUIRE(::mkfifo((dir / "pipe").c_str(), 0644) == 0);
   std::filesystem::create_directory(dir / "folder");
-  for (const std::string target : {dir / "pipe", dir / "folder", std::string("/dev/null")}) {
+  for (const std::string& target : {dir / "pipe", dir / "folder", std::string("/dev/null")}) {
     INFO(target);
     CHECK_THAT(test::input_error([&] { write_file_atomic(target, "x"); }),
                Catch::Contains(target) && Catch::Contains("not a regular file"));

@@ -7,8 +7,6 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 using namespace g4u;
@@ -28,10 +26,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     if (!f) continue;
     sf_writef_float(f, tone.data(), sf_count_t(tone.size()));
     sf_close(f);
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    fuzz::write_seed(s.str(), name);
+    fuzz::copy_seed(path, name);
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "tests/fuzz/fuzz_util.h"
 
+#include "base/json_util.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +50,10 @@ void write_seed(std::string_view bytes, const std::string& name) {
   fs::create_directories(dir);
   std::ofstream out(fs::path(dir) / name, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+void copy_seed(const std::string& path, const std::string& name) {
+  if (writing_seeds()) write_seed(read_text_file(path), name);
 }
 
 }  // namespace g4u::fuzz

@@ -53,6 +53,8 @@ namespace g4u::fuzz {
 // Targets whose format has no file among the test fixtures make their seed inputs themselves:
 // when G4U_FUZZ_SEEDS names a folder, write_seed puts one there (tests/fuzz/run_fuzz.sh sets it).
 void write_seed(std::string_view bytes, const std::string& name);
+// write_seed with the bytes of the file `path` (a seed the target wrote with the library's writer).
+void copy_seed(const std::string& path, const std::string& name);
 // Whether seeds are wanted (for targets whose seeds are costly to make).
 bool writing_seeds();
 

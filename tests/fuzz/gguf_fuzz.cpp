@@ -10,8 +10,6 @@
 #include "tests/fuzz/fuzz_util.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 using namespace g4u;
 
@@ -27,10 +25,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     o.recipe = recipe;
     quant::quantize_checkpoint(dir + "/f32", dir + "/" + recipe, o);
     quant::export_gguf(dir + "/" + recipe, dir + "/" + recipe + ".gguf");
-    std::ifstream in(dir + "/" + recipe + ".gguf", std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    fuzz::write_seed(s.str(), "tiny_" + recipe + ".gguf");
+    fuzz::copy_seed(dir + "/" + recipe + ".gguf", "tiny_" + recipe + ".gguf");
   }
   return 0;
 }

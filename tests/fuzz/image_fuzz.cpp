@@ -6,8 +6,6 @@
 #include <stb/stb_image_write.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 using namespace g4u;
 
@@ -16,12 +14,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::vector<uint8_t> rgb(5 * 3 * 3);
   for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t(i * 37);
   const std::string bmp = fuzz::scratch_dir() + "/seed.bmp";
-  if (stbi_write_bmp(bmp.c_str(), 5, 3, 3, rgb.data())) {
-    std::ifstream in(bmp, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    fuzz::write_seed(s.str(), "5x3.bmp");
-  }
+  if (stbi_write_bmp(bmp.c_str(), 5, 3, 3, rgb.data())) fuzz::copy_seed(bmp, "5x3.bmp");
   // A 1x1 GIF89a: two-colour global table, one image, LZW minimum code size 2.
   const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 255, 255, 255, 0, 0, 0,
                                0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, 0x3b};

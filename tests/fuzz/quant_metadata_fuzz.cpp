@@ -6,8 +6,6 @@
 #include "quant/io/checkpoint.h"
 #include "tests/fuzz/fuzz_util.h"
 
-#include <fstream>
-#include <sstream>
 
 using namespace g4u;
 
@@ -24,10 +22,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   quant::QuantizeOptions o;
   o.recipe = "q4_k_m";
   quant::quantize_checkpoint(src, quantized_dir(), o);
-  std::ifstream in(quantized_dir() + "/" + quant::kQuantMetadataFile);
-  std::stringstream s;
-  s << in.rdbuf();
-  fuzz::write_seed(s.str(), "q4_k_m.json");
+  fuzz::copy_seed(quantized_dir() + "/" + quant::kQuantMetadataFile, "q4_k_m.json");
   return 0;
 }
 

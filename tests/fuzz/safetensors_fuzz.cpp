@@ -5,8 +5,6 @@
 #include "tests/fuzz/fuzz_util.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 using namespace g4u;
 
@@ -15,10 +13,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const std::string path = fuzz::scratch_dir() + "/seed.safetensors";
   model::save_safetensors(path, {{"a", torch::arange(6, torch::kFloat32).view({2, 3})}, {"b", torch::ones({4}, torch::kBFloat16)}},
                           {{"format", "pt"}});
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  fuzz::write_seed(s.str(), "two_tensors.safetensors");
+  fuzz::copy_seed(path, "two_tensors.safetensors");
   return 0;
 }
 
