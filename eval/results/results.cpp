@@ -248,6 +248,13 @@ json read_results(const std::string& path) {
                 path, ver.get<int64_t>(), kResultsSchemaVersion);
   for (const char* k : {"config", "environment", "run"}) expect(field(r, k, path).is_object(), path, k, "an object", r[k]);
   expect(field(r, "config_hash", path).is_string(), path, "config_hash", "a string", r["config_hash"]);
+  // The fields of "run" and "environment" that reports read with a type (found by the results fuzz target).
+  const json& run = r["run"];
+  if (run.contains("complete")) expect(run["complete"].is_boolean(), path, "run.complete", "true or false", run["complete"]);
+  if (run.contains("logged"))
+    expect(run["logged"].is_number_unsigned(), path, "run.logged", "a count", run["logged"]);
+  const json& env = r["environment"];
+  if (env.contains("git_dirty")) expect(env["git_dirty"].is_boolean(), path, "environment.git_dirty", "true or false", env["git_dirty"]);
   const json& vs = field(r, "variants", path);
   expect(vs.is_array() && !vs.empty(), path, "variants", "a non-empty list", vs);
   for (size_t i = 0; i < vs.size(); ++i) {
