@@ -9,67 +9,24 @@
 #include "apps/flags/model_flags.h"
 #include "base/error.h"
 #include "base/json_util.h"
-#include "base/rng.h"
+#include "eval/throughput/throughput.h"
 #include "model/io/sysinfo.h"
-#include "model/text/generate.h"
-#include "quant/kernels/kernels.h"
-#include "quant/layer/quant_linear.h"
-#include "quant/layer/tied_head.h"
 
 #include <fmt/format.h>
 
-#include <chrono>
-#include <cstdlib>
-#include <cmath>
 
 namespace g4u::app {
 namespace {
-
-struct Stats {
-  double mean = 0, stddev = 0;
-};
-Stats stats(const std::vector<double>& v) {
-  Stats s;
-  if (v.empty()) return s;
-  for (double x : v) s.mean += x;
-  s.mean /= v.size();
-  if (v.size() > 1) {
-    for (double x : v) s.stddev += (x - s.mean) * (x - s.mean);
-    s.stddev = std::sqrt(s.stddev / (v.size() - 1));
-  }
-  return s;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 struct BenchFlags {
   ModelFlags model;
   int64_t prompt = 512, gen = 128, depth = 0;
   int reps = 5;
   std::string tokens;  // exact prompt ids ("1,2,3" or "@file"); empty: -p random ids
+  std::string variant;  // name for `g4u report --bench`
   bool membw = false, json = false, embedders = false;
   DraftFlags draft;
 };
-
-// Bytes of weights one decode step reads: every projection plus the tied head (the whole table).
-int64_t decode_weight_bytes(model::Gemma4Model& m) {
-  int64_t total = 0;
-  for (const auto& p : m.named_parameters(true)) total += p.value().numel() * p.value().element_size();
-  // Packed (quantized) projections hold no parameters; count their storage.
-  for (const auto& mod : m.modules())
-    if (auto* lin = dynamic_cast<model::Linear*>(mod.get()); lin && lin->scheme() != "dense") total += lin->storage_bytes();
-  // A packed head (q4_k_m's Q6_K table) is read instead of a dense table, which (where one exists
-  // beside it) only serves the lookups. (TiedBf16Head reads the table itself: counted above.)
-  const model::TextModel& text = m.text();
-  if (text.head && !dynamic_cast<const quant::TiedBf16Head*>(text.head.get())) {
-    total += text.head->storage_bytes();
-    const torch::Tensor& dense = text.embed_tokens->weight;
-    if (dense.defined()) total -= dense.numel() * dense.element_size();
-  }
-  return total;
-}
 
 Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", [](CLI::App& sub) {
   auto f = std::make_shared<BenchFlags>();
@@ -89,6 +46,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
   sub.add_flag("--embedders", f->embedders,
                "Latency of every vision/audio projector variant (per image at each budget, per second of audio) "
                "beside the decoder's prefill of as many tokens; works for gemma4-12b too (embedders only)");
+  sub.add_option("--variant", f->variant, "Name of the measured variant, for `g4u report --bench` (written as \"variant\")");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
     if (f->prompt < 0 || f->gen < 0 || f->depth < 0) throw_input("-p, -n and -d must be >= 0");
@@ -135,104 +93,29 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       prompt_ids = parse_id_list(text, "--tokens");
       f->prompt = static_cast<int64_t>(prompt_ids.size());
     }
-    const auto load_t0 = std::chrono::steady_clock::now();
+    throughput::ThroughputOptions o;
+    o.prompt = f->prompt;
+    o.gen = f->gen;
+    o.depth = f->depth;
+    o.reps = f->reps;
+    o.seed = f->model.seed;
+    o.prompt_ids = prompt_ids;
     // Token ids only: no tokenizer file is needed.
-    model::LoadedModel lm = load_from_flags(f->model, /*with_tokenizer=*/false);
-    const double load_seconds = seconds_since(load_t0);
-    const int64_t load_peak_rss = peak_rss_bytes();  // VmHWM once loaded, before any KV cache
-    model::Gemma4Model& m = *lm.model;
-    const auto& cfg = m.config().text;
-    for (int64_t id : prompt_ids)
-      if (id < 0 || id >= cfg.vocab_size) throw_input("--tokens: id {} outside the vocabulary [0, {})", id, cfg.vocab_size);
-    model::check_fits_positions(cfg, f->depth + f->prompt, f->gen, "bench");
-    model::check_fits_memory(cfg, 1, f->depth + f->prompt, f->gen, 1, c10::elementSize(parse_dtype_flag(f->model.dtype)),
-                             "bench");
+    throughput::ThroughputRun run =
+        throughput::measure_throughput([&]() { return load_from_flags(f->model, /*with_tokenizer=*/false); }, o);
+    model::LoadedModel& lm = run.model;
+    nlohmann::json& j = run.report;
+    j["dtype"] = f->model.dtype;
+    if (!f->variant.empty()) j["variant"] = f->variant;
     const bool exact = !prompt_ids.empty();
-    torch::NoGradGuard ng;
-    Rng rng(f->model.seed);
-    auto random_ids = [&](int64_t n) {
-      std::vector<int64_t> ids(n);
-      for (auto& id : ids) id = 32 + static_cast<int64_t>(rng.below(static_cast<uint64_t>(cfg.vocab_size - 32)));
-      return torch::tensor(ids).view({1, n});
-    };
-    // The prompt of one repetition: the --tokens ids, else -p fresh random ids.
-    auto prompt_tensor = [&]() { return exact ? torch::tensor(prompt_ids).view({1, f->prompt}) : random_ids(f->prompt); };
-    // Runs `ids` through the model with `cache` and returns the greedy next token.
-    auto step = [&](model::KVCache& cache, const torch::Tensor& ids) {
-      auto r = m.text().forward(m.text().embed(ids), torch::ones({1, ids.size(1)}, torch::kBool), cache);
-      return m.text().logits(r.hidden.select(1, -1)).argmax(-1).view({1, 1});
-    };
-    nlohmann::json j = {{"model", lm.source}, {"dtype", f->model.dtype}, {"threads", torch::get_num_threads()},
-                        {"load_seconds", load_seconds}, {"load_peak_rss_bytes", load_peak_rss},
-                        {"reps", f->reps}, {"cpu", cpu_model_name()}, {"libtorch", libtorch_version()},
-                        {"quant_kernel_isa", quant::kernel_isa()}};
-    // How the tied head runs: "dense" (the table in the run dtype), the bf16 table's kernel
-    // ("bf16-avx512", ...), or a packed table ("q6_k-avx2", ...).
-    std::string head = "dense";
-    if (auto* bf16_head = dynamic_cast<quant::TiedBf16Head*>(m.text().head.get())) head = bf16_head->path();
-    if (auto* packed = dynamic_cast<quant::QuantLinear*>(m.text().head.get())) head = packed->scheme() + "-" + packed->path();
-    j["tied_head"] = head;
-    // A packed table (read by the packed head too) reports its scheme ("q6_k").
-    const model::Embedding& table = *m.text().embed_tokens;
-    j["embedding_dtype"] = table.packed() ? table.packed()->scheme() : c10::toString(table.weight.scalar_type());
-    if (f->prompt > 0) {
-      std::vector<double> tps;
-      for (int r = 0; r <= f->reps; ++r) {
-        torch::Tensor ids = prompt_tensor();
-        model::KVCache cache(cfg, 1, m.dtype());
-        auto t0 = std::chrono::steady_clock::now();
-        step(cache, ids);
-        double s = seconds_since(t0);
-        if (r > 0) tps.push_back(f->prompt / s);  // r == 0 is the warm-up
-      }
-      Stats st = stats(tps);
-      j["prefill"] = {{"tokens", f->prompt}, {"tokens_per_s", st.mean}, {"stddev", st.stddev}};
-    }
-    int64_t kv_bytes = 0;
-    // --tokens: the greedy continuation, token 1 from the prefill, tokens 2..n+1 from the decode steps.
     std::vector<int64_t> generated;
-    bool deterministic = true;
-    if (f->gen > 0) {
-      std::vector<double> tps;
-      for (int r = 0; r <= f->reps; ++r) {
-        model::KVCache cache(cfg, 1, m.dtype());
-        torch::Tensor next = step(cache, exact ? prompt_tensor() : random_ids(std::max<int64_t>(1, f->depth)));
-        std::vector<int64_t> out = {next.item<int64_t>()};
-        auto t0 = std::chrono::steady_clock::now();
-        for (int64_t i = 0; i < f->gen; ++i) {
-          next = step(cache, next);
-          if (exact) out.push_back(next.item<int64_t>());
-        }
-        double s = seconds_since(t0);
-        if (r > 0) tps.push_back(f->gen / s);
-        kv_bytes = cache.bytes();
-        if (r > 0 && out != generated) deterministic = false;
-        generated = std::move(out);
-      }
-      Stats st = stats(tps);
-      j["decode"] = {{"tokens", f->gen}, {"depth", exact ? f->prompt : f->depth}, {"tokens_per_s", st.mean},
-                     {"stddev", st.stddev}, {"ms_per_token", st.mean > 0 ? 1000.0 / st.mean : 0.0}};
-      j["kv_cache_bytes"] = kv_bytes;
-    } else if (exact && f->prompt > 0) {
-      model::KVCache cache(cfg, 1, m.dtype());
-      generated = {step(cache, prompt_tensor()).item<int64_t>()};
-    }
-    if (exact) {
-      j["prompt_tokens"] = prompt_ids;
-      j["generated"] = generated;
-      if (f->gen > 0) j["generated_same_every_rep"] = deterministic;
-    }
+    if (exact) generated = j["generated"].get<std::vector<int64_t>>();
     if (f->draft.enabled()) {
       nlohmann::json spec = bench_speculative(lm, f->model, f->draft, f->gen, f->depth, f->reps);
       for (auto& [k, v] : spec.items()) j[k] = v;
     }
-    int64_t wbytes = decode_weight_bytes(m);
-    j["weight_bytes"] = wbytes;
-    j["peak_rss_bytes"] = peak_rss_bytes();
-    // libgomp's threads spin after every operator unless told not to; on small SMT machines that
-    // changes decode speed severalfold (quant/README.md), so the setting travels with the numbers.
-    const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
-    j["omp_wait_policy"] = omp_wait != nullptr ? omp_wait : "unset";
+    const int64_t wbytes = j["weight_bytes"].get<int64_t>();
+    j["peak_rss_bytes"] = peak_rss_bytes();  // the drafter's run included
     if (f->membw) {
       double bw = measure_read_bandwidth(torch::get_num_threads());
       j["membw_bytes_per_s"] = bw;
@@ -255,7 +138,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
                    j["plain_decode_tokens_per_s"].get<double>(), j["speedup"].dump(), j["acceptance_rate"].get<double>(),
                    j["tau"].get<double>());
       fmt::print(stderr, "weights  {}\n", human_bytes(wbytes));
-      fmt::print(stderr, "load     {:.2f} s, peak RSS {}\n", load_seconds, human_bytes(j["peak_rss_bytes"].get<double>()));
+      fmt::print(stderr, "load     {:.2f} s, peak RSS {}\n", j["load_seconds"].get<double>(), human_bytes(j["peak_rss_bytes"].get<double>()));
       if (exact) fmt::print(stderr, "greedy   {}\n", fmt::join(generated, ","));
       if (f->membw)
         fmt::print(stderr, "membw    {:.2f} GB/s -> roofline {:.2f} tok/s\n", j["membw_bytes_per_s"].get<double>() / 1e9,
