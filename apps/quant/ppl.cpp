@@ -23,7 +23,7 @@ namespace {
 
 struct PplFlags {
   ModelFlags model;
-  std::string data, kl_base, quant;
+  std::string data, kl_base, quant, variant;
   int64_t ctx = 512, chunks = 0;
   bool json = false;
 };
@@ -36,6 +36,7 @@ Command ppl_cmd("ppl", "Perplexity (llama.cpp protocol) and KL divergence agains
   sub.add_option("--chunks", f->chunks, "Use at most this many chunks (0: all)")->capture_default_str();
   sub.add_option("--quant", f->quant, "Quantize --model in memory with this recipe first");
   sub.add_option("--kl-base", f->kl_base, "Base model (preset or dir) for the KL-divergence statistics");
+  sub.add_option("--variant", f->variant, "Name of the measured variant, for `g4u report --ppl` (written as \"variant\")");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
     quant::PerplexityRun run;
@@ -57,6 +58,7 @@ Command ppl_cmd("ppl", "Perplexity (llama.cpp protocol) and KL divergence agains
     nlohmann::json j = quant::measure_perplexity(
         run, load, [json](int64_t c, double ppl) { if (!json) fmt::print(stderr, "[{}]{:.4f} ", c + 1, ppl); });
     j["dtype"] = f->model.dtype;
+    if (!f->variant.empty()) j["variant"] = f->variant;
     if (f->json) {
       print_json(j);
       return 0;

@@ -226,8 +226,12 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
     }
     log(fmt::format("[{}/{}] {} ({}) -> {}", i + 1, e.steps.size(), step.name, step.kind, dir));
     set_compute_threads(default_threads);
+    // Peak RSS (eval's memory meter, bench) then counts from this step's start, not from the
+    // training or quantization that ran earlier in this process.
+    if (!reset_peak_rss()) log(fmt::format("{}: warning: the kernel did not reset the peak RSS; memory figures include earlier steps", step.name));
     const auto t0 = std::chrono::steady_clock::now();
     nlohmann::json summary = prepared[i].run();
+    const int64_t step_peak_rss = peak_rss_bytes();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     s["seconds"] = seconds;
     if (summary.is_object() && summary.value("interrupted", false)) {
@@ -237,7 +241,8 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
     }
     fs::create_directories(dir);
     const nlohmann::json marker = {{"step", step.name},     {"kind", step.kind},       {"settings_hash", hashes[i]},
-                                   {"seconds", seconds},     {"settings", prepared[i].settings}, {"summary", summary}};
+                                   {"seconds", seconds},     {"peak_rss_bytes", step_peak_rss},
+                                   {"settings", prepared[i].settings}, {"summary", summary}};
     write_file_atomic((fs::path(dir) / kStepCompleteFile).string(), marker.dump(2) + "\n");
     s["status"] = "done";
     log(fmt::format("{}: done in {}", step.name, duration(seconds)));

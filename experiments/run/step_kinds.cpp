@@ -8,6 +8,7 @@
 #include "datasets/tasks/tasks.h"
 #include "eval/perplexity/perplexity.h"
 #include "eval/runner/runner.h"
+#include "eval/throughput/throughput.h"
 #include "experiments/config_fields.h"
 #include "experiments/drafter_trainer.h"
 #include "experiments/trainer.h"
@@ -21,6 +22,7 @@
 #include "model/multimodal/projectors.h"
 #include "model/mtp/drafter.h"
 #include "model/text/chat.h"
+#include "model/text/generate.h"
 #include "model/text/tokenizer.h"
 #include "quant/algorithms/calibrated.h"
 #include "quant/io/any_model.h"
@@ -665,6 +667,7 @@ PreparedStep prepare_eval(const StepContext& ctx) {
 
 struct PplStep {
   quant::PerplexityRun run;
+  std::string variant;
   std::string dtype = "fp32";
   uint64_t seed = 0;
   int threads = 0;
@@ -672,6 +675,7 @@ struct PplStep {
 
 PreparedStep prepare_ppl(const StepContext& ctx) {
   static const std::vector<JsonField<PplStep>> fields = {
+      json_field("", "variant", &PplStep::variant, "variant name for the report (default: the step's name)"),
       json_field("", "dtype", &PplStep::dtype, "execution dtype", kDtypes),
       json_field("", "seed", &PplStep::seed, "random weights of a preset"),
       json_field("", "threads", &PplStep::threads, "compute threads (0: default)", Limits::at_least(0)),
@@ -687,6 +691,7 @@ PreparedStep prepare_ppl(const StepContext& ctx) {
   r.kl_base = s.object.get_string("kl_base", "");
   read_json_fields(s.object, st, fields);
   if (r.ctx < 4 || r.chunks < 0) throw_input("{}: ctx must be >= 4 and chunks >= 0", ctx.step.where);
+  if (st.variant.empty()) st.variant = ctx.step.name;
   if (!r.quant.empty()) checked_recipe(ctx, "quant", r.quant);
   check_input_file(ctx, "data", r.data);
   const StepFacts model = model_source(ctx, "model", r.model);
@@ -704,9 +709,63 @@ PreparedStep prepare_ppl(const StepContext& ctx) {
     auto load = [&st](const std::string& source) { return quant::load_any_model(source, load_options(st.dtype, st.seed, st.threads)); };
     nlohmann::json j = quant::measure_perplexity(st.run, load);
     j["dtype"] = st.dtype;
+    j["variant"] = st.variant;
     fs::create_directories(dir);
     write_file_atomic((fs::path(dir) / "ppl.json").string(), j.dump(2) + "\n");
     return j;
+  };
+  return p;
+}
+
+// ---- bench ------------------------------------------------------------------------------------
+
+struct BenchStep {
+  std::string model, variant, dtype = "fp32";
+  throughput::ThroughputOptions options;
+  int threads = 0;
+};
+
+PreparedStep prepare_bench(const StepContext& ctx) {
+  using B = BenchStep;
+  static const std::vector<JsonField<B>> fields = {
+      json_field("", "model", &B::model, "model to measure", {}, /*required=*/true),
+      json_field("", "variant", &B::variant, "variant name for the report (default: the step's name)"),
+      json_field("", "dtype", &B::dtype, "execution dtype", kDtypes),
+      json_field("", "threads", &B::threads, "compute threads (0: default)", Limits::at_least(0)),
+  };
+  Settings s(ctx);
+  B st;
+  st.options.prompt = s.object.get_int("prompt_tokens", 128);
+  st.options.gen = s.object.get_int("gen_tokens", 32);
+  st.options.reps = static_cast<int>(s.object.get_int("reps", 3));
+  st.options.seed = static_cast<uint64_t>(s.object.get_int("seed", 0));
+  read_json_fields(s.object, st, fields);
+  if (st.options.prompt < 0 || st.options.gen < 0 || st.options.prompt + st.options.gen == 0)
+    throw_input("{}: prompt_tokens and gen_tokens must be >= 0, one of them > 0", ctx.step.where);
+  if (st.options.reps < 1 || st.options.reps > 1000) throw_input("{}: reps must be in [1, 1000]", ctx.step.where);
+  if (st.variant.empty()) st.variant = ctx.step.name;
+  const StepFacts model = model_source(ctx, "model", st.model);
+  if (model.config) {
+    model::check_fits_positions(model.config->text, st.options.prompt, st.options.gen, ctx.step.where);
+  }
+
+  PreparedStep p;
+  p.settings = s.resolved;
+  const double tokens = static_cast<double>((st.options.prompt + st.options.gen) * (st.options.reps + 1));
+  p.estimate = {2.0 * model.params * tokens / kFlopsPerSecond, kRuntimeBytes + model.params * model.bits_per_weight / 8,
+                fmt::format("2 x {} params x {} tokens ({} + {} tokens, {} reps + warm-up)", si(model.params), si(tokens),
+                            st.options.prompt, st.options.gen, st.options.reps)};
+  p.run = [st, dir = ctx.dir]() {
+    throughput::ThroughputRun run = throughput::measure_throughput(
+        [&st]() { return quant::load_any_model(st.model, load_options(st.dtype, st.options.seed, st.threads)); }, st.options);
+    nlohmann::json j = run.report;
+    j["dtype"] = st.dtype;
+    j["variant"] = st.variant;
+    fs::create_directories(dir);
+    write_file_atomic((fs::path(dir) / "bench.json").string(), j.dump(2) + "\n");
+    return nlohmann::json{{"prefill_tokens_per_s", j.contains("prefill") ? j["prefill"]["tokens_per_s"] : nlohmann::json(nullptr)},
+                          {"decode_tokens_per_s", j.contains("decode") ? j["decode"]["tokens_per_s"] : nlohmann::json(nullptr)},
+                          {"peak_rss_bytes", j["peak_rss_bytes"]}};
   };
   return p;
 }
@@ -731,6 +790,21 @@ PreparedStep prepare_report(const StepContext& ctx) {
       throw_input("{}[{}]: {} is not a reference to an eval step (\"@<step>\")", s.object.field("evals"), i, raw[i].dump());
     o.results.push_back((fs::path(ctx.experiment.step_dir(step)) / "results.json").string());
   }
+  // Measurements by ppl and bench steps: lists of references to steps of that kind.
+  for (const char* kind : {"ppl", "bench"}) {
+    if (!s.object.has(kind)) continue;
+    const nlohmann::json& list = s.object.raw(kind);
+    const nlohmann::json& raw_list = ctx.step.settings[kind];
+    if (!list.is_array()) throw_input("{}: expected a list of {} steps (\"@<step>\")", s.object.field(kind), kind);
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string step = raw_list[i].is_string() ? referenced_step(raw_list[i].get<std::string>()) : "";
+      const ExperimentStep* source = step.empty() ? nullptr : ctx.experiment.find(step);
+      if (!source || source->kind != kind)
+        throw_input("{}[{}]: {} is not a reference to a {} step (\"@<step>\")", s.object.field(kind), i, raw_list[i].dump(), kind);
+      (std::string(kind) == "ppl" ? o.ppl : o.bench)
+          .push_back((fs::path(ctx.experiment.step_dir(step)) / (std::string(kind) + ".json")).string());
+    }
+  }
   read_json_fields(s.object, o, fields);
   check_input_file(ctx, "published", o.published);
   PreparedStep p;
@@ -751,7 +825,8 @@ Registry<StepKind> build_step_kinds() {
   r.add({"eval", "g4u eval: one variant on a manifest -> <step>/results.json + samples.jsonl", true, prepare_eval,
          {"note", "published"}});
   r.add({"ppl", "g4u ppl: perplexity (and KL against a base) -> <step>/ppl.json", false, prepare_ppl});
-  r.add({"report", "g4u report: eval steps' results -> <step>/report.md + report.html", false, prepare_report});
+  r.add({"bench", "g4u bench: prefill and decode tokens/s, load time, peak RSS -> <step>/bench.json", false, prepare_bench});
+  r.add({"report", "g4u report: eval steps' results (+ ppl, bench) -> <step>/report.md + report.html", false, prepare_report});
   return r;
 }
 

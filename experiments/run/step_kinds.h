@@ -7,6 +7,7 @@
 //   quantize       quant::quantize_calibrated               (g4u quantize)
 //   eval           runner::run_eval                         (g4u eval)
 //   ppl            quant::measure_perplexity                (g4u ppl)
+//   bench          throughput::measure_throughput           (g4u bench)
 //   report         reports::write_report                    (g4u report)
 // Preparing a step has no side effects: `g4u run --dry-run` prepares every step.
 #pragma once

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -40,6 +41,14 @@ double now_seconds() {
 
 int64_t peak_rss_bytes() { return status_kb("VmHWM") * 1024; }
 int64_t current_rss_bytes() { return status_kb("VmRSS") * 1024; }
+
+bool reset_peak_rss() {
+  ::malloc_trim(0);
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
 
 std::string libtorch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +

@@ -10,6 +10,10 @@ std::string cpu_model_name();        // /proc/cpuinfo "model name"
 double now_seconds();                // steady clock, for durations
 int64_t peak_rss_bytes();            // VmHWM of this process
 int64_t current_rss_bytes();         // VmRSS
+// Returns freed heap memory to the system (malloc_trim) and resets VmHWM to the current RSS
+// (/proc/self/clear_refs, Linux >= 4.0), so that peak_rss_bytes() from then on measures one phase
+// of a process that runs several (g4u run's steps). false: the kernel refused the reset.
+bool reset_peak_rss();
 std::string libtorch_version();      // e.g. "1.13.1"
 // Sets LibTorch's intra-op threads and, when LibTorch runs on OpenBLAS, OpenBLAS's own pool to the
 // same count (OpenBLAS otherwise keeps one thread per core, and its products are then not
