@@ -201,6 +201,233 @@ void breakdown_section(Doc& doc, const std::vector<Variant>& variants) {
   }
 }
 
+// A ppl.json (`g4u ppl --variant`) or bench.json (`g4u bench --variant --json`) of one variant.
+struct Measure {
+  std::string file;
+  json j;
+};
+
+// Reads the files and keys them by their "variant", which must be one of the results' variants.
+// `kind` ("ppl" / "bench") names the command in messages; `required` is a number every file of that
+// kind holds (a path of keys).
+std::map<std::string, Measure> read_measures(const std::vector<std::string>& files, const std::string& kind,
+                                             const std::vector<std::vector<const char*>>& required,
+                                             const std::vector<Variant>& variants) {
+  std::map<std::string, Measure> out;
+  for (const std::string& f : files) {
+    json j = read_json_file(f);
+    if (!j.is_object() || !j.contains("variant") || !j["variant"].is_string())
+      throw_input("{}: no \"variant\" naming the variant it measured (g4u {} --variant NAME)", f, kind);
+    const std::string name = j["variant"].get<std::string>();
+    bool any = required.empty();
+    for (const auto& path : required) {
+      const json* p = &j;
+      bool ok = true;
+      for (const char* k : path) {
+        if (!p->is_object() || !p->contains(k)) {
+          ok = false;
+          break;
+        }
+        p = &(*p)[k];
+      }
+      any = any || (ok && p->is_number());
+    }
+    if (!any) throw_input("{}: not a {} measurement (no {} figures)", f, kind, kind);
+    if (std::none_of(variants.begin(), variants.end(), [&](const Variant& v) { return v.name == name; })) {
+      std::string names;
+      for (const auto& v : variants) names += (names.empty() ? "" : ", ") + v.name;
+      throw_input("{}: variant '{}' is not among the results' variants ({})", f, name, names);
+    }
+    auto [it, fresh] = out.emplace(name, Measure{f, std::move(j)});
+    if (!fresh) throw_input("{}: variant '{}' is also measured by {}", f, name, it->second.file);
+  }
+  return out;
+}
+
+std::string value_pm(const json& j, const char* value, const char* unc, const char* f) {
+  auto v = at(j, {value});
+  if (!v) return "n/a";
+  auto u = at(j, {unc});
+  return fmt::format(fmt::runtime(f), *v) + (u ? " ± " + fmt::format(fmt::runtime(f), *u) : std::string());
+}
+
+// Perplexity, KL against the base and throughput of the variants measured, and the speed vs
+// quality chart. Adds summary["measures"].
+void measures_section(Doc& doc, json& summary, const std::vector<Variant>& variants,
+                      const std::map<std::string, Measure>& ppl, const std::map<std::string, Measure>& bench) {
+  if (ppl.empty() && bench.empty()) return;
+  doc.h2("Perplexity, KL and throughput");
+  Table t{{"variant", "bits/weight", "weights", "PPL", "PPL ratio", "mean KL", "KL p99", "same top-1", "prefill tok/s",
+           "decode tok/s", "load", "peak RSS"},
+          {}};
+  json measures = json::object();
+  for (const Variant& v : variants) {
+    auto pi = ppl.find(v.name);
+    auto bi = bench.find(v.name);
+    if (pi == ppl.end() && bi == bench.end()) continue;
+    static const json kNone = json::object();
+    const json& p = pi == ppl.end() ? kNone : pi->second.j;
+    const json& b = bi == bench.end() ? kNone : bi->second.j;
+    auto obj = [&](const json& j, const char* k) -> const json& { return j.contains(k) && j[k].is_object() ? j[k] : kNone; };
+    auto same_top = at(p, {"same_top", "fraction"});
+    auto load = at(b, {"load_seconds"});
+    t.rows.push_back({v.name, show_num(at(v.v, {"weights", "bits_per_weight"}), "{:.2f}"),
+                      show_bytes(at(v.v, {"weights", "total_bytes"})), value_pm(obj(p, "ppl"), "value", "uncertainty", "{:.3f}"),
+                      value_pm(obj(p, "ppl_ratio"), "value", "uncertainty", "{:.4f}"),
+                      value_pm(obj(p, "kld"), "mean", "uncertainty", "{:.3g}"),
+                      show_num(at(p, {"kld", "percentiles", "99.0"}), "{:.3g}"),
+                      same_top ? fmt::format("{:.2f}%", 100 * *same_top) : "n/a",
+                      value_pm(obj(b, "prefill"), "tokens_per_s", "stddev", "{:.1f}"),
+                      value_pm(obj(b, "decode"), "tokens_per_s", "stddev", "{:.1f}"),
+                      load ? fmt::format("{:.2f} s", *load) : "n/a", show_bytes(at(b, {"peak_rss_bytes"}))});
+    json m = json::object();
+    if (pi != ppl.end()) {
+      m["ppl_file"] = pi->second.file;
+      m["ppl"] = at(p, {"ppl", "value"}) ? json(*at(p, {"ppl", "value"})) : json(nullptr);
+      m["kld_mean"] = at(p, {"kld", "mean"}) ? json(*at(p, {"kld", "mean"})) : json(nullptr);
+      m["same_top"] = same_top ? json(*same_top) : json(nullptr);
+    }
+    if (bi != bench.end()) {
+      m["bench_file"] = bi->second.file;
+      m["prefill_tokens_per_s"] = at(b, {"prefill", "tokens_per_s"}) ? json(*at(b, {"prefill", "tokens_per_s"})) : json(nullptr);
+      m["decode_tokens_per_s"] = at(b, {"decode", "tokens_per_s"}) ? json(*at(b, {"decode", "tokens_per_s"})) : json(nullptr);
+      m["peak_rss_bytes"] = at(b, {"peak_rss_bytes"}) ? json(*at(b, {"peak_rss_bytes"})) : json(nullptr);
+    }
+    measures[v.name] = m;
+  }
+  doc.table(t);
+  if (!ppl.empty()) {
+    const json& p = ppl.begin()->second.j;
+    auto str = [&](const char* k) { return p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : std::string("n/a"); };
+    doc.p(fmt::format("PPL and KL: llama-perplexity's protocol (eval/perplexity/perplexity.h) on {} ({} tokens of context, "
+                      "{} scored tokens, fp32 logits); KL, PPL ratio and same top-1 against {}. Uncertainties are one "
+                      "standard error.",
+                      str("data"), at(p, {"ctx"}).value_or(0), at(p, {"scored_tokens"}).value_or(0), str("kl_base")));
+  }
+  if (!bench.empty()) {
+    const json& b = bench.begin()->second.j;
+    doc.p(fmt::format("Throughput: `g4u bench` (llama-bench style) in its own measurement, {} prompt tokens and {} decoded "
+                      "tokens from random ids, {} repetitions after a warm-up, {} thread(s); mean ± standard deviation. "
+                      "Peak RSS: the high-water mark of load plus that run.",
+                      at(b, {"prefill", "tokens"}).value_or(0), at(b, {"decode", "tokens"}).value_or(0),
+                      at(b, {"reps"}).value_or(0), at(b, {"threads"}).value_or(0)));
+  }
+  ScatterChart sq;
+  sq.title = "Decode speed vs KL to the baseline";
+  sq.x_label = "mean KL divergence (nats per token)";
+  sq.y_label = "decode tokens/s";
+  sq.log10_x = true;
+  for (const Variant& v : variants) {
+    auto pi = ppl.find(v.name);
+    auto bi = bench.find(v.name);
+    if (pi == ppl.end() || bi == bench.end()) continue;
+    auto kl = at(pi->second.j, {"kld", "mean"});
+    auto dec = at(bi->second.j, {"decode", "tokens_per_s"});
+    if (!kl || !dec) continue;
+    ChartPoint cp;
+    cp.x = *kl;
+    cp.y = *dec;
+    if (auto sd = at(bi->second.j, {"decode", "stddev"})) {
+      cp.y_lo = *dec - *sd;
+      cp.y_hi = *dec + *sd;
+    }
+    cp.series = v.v.value("quant", json(nullptr)).is_string() ? "4-bit and 8-bit schemes" : "float";
+    cp.label = v.name;
+    sq.points.push_back(cp);
+  }
+  if (!sq.points.empty()) {
+    doc.html += "<div class=\"charts\">" + svg_scatter(sq) + "</div>\n";
+    doc.html += "<p class=\"meta\">Error bars: ± one standard deviation of decode tokens/s over the repetitions.</p>\n";
+    doc.md += "The HTML report charts decode tokens/s against mean KL (log scale), one point per variant.\n\n";
+  }
+  summary["measures"] = measures;
+}
+
+// What a reader needs first, written from the data: which variants differ significantly from the
+// baseline on which tasks (p < 0.05, uncorrected), the largest difference, and size, speed and KL
+// of the variants. Adds summary["findings"] (the lines).
+void findings_section(Doc& doc, const std::vector<Variant>& variants, size_t base_idx, const json& paired, json& summary) {
+  std::vector<std::string> lines;
+  const Variant& base = variants[base_idx];
+  if (variants.size() > 1) {
+    size_t comparisons = 0;
+    std::vector<std::string> significant;
+    const json* largest = nullptr;
+    for (const json& c : paired) {
+      auto d = num(c["mean_diff"]);
+      if (!d) continue;
+      ++comparisons;
+      if (!largest || std::fabs(*d) > std::fabs(*num((*largest)["mean_diff"]))) largest = &c;
+      auto p = num(c["p_value"]);
+      if (p && *p < 0.05) {
+        const std::string metric = c.value("metric", std::string("exact-match"));
+        significant.push_back(fmt::format("{} on {}: {} (95% CI {}, p {})", c["variant"].get<std::string>(),
+                                          c["task"].get<std::string>(), show_diff(d, metric), show_ci(c["ci95"], metric, true),
+                                          show_p(p)));
+      }
+    }
+    if (comparisons == 0) {
+      lines.push_back("No paired comparison with the baseline " + base.name + " could be made (see the notes below).");
+    } else if (significant.empty()) {
+      lines.push_back(fmt::format("No variant differs significantly from the baseline {} on any task (paired tests, p < "
+                                  "0.05, {} comparisons).",
+                                  base.name, comparisons));
+    } else {
+      lines.push_back(fmt::format("{} of {} variant-task comparisons with the baseline {} differ significantly (p < 0.05, "
+                                  "uncorrected for the {} comparisons): {}.",
+                                  significant.size(), comparisons, base.name, comparisons, fmt::join(significant, "; ")));
+    }
+    if (largest) {
+      const std::string metric = largest->value("metric", std::string("exact-match"));
+      lines.push_back(fmt::format("Largest difference from {}: {} on {}, {} (p {}).", base.name,
+                                  (*largest)["variant"].get<std::string>(), (*largest)["task"].get<std::string>(),
+                                  show_diff(num((*largest)["mean_diff"]), metric), show_p(num((*largest)["p_value"]))));
+    }
+  }
+  // Size: the smallest and the baseline's weights.
+  const Variant* smallest = nullptr;
+  for (const Variant& v : variants) {
+    auto b = at(v.v, {"weights", "total_bytes"});
+    if (b && (!smallest || *b < *at(smallest->v, {"weights", "total_bytes"}))) smallest = &v;
+  }
+  auto base_bytes = at(base.v, {"weights", "total_bytes"});
+  if (smallest && base_bytes && smallest != &base)
+    lines.push_back(fmt::format("Smallest weights: {}, {} at {} bits/weight ({:.0f}% of {}'s {}).", smallest->name,
+                                show_bytes(at(smallest->v, {"weights", "total_bytes"})),
+                                show_num(at(smallest->v, {"weights", "bits_per_weight"}), "{:.2f}"),
+                                100 * *at(smallest->v, {"weights", "total_bytes"}) / *base_bytes, base.name,
+                                show_bytes(base_bytes)));
+  // Quality and speed from the measurements (ppl.json, bench.json), where given.
+  if (summary.contains("measures")) {
+    const json& m = summary["measures"];
+    std::string best_kl, fastest;
+    double kl = INFINITY, dec = 0;
+    for (const auto& [name, x] : m.items()) {
+      if (x.contains("kld_mean") && x["kld_mean"].is_number() && x["kld_mean"].get<double>() < kl) {
+        kl = x["kld_mean"].get<double>();
+        best_kl = name;
+      }
+      if (x.contains("decode_tokens_per_s") && x["decode_tokens_per_s"].is_number() &&
+          x["decode_tokens_per_s"].get<double>() > dec) {
+        dec = x["decode_tokens_per_s"].get<double>();
+        fastest = name;
+      }
+    }
+    if (!best_kl.empty()) lines.push_back(fmt::format("Lowest mean KL to the base model: {} ({:.3g} nats per token).", best_kl, kl));
+    if (!fastest.empty()) {
+      std::string line = fmt::format("Fastest decode: {} ({:.1f} tokens/s", fastest, dec);
+      if (m.contains(base.name) && m[base.name].contains("decode_tokens_per_s") && m[base.name]["decode_tokens_per_s"].is_number() &&
+          fastest != base.name)
+        line += fmt::format(", {:.2f}x {}", dec / m[base.name]["decode_tokens_per_s"].get<double>(), base.name);
+      lines.push_back(line + ").");
+    }
+  }
+  if (lines.empty()) return;
+  doc.h2("Findings");
+  for (const auto& l : lines) doc.p("- " + l);
+  summary["findings"] = lines;
+}
+
 const char* kCss = R"(
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
 h1{font-size:24px;margin-bottom:4px}h2{font-size:19px;margin-top:30px;border-bottom:1px solid #ccc;padding-bottom:4px}
@@ -249,6 +476,8 @@ Report build_report(const ReportOptions& o) {
   }
   std::optional<PublishedTable> published;
   if (!o.published.empty()) published = read_published(o.published);
+  const auto ppl = read_measures(o.ppl, "ppl", {{"ppl", "value"}}, variants);
+  const auto bench = read_measures(o.bench, "bench", {{"prefill", "tokens_per_s"}, {"decode", "tokens_per_s"}}, variants);
 
   // Task keys in order of first appearance, with their metric.
   std::vector<std::string> task_keys;
@@ -284,6 +513,8 @@ Report build_report(const ReportOptions& o) {
       "(corpus metrics).",
       variants.size(), o.results.size(), variants[base_idx].name);
   doc.p(intro);
+  // The findings come first but are written last, from the sections below.
+  const size_t findings_md = doc.md.size(), findings_html = doc.html.size();
 
   // --- variants ----------------------------------------------------------------------------
   doc.h2("Variants: weights, memory, latency");
@@ -310,6 +541,7 @@ Report build_report(const ReportOptions& o) {
   doc.p("Latency excludes warm-up generations (never logged). Per-token latency: every token after a sample's first, "
         "the decode step that produced it (numpy-style linear percentiles). TTFT: the batch's prompt forward plus "
         "first token. Peak RSS is the process high-water mark (VmHWM); peak CUDA is n/a on CPU runs.");
+  measures_section(doc, summary, variants, ppl, bench);
 
   // --- per-task scores -----------------------------------------------------------------------
   doc.h2("Scores per task");
@@ -381,6 +613,7 @@ Report build_report(const ReportOptions& o) {
         eval::Evaluation es = runner::evaluate_group(gs, scorer), eb = runner::evaluate_group(bs, scorer);
         json c = eval::compare(es, eb, scorer.score_options(g.normalizer));
         c["task"] = g.key;
+        c["metric"] = g.metric;
         c["variant"] = v.name;
         c["baseline"] = base.name;
         c["variant_score"] = std::isfinite(es.score) ? json(es.score) : json(nullptr);
@@ -503,6 +736,12 @@ Report build_report(const ReportOptions& o) {
     }
     doc.table(pub);
   }
+
+  // --- findings (shown first) ------------------------------------------------------------------
+  Doc findings;
+  findings_section(findings, variants, base_idx, paired, summary);
+  doc.md.insert(findings_md, findings.md);
+  doc.html.insert(findings_html, findings.html);
 
   // --- environment ----------------------------------------------------------------------------
   doc.h2("Environment and configuration");

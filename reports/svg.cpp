@@ -56,22 +56,44 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return t;
 }
 
+namespace {
+
+// A text box in chart pixels, for keeping labels apart.
+struct Box {
+  double x0, y0, x1, y1;
+  bool overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+};
+
+}  // namespace
+
 std::string svg_scatter(const ScatterChart& c) {
-  const double L = 70, R = 170, T = 34, B = 52;
-  const double W = c.width, H = c.height, pw = W - L - R, ph = H - T - B;
+  const bool log_x = c.log2_x || c.log10_x;
+  auto fx = [&](double x) { return c.log2_x ? std::log2(x) : c.log10_x ? std::log10(x) : x; };
+  auto unfx = [&](double v) { return c.log2_x ? std::exp2(v) : c.log10_x ? std::pow(10.0, v) : v; };
   std::vector<ChartPoint> pts;
   for (const auto& p : c.points)
-    if (std::isfinite(p.x) && std::isfinite(p.y) && (!c.log2_x || p.x > 0)) pts.push_back(p);
+    if (std::isfinite(p.x) && std::isfinite(p.y) && (!log_x || p.x > 0)) pts.push_back(p);
+  // Series colours in order of first appearance.
+  std::map<std::string, std::string> colour;
+  std::vector<std::string> order;
+  for (const auto& p : pts)
+    if (!colour.count(p.series)) {
+      colour[p.series] = kPalette[order.size() % (sizeof(kPalette) / sizeof(kPalette[0]))];
+      order.push_back(p.series);
+    }
+  const double L = 70, R = 170, T = 34, B = 52;
+  // The legend (18 px a series) sets the least height.
+  const double W = c.width, H = std::max<double>(c.height, T + 8 + 18.0 * static_cast<double>(order.size()) + B);
+  const double pw = W - L - R, ph = H - T - B;
   std::string s = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" role=\"img\" "
       "class=\"chart\"><title>{2}</title>\n<rect x=\"0\" y=\"0\" width=\"{0}\" height=\"{1}\" fill=\"#fff\"/>\n"
       "<text x=\"{3}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{2}</text>\n",
-      c.width, c.height, xml_escape(c.title), L);
+      W, H, xml_escape(c.title), L);
   if (pts.empty()) {
     s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\" fill=\"#666\">no data</text>\n</svg>", L + pw / 2 - 20, T + ph / 2);
     return s;
   }
-  auto fx = [&](double x) { return c.log2_x ? std::log2(x) : x; };
   double x0 = fx(pts[0].x), x1 = x0, y0 = pts[0].y, y1 = y0;
   for (const auto& p : pts) {
     x0 = std::min(x0, fx(p.x));
@@ -106,30 +128,25 @@ std::string svg_scatter(const ScatterChart& c) {
                      L, L + pw, py(v), L - 6, py(v) + 4, tick_label(v));
   }
   std::vector<double> xt;
-  if (c.log2_x) {
+  if (log_x) {
     for (double e = std::ceil(x0); e <= x1; e += 1) xt.push_back(e);
   } else {
     xt = nice_ticks(x0, x1);
   }
   for (double v : xt) {
     if (v < x0 || v > x1) continue;
-    double label = c.log2_x ? std::exp2(v) : v;
     s += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#ddd\"/>"
                      "<text x=\"{0:.1f}\" y=\"{3}\" font-size=\"11\" text-anchor=\"middle\">{4}</text>\n",
-                     pxr(v), T, T + ph, T + ph + 16, tick_label(label));
+                     pxr(v), T, T + ph, T + ph + 16, tick_label(log_x ? unfx(v) : v));
   }
   s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n", L + pw / 2, H - 12,
-                   xml_escape(c.x_label + (c.log2_x ? " (log2 scale)" : "")));
+                   xml_escape(c.x_label + (c.log2_x ? " (log2 scale)" : c.log10_x ? " (log10 scale)" : "")));
   s += fmt::format("<text transform=\"translate(16,{}) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n",
                    T + ph / 2, xml_escape(c.y_label));
-  // Series colours in order of first appearance.
-  std::map<std::string, std::string> colour;
-  std::vector<std::string> order;
-  for (const auto& p : pts)
-    if (!colour.count(p.series)) {
-      colour[p.series] = kPalette[order.size() % (sizeof(kPalette) / sizeof(kPalette[0]))];
-      order.push_back(p.series);
-    }
+  std::string labels;
+  // Every point's marker is an obstacle for labels; placed labels become obstacles too.
+  std::vector<Box> taken;
+  for (const auto& p : pts) taken.push_back({px(p.x) - 5, py(p.y) - 5, px(p.x) + 5, py(p.y) + 5});
   for (const auto& p : pts) {
     const std::string& col = colour[p.series];
     double X = px(p.x), Y = py(p.y);
@@ -141,10 +158,23 @@ std::string svg_scatter(const ScatterChart& c) {
     s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\" fill-opacity=\"0.85\"><title>{}: {} "
                      "(x={}, y={})</title></circle>\n",
                      X, Y, col, xml_escape(p.series), xml_escape(p.label), tick_label(p.x), tick_label(p.y));
-    if (!p.label.empty())
-      s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"10\" fill=\"#333\">{}</text>\n", X + 7, Y - 6,
-                       xml_escape(p.label));
+    if (p.label.empty()) continue;
+    // 10-px text: about 5.6 px a character, 10 px high (baseline at the box's bottom).
+    const double w = 5.6 * static_cast<double>(p.label.size()), h = 10;
+    const std::vector<std::pair<double, double>> spots = {{X + 7, Y - 2},      {X - 7 - w, Y - 2}, {X - w / 2, Y - 8},
+                                                          {X - w / 2, Y + 16}, {X + 7, Y - 10},    {X + 7, Y + 8},
+                                                          {X - 7 - w, Y - 10}, {X - 7 - w, Y + 8}};
+    for (const auto& [lx, ly] : spots) {
+      Box box{lx, ly - h, lx + w, ly};
+      if (box.x0 < L || box.x1 > L + pw || box.y0 < T || box.y1 > T + ph) continue;
+      if (std::any_of(taken.begin(), taken.end(), [&](const Box& t) { return t.overlaps(box); })) continue;
+      taken.push_back(box);
+      labels += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"10\" fill=\"#333\">{}</text>\n", lx, ly,
+                            xml_escape(p.label));
+      break;
+    }
   }
+  s += labels;
   for (size_t i = 0; i < order.size(); ++i) {
     double ly = T + 8 + 18.0 * static_cast<double>(i);
     s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"/><text x=\"{:.1f}\" y=\"{:.1f}\" "

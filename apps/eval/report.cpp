@@ -19,6 +19,9 @@ Command report_cmd("report", "Write report.md and a self-contained report.html f
   sub.add_option("--published", o->published, "Published scores (e.g. reports/published_gemma4_12b.json)");
   sub.add_option("--spellings", o->spellings, "UK->US spelling map (rescoring whisper-en tasks)");
   sub.add_option("--title", o->title, "Report title")->capture_default_str();
+  sub.add_option("--ppl", o->ppl, "ppl.json of `g4u ppl --variant NAME --json` (repeatable): PPL and KL per variant");
+  sub.add_option("--bench", o->bench,
+                 "bench.json of `g4u bench --variant NAME --json` (repeatable): prefill/decode tokens/s, load, peak RSS");
   sub.add_flag("--json", *json_out, "Print a JSON summary on stdout");
   return [o, positional, json_out]() -> int {
     reports::ReportOptions opt = *o;

@@ -208,3 +208,117 @@ TEST_CASE("g4u report: breakdown tables and published - ours from a hand-made re
   CHECK_THAT(r.markdown, Contains("50.0% (n=2); published - ours +38.4 pp; inside our 95% CI [-48.0%, 148.0%]"));
   CHECK_THAT(r.html, Contains("<h2>Breakdowns</h2>"));
 }
+
+namespace {
+// A results.json + samples.jsonl of variant `name` in `dir`: task "t" (exact-match), 12 items whose
+// answer is "a"; the first `wrong` items predicted "b".
+void write_variant(const std::string& dir, const std::string& name, int wrong, double bits, double bytes) {
+  using namespace g4u::runner;
+  std::vector<SampleRecord> rs;
+  for (int i = 0; i < 12; ++i) rs.push_back(g4u::test::record("i" + std::to_string(i), "t", "exact-match", i < wrong ? "b" : "a", {"a"}));
+  Scorer scorer(ScoringOptions{});
+  std::string samples;
+  for (auto& r : rs) {
+    scorer.score_one(r);
+    samples += record_to_json(r).dump() + "\n";
+  }
+  ResultsInput in = g4u::test::results_input();
+  in.variant["name"] = name;
+  in.variant["weights"] = {{"bits_per_weight", bits}, {"total_bytes", bytes}};
+  std::filesystem::create_directories(dir);
+  write_file(dir + "/results.json", build_results(in, rs, scorer).dump());
+  write_file(dir + "/samples.jsonl", samples);
+}
+}  // namespace
+
+TEST_CASE("g4u report: perplexity, KL and throughput per variant, the findings, bad measurement files", "[unit]") {
+  ScratchDir d;
+  write_variant(d / "fp32", "fp32", 0, 32, 4000);
+  write_variant(d / "q4", "q4", 8, 4.5, 600);
+  write_file(d / "ppl.json", R"({"variant": "q4", "ppl": {"value": 12.345, "uncertainty": 0.1},
+    "ppl_ratio": {"value": 1.0123, "uncertainty": 0.0004}, "kld": {"mean": 0.00123, "uncertainty": 0.00001,
+    "percentiles": {"99.0": 0.0456}}, "same_top": {"fraction": 0.9876}, "data": "text.txt", "ctx": 128,
+    "scored_tokens": 630, "kl_base": "fp32-dir"})");
+  write_file(d / "bench-fp32.json", R"({"variant": "fp32", "prefill": {"tokens": 128, "tokens_per_s": 400, "stddev": 8},
+    "decode": {"tokens": 32, "tokens_per_s": 50, "stddev": 2}, "load_seconds": 0.25, "peak_rss_bytes": 209715200,
+    "reps": 5, "threads": 1})");
+  write_file(d / "bench-q4.json", R"({"variant": "q4", "prefill": {"tokens": 128, "tokens_per_s": 300, "stddev": 6},
+    "decode": {"tokens": 32, "tokens_per_s": 125, "stddev": 5}, "load_seconds": 0.5, "peak_rss_bytes": 104857600,
+    "reps": 5, "threads": 1})");
+  ReportOptions o;
+  o.results = {d / "fp32/results.json", d / "q4/results.json"};
+  o.out = d / "report";
+  o.ppl = {d / "ppl.json"};
+  o.bench = {d / "bench-fp32.json", d / "bench-q4.json"};
+  Report r = build_report(o);
+  CHECK_THAT(r.markdown, Contains("## Perplexity, KL and throughput"));
+  CHECK_THAT(r.markdown, Contains("| q4 | 4.50 | 600 B | 12.345 ± 0.100 | 1.0123 ± 0.0004 | 0.00123 ± 1e-05 | 0.0456 | 98.76% | "
+                                  "300.0 ± 6.0 | 125.0 ± 5.0 | 0.50 s | 100.00 MiB |"));
+  CHECK_THAT(r.markdown, Contains("| fp32 | 32.00 | 3.91 KiB | n/a | n/a | n/a | n/a | n/a | 400.0 ± 8.0 | 50.0 ± 2.0 | 0.25 s |"));
+  CHECK_THAT(r.markdown, Contains("on text.txt (128 tokens of context, 630 scored tokens"));
+  CHECK(r.summary["measures"]["q4"]["kld_mean"].get<double>() == 0.00123);
+  // Findings, first after the introduction. Paired differences of q4 vs fp32: eight -1 and four 0:
+  // mean -2/3, sd sqrt((8/9 + 16/9) / 11) = 0.4924, t = -0.6667 / (0.4924 / sqrt(12)) = -4.69 on 11 df,
+  // p = 0.0007.
+  const size_t findings = r.markdown.find("## Findings");
+  REQUIRE(findings != std::string::npos);
+  CHECK(findings < r.markdown.find("## Variants"));
+  CHECK_THAT(r.markdown, Contains("1 of 1 variant-task comparisons with the baseline fp32 differ significantly") &&
+                             Contains("q4 on t: -66.7 pp") && Contains("p 0.0007"));
+  CHECK_THAT(r.markdown, Contains("Smallest weights: q4, 600 B at 4.50 bits/weight (15% of fp32's 3.91 KiB)."));
+  CHECK_THAT(r.markdown, Contains("Lowest mean KL to the base model: q4 (0.00123 nats per token)."));
+  CHECK_THAT(r.markdown, Contains("Fastest decode: q4 (125.0 tokens/s, 2.50x fp32)."));
+  CHECK_THAT(r.html, Contains("Decode speed vs KL to the baseline"));
+
+  // Bad measurement files: exit-2 errors naming the file.
+  auto fails = [&](const std::string& text, const std::string& what) {
+    write_file(d / "bad.json", text);
+    ReportOptions b = o;
+    b.ppl = {d / "bad.json"};
+    CHECK_THROWS_WITH(build_report(b), Contains(d / "bad.json") && Contains(what));
+  };
+  fails(R"({"ppl": {"value": 3}})", "no \"variant\"");
+  fails(R"({"variant": "zz", "ppl": {"value": 3}})", "variant 'zz' is not among the results' variants (fp32, q4)");
+  fails(R"({"variant": "q4", "decode": {"tokens_per_s": 3}})", "not a ppl measurement");
+  ReportOptions twice = o;
+  twice.bench = {d / "bench-q4.json", d / "bench-q4.json"};
+  CHECK_THROWS_WITH(build_report(twice), Contains("variant 'q4' is also measured by"));
+}
+
+TEST_CASE("scatter charts: labels never overlap, the legend fits, log10 axes", "[unit]") {
+  ScatterChart c;
+  c.log10_x = true;
+  // 24 variants crowded around the same spot, each its own series.
+  for (int i = 0; i < 24; ++i)
+    c.points.push_back({0.001 * (1 + 0.01 * i), 50 + 0.05 * i, std::nullopt, std::nullopt, "s" + std::to_string(i),
+                        "variant-" + std::to_string(i)});
+  c.points.push_back({0.1, 10, std::nullopt, std::nullopt, "far", "far-away"});
+  const std::string svg = svg_scatter(c);
+  // The chart grows to hold 25 legend entries (18 px each below the 34-px title band).
+  const double height = std::stod(svg.substr(svg.find("height=\"") + 8));
+  CHECK(height >= 34 + 8 + 18 * 25);
+  CHECK_THAT(svg, Contains("(log10 scale)") && Contains(">0.01<"));
+  // Point labels: 10-px text at (x, y), about 5.6 px a character; no two boxes may overlap.
+  struct Box { double x0, y0, x1, y1; };
+  std::vector<Box> boxes;
+  const std::string tag = "<text x=\"";
+  for (size_t p = svg.find(tag); p != std::string::npos; p = svg.find(tag, p + 1)) {
+    const size_t end = svg.find("</text>", p);
+    const std::string el = svg.substr(p, end - p);
+    if (el.find("font-size=\"10\"") == std::string::npos) continue;  // axis and legend text
+    const double x = std::stod(el.substr(tag.size()));
+    const double y = std::stod(el.substr(el.find("y=\"") + 3));
+    const std::string label = el.substr(el.find('>') + 1);
+    boxes.push_back({x, y - 10, x + 5.6 * static_cast<double>(label.size()), y});
+  }
+  CHECK(boxes.size() >= 3);  // the crowd cannot all be labelled, but some are, and the far point is
+  CHECK_THAT(svg, Contains(">far-away</text>"));
+  for (size_t i = 0; i < boxes.size(); ++i)
+    for (size_t j = i + 1; j < boxes.size(); ++j) {
+      const Box& a = boxes[i];
+      const Box& b = boxes[j];
+      CHECK_FALSE((a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1));
+    }
+  // Every point keeps its tooltip.
+  for (int i = 0; i < 24; ++i) CHECK_THAT(svg, Contains(": variant-" + std::to_string(i) + " ("));
+}

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -46,12 +48,16 @@ json tiny_experiment(const std::string& text) {
             {{"name", "drafter"}, {"kind", "train-drafter"}, {"target", "@model"}, {"draft", "tiny-mtp"}, {"steps", 2},
              {"samples", 4}, {"sample_len", 8}, {"seq_len", 8}, {"batch", 2}, {"eval_prompts", 0}},
             {{"name", "ppl-q4_0"}, {"kind", "ppl"}, {"model", "@q4_0"}, {"kl_base", "@model"}, {"data", text}, {"ctx", 16},
-             {"chunks", 2}},
+             {"chunks", 2}, {"variant", "q4_0"}},
             {{"name", "eval-fp32"}, {"kind", "eval"}, {"model", "@model"}, {"data", "@model/data/eval.jsonl"},
              {"variant", "fp32"}, {"batch", 4}},
-            {{"name", "eval-q4_0"}, {"kind", "eval"}, {"model", "@q4_0"}, {"data", "@model/data/eval.jsonl"}, {"batch", 4}},
+            {{"name", "eval-q4_0"}, {"kind", "eval"}, {"model", "@q4_0"}, {"data", "@model/data/eval.jsonl"}, {"batch", 4},
+             {"variant", "q4_0"}},
             {{"name", "eval-arith"}, {"kind", "eval"}, {"model", "@gptq"}, {"data", "@arith/manifest.jsonl"}, {"batch", 4}},
-            {{"name", "report"}, {"kind", "report"}, {"baseline", "fp32"}, {"evals", {"@eval-fp32", "@eval-q4_0"}}}}}};
+            {{"name", "bench-q4_0"}, {"kind", "bench"}, {"model", "@q4_0"}, {"variant", "q4_0"}, {"prompt_tokens", 8},
+             {"gen_tokens", 4}, {"reps", 1}},
+            {{"name", "report"}, {"kind", "report"}, {"baseline", "fp32"}, {"evals", {"@eval-fp32", "@eval-q4_0"}},
+             {"ppl", {"@ppl-q4_0"}}, {"bench", {"@bench-q4_0"}}}}}};
 }
 
 std::string write_experiment(const ScratchDir& d, const json& e, const std::string& name = "exp.json") {
@@ -98,7 +104,21 @@ TEST_CASE("g4u run: a reduced main experiment end to end; a rerun skips what is 
   CHECK(fs::exists(run + "/arith/manifest.jsonl"));
   for (const auto& s : plan["steps"]) CHECK(fs::exists(s["dir"].get<std::string>() + "/" + g4u::experiments::kStepCompleteFile));
   const json first = outcome(run);
-  CHECK(read_file(run + "/report/report.md").find("q4_0") != std::string::npos);
+  const std::string md = read_file(run + "/report/report.md");
+  CHECK(md.find("q4_0") != std::string::npos);
+  // The bench step's measurement and the ppl step's reach the report, matched by variant name.
+  const json bench = json::parse(read_file(run + "/bench-q4_0/bench.json"));
+  CHECK(bench["variant"] == "q4_0");
+  CHECK(bench["prefill"]["tokens"] == 8);
+  CHECK(bench["decode"]["tokens"] == 4);
+  CHECK(bench["peak_rss_bytes"].get<int64_t>() >= bench["load_peak_rss_bytes"].get<int64_t>());
+  CHECK_THAT(md, Contains("## Perplexity, KL and throughput") && Contains("## Findings"));
+  const json ppl = json::parse(read_file(run + "/ppl-q4_0/ppl.json"));
+  CHECK_THAT(md, Contains(fmt::format("| q4_0 | {:.2f} |", json::parse(read_file(run + "/eval-q4_0/results.json"))["variants"][0]["weights"]["bits_per_weight"].get<double>())));
+  CHECK_THAT(md, Contains(fmt::format("{:.3f} ± ", ppl["ppl"]["value"].get<double>())));
+  // Every step's peak RSS counts from its own start (the marker keeps it).
+  for (const char* step : {"eval-fp32", "bench-q4_0"})
+    CHECK(json::parse(read_file(run + "/" + step + "/" + g4u::experiments::kStepCompleteFile))["peak_rss_bytes"].get<int64_t>() > 0);
 
   // Everything complete: nothing runs.
   json again = run_json(exp + " --out " + run);
@@ -141,7 +161,7 @@ TEST_CASE("g4u run killed with SIGKILL in each step resumes to the results of an
 
   // Start, wait until step k's folder appears, kill -9; then the next attempt goes on from there.
   const std::string run = d / "killed";
-  for (const char* step : {"arith", "model", "q4_0", "gptq", "drafter", "ppl-q4_0", "eval-fp32", "eval-q4_0", "report"}) {
+  for (const char* step : {"arith", "model", "q4_0", "gptq", "drafter", "ppl-q4_0", "eval-fp32", "eval-q4_0", "bench-q4_0", "report"}) {
     const std::string script = "(" + std::string(G4U_BINARY) + " run " + exp + " --out " + run + " -q 2>/dev/null & echo $! > " +
                                (d / "pid") + "; wait) & for i in $(seq 1 400); do [ -e " + run + "/" + step +
                                " ] && break; sleep 0.02; done; kill -9 $(cat " + (d / "pid") + ") 2>/dev/null; sleep 0.2";
@@ -228,7 +248,19 @@ TEST_CASE("g4u run refuses bad experiment files with exit 2, naming the file and
   bad["steps"][5]["data"] = d / "missing.txt";
   refused(bad.dump(), {"steps[5] (ppl-q4_0).data", "missing.txt"});
   bad = e;
-  bad["steps"][9]["evals"] = {"@q4_0"};
+  bad["steps"][10]["evals"] = {"@q4_0"};
   refused(bad.dump(), {"not a reference to an eval step"});
+  bad = e;
+  bad["steps"][10]["ppl"] = {"@eval-q4_0"};
+  refused(bad.dump(), {"steps[10] (report).ppl", "not a reference to a ppl step"});
+  bad = e;
+  bad["steps"][9]["reps"] = 0;
+  refused(bad.dump(), {"steps[9] (bench-q4_0)", "reps must be in [1, 1000]"});
+  bad = e;
+  bad["steps"][9]["prompt_tokns"] = 8;
+  refused(bad.dump(), {"steps[9] (bench-q4_0)", "unknown key 'prompt_tokns'"});
+  bad = e;
+  bad["steps"][9]["prompt_tokens"] = 100000;  // past the tiny model's positions
+  refused(bad.dump(), {"bench-q4_0"});
   refused(e.dump(), {"--only: no step named 'nope'"}, " --only nope");
 }
