@@ -422,10 +422,77 @@ void findings_section(Doc& doc, const std::vector<Variant>& variants, size_t bas
       lines.push_back(line + ").");
     }
   }
+  for (const Variant& v : variants) {
+    if (!v.v.contains("speculative") || !v.v["speculative"].is_object()) continue;
+    const json& s = v.v["speculative"];
+    auto checked = at(s, {"checked"});
+    auto mism = at(s, {"mismatches"});
+    if (!checked || !mism) continue;
+    std::string line = fmt::format("Speculative decoding of {} ({}): ", v.name,
+                                   v.v.contains("drafter") && v.v["drafter"].is_object() && v.v["drafter"].contains("draft")
+                                       ? v.v["drafter"]["draft"].dump()
+                                       : std::string("drafter"));
+    line += *mism > 0 ? fmt::format("NOT lossless: {:.0f} of {:.0f} samples differ from plain greedy", *mism, *checked)
+                      : fmt::format("lossless on all {:.0f} samples", *checked);
+    if (auto tau = at(s, {"tau"})) line += fmt::format(", tau {:.2f}", *tau);
+    if (auto sp = at(s, {"speedup"})) line += fmt::format(", decode speedup {:.2f}x", *sp);
+    lines.push_back(line + ".");
+  }
   if (lines.empty()) return;
   doc.h2("Findings");
   for (const auto& l : lines) doc.p("- " + l);
   summary["findings"] = lines;
+}
+
+// Speculative decoding inside the evaluation (`g4u eval --draft`): losslessness, acceptance and
+// speedup per variant and task, from results.json's "speculative" block.
+void speculative_section(Doc& doc, const std::vector<Variant>& variants) {
+  bool any = false;
+  for (const Variant& v : variants) any = any || (v.v.contains("speculative") && v.v["speculative"].is_object());
+  if (!any) return;
+  doc.h2("Speculative decoding");
+  Table t{{"variant", "task", "drafter", "k", "checked", "equal to plain greedy", "acceptance", "tau", "per-position acceptance",
+           "plain decode tok/s", "speculative decode tok/s", "speedup"},
+          {}};
+  auto row = [&](const Variant& v, const std::string& task, const json& s) {
+    const json& d = v.v.value("drafter", json(nullptr));
+    auto str = [](const json& x, const char* k) {
+      return x.is_object() && x.contains(k) ? (x[k].is_string() ? x[k].get<std::string>() : x[k].dump()) : std::string("-");
+    };
+    std::string drafter = str(d, "draft");
+    if (d.is_object()) {
+      drafter += " (" + str(d, "kind") + ", " + str(d, "params") + " params";
+      if (d.contains("draft_quant") && d["draft_quant"].is_string()) drafter += ", " + d["draft_quant"].get<std::string>();
+      drafter += ")";
+    }
+    std::string positions;
+    if (s.contains("per_position_acceptance") && s["per_position_acceptance"].is_array())
+      for (const json& p : s["per_position_acceptance"])
+        if (p.is_number()) positions += (positions.empty() ? "" : " ") + fmt::format("{:.2f}", p.get<double>());
+    auto checked = at(s, {"checked"});
+    auto mism = at(s, {"mismatches"});
+    std::string equal = checked && mism ? fmt::format("{:.0f} of {:.0f}{}", *checked - *mism, *checked, *mism > 0 ? " (NOT lossless)" : "")
+                                        : "n/a";
+    t.rows.push_back({v.name, task, drafter, str(d, "k") + (d.is_object() && d.contains("k_schedule") ? " " + str(d, "k_schedule") : ""),
+                      show_num(checked, "{:.0f}"), equal, show_num(at(s, {"acceptance_rate"}), "{:.3f}"),
+                      show_num(at(s, {"tau"}), "{:.3f}"), positions.empty() ? "-" : positions,
+                      show_num(at(s, {"plain_decode_tokens_per_s"}), "{:.1f}"),
+                      show_num(at(s, {"speculative_decode_tokens_per_s"}), "{:.1f}"),
+                      at(s, {"speedup"}) ? fmt::format("{:.2f}x", *at(s, {"speedup"})) : "n/a"});
+  };
+  for (const Variant& v : variants) {
+    if (!v.v.contains("speculative") || !v.v["speculative"].is_object()) continue;
+    const json& s = v.v["speculative"];
+    row(v, "all", s);
+    if (s.contains("tasks") && s["tasks"].is_object())
+      for (const auto& [task, ts] : s["tasks"].items()) row(v, task, ts);
+  }
+  doc.table(t);
+  doc.p("Each sample was decoded twice at batch 1: plainly (the scored output) and by the drafter + target "
+        "(g4u eval --draft); greedy speculative decoding must give the same tokens, checked per sample. Acceptance = "
+        "accepted / drafted tokens; tau = tokens per verify pass, bonus token included; per-position acceptance = "
+        "the share of rounds whose draft positions 0..j were all accepted; decode tok/s = tokens after each sample's "
+        "first over the decode time of the same samples, plain and speculative.");
 }
 
 const char* kCss = R"(
@@ -542,6 +609,7 @@ Report build_report(const ReportOptions& o) {
         "the decode step that produced it (numpy-style linear percentiles). TTFT: the batch's prompt forward plus "
         "first token. Peak RSS is the process high-water mark (VmHWM); peak CUDA is n/a on CPU runs.");
   measures_section(doc, summary, variants, ppl, bench);
+  speculative_section(doc, variants);
 
   // --- per-task scores -----------------------------------------------------------------------
   doc.h2("Scores per task");

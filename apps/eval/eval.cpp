@@ -1,6 +1,7 @@
 // g4u eval: one model variant over a manifest -> <out>/samples.jsonl (resumable) + results.json.
 #include "apps/cli_util.h"
 #include "apps/command.h"
+#include "apps/flags/draft_flags.h"
 #include "apps/flags/model_flags.h"
 #include "datasets/manifest/shard.h"
 #include "base/error.h"
@@ -18,6 +19,7 @@ namespace {
 struct EvalFlags {
   ModelFlags model;
   runner::EvalOptions opt;
+  DraftFlags draft;
   std::string tasks, shard = "0/1";
   bool json = false;
 };
@@ -51,6 +53,15 @@ void print_human(const runner::EvalRun& r) {
   fmt::print(stderr, "  ttft p50 {} s, per-token p50/p90/p99 {}/{}/{} s, prefill {} tok/s, decode {} tok/s\n",
              num(lat["ttft_s"]["p50"]), num(lat["per_token_s"]["p50"]), num(lat["per_token_s"]["p90"]),
              num(lat["per_token_s"]["p99"]), num(lat["prefill_tokens_per_s"]), num(lat["decode_tokens_per_s"]));
+  if (v.contains("speculative") && v["speculative"].is_object()) {
+    const auto& sp = v["speculative"];
+    fmt::print(stderr, "  speculative ({} k={}): {} of {} samples equal to plain greedy{}, acceptance {}, tau {}, decode {} vs {} "
+                       "tok/s plain, speedup {}\n",
+               v["drafter"]["draft"].get<std::string>(), v["drafter"]["k"].get<int64_t>(),
+               sp["checked"].get<int64_t>() - sp["mismatches"].get<int64_t>(), sp["checked"].get<int64_t>(),
+               sp["lossless"].get<bool>() ? "" : " (NOT LOSSLESS)", num(sp["acceptance_rate"]), num(sp["tau"]),
+               num(sp["speculative_decode_tokens_per_s"]), num(sp["plain_decode_tokens_per_s"]), num(sp["speedup"]));
+  }
 }
 
 Command eval_cmd("eval", "Evaluate a model variant on a manifest (resumable, shardable) -> samples.jsonl + results.json",
@@ -83,6 +94,9 @@ Command eval_cmd("eval", "Evaluate a model variant on a manifest (resumable, sha
   sub.add_option("--bootstrap-samples", o.scoring.bootstrap_samples, "Bootstrap resamples (corpus metrics)")
       ->capture_default_str();
   sub.add_option("--bootstrap-seed", o.scoring.bootstrap_seed, "Bootstrap seed")->capture_default_str();
+  // --draft: speculative decoding beside the plain run (needs --batch 1); losslessness, acceptance
+  // and speedup per task in results.json ("speculative") and speculative.jsonl.
+  add_draft_flags(sub, f->draft);
   sub.add_flag("--json", f->json, "Print results.json on stdout");
   return [f]() -> int {
     runner::EvalOptions o = f->opt;
@@ -99,6 +113,11 @@ Command eval_cmd("eval", "Evaluate a model variant on a manifest (resumable, sha
         fmt::print(stderr, "{}\n", line);
     };
     ModelFlags mf = f->model;
+    if (f->draft.enabled()) {
+      o.draft = {f->draft.draft, f->draft.k, f->draft.schedule, f->draft.k_max, f->draft.draft_quant};
+      const DraftFlags df = f->draft;
+      o.load_drafter = [df, mf](model::LoadedModel& target) { return load_drafter_from_flags(df, target, mf); };
+    }
     runner::EvalRun r = runner::run_eval(o, [mf]() { return load_from_flags(mf); });
     if (f->json) print_json(r.results);
     else print_human(r);

@@ -2,7 +2,7 @@
 
 #include "base/error.h"
 #include "base/rng.h"
-#include "quant/io/checkpoint.h"
+#include "quant/io/any_model.h"
 
 namespace g4u::app {
 
@@ -34,12 +34,7 @@ model::SpeculativeOptions speculative_options(const DraftFlags& f, const model::
 
 std::shared_ptr<model::Drafter> load_drafter_from_flags(const DraftFlags& f, model::LoadedModel& target,
                                                         const ModelFlags& mf) {
-  model::DrafterLoadOptions o;
-  o.dtype = target.model->dtype();
-  o.seed = mf.seed;  // same weights as `g4u init --model <drafter preset> --seed S`
-  auto drafter = model::load_drafter(f.draft, *target.model, o);
-  if (!f.draft_quant.empty()) quant::quantize_drafter_in_memory(*drafter, f.draft_quant);
-  return drafter;
+  return quant::load_any_drafter(f.draft, target, mf.seed, f.draft_quant);
 }
 
 double decode_tokens_per_s(int64_t tokens, double decode_seconds) {

@@ -1,5 +1,7 @@
 #include "eval/results/merge.h"
 
+#include "eval/results/speculative.h"
+
 #include "datasets/manifest/shard.h"
 #include "base/error.h"
 #include "base/json_util.h"
@@ -156,6 +158,18 @@ json merge_shards(const MergeOptions& mo) {
     dirs.push_back(s.dir);
   }
   variant["memory"] = {{"peak_rss_bytes", peak_rss}, {"peak_cuda_bytes", peak_cuda}, {"peak_is", "max over shards"}};
+  // Speculative decoding (eval --draft): recomputed from the shards' logs, which are joined too.
+  if (variant.contains("speculative")) {
+    std::map<std::string, SpeculativeSample> spec;
+    for (const ShardDir& s : shards)
+      for (auto& [id, line] : read_speculative_log((fs::path(s.dir) / kSpeculativeLogFile).string())) spec[id] = line;
+    std::vector<std::string> ids;
+    for (const auto& r : records) ids.push_back(r.id);
+    variant["speculative"] = summarize_speculative(spec, ids);
+    std::string spec_text;
+    for (const auto& [id, line] : spec) spec_text += speculative_sample_to_json(line).dump() + "\n";
+    write_file_atomic((fs::path(mo.out) / kSpeculativeLogFile).string(), spec_text);
+  }
   env["shards"] = shard_envs;
   in.environment = env;
   in.variant = variant;

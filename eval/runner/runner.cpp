@@ -15,11 +15,17 @@
 #include "eval/results/meters.h"
 #include "eval/runner/module_tensors.h"
 #include "eval/results/sample_log.h"
+#include "eval/results/speculative.h"
+#include "model/mtp/drafter.h"
+#include "model/mtp/speculative.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -61,6 +67,13 @@ void check_options(const EvalOptions& o) {
   datasets::parse_media_placement(o.placement);
   parse_mask(o.vision_mask);
   if (!fs::is_regular_file(o.data)) throw_input("--data {}: no such file", o.data);
+  if (!o.draft.draft.empty()) {
+    if (o.batch != 1) throw_input("--draft: speculative decoding runs one sample at a time; use --batch 1 (not {})", o.batch);
+    if (o.draft.k <= 0) throw_input("--k {}: the draft length must be >= 1", o.draft.k);
+    if (o.draft.k_max < o.draft.k) throw_input("--k-max {}: must be >= --k {}", o.draft.k_max, o.draft.k);
+    model::parse_k_schedule(o.draft.schedule);
+    G4U_CHECK(o.load_drafter != nullptr, "run_eval: --draft without a drafter loader");
+  }
 }
 
 // One prepared row of a batch.
@@ -80,6 +93,16 @@ class Runner {
   }
 
   size_t generated() const { return generated_; }
+
+  // Speculative decoding beside the plain run (EvalOptions::draft).
+  void set_drafter(std::shared_ptr<model::Drafter> drafter, const std::string& log_path) {
+    drafter_ = std::move(drafter);
+    spec_log_path_ = log_path;
+    spec_.k = o_.draft.k;
+    spec_.k_max = o_.draft.k_max;
+    spec_.schedule = model::parse_k_schedule(o_.draft.schedule);
+    spec_.sampling.temperature = 0;  // greedy, as the plain run
+  }
 
   void run_batch(const std::vector<const datasets::Sample*>& batch) {
     const datasets::TaskInfo& task = *batch.front()->task;
@@ -129,6 +152,9 @@ class Runner {
     bt.kv_cache_bytes = g.kv_cache_bytes;
     for (size_t b = 0; b < ok.size(); ++b) {
       const Prepared& p = *ok[b];
+      // Logged before the sample's record: a run killed between the two redoes the sample and its
+      // line (the later line of an id wins).
+      if (drafter_) log_speculative(p, task, g.tokens[b], g.timing.decode_seconds);
       SampleRecord r = base_record(*p.sample, task);
       r.prompt_hash = p.prompt_hash;
       r.prompt_tokens = static_cast<int64_t>(p.prompt.input_ids.size());
@@ -232,18 +258,57 @@ class Runner {
     ++generated_;
   }
 
+  // The prompt's multimodal prefill (soft tokens of its images and audio scattered in).
+  model::PrefillFn prefill_of(const Prepared& p) {
+    model::Gemma4Model& m = *lm_.model;
+    return [&m, &p, this](const torch::Tensor& ids) {
+      return model::PrefillInputs{model::embed_multimodal(m, ids, p.prompt.images, p.prompt.audios),
+                                  model::multimodal_forward_options(ids, m.config(), mask_)};
+    };
+  }
+
   void warm_up(const Prepared& p, const datasets::TaskInfo& task) {
     warmed_up_ = true;
     model::Gemma4Model& m = *lm_.model;
     for (int64_t i = 0; i < o_.warmup; ++i) {
       model::GenerateOptions go;
       go.max_new_tokens = std::min<int64_t>(max_new_tokens(task), 4);
-      auto prefill = [&](const torch::Tensor& ids) {
-        return model::PrefillInputs{model::embed_multimodal(m, ids, p.prompt.images, p.prompt.audios),
-                                    model::multimodal_forward_options(ids, m.config(), mask_)};
-      };
-      model::generate(m, {p.prompt.input_ids}, go, prefill);
+      model::generate(m, {p.prompt.input_ids}, go, prefill_of(p));
+      if (drafter_) {
+        model::SpeculativeOptions so = spec_;
+        so.max_new_tokens = go.max_new_tokens;
+        model::speculative_generate(m, *drafter_, p.prompt.input_ids, so, prefill_of(p));
+      }
     }
+  }
+
+  // Decodes the sample again speculatively and appends its line to speculative.jsonl: whether the
+  // tokens equal the plain run's, the acceptance counts, both decode times.
+  void log_speculative(const Prepared& p, const datasets::TaskInfo& task, const std::vector<int64_t>& plain,
+                       double plain_decode_s) {
+    model::SpeculativeOptions so = spec_;
+    so.max_new_tokens = max_new_tokens(task);
+    model::SpeculativeResult r = model::speculative_generate(*lm_.model, *drafter_, p.prompt.input_ids, so, prefill_of(p));
+    SpeculativeSample s;
+    s.id = p.sample->id;
+    s.task = task.name;
+    s.equal = r.tokens == plain;
+    s.plain_tokens = static_cast<int64_t>(plain.size());
+    s.spec_tokens = static_cast<int64_t>(r.tokens.size());
+    s.plain_decode_s = plain_decode_s;
+    s.spec_decode_s = r.timing.decode_seconds;
+    s.rounds = r.stats.rounds;
+    s.drafted = r.stats.drafted;
+    s.accepted = r.stats.accepted;
+    s.position_drafted = r.stats.position_drafted;
+    s.position_accepted = r.stats.position_accepted;
+    for (int64_t k : r.stats.k_used) s.k_sum += k;
+    s.draft_s = r.draft_seconds;
+    s.verify_s = r.verify_seconds;
+    std::ofstream out(spec_log_path_, std::ios::app);
+    out << speculative_sample_to_json(s).dump() << "\n";
+    out.flush();
+    if (!out) throw_input("{}: cannot append a line: {}", spec_log_path_, std::strerror(errno));
   }
 
   const EvalOptions& o_;
@@ -253,6 +318,9 @@ class Runner {
   std::string run_id_;
   model::VisionMask mask_;
   datasets::PromptOptions popts_;
+  std::shared_ptr<model::Drafter> drafter_;
+  model::SpeculativeOptions spec_;
+  std::string spec_log_path_;
   bool warmed_up_ = false;
   size_t batch_counter_ = 0;
   size_t generated_ = 0;
@@ -303,6 +371,12 @@ json eval_config(const EvalOptions& o) {
                      {"stop", "config eos ids"}};
   // Only when set, so that the hash of every earlier run's config stays what it was.
   if (o.thinking && o.thinking_budget > 0) c["generation"]["thinking_budget"] = o.thinking_budget;
+  if (!o.draft.draft.empty())
+    c["speculative"] = {{"draft", o.draft.draft},
+                        {"k", o.draft.k},
+                        {"k_schedule", o.draft.schedule},
+                        {"k_max", o.draft.k_max},
+                        {"draft_quant", o.draft.draft_quant.empty() ? json(nullptr) : json(o.draft.draft_quant)}};
   c["scoring"] = o.scoring.to_json();
   return c;
 }
@@ -366,6 +440,12 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
   datasets::ManifestReader reader(o.data, ro);
   std::set<std::string> wanted(o.tasks.begin(), o.tasks.end());
   Runner runner(o, lm, writer, scorer, make_run_id(o));
+  std::shared_ptr<model::Drafter> drafter;
+  const std::string spec_log_path = (fs::path(o.out) / kSpeculativeLogFile).string();
+  if (!o.draft.draft.empty()) {
+    drafter = o.load_drafter(lm);
+    runner.set_drafter(drafter, spec_log_path);
+  }
   // Samples wait per task until a batch is full; a deque of owned samples keeps pointers stable.
   std::map<std::string, std::vector<std::unique_ptr<datasets::Sample>>> pending;
   std::set<std::string> selected_ids;
@@ -420,7 +500,13 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
                 {"dtype", o.dtype},
                 {"quant", quant_recipe(lm.source)},
                 {"projector", lm.model->config().vision ? json(lm.model->config().vision->projector) : json(nullptr)},
-                {"drafter", nullptr},
+                {"drafter", drafter ? json({{"draft", o.draft.draft},
+                                            {"kind", drafter->kind()},
+                                            {"params", drafter->parameter_count()},
+                                            {"draft_quant", o.draft.draft_quant.empty() ? json(nullptr) : json(o.draft.draft_quant)},
+                                            {"k", o.draft.k},
+                                            {"k_schedule", o.draft.schedule}})
+                                    : json(nullptr)},
                 {"weights", weights},
                 {"memory", {{"peak_rss_bytes", peak_rss_bytes()}, {"peak_cuda_bytes", cuda ? json(*cuda) : json(nullptr)}}}};
   json summary = reader.summary();
@@ -441,6 +527,11 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
             {"batch", o.batch},
             {"warmup", o.warmup},
             {"finished_utc", utc_now()}};
+  if (drafter) {
+    std::vector<std::string> ids;
+    for (const auto& r : records) ids.push_back(r.id);
+    in.variant["speculative"] = summarize_speculative(read_speculative_log(spec_log_path), ids);
+  }
   EvalRun out;
   out.results = build_results(in, records, scorer);
   out.results_path = (fs::path(o.out) / "results.json").string();

@@ -20,6 +20,7 @@
 
 namespace g4u::model {
 struct LoadedModel;
+class Drafter;
 }
 
 namespace g4u::runner {
@@ -47,6 +48,18 @@ struct EvalOptions {
   int64_t thinking_budget = 0;     // with thinking: new tokens allowed beyond the task's (or the cap's) for the thought
   std::string vision_mask = "sliding";  // sliding | all-layers | causal
   int64_t warmup = 1;              // unlogged warm-up generations before the first timed batch
+  // Speculative decoding beside the plain run (`--draft`, batch 1): every sample is decoded again
+  // by the drafter + target, its tokens compared with the plain run's (greedy must be lossless),
+  // acceptance and both decode times logged to speculative.jsonl and summarized in results.json.
+  struct Draft {
+    std::string draft;               // drafter preset or checkpoint; empty: off
+    int64_t k = 4;                   // draft tokens per round (initial value of the heuristic)
+    std::string schedule = "fixed";  // fixed | heuristic
+    int64_t k_max = 32;
+    std::string draft_quant;         // RTN recipe applied to the drafter in memory; empty: dense
+  } draft;
+  // Loads the drafter for the loaded target (required with draft.draft).
+  std::function<std::shared_ptr<model::Drafter>(model::LoadedModel& target)> load_drafter;
   // Scoring.
   ScoringOptions scoring;
   // Output.

@@ -619,7 +619,25 @@ PreparedStep prepare_eval(const StepContext& ctx) {
   // Annotations of a reproduction: free text, and the published number the step is compared with.
   const std::string note = s.object.get_string("note", "");
   nlohmann::json published = s.object.has("published") ? checked_published(ctx, s.object) : nlohmann::json(nullptr);
+  // Speculative decoding beside the plain run (g4u eval --draft ...).
+  o.draft.draft = s.object.get_string("draft", "");
+  o.draft.k = s.object.get_int("k", o.draft.k);
+  o.draft.schedule = s.object.get_string("k_schedule", o.draft.schedule);
+  o.draft.k_max = s.object.get_int("k_max", o.draft.k_max);
+  o.draft.draft_quant = s.object.get_string("draft_quant", "");
   read_json_fields(s.object, o, fields);
+  if (!o.draft.draft.empty()) {
+    if (o.batch != 1) throw_input("{}: speculative decoding (draft) runs one sample at a time: batch must be 1", s.object.field("batch"));
+    if (o.draft.k < 1 || o.draft.k_max < o.draft.k)
+      throw_input("{}: k must be >= 1 and k_max >= k (k {}, k_max {})", ctx.step.where, o.draft.k, o.draft.k_max);
+    if (o.draft.schedule != "fixed" && o.draft.schedule != "heuristic")
+      throw_input("{}: expected fixed or heuristic, got '{}'", s.object.field("k_schedule"), o.draft.schedule);
+    if (!o.draft.draft_quant.empty()) checked_recipe(ctx, "draft_quant", o.draft.draft_quant);
+    if (!model::drafter_preset_specs(o.draft.draft)) check_input_file(ctx, "draft", o.draft.draft);
+    o.load_drafter = [d = o.draft, seed = o.seed](model::LoadedModel& target) {
+      return quant::load_any_drafter(d.draft, target, seed, d.draft_quant);
+    };
+  }
   if (o.variant.empty()) o.variant = ctx.step.name;
   if (o.thinking_budget > 0 && !o.thinking)
     throw_input("{}: thinking_budget is {} but thinking is off", s.object.field("thinking_budget"), o.thinking_budget);

@@ -12,4 +12,14 @@ model::LoadedModel load_any_model(const std::string& source, const model::LoadOp
   return model::load_model(source, options);
 }
 
+std::shared_ptr<model::Drafter> load_any_drafter(const std::string& source, model::LoadedModel& target, uint64_t seed,
+                                                 const std::string& draft_quant) {
+  model::DrafterLoadOptions o;
+  o.dtype = target.model->dtype();
+  o.seed = seed;  // same weights as `g4u init --model <drafter preset> --seed S`
+  auto drafter = model::load_drafter(source, *target.model, o);
+  if (!draft_quant.empty()) quantize_drafter_in_memory(*drafter, draft_quant);
+  return drafter;
+}
+
 }  // namespace g4u::quant

@@ -271,3 +271,89 @@ TEST_CASE("g4u eval --thinking-budget: the thought's tokens come on top of each 
   CHECK(refused.code == 2);
   CHECK_THAT(refused.err, Contains("--thinking-budget 5: needs --thinking"));
 }
+
+TEST_CASE("g4u eval --draft: speculative decoding beside the plain run, lossless, resumable, merged over shards",
+          "[integration]") {
+  std::string ref_dir;
+  const json& ref = reference_run(&ref_dir);
+  ScratchDir d;
+  const std::string base = "eval --model tiny --data " + small_manifest() + " --batch 1 --draft tiny-mtp --k 3";
+  // Resumable: 4 samples, then all 10 (the log holds each sample's speculative line once).
+  auto first = run_g4u(base + " --out " + (d / "spec") + " --limit 4");
+  INFO(first.err);
+  REQUIRE(first.code == 0);
+  json res = run_g4u_json(base + " --out " + (d / "spec") + " --json");
+  // The scored outputs are the plain run's, item for item.
+  CHECK(task_stats(res) == task_stats(ref));
+  auto mine = by_id(read_jsonl(d / "spec/samples.jsonl")), theirs = by_id(read_jsonl(ref_dir + "/samples.jsonl"));
+  for (auto& [id, r] : mine) CHECK(r["prediction"] == theirs[id]["prediction"]);
+  const json& v = res["variants"][0];
+  CHECK(v["drafter"]["draft"] == "tiny-mtp");
+  CHECK(v["drafter"]["kind"] == "mtp");
+  CHECK(v["drafter"]["k"] == 3);
+  const json& s = v["speculative"];
+  CHECK(s["checked"] == 10);
+  CHECK(s["not_checked"] == 0);
+  CHECK(s["mismatches"] == 0);
+  CHECK(s["lossless"] == true);
+  // The summary from the per-sample lines, by the definitions (quant-and-mtp.md §7.6).
+  auto lines = read_jsonl(d / "spec/speculative.jsonl");
+  REQUIRE(lines.size() == 10);
+  int64_t rounds = 0, drafted = 0, accepted = 0, plain_after = 0, spec_after = 0;
+  double plain_s = 0, spec_s = 0;
+  std::map<std::string, int64_t> per_task;
+  for (const auto& l : lines) {
+    CHECK(l["equal"] == true);
+    CHECK(l["plain_tokens"] == mine[l["id"].get<std::string>()]["new_tokens"]);
+    CHECK(l["position_drafted"].size() <= 3);  // short answers end rounds early
+    rounds += l["rounds"].get<int64_t>();
+    drafted += l["drafted"].get<int64_t>();
+    accepted += l["accepted"].get<int64_t>();
+    plain_after += l["plain_tokens"].get<int64_t>() - 1;
+    spec_after += l["spec_tokens"].get<int64_t>() - 1;
+    plain_s += l["plain_decode_s"].get<double>();
+    spec_s += l["spec_decode_s"].get<double>();
+    ++per_task[l["task"].get<std::string>()];
+  }
+  CHECK(s["drafted"] == drafted);
+  CHECK(s["rounds"] == rounds);
+  CHECK(s["acceptance_rate"].get<double>() == Approx(static_cast<double>(accepted) / static_cast<double>(drafted)));
+  CHECK(s["tau"].get<double>() == Approx(1.0 + static_cast<double>(accepted) / static_cast<double>(rounds)));
+  CHECK(s["speedup"].get<double>() == Approx((spec_after / spec_s) / (plain_after / plain_s)));
+  for (const auto& [task, n] : per_task) CHECK(s["tasks"][task]["checked"] == n);
+  CHECK(res["config"]["speculative"]["draft"] == "tiny-mtp");
+
+  // The report shows it, and says it first.
+  auto rep = run_g4u("report --out " + (d / "report") + " " + (d / "spec/results.json"));
+  REQUIRE(rep.code == 0);
+  const std::string md = read_file(d / "report/report.md");
+  CHECK_THAT(md, Contains("## Speculative decoding") && Contains("| 10 | 10 of 10 |") &&
+                     Contains("Speculative decoding of tiny (\"tiny-mtp\"): lossless on all 10 samples"));
+
+  // Two shards merged: the same checks and counts as the unsharded run.
+  std::vector<std::string> dirs;
+  for (int i = 0; i < 2; ++i) {
+    dirs.push_back(d / ("shard" + std::to_string(i)));
+    auto r = run_g4u(base + " --out " + dirs.back() + " --shard " + std::to_string(i) + "/2");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+  }
+  json merged = run_g4u_json("merge --out " + (d / "merged") + " " + dirs[0] + " " + dirs[1] + " --json");
+  const json& ms = merged["variants"][0]["speculative"];
+  CHECK(ms["checked"] == 10);
+  CHECK(ms["lossless"] == true);
+  CHECK(ms["drafted"] == s["drafted"]);
+  CHECK(ms["accepted"] == s["accepted"]);
+  CHECK(read_jsonl(d / "merged/speculative.jsonl").size() == 10);
+
+  // Bad input: batched speculative decoding, a bad k, an unknown drafter.
+  auto batched = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "b") + " --batch 2 --draft tiny-mtp");
+  CHECK(batched.code == 2);
+  CHECK_THAT(batched.err, Contains("--draft") && Contains("--batch 1"));
+  auto badk = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "k") + " --batch 1 --draft tiny-mtp --k 0");
+  CHECK(badk.code == 2);
+  CHECK_THAT(badk.err, Contains("--k 0"));
+  auto nodraft = run_g4u("eval --model tiny --data " + small_manifest() + " --out " + (d / "n") + " --batch 1 --draft no-such-drafter");
+  CHECK(nodraft.code == 2);
+  CHECK_THAT(nodraft.err, Contains("no-such-drafter"));
+}

@@ -53,7 +53,8 @@ json tiny_experiment(const std::string& text) {
              {"variant", "fp32"}, {"batch", 4}},
             {{"name", "eval-q4_0"}, {"kind", "eval"}, {"model", "@q4_0"}, {"data", "@model/data/eval.jsonl"}, {"batch", 4},
              {"variant", "q4_0"}},
-            {{"name", "eval-arith"}, {"kind", "eval"}, {"model", "@gptq"}, {"data", "@arith/manifest.jsonl"}, {"batch", 4}},
+            {{"name", "eval-arith"}, {"kind", "eval"}, {"model", "@gptq"}, {"data", "@arith/manifest.jsonl"}, {"batch", 1},
+             {"draft", "@drafter"}, {"k", 2}},
             {{"name", "bench-q4_0"}, {"kind", "bench"}, {"model", "@q4_0"}, {"variant", "q4_0"}, {"prompt_tokens", 8},
              {"gen_tokens", 4}, {"reps", 1}},
             {{"name", "report"}, {"kind", "report"}, {"baseline", "fp32"}, {"evals", {"@eval-fp32", "@eval-q4_0"}},
@@ -116,6 +117,11 @@ TEST_CASE("g4u run: a reduced main experiment end to end; a rerun skips what is 
   const json ppl = json::parse(read_file(run + "/ppl-q4_0/ppl.json"));
   CHECK_THAT(md, Contains(fmt::format("| q4_0 | {:.2f} |", json::parse(read_file(run + "/eval-q4_0/results.json"))["variants"][0]["weights"]["bits_per_weight"].get<double>())));
   CHECK_THAT(md, Contains(fmt::format("{:.3f} ± ", ppl["ppl"]["value"].get<double>())));
+  // The eval step with a drafter (the one trained in the run) decoded speculatively beside the plain run.
+  const json arith = json::parse(read_file(run + "/eval-arith/results.json"));
+  CHECK(arith["variants"][0]["speculative"]["lossless"] == true);
+  CHECK(arith["variants"][0]["speculative"]["checked"] == 6);
+  CHECK(arith["variants"][0]["drafter"]["kind"] == "mtp");
   // Every step's peak RSS counts from its own start (the marker keeps it).
   for (const char* step : {"eval-fp32", "bench-q4_0"})
     CHECK(json::parse(read_file(run + "/" + step + "/" + g4u::experiments::kStepCompleteFile))["peak_rss_bytes"].get<int64_t>() > 0);
@@ -253,6 +259,12 @@ TEST_CASE("g4u run refuses bad experiment files with exit 2, naming the file and
   bad = e;
   bad["steps"][10]["ppl"] = {"@eval-q4_0"};
   refused(bad.dump(), {"steps[10] (report).ppl", "not a reference to a ppl step"});
+  bad = e;
+  bad["steps"][8]["batch"] = 2;
+  refused(bad.dump(), {"steps[8] (eval-arith).batch", "batch must be 1"});
+  bad = e;
+  bad["steps"][8]["k_schedule"] = "sometimes";
+  refused(bad.dump(), {"k_schedule", "sometimes"});
   bad = e;
   bad["steps"][9]["reps"] = 0;
   refused(bad.dump(), {"steps[9] (bench-q4_0)", "reps must be in [1, 1000]"});
