@@ -668,6 +668,10 @@ PreparedStep prepare_eval(const StepContext& ctx) {
                   fmt::format("2 x {} params x {} items x {} tokens; {:.3g} bits/param", si(model.params), p.facts.items,
                               kTokensPerSequence, bits)};
   }
+  if (!o.draft.draft.empty()) {
+    p.estimate.seconds *= 2;
+    p.estimate.basis += "; x2: the speculative pass beside the plain one";
+  }
   o.out = ctx.dir;
   const bool tty = ::isatty(STDERR_FILENO);
   o.log = [tty](const std::string& line) {
