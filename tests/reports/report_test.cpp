@@ -24,6 +24,22 @@ size_t count(const std::string& hay, const std::string& needle) {
   for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
   return n;
 }
+// Scores `rs` and writes them as <dir>/samples.jsonl and <dir>/results.json, the variant's fields
+// patched with `variant` (results_input's otherwise).
+void write_scored(const std::string& dir, std::vector<g4u::runner::SampleRecord> rs, const json& variant) {
+  using namespace g4u::runner;
+  Scorer scorer(ScoringOptions{});
+  std::string samples;
+  for (auto& r : rs) {
+    scorer.score_one(r);
+    samples += record_to_json(r).dump() + "\n";
+  }
+  ResultsInput in = g4u::test::results_input();
+  in.variant.merge_patch(variant);
+  std::filesystem::create_directories(dir);
+  write_file(dir + "/results.json", build_results(in, rs, scorer).dump());
+  write_file(dir + "/samples.jsonl", samples);
+}
 }  // namespace
 
 TEST_CASE("nice ticks, escaping and scatter charts", "[unit]") {
@@ -185,16 +201,7 @@ TEST_CASE("g4u report: breakdown tables and published - ours from a hand-made re
                                   record("m1", "mmmu-val-mc", "mmmu-mc", "(C)", "C", abc, "Math"),
                                   record("i1", "infovqa-val", "anls", "germany", "Germany", {}, nullptr),
                                   record("i2", "infovqa-val", "anls", "xyz", "abc", {}, nullptr)};
-  Scorer scorer(ScoringOptions{});
-  std::string samples;
-  for (auto& r : rs) {
-    scorer.score_one(r);
-    samples += record_to_json(r).dump() + "\n";
-  }
-  ResultsInput in = g4u::test::results_input();
-  in.variant["weights"]["bits_per_weight"] = 16;
-  write_file(d / "results.json", build_results(in, rs, scorer).dump());
-  write_file(d / "samples.jsonl", samples);
+  write_scored(d.path, rs, {{"weights", {{"bits_per_weight", 16}}}});
   ReportOptions o;
   o.results = {d / "results.json"};
   o.out = d / "report";
@@ -213,21 +220,9 @@ namespace {
 // A results.json + samples.jsonl of variant `name` in `dir`: task "t" (exact-match), 12 items whose
 // answer is "a"; the first `wrong` items predicted "b".
 void write_variant(const std::string& dir, const std::string& name, int wrong, double bits, double bytes) {
-  using namespace g4u::runner;
-  std::vector<SampleRecord> rs;
+  std::vector<g4u::runner::SampleRecord> rs;
   for (int i = 0; i < 12; ++i) rs.push_back(g4u::test::record("i" + std::to_string(i), "t", "exact-match", i < wrong ? "b" : "a", {"a"}));
-  Scorer scorer(ScoringOptions{});
-  std::string samples;
-  for (auto& r : rs) {
-    scorer.score_one(r);
-    samples += record_to_json(r).dump() + "\n";
-  }
-  ResultsInput in = g4u::test::results_input();
-  in.variant["name"] = name;
-  in.variant["weights"] = {{"bits_per_weight", bits}, {"total_bytes", bytes}};
-  std::filesystem::create_directories(dir);
-  write_file(dir + "/results.json", build_results(in, rs, scorer).dump());
-  write_file(dir + "/samples.jsonl", samples);
+  write_scored(dir, rs, {{"name", name}, {"weights", {{"bits_per_weight", bits}, {"total_bytes", bytes}}}});
 }
 }  // namespace
 
