@@ -1,6 +1,7 @@
 #include "reports/report.h"
 
 #include "eval/metrics.h"
+#include "eval/stats.h"
 #include "base/error.h"
 #include "base/json_util.h"
 #include "reports/published.h"
@@ -384,6 +385,19 @@ void findings_section(Doc& doc, const std::vector<Variant>& variants, size_t bas
                                   show_diff(num((*largest)["mean_diff"]), metric), show_p(num((*largest)["p_value"]))));
     }
   }
+  // Replicate groups: pooled differences against the baseline's group.
+  if (summary.contains("replicates"))
+    for (const auto& [group, g] : summary["replicates"].items()) {
+      if (!g.contains("paired")) continue;
+      for (const auto& [task, c] : g["paired"].items()) {
+        const std::string metric = c["metric"].get<std::string>();
+        const double p = c["p_value"].get<double>();
+        lines.push_back(fmt::format("Pooled over replicates, {} vs {} on {}: {} (95% CI [{}, {}], p {}){}.", group,
+                                    c["baseline_group"].get<std::string>(), task, show_diff(c["mean_diff"].get<double>(), metric),
+                                    show_diff(c["ci95"][0].get<double>(), metric), show_diff(c["ci95"][1].get<double>(), metric),
+                                    show_p(p), p < 0.05 ? ", significant" : ""));
+      }
+    }
   // Size: the smallest and the baseline's weights.
   const Variant* smallest = nullptr;
   for (const Variant& v : variants) {
@@ -493,6 +507,111 @@ void speculative_section(Doc& doc, const std::vector<Variant>& variants) {
         "accepted / drafted tokens; tau = tokens per verify pass, bonus token included; per-position acceptance = "
         "the share of rounds whose draft positions 0..j were all accepted; decode tok/s = tokens after each sample's "
         "first over the decode time of the same samples, plain and speculative.");
+}
+
+// Replicates (variants sharing a "group": one design trained with several seeds): per group and task
+// the mean score over replicates and its spread, and the item-level paired difference against the
+// baseline's group — per item the mean score over a group's replicates, then a paired t-test over
+// the items both groups scored in every replicate (the items are the clusters: the replicates of an
+// item are not independent). Accuracy-type metrics only. Adds summary["replicates"].
+void replicate_section(Doc& doc, std::vector<Variant>& variants, size_t base_idx, json& summary) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<Variant*>> groups;
+  for (Variant& v : variants) {
+    const json& g = v.v.value("group", json(nullptr));
+    if (g.is_null()) continue;
+    if (!g.is_string()) throw_input("{}: variants[] '{}': field 'group': expected a string", v.file, v.name);
+    if (!groups.count(g.get<std::string>())) order.push_back(g.get<std::string>());
+    groups[g.get<std::string>()].push_back(&v);
+  }
+  if (groups.empty()) return;
+  doc.h2("Replicates pooled by group");
+  // Per-item scores of a group's replicates for one task key: id -> scores (one per replicate that scored it).
+  auto item_scores = [&](const std::vector<Variant*>& reps, const std::string& key) {
+    std::map<std::string, std::vector<double>> out;
+    for (Variant* v : reps) {
+      load_samples(*v);
+      for (const auto& g : runner::group_by_task(v->records)) {
+        if (g.key != key) continue;
+        for (const auto* r : g.records)
+          if (r->score) out[r->id].push_back(*r->score);
+      }
+    }
+    return out;
+  };
+  json js = json::object();
+  Table spread{{"group", "task", "replicates", "mean score", "SD over replicates", "min", "max", "replicate scores"}, {}};
+  std::set<std::string> keys;
+  for (const std::string& name : order) {
+    const auto& reps = groups[name];
+    std::map<std::string, std::vector<double>> scores;
+    std::map<std::string, std::string> metric_of;
+    std::vector<std::string> key_order;
+    for (Variant* v : reps)
+      for (const json& t : v->v["tasks"]) {
+        const std::string key = t["key"].get<std::string>();
+        if (!scores.count(key)) key_order.push_back(key);
+        metric_of[key] = t["metric"].get<std::string>();
+        if (auto x = num(t["score"])) scores[key].push_back(*x);
+      }
+    for (const std::string& key : key_order) {
+      const std::vector<double>& x = scores[key];
+      const std::string& metric = metric_of[key];
+      keys.insert(key);
+      std::vector<std::string> each;
+      for (double v : x) each.push_back(show_score(v, metric));
+      const double sd = x.size() > 1 ? eval::sample_std(x) : NAN;
+      spread.rows.push_back({name, key, std::to_string(x.size()), show_score(x.empty() ? std::nullopt : std::optional<double>(eval::mean(x)), metric),
+                             std::isfinite(sd) ? show_stderr(json(sd), metric) : "n/a",
+                             x.empty() ? "n/a" : show_score(*std::min_element(x.begin(), x.end()), metric),
+                             x.empty() ? "n/a" : show_score(*std::max_element(x.begin(), x.end()), metric), fmt::format("{}", fmt::join(each, ", "))});
+      js[name]["tasks"][key] = {{"replicates", x.size()}, {"scores", x}, {"mean", x.empty() ? json(nullptr) : json(eval::mean(x))},
+                                {"sd", std::isfinite(sd) ? json(sd) : json(nullptr)}};
+    }
+    json names = json::array();
+    for (Variant* v : reps) names.push_back(v->name);
+    js[name]["variants"] = names;
+  }
+  doc.table(spread);
+  const json& base_group = variants[base_idx].v.value("group", json(nullptr));
+  if (!base_group.is_string()) {
+    doc.p("The baseline " + variants[base_idx].name + " belongs to no group: no pooled differences.");
+    summary["replicates"] = js;
+    return;
+  }
+  const std::string base_name = base_group.get<std::string>();
+  Table pt{{"group", "task", "items", "replicates", "group mean", "baseline group mean", "difference", "95% CI", "p-value"}, {}};
+  for (const std::string& name : order) {
+    if (name == base_name) continue;
+    for (const std::string& key : keys) {
+      const json* metric_task = nullptr;
+      for (const json& t : groups[name].front()->v["tasks"])
+        if (t["key"] == key) metric_task = &t;
+      if (!metric_task) continue;
+      const std::string metric = (*metric_task)["metric"].get<std::string>();
+      if (eval::metric_info(metric).corpus) continue;
+      auto a = item_scores(groups[name], key), b = item_scores(groups[base_name], key);
+      std::vector<double> xa, xb;
+      for (const auto& [id, sa] : a) {
+        auto it = b.find(id);
+        if (it == b.end() || sa.size() != groups[name].size() || it->second.size() != groups[base_name].size()) continue;
+        xa.push_back(eval::mean(sa));
+        xb.push_back(eval::mean(it->second));
+      }
+      if (xa.size() < 2) continue;
+      eval::PairedTest t = eval::paired_t_test(xa, xb);
+      pt.rows.push_back({name, key, std::to_string(t.n), fmt::format("{} vs {}", groups[name].size(), groups[base_name].size()),
+                         show_score(eval::mean(xa), metric), show_score(eval::mean(xb), metric), show_diff(t.mean_diff, metric),
+                         fmt::format("[{}, {}]", show_diff(t.ci95.lo, metric), show_diff(t.ci95.hi, metric)), show_p(t.p_value)});
+      js[name]["paired"][key] = {{"baseline_group", base_name}, {"items", t.n}, {"mean_diff", t.mean_diff},
+                                 {"ci95", {t.ci95.lo, t.ci95.hi}}, {"p_value", t.p_value}, {"metric", metric}};
+    }
+  }
+  doc.p("Pooled over replicates against the baseline's group " + base_name +
+        ": per item the mean score over each group's replicates, then a paired t-test over the items scored in every "
+        "replicate of both groups (items are the clusters).");
+  doc.table(pt);
+  summary["replicates"] = js;
 }
 
 const char* kCss = R"(
@@ -700,6 +819,7 @@ Report build_report(const ReportOptions& o) {
   }
   for (auto& n : notes) doc.p("Note: " + n);
   summary["paired"] = paired;
+  replicate_section(doc, variants, base_idx, summary);
 
   // --- charts --------------------------------------------------------------------------------
   doc.h2("Charts");

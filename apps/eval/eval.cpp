@@ -76,6 +76,9 @@ Command eval_cmd("eval", "Evaluate a model variant on a manifest (resumable, sha
   sub.add_option("--batch", o.batch, "Samples per generate() call (same task, left-padded)")->capture_default_str();
   sub.add_option("--shard", f->shard, "Shard i/N of the samples, by id hash (datasets/manifest/shard.h)")->capture_default_str();
   sub.add_option("--variant", o.variant, "Variant name in results and reports (default: the model name)");
+  sub.add_option("--group", o.group,
+                 "Replicate group (e.g. one projector design trained with several seeds): g4u report pools the "
+                 "variants of a group");
   sub.add_option("--max-new-tokens", o.max_new_tokens, "Cap on new tokens for every task (0: each task's own)")
       ->capture_default_str();
   sub.add_option("--budget", o.budget, "Soft tokens per image (0: the model default)")->capture_default_str();

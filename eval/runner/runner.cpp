@@ -495,6 +495,7 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
   in.config = config;
   in.environment = environment_block({{"model_init", o.seed}, {"sampling", nullptr}, {"bootstrap", o.scoring.bootstrap_seed}});
   in.variant = {{"name", variant},
+                {"group", o.group.empty() ? json(nullptr) : json(o.group)},
                 {"model", lm.source},
                 {"random_weights", lm.random_weights},
                 {"dtype", o.dtype},

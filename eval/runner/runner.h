@@ -32,6 +32,9 @@ struct EvalOptions {
   uint64_t seed = 0;  // random weights of a preset
   int threads = 0;
   std::string variant;  // name in results and reports; default: model (+ ":" dtype when not fp32)
+  // Replicates of one design (e.g. the same projector trained with three seeds) share a group: the
+  // report pools them (mean and spread over replicates, item-level paired differences). Empty: none.
+  std::string group;
   // Data.
   std::string data;                // manifest.jsonl
   std::vector<std::string> tasks;  // empty: every task of the manifest

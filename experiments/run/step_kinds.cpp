@@ -589,6 +589,7 @@ PreparedStep prepare_eval(const StepContext& ctx) {
       json_field("", "model", &O::model, "model source", {}, /*required=*/true),
       json_field("", "data", &O::data, "manifest.jsonl", {}, /*required=*/true),
       json_field("", "variant", &O::variant, "name in results and reports (default: the step's name)"),
+      json_field("", "group", &O::group, "replicate group pooled by the report (e.g. a design over seeds)"),
       json_field("", "dtype", &O::dtype, "execution dtype", kDtypes),
       json_field("", "seed", &O::seed, "random weights of a preset"),
       json_field("", "threads", &O::threads, "compute threads (0: default)", Limits::at_least(0)),

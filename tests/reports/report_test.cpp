@@ -317,3 +317,33 @@ TEST_CASE("scatter charts: labels never overlap, the legend fits, log10 axes", "
   // Every point keeps its tooltip.
   for (int i = 0; i < 24; ++i) CHECK_THAT(svg, Contains(": variant-" + std::to_string(i) + " ("));
 }
+
+TEST_CASE("g4u report: replicates pooled by group, item-level paired differences against the baseline's group", "[unit]") {
+  ScratchDir d;
+  // Six items answered "a". Group base: both replicates right on all; group alt: replicate 1 wrong
+  // on items 0-3, replicate 2 on items 0-1.
+  auto replicate = [&](const std::string& name, const std::string& group, int wrong) {
+    std::vector<g4u::runner::SampleRecord> rs;
+    for (int i = 0; i < 6; ++i) rs.push_back(g4u::test::record("i" + std::to_string(i), "t", "exact-match", i < wrong ? "b" : "a", {"a"}));
+    write_scored(d / name, rs, {{"name", name}, {"group", group}});
+    return d / name + "/results.json";
+  };
+  ReportOptions o;
+  o.results = {replicate("base-s0", "base", 0), replicate("base-s1", "base", 0), replicate("alt-s0", "alt", 4),
+               replicate("alt-s1", "alt", 2)};
+  o.out = d / "report";
+  Report r = build_report(o);
+  // alt: 33.3 % and 66.7 %: mean 50.0 %, SD sqrt(2 x (1/6)^2 / 1) = 23.6 pp.
+  CHECK_THAT(r.markdown, Contains("## Replicates pooled by group") &&
+                             Contains("| alt | t | 2 | 50.0% | 23.6 pp | 33.3% | 66.7% | 33.3%, 66.7% |"));
+  // Item means of alt: 0, 0, .5, .5, 1, 1 against 1 each: differences -1, -1, -.5, -.5, 0, 0; mean -0.5,
+  // SD sqrt(1 / 5) = 0.447, SE 0.183, t = -2.74 on 5 df, p = 0.041; CI -0.5 +- 2.571 x 0.1826 = [-0.969, -0.031].
+  CHECK_THAT(r.markdown, Contains("| alt | t | 6 | 2 vs 2 | 50.0% | 100.0% | -50.0 pp | [-96.9 pp, -3.1 pp] | 0.0409 |"));
+  CHECK_THAT(r.markdown, Contains("Pooled over replicates, alt vs base on t: -50.0 pp (95% CI [-96.9 pp, -3.1 pp], p 0.0409), significant."));
+  CHECK(r.summary["replicates"]["alt"]["paired"]["t"]["items"] == 6);
+  // A group that is not a string is refused, naming the file.
+  json bad = json::parse(read_file(d / "alt-s1/results.json"));
+  bad["variants"][0]["group"] = 3;
+  write_file(d / "alt-s1/results.json", bad.dump());
+  CHECK_THROWS_WITH(build_report(o), Contains("alt-s1/results.json") && Contains("'group'"));
+}
