@@ -42,11 +42,12 @@ namespace {
 
 // ---- estimates (experiments/README.md, "Estimates") -------------------------------------------
 // Effective throughput, and the tokens of one multimodal training or evaluation sequence (chat
-// prompt + soft tokens of the media + answer). The throughput is what the main job's train and eval
-// steps achieved under these counts on the 2-core development machine (busy with other builds:
-// 6 x 6.7M params x 614k tokens in 27.5 min, 2 x 6.7M x 28.8k in 20 s). Rough by design: the plan
-// shows orders of magnitude, not promises.
-constexpr double kFlopsPerSecond = 1.5e10;
+// prompt + soft tokens of the media + answer). The throughput is what the main job's training
+// achieved under these counts with the release build on the 2-core development machine, 1 thread,
+// while another job ran beside it (6 x 6.7M params x 768k tokens in 451 s: 68 GFLOP/s), rounded
+// down for evaluation, whose generation loop is overhead-bound. Rough by design: the plan shows
+// orders of magnitude, not promises (the ci build at -O1 runs about 4x slower).
+constexpr double kFlopsPerSecond = 5e10;
 constexpr double kTokensPerSequence = 96;
 constexpr double kRuntimeBytes = 300.0 * (1 << 20);  // LibTorch, the process, the data
 
@@ -258,10 +259,18 @@ PreparedStep prepare_import(const StepContext& ctx) {
 
 PreparedStep prepare_train(const StepContext& ctx) {
   Settings s(ctx);
-  const nlohmann::json& config_json = s.object.raw("config");
+  nlohmann::json config_json = s.object.raw("config");
   if (!config_json.is_object()) throw_input("{}: expected a train config file name or object", s.object.field("config"));
+  std::string where = ctx.step.config_file.empty() ? s.object.field("config") : ctx.step.config_file;
+  // `patch`: a JSON merge patch on the config (one shared config, per step e.g. another seed or
+  // projector: the replicates of an ablation).
+  if (s.object.has("patch")) {
+    const nlohmann::json& patch = s.object.raw("patch");
+    if (!patch.is_object()) throw_input("{}: expected a JSON merge patch object", s.object.field("patch"));
+    config_json.merge_patch(patch);
+    where += " patched by " + s.object.field("patch");
+  }
   detail::reject_unread(s.object);
-  const std::string where = ctx.step.config_file.empty() ? s.object.field("config") : ctx.step.config_file;
   TrainConfig c = parse_train_config(config_json, where);
   for (const auto& suite : c.suites) datasets::suite_registry().find(suite.suite, where + ": data.suites");
   for (const auto& m : c.manifests) check_input_file(ctx, "config", m.path);

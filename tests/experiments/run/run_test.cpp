@@ -260,6 +260,12 @@ TEST_CASE("g4u run refuses bad experiment files with exit 2, naming the file and
   bad["steps"][10]["ppl"] = {"@eval-q4_0"};
   refused(bad.dump(), {"steps[10] (report).ppl", "not a reference to a ppl step"});
   bad = e;
+  bad["steps"][1]["patch"] = 3;
+  refused(bad.dump(), {"steps[1] (model).patch", "expected a JSON merge patch object"});
+  bad = e;
+  bad["steps"][1]["patch"] = {{"config_overrides", {{"audio_config", {{"g4u_projector", "no-such-projector"}}}}}};
+  refused(bad.dump(), {"patched by", "steps[1] (model).patch", "no-such-projector"});
+  bad = e;
   bad["steps"][8]["batch"] = 2;
   refused(bad.dump(), {"steps[8] (eval-arith).batch", "batch must be 1"});
   bad = e;
