@@ -23,7 +23,7 @@ namespace {
 
 struct PplFlags {
   ModelFlags model;
-  std::string data, kl_base, quant, variant;
+  std::string data, kl_base, quant, variant, kl_base_dtype;
   int64_t ctx = 512, chunks = 0;
   bool json = false;
 };
@@ -36,6 +36,8 @@ Command ppl_cmd("ppl", "Perplexity (llama.cpp protocol) and KL divergence agains
   sub.add_option("--chunks", f->chunks, "Use at most this many chunks (0: all)")->capture_default_str();
   sub.add_option("--quant", f->quant, "Quantize --model in memory with this recipe first");
   sub.add_option("--kl-base", f->kl_base, "Base model (preset or dir) for the KL-divergence statistics");
+  sub.add_option("--kl-base-dtype", f->kl_base_dtype,
+                 "Execution dtype of the KL base (default: --dtype; e.g. fp32 to measure a bf16 run against full precision)");
   sub.add_option("--variant", f->variant, "Name of the measured variant, for `g4u report --ppl` (written as \"variant\")");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
@@ -47,16 +49,26 @@ Command ppl_cmd("ppl", "Perplexity (llama.cpp protocol) and KL divergence agains
     run.quant = f->quant;
     run.packed_head = !f->model.dense_head;
     run.kl_base = f->kl_base;
-    // The base is loaded with the same flags as the model.
+    // The base is loaded with the same flags as the model, but for --kl-base-dtype.
     const ModelFlags flags = f->model;
     auto load = [flags](const std::string& source) {
       ModelFlags mf = flags;
       mf.model = source;
       return load_from_flags(mf);
     };
+    ModelFlags base_flags = flags;
+    if (!f->kl_base_dtype.empty()) {
+      parse_dtype_flag(f->kl_base_dtype);
+      base_flags.dtype = f->kl_base_dtype;
+    }
+    auto load_base = [base_flags](const std::string& source) {
+      ModelFlags mf = base_flags;
+      mf.model = source;
+      return load_from_flags(mf);
+    };
     const bool json = f->json;
     nlohmann::json j = quant::measure_perplexity(
-        run, load, [json](int64_t c, double ppl) { if (!json) fmt::print(stderr, "[{}]{:.4f} ", c + 1, ppl); });
+        run, load, [json](int64_t c, double ppl) { if (!json) fmt::print(stderr, "[{}]{:.4f} ", c + 1, ppl); }, load_base);
     j["dtype"] = f->model.dtype;
     if (!f->variant.empty()) j["variant"] = f->variant;
     if (f->json) {

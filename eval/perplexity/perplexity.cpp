@@ -166,14 +166,14 @@ PerplexityStats run_perplexity(model::Gemma4Model& m, model::Gemma4Model* base,
 }
 
 nlohmann::json measure_perplexity(const PerplexityRun& run, const ModelSourceLoader& load,
-                                  const std::function<void(int64_t, double)>& progress) {
+                                  const std::function<void(int64_t, double)>& progress, const ModelSourceLoader& load_base) {
   if (run.chunks < 0) throw_input("chunks {}: must be >= 0", run.chunks);
   const std::string text = read_text_file(run.data);
   model::LoadedModel lm = load(run.model);
   if (!run.quant.empty()) quantize_in_memory(*lm.model, run.quant, 0, run.packed_head);
   std::unique_ptr<model::LoadedModel> base;
   if (!run.kl_base.empty()) {
-    base = std::make_unique<model::LoadedModel>(load(run.kl_base));
+    base = std::make_unique<model::LoadedModel>(load_base ? load_base(run.kl_base) : load(run.kl_base));
     if (base->model->config().text.vocab_size != lm.model->config().text.vocab_size)
       throw_input("KL base {}: vocabulary {} differs from the model's {}", run.kl_base,
                   base->model->config().text.vocab_size, lm.model->config().text.vocab_size);
@@ -186,6 +186,7 @@ nlohmann::json measure_perplexity(const PerplexityRun& run, const ModelSourceLoa
   j["model"] = lm.source;
   j["quant"] = run.quant.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.quant);
   j["kl_base"] = run.kl_base.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.kl_base);
+  if (base) j["kl_base_dtype"] = base->model->dtype() == torch::kBFloat16 ? "bf16" : "fp32";
   j["data"] = run.data;
   j["ctx"] = run.ctx;
   j["chunks"] = chunks.size();

@@ -78,8 +78,10 @@ struct PerplexityRun {
 };
 using ModelSourceLoader = std::function<model::LoadedModel(const std::string& source)>;
 // The summary (PerplexityStats::summary) plus model, quant, kl_base, data, ctx, chunks,
-// text_tokens and seconds. `progress` as in run_perplexity.
+// text_tokens and seconds. `progress` as in run_perplexity. The KL base is loaded with `load_base`
+// when given (e.g. fp32 while the model runs in bf16), else with `load`.
 nlohmann::json measure_perplexity(const PerplexityRun& run, const ModelSourceLoader& load,
-                                  const std::function<void(int64_t, double)>& progress = {});
+                                  const std::function<void(int64_t, double)>& progress = {},
+                                  const ModelSourceLoader& load_base = {});
 
 }  // namespace g4u::quant

@@ -701,6 +701,7 @@ struct PplStep {
   quant::PerplexityRun run;
   std::string variant;
   std::string dtype = "fp32";
+  std::string kl_base_dtype = "fp32";  // the reference distribution in full precision
   uint64_t seed = 0;
   int threads = 0;
 };
@@ -709,6 +710,7 @@ PreparedStep prepare_ppl(const StepContext& ctx) {
   static const std::vector<JsonField<PplStep>> fields = {
       json_field("", "variant", &PplStep::variant, "variant name for the report (default: the step's name)"),
       json_field("", "dtype", &PplStep::dtype, "execution dtype", kDtypes),
+      json_field("", "kl_base_dtype", &PplStep::kl_base_dtype, "execution dtype of the KL base", kDtypes),
       json_field("", "seed", &PplStep::seed, "random weights of a preset"),
       json_field("", "threads", &PplStep::threads, "compute threads (0: default)", Limits::at_least(0)),
   };
@@ -739,7 +741,10 @@ PreparedStep prepare_ppl(const StepContext& ctx) {
                 fmt::format("{} model(s) x 2 x {} params x {} tokens", passes, si(model.params), si(tokens))};
   p.run = [st, dir = ctx.dir]() {
     auto load = [&st](const std::string& source) { return quant::load_any_model(source, load_options(st.dtype, st.seed, st.threads)); };
-    nlohmann::json j = quant::measure_perplexity(st.run, load);
+    auto load_base = [&st](const std::string& source) {
+      return quant::load_any_model(source, load_options(st.kl_base_dtype, st.seed, st.threads));
+    };
+    nlohmann::json j = quant::measure_perplexity(st.run, load, {}, load_base);
     j["dtype"] = st.dtype;
     j["variant"] = st.variant;
     fs::create_directories(dir);

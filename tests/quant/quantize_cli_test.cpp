@@ -56,6 +56,18 @@ TEST_CASE("CLI: a tiny model quantized end to end still generates, and ppl/KL ru
   r = run_g4u("ppl --model " + d + " --data " + text + " --ctx 64 --kl-base " + d + " --json");
   REQUIRE(r.code == 0);
   CHECK(nlohmann::json::parse(r.out)["kld"]["mean"].get<double>() == 0.0);
+  // A bf16 run against the same weights: the base in bf16 too by default (KL 0), in fp32 with
+  // --kl-base-dtype (KL > 0: bf16's rounding is measured).
+  r = run_g4u("ppl --model " + d + " --dtype bf16 --data " + text + " --ctx 64 --kl-base " + d + " --json");
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["kld"]["mean"].get<double>() == 0.0);
+  CHECK(nlohmann::json::parse(r.out)["kl_base_dtype"] == "bf16");
+  r = run_g4u("ppl --model " + d + " --dtype bf16 --data " + text + " --ctx 64 --kl-base " + d + " --kl-base-dtype fp32 --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["kld"]["mean"].get<double>() > 0.0);
+  CHECK(nlohmann::json::parse(r.out)["kl_base_dtype"] == "fp32");
+  CHECK(run_g4u("ppl --model " + d + " --data " + text + " --ctx 64 --kl-base " + d + " --kl-base-dtype fp16").code == 2);
   // --quant in memory gives the same statistics as the quantized checkpoint (same policy, same bytes).
   r = run_g4u("ppl --model " + d + " --quant q4_k_m --data " + text + " --ctx 64 --kl-base " + d + " --json");
   INFO(r.err);
