@@ -92,28 +92,32 @@ torch::Tensor awq_search_clip(const torch::Tensor& x_in, const torch::Tensor& w,
   torch::NoGradGuard ng;
   const int64_t g = o.group_size, rows = w.size(0), cols = w.size(1), groups = cols / g;
   torch::Tensor x = sample_rows(x_in.reshape({-1, cols}).to(torch::kFloat32), o.clip_tokens);  // [T, K]
-  torch::Tensor xg = x.view({-1, 1, groups, g});                                           // [T, 1, G, g]
-  torch::Tensor wg = w.to(torch::kFloat32).view({1, rows, groups, g});                     // [1, N, G, g]
-  torch::Tensor org_max = std::get<0>(wg.abs().max(-1, true));                             // [1, N, G, 1]
+  const int64_t tokens = x.size(0);
+  // Each group's output is a [T, g] x [g, rows] product: one batched matmul over the groups (the
+  // reference's broadcast multiply-and-sum would hold g times more values).
+  torch::Tensor xg = x.view({tokens, groups, g}).permute({1, 0, 2}).contiguous();  // [G, T, g]
+  auto group_outputs = [&](const torch::Tensor& wc) { return torch::bmm(xg, wc.permute({1, 2, 0})); };  // -> [G, T, nr]
+  torch::Tensor wf = w.to(torch::kFloat32).view({rows, groups, g});  // [N, G, g]
+  torch::Tensor org_max = std::get<0>(wf.abs().max(-1, true));      // [N, G, 1]
   torch::Tensor best_max = org_max.clone();
   torch::Tensor min_err = torch::full({rows, groups}, std::numeric_limits<float>::infinity());
-  // Row chunks keep the [T, N, G] products small.
-  const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, x.size(0) * groups));
+  // Row chunks keep the [G, T, nr] products small.
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, tokens * groups));
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t nr = std::min(chunk, rows - r0);
-    torch::Tensor w_c = wg.narrow(1, r0, nr);
-    torch::Tensor org_out = (xg * w_c).sum(-1);  // [T, nr, G]
-    torch::Tensor om = org_max.narrow(1, r0, nr);
+    torch::Tensor w_c = wf.narrow(0, r0, nr);  // [nr, G, g]
+    torch::Tensor org_out = group_outputs(w_c);
+    torch::Tensor om = org_max.narrow(0, r0, nr);
     for (int i = 0; i < o.clip_steps; ++i) {
       torch::Tensor max_val = om * (1 - static_cast<double>(i) / 20);
       torch::Tensor cw = torch::clamp(w_c, -max_val, max_val);
-      torch::Tensor q = awq_fake_quant(cw.reshape({nr, cols}), g).view({1, nr, groups, g});
-      torch::Tensor err = ((xg * q).sum(-1) - org_out).pow(2).mean(0);  // [nr, G]
+      torch::Tensor q = awq_fake_quant(cw.reshape({nr, cols}), g).view({nr, groups, g});
+      torch::Tensor err = (group_outputs(q) - org_out).pow(2).mean(1).t();  // [nr, G]
       torch::Tensor me = min_err.narrow(0, r0, nr);
       torch::Tensor better = err < me;
       me.copy_(torch::where(better, err, me));
-      torch::Tensor bm = best_max.narrow(1, r0, nr);
-      bm.copy_(torch::where(better.view({1, nr, groups, 1}), max_val, bm));
+      torch::Tensor bm = best_max.narrow(0, r0, nr);
+      bm.copy_(torch::where(better.unsqueeze(-1), max_val, bm));
     }
   }
   return best_max.view({rows, groups});

@@ -146,6 +146,44 @@ TEST_CASE("AWQ scale search never loses to no scaling, and its quantizer matches
   CHECK(torch::allclose(dequantize_tensor(p), awq_fake_quant(w, 32), 1e-3, 2e-3));
 }
 
+TEST_CASE("AWQ clip search: the clamp each (row, group) gets is the direct search's", "[unit]") {
+  // The direct search, in double, one (row, group) at a time: for i = 0..steps-1 clamp the group's
+  // weights to max|w| * (1 - i/20), fake-quantize, and keep the clamp whose outputs over the sampled
+  // tokens have the least mean squared error (the first one on ties).
+  const int64_t K = 64, N = 6, g = 32, T = 40;
+  torch::manual_seed(5);
+  torch::Tensor x = torch::randn({T, K});
+  torch::Tensor w = 0.05 * torch::randn({N, K});
+  w[2][7] = 0.6;  // an outlier: clipping its group pays
+  AwqOptions o;
+  o.group_size = g;
+  o.clip_tokens = T;
+  torch::Tensor got = awq_search_clip(x, w, o);
+  REQUIRE(got.sizes() == torch::IntArrayRef({N, K / g}));
+  torch::Tensor xd = x.to(torch::kFloat64);
+  int shrunk = 0;
+  for (int64_t r = 0; r < N; ++r)
+    for (int64_t grp = 0; grp < K / g; ++grp) {
+      torch::Tensor wg = w[r].narrow(0, grp * g, g);
+      torch::Tensor xs = xd.narrow(1, grp * g, g);
+      const double org_max = wg.abs().max().item<double>();
+      torch::Tensor ref = xs.matmul(wg.to(torch::kFloat64));
+      double best = std::numeric_limits<double>::infinity(), best_max = org_max;
+      for (int i = 0; i < o.clip_steps; ++i) {
+        const double m = org_max * (1 - i / 20.0);
+        torch::Tensor q = awq_fake_quant(torch::clamp(wg, -m, m).view({1, g}), g).view({g}).to(torch::kFloat64);
+        const double err = (xs.matmul(q) - ref).pow(2).mean().item<double>();
+        if (err < best * (1 - 1e-9)) {
+          best = err;
+          best_max = m;
+        }
+      }
+      CHECK(got[r][grp].item<double>() == Approx(best_max).epsilon(1e-6));
+      shrunk += best_max < org_max;
+    }
+  CHECK(shrunk > 0);  // the search does clip somewhere, so the check above is not only the identity
+}
+
 TEST_CASE("Calibrated quantize: imatrix, GPTQ and AWQ checkpoints load and generate", "[integration]") {
   ScratchDir dir("e2e");
   model::write_random_checkpoint(*model::model_preset("tiny"), dir / "dense", 3);
