@@ -257,6 +257,20 @@ MtpDrafter::MtpDrafter(std::shared_ptr<MtpModel> model, Gemma4Model& target, std
   check_head_fits(model_->config().hidden_size, model_->config().vocab_size, target.config().text, name_);
 }
 
+std::vector<LinearSlot> MtpDrafter::linear_slots() {
+  auto& attn = *model_->body->block->self_attn;
+  auto& mlp = *model_->body->block->mlp;
+  const std::string p = "mtp.block.";
+  std::vector<LinearSlot> out = {{p + "self_attn.q_proj.weight", &attn, "q_proj", &attn.q_proj},
+                                 {p + "self_attn.k_proj.weight", &attn, "k_proj", &attn.k_proj}};
+  if (attn.v_proj) out.push_back({p + "self_attn.v_proj.weight", &attn, "v_proj", &attn.v_proj});
+  out.push_back({p + "self_attn.o_proj.weight", &attn, "o_proj", &attn.o_proj});
+  out.push_back({p + "mlp.gate_proj.weight", &mlp, "gate_proj", &mlp.gate_proj});
+  out.push_back({p + "mlp.up_proj.weight", &mlp, "up_proj", &mlp.up_proj});
+  out.push_back({p + "mlp.down_proj.weight", &mlp, "down_proj", &mlp.down_proj});
+  return out;
+}
+
 json MtpDrafter::config_json() const { return mtp_config_to_json(model_->config()); }
 
 void MtpDrafter::reset() {

@@ -107,6 +107,8 @@ class MtpDrafter : public Drafter {
   std::vector<TensorSpec> tensor_specs() const override { return mtp_tensor_specs(model_->config()); }
   nlohmann::json config_json() const override;
   std::string name() const override { return name_; }
+  // The block's attention and MLP projections (eh_proj, which reads [e; h], stays dense).
+  std::vector<LinearSlot> linear_slots() override;
 
   // Slots of the block cache computed from accepted (token, target hidden) inputs.
   int64_t valid_slots() const { return valid_; }

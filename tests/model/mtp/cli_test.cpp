@@ -51,6 +51,10 @@ TEST_CASE("--draft-quant: a 4-bit drafter still gives the plain greedy output; b
   auto unknown = run_g4u("generate --model tiny --draft tiny-assistant --draft-quant q3_x --prompt hi -n 4");
   CHECK(unknown.code == 2);
   CHECK(unknown.err.find("q3_x") != std::string::npos);
+  // The MTP module's block quantizes too (its eh_proj stays dense); Medusa's heads do not.
+  json mtp = run_g4u_json("generate --model tiny --draft tiny-mtp --draft-quant q4_0 --k 3 --prompt 'hello there' -n 16 --json");
+  CHECK(mtp["draft_quant"] == "q4_0");
+  CHECK(mtp["matches_plain"] == true);
   auto medusa = run_g4u("generate --model tiny --draft tiny-medusa --draft-quant q4_0 --prompt hi -n 4");
   CHECK(medusa.code == 2);
   CHECK(medusa.err.find("no quantizable projections") != std::string::npos);
