@@ -378,7 +378,9 @@ void findings_section(Doc& doc, const std::vector<Variant>& variants, size_t bas
                                   "uncorrected for the {} comparisons): {}.",
                                   significant.size(), comparisons, base.name, comparisons, fmt::join(significant, "; ")));
     }
-    if (largest) {
+    if (largest && *num((*largest)["mean_diff"]) == 0) {
+      lines.push_back(fmt::format("No variant's score differs from {}'s on any task (every paired difference is 0).", base.name));
+    } else if (largest) {
       const std::string metric = largest->value("metric", std::string("exact-match"));
       lines.push_back(fmt::format("Largest difference from {}: {} on {}, {} (p {}).", base.name,
                                   (*largest)["variant"].get<std::string>(), (*largest)["task"].get<std::string>(),

@@ -16,6 +16,7 @@
 #include "eval/runner/module_tensors.h"
 #include "eval/results/sample_log.h"
 #include "eval/results/speculative.h"
+#include "model/io/tensor_specs.h"
 #include "model/mtp/drafter.h"
 #include "model/mtp/speculative.h"
 
@@ -503,7 +504,8 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
                 {"projector", lm.model->config().vision ? json(lm.model->config().vision->projector) : json(nullptr)},
                 {"drafter", drafter ? json({{"draft", o.draft.draft},
                                             {"kind", drafter->kind()},
-                                            {"params", drafter->parameter_count()},
+                                            // Its weights before any --draft-quant (the packed ones are no parameters).
+                                            {"params", model::count_params(drafter->tensor_specs())["total"]},
                                             {"draft_quant", o.draft.draft_quant.empty() ? json(nullptr) : json(o.draft.draft_quant)},
                                             {"k", o.draft.k},
                                             {"k_schedule", o.draft.schedule}})
