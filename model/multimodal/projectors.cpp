@@ -31,6 +31,18 @@ torch::nn::LayerNorm layer_norm(const VisionConfig& v, int64_t dim) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(v.layer_norm_eps));
 }
 
+// LayerNorm computed in fp32 and rounded to the input's dtype. LibTorch 1.13's CPU kernel loses
+// precision in bf16 when values vary little around a large mean — a patch of near-uniform
+// background (13 % relative error at spread / mean = 0.02) — which PyTorch's float-accumulating
+// kernel does not; in bf16 the main job's model then answered count-shapes items in
+// chart-highest's format. In fp32 this is the same operation.
+torch::Tensor layer_norm_f32(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
+  if (x.scalar_type() == torch::kFloat32) return ln->forward(x);
+  return torch::layer_norm(x.to(torch::kFloat32), ln->options.normalized_shape(), ln->weight.to(torch::kFloat32),
+                           ln->bias.to(torch::kFloat32), ln->options.eps())
+      .to(x.scalar_type());
+}
+
 // The conv stem: Conv 3->32 (k4 s4) -> GELU -> Conv 32->64 (k2 s2) -> GELU over each model patch.
 int64_t conv_stem_width(const VisionConfig& v) {
   const int64_t g = v.model_patch_size() / 8;
@@ -118,9 +130,9 @@ VisionProjector gemma4_vision() {
   };
   p.stem = [](VisionEmbedder& e, const torch::Tensor& pixels) {
     torch::Tensor z = pixels.to(e.patch_dense->weight.scalar_type());
-    return e.patch_ln2->forward(e.patch_dense->forward(e.patch_ln1->forward(z)));
+    return layer_norm_f32(e.patch_ln2, e.patch_dense->forward(layer_norm_f32(e.patch_ln1, z)));
   };
-  p.finish = [](VisionEmbedder& e, const torch::Tensor& z) { return e.pos_norm->forward(z); };
+  p.finish = [](VisionEmbedder& e, const torch::Tensor& z) { return layer_norm_f32(e.pos_norm, z); };
   return p;
 }
 

@@ -63,6 +63,30 @@ TEST_CASE("gemma4 vision embedder matches the formulas of §3.3", "[unit][embedd
   CHECK(got.sizes() == torch::IntArrayRef({1, 3, 3}));
 }
 
+TEST_CASE("gemma4 vision embedder in bf16: its LayerNorms hold on near-uniform patches", "[unit][embedders]") {
+  // Patches of an almost uniform background: pixels 0.5 +- 0.01. The bf16 embedder must stay within
+  // bf16 rounding of the fp32 one run on the same (bf16-rounded) pixels; LibTorch 1.13's bf16 CPU
+  // LayerNorm was 13 % off on such rows, the whole embedder about 45 % on a count-shapes image.
+  VisionConfig v;
+  v.patch_size = 8;
+  v.pooling_kernel_size = 1;  // P = 192, as the small preset's patches
+  v.mm_embed_dim = 64;
+  v.mm_posemb_size = 8;
+  v.output_proj_dims = 64;
+  VisionEmbedder emb(v, 64);
+  torch::manual_seed(4);
+  torch::NoGradGuard ng;
+  for (auto& p : emb.named_parameters()) p.value().copy_(0.1 * torch::randn(p.value().sizes()) + (p.key().find("ln") != std::string::npos || p.key().find("norm") != std::string::npos ? 1.0 : 0.0));
+  torch::Tensor pixels = (0.5 + 0.01 * torch::randn({1, 16, 192})).to(torch::kBFloat16).to(torch::kFloat32);
+  torch::Tensor pos = torch::stack({torch::arange(16) % 4, torch::arange(16) / 4}, -1).unsqueeze(0).to(torch::kInt64);
+  torch::Tensor want = emb.forward(pixels, pos);
+  emb.to(torch::kBFloat16);
+  torch::Tensor got = emb.forward(pixels.to(torch::kBFloat16), pos).to(torch::kFloat32);
+  const double rel = ((got - want).norm() / want.norm()).item<double>();
+  INFO("relative difference " << rel);
+  CHECK(rel < 0.02);
+}
+
 TEST_CASE("the embedder's width (output_proj_dims) may differ from the text width", "[unit][embedders]") {
   // config.json as a release writes it: text 64 wide, vision embedder 32 wide, audio frames 40 wide.
   nlohmann::json j = model_config_to_json(*model_preset("tiny"));
