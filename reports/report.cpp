@@ -245,6 +245,8 @@ std::map<std::string, Measure> read_measures(const std::vector<std::string>& fil
   return out;
 }
 
+json or_null(std::optional<double> v) { return v ? json(*v) : json(nullptr); }
+
 std::string value_pm(const json& j, const char* value, const char* unc, const char* f) {
   auto v = at(j, {value});
   if (!v) return "n/a";
@@ -284,15 +286,15 @@ void measures_section(Doc& doc, json& summary, const std::vector<Variant>& varia
     json m = json::object();
     if (pi != ppl.end()) {
       m["ppl_file"] = pi->second.file;
-      m["ppl"] = at(p, {"ppl", "value"}) ? json(*at(p, {"ppl", "value"})) : json(nullptr);
-      m["kld_mean"] = at(p, {"kld", "mean"}) ? json(*at(p, {"kld", "mean"})) : json(nullptr);
-      m["same_top"] = same_top ? json(*same_top) : json(nullptr);
+      m["ppl"] = or_null(at(p, {"ppl", "value"}));
+      m["kld_mean"] = or_null(at(p, {"kld", "mean"}));
+      m["same_top"] = or_null(same_top);
     }
     if (bi != bench.end()) {
       m["bench_file"] = bi->second.file;
-      m["prefill_tokens_per_s"] = at(b, {"prefill", "tokens_per_s"}) ? json(*at(b, {"prefill", "tokens_per_s"})) : json(nullptr);
-      m["decode_tokens_per_s"] = at(b, {"decode", "tokens_per_s"}) ? json(*at(b, {"decode", "tokens_per_s"})) : json(nullptr);
-      m["peak_rss_bytes"] = at(b, {"peak_rss_bytes"}) ? json(*at(b, {"peak_rss_bytes"})) : json(nullptr);
+      m["prefill_tokens_per_s"] = or_null(at(b, {"prefill", "tokens_per_s"}));
+      m["decode_tokens_per_s"] = or_null(at(b, {"decode", "tokens_per_s"}));
+      m["peak_rss_bytes"] = or_null(at(b, {"peak_rss_bytes"}));
     }
     measures[v.name] = m;
   }

@@ -5,7 +5,12 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 
 namespace g4u::runner {
 
@@ -53,32 +58,37 @@ SpeculativeSample speculative_sample_from_json(const json& j, const std::string&
   return s;
 }
 
-std::map<std::string, SpeculativeSample> read_speculative_log(const std::string& path) {
+std::map<std::string, SpeculativeSample> read_speculative_log(const std::string& path, bool repair) {
   std::map<std::string, SpeculativeSample> out;
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return out;
-  std::vector<std::string> lines;
-  for (std::string line; getline_bounded(in, line, kMaxJsonLineBytes, path);) lines.push_back(line);
-  const bool ends_with_newline = [&] {
-    std::ifstream f(path, std::ios::binary | std::ios::ate);
-    const auto size = f.tellg();
-    if (size <= 0) return true;
-    f.seekg(-1, std::ios::end);
-    return f.get() == '\n';
-  }();
-  for (size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    const std::string where = fmt::format("{}:{}", path, i + 1);
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t pos = 0, valid = 0;
+  for (size_t lineno = 1; pos < data.size(); ++lineno) {
+    const size_t nl = data.find('\n', pos);
+    if (nl == std::string::npos) break;  // torn by an interruption: that sample is redone
+    const std::string line = data.substr(pos, nl - pos);
+    const bool last = nl + 1 >= data.size();
+    pos = nl + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      valid = pos;
+      continue;
+    }
+    const std::string where = fmt::format("{}:{}", path, lineno);
     json j;
     try {
-      j = parse_json_object_line(lines[i], where);
+      j = parse_json_object_line(line, where);
     } catch (const InputError&) {
-      if (i + 1 == lines.size() && !ends_with_newline) break;  // torn by an interruption: that sample is redone
+      if (last) break;  // garbage in the last line (e.g. zero-filled after a power cut): torn too
       throw;
     }
     SpeculativeSample s = speculative_sample_from_json(j, where);
     out[s.id] = std::move(s);
+    valid = pos;
   }
+  // Lines appended after a torn tail would otherwise join it into one unreadable line.
+  if (repair && valid < data.size() && ::truncate(path.c_str(), static_cast<off_t>(valid)) != 0)
+    throw_input("{}: cannot cut the torn last line: {}", path, std::strerror(errno));
   return out;
 }
 

@@ -35,10 +35,11 @@ nlohmann::json speculative_sample_to_json(const SpeculativeSample& s);
 // InputError naming `where` for a line that is not a speculative sample.
 SpeculativeSample speculative_sample_from_json(const nlohmann::json& j, const std::string& where);
 
-// The samples of a log by id. A torn last line (an interrupted write) is ignored; a later line of
-// the same id replaces an earlier one (a sample redone after an interruption). A missing file is
-// an empty map; a bad line elsewhere is an InputError naming the file and line.
-std::map<std::string, SpeculativeSample> read_speculative_log(const std::string& path);
+// The samples of a log by id. A torn last line (an interrupted write) is ignored, and with `repair`
+// cut from the file so that the next append starts a line of its own; a later line of the same id
+// replaces an earlier one (a sample redone after an interruption). A missing file is an empty map;
+// a bad line elsewhere is an InputError naming the file and line.
+std::map<std::string, SpeculativeSample> read_speculative_log(const std::string& path, bool repair = false);
 
 // The "speculative" block over the samples `ids` (the variant's logged samples): checked,
 // not_checked (ids without a line: failed samples), mismatches, mismatched_ids (the first 20),

@@ -445,6 +445,7 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
   const std::string spec_log_path = (fs::path(o.out) / kSpeculativeLogFile).string();
   if (!o.draft.draft.empty()) {
     drafter = o.load_drafter(lm);
+    read_speculative_log(spec_log_path, /*repair=*/true);  // before appending after an interruption
     runner.set_drafter(drafter, spec_log_path);
   }
   // Samples wait per task until a batch is full; a deque of owned samples keeps pointers stable.

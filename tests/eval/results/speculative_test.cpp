@@ -81,6 +81,11 @@ TEST_CASE("speculative.jsonl: a torn last line is ignored, a redone sample's lat
   REQUIRE(m.size() == 1);
   CHECK(m.at("a").accepted == 2);
   CHECK(speculative_sample_to_json(m.at("a")) == json::parse(line_a2));
+  // Repair cuts the torn tail, so that a line appended next stands on its own.
+  read_speculative_log(path, /*repair=*/true);
+  CHECK(read_file(path) == line_a + "\n" + line_a2 + "\n");
+  write_file(path, line_a + "\n" + line_a2 + "\n" + line_a.substr(0, 20) + std::string("\0\0\n", 3));  // zero-filled last line
+  CHECK(read_speculative_log(path).size() == 1);
   write_file(path, line_a.substr(0, 20) + "\n" + line_a2 + "\n");
   CHECK_THROWS_WITH(read_speculative_log(path), Contains(path + ":1") && Contains("invalid JSON"));
   json bad = json::parse(line_a);
