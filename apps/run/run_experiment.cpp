@@ -32,6 +32,11 @@ Command run_cmd("run", "Run an experiment file: its steps in order, each skipped
   sub.add_option("--shards", f->options.shards, "Plan the evaluations split N ways (default: the file's estimate.shards, else 1)");
   sub.add_option("--gpu-bandwidth", f->options.gpu_bandwidth_tb_s, "GPU memory bandwidth of the plan, TB/s (default: H100 SXM, 3.35)");
   sub.add_option("--gpu-tflops", f->options.gpu_tflops, "GPU dense bf16 TFLOP/s of the plan (default: H100 SXM, 989)");
+  sub.add_option("--jobs", f->options.jobs,
+                 "Run up to N independent steps side by side, each in its own process (eval and bench steps run alone)");
+  sub.add_option("--threads", f->options.threads,
+                 "Compute threads of each step that sets none (default: every core; with --jobs N, cores / N beside "
+                 "other steps)");
   sub.add_flag("--json", f->json, "Print the plan and outcome as JSON on stdout");
   sub.add_flag("-q,--quiet", f->quiet, "No plan or progress on stderr");
   return [f]() -> int {

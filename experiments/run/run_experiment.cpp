@@ -3,6 +3,7 @@
 #include "base/error.h"
 #include "base/hash.h"
 #include "base/json_util.h"
+#include "experiments/run/parallel_steps.h"
 #include "experiments/run/step_kinds.h"
 #include "model/io/sysinfo.h"
 
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 namespace g4u::experiments {
@@ -107,6 +109,75 @@ std::string describe_benchmarks(const nlohmann::json& plan) {
   return out;
 }
 
+// The last lines of a child step's log, for the error that reports its failure.
+std::string log_tail(const std::string& file, size_t lines) {
+  std::ifstream in(file);
+  std::vector<std::string> all;
+  for (std::string line; std::getline(in, line);) all.push_back(line);
+  const size_t from = all.size() > lines ? all.size() - lines : 0;
+  std::string out;
+  for (size_t i = from; i < all.size(); ++i) out += "\n    " + all[i];
+  return out;
+}
+
+// Runs the steps the plan marks run/resume in child processes, `options.jobs` at a time
+// (parallel_steps.h); updates their status and seconds in the plan. InputError when a child
+// failed on bad input (exit 2), std::runtime_error when it failed otherwise.
+void run_steps_in_parallel(const Experiment& e, const ExperimentRunOptions& options, std::vector<StepSlot> slots,
+                           nlohmann::json& plan, const std::function<void(const std::string&)>& log) {
+  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  // What a serial run gives each step (LibTorch's default: the cores), shared out among the jobs.
+  const int cores = torch::get_num_threads();
+  const int shared_threads = options.threads > 0 ? options.threads : std::max(1, cores / options.jobs);
+  const int alone_threads = options.threads > 0 ? options.threads : cores;
+  const fs::path logs = fs::path(e.run_dir) / "logs";
+  fs::create_directories(logs);
+  auto child = [&](size_t i) {
+    ChildStep c{i, e.steps[i].name, {exe, "run", e.file, "--out", e.run_dir, "--only", e.steps[i].name, "--threads",
+                                     std::to_string(slots[i].alone ? alone_threads : shared_threads)},
+                (logs / (e.steps[i].name + ".log")).string()};
+    for (const auto& [name, value] : options.variables) {
+      c.argv.push_back("--set");
+      c.argv.push_back(name + "=" + value);
+    }
+    return c;
+  };
+  std::vector<std::string> failures;
+  bool stopped = false, all_input_errors = true;
+  auto on_start = [&](const ChildStep& c) {
+    log(fmt::format("[{}/{}] {} ({}) started -> {} (log: {})", c.index + 1, e.steps.size(), c.name, e.steps[c.index].kind,
+                    e.step_dir(c.name), c.log_file));
+  };
+  auto on_end = [&](const ChildStep& c, const ChildOutcome& outcome) {
+    nlohmann::json& s = plan["steps"][c.index];
+    if (outcome.exit_code == 0) {
+      const nlohmann::json marker = read_json_file((fs::path(e.step_dir(c.name)) / kStepCompleteFile).string());
+      s["status"] = "done";
+      s["seconds"] = marker["seconds"];
+      log(fmt::format("{}: done in {}", c.name, duration(marker["seconds"].get<double>())));
+    } else if (outcome.exit_code == 3 || outcome.exit_code == -SIGINT || outcome.exit_code == -SIGTERM) {
+      stopped = true;
+      log(fmt::format("{}: interrupted; run the same command again to resume (log: {})", c.name, c.log_file));
+    } else {
+      all_input_errors = all_input_errors && outcome.exit_code == 2;
+      failures.push_back(fmt::format("step '{}' failed ({}); the end of its log {}:{}", c.name,
+                                     outcome.exit_code > 0 ? fmt::format("exit code {}", outcome.exit_code)
+                                                           : fmt::format("signal {}", -outcome.exit_code),
+                                     c.log_file, log_tail(c.log_file, 5)));
+      log(failures.back());
+    }
+  };
+  const bool completed = run_children(slots, options.jobs, child, on_start, on_end);
+  if (!failures.empty()) {
+    std::string message = fmt::format("{}: {}", e.file, fmt::join(failures, "\n"));
+    message += "\n  steps that finished are kept; fix the cause and run the same command again";
+    // Exit code 2 is a child's InputError: bad input stays exit 2 through the parent.
+    if (all_input_errors) throw InputError(message);
+    throw std::runtime_error(message);
+  }
+  plan["interrupted"] = stopped || !completed;
+}
+
 }  // namespace
 
 nlohmann::json run_experiment(const ExperimentRunOptions& options) {
@@ -119,6 +190,8 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
   PlanSettings plan_settings = read_plan_settings(e.estimate, e.file + ": estimate");
   if (options.shards < 0) throw_input("--shards {}: must be >= 1", options.shards);
   if (options.gpu_bandwidth_tb_s < 0 || options.gpu_tflops < 0) throw_input("--gpu-bandwidth and --gpu-tflops must be > 0");
+  if (options.jobs < 1) throw_input("--jobs {}: must be >= 1", options.jobs);
+  if (options.threads < 0) throw_input("--threads {}: must be >= 1", options.threads);
   if (options.shards > 0) plan_settings.shards = options.shards;
   if (options.gpu_bandwidth_tb_s > 0) {
     plan_settings.gpu.memory_bandwidth = options.gpu_bandwidth_tb_s * 1e12;
@@ -179,7 +252,28 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
                     s["name"].get<std::string>(), need.get<std::string>());
     }
   }
-  plan["estimate"] = {{"seconds", total_seconds}, {"peak_bytes", peak_bytes}};
+  // With --jobs the steps that run side by side add up their memory and share the wall time.
+  std::vector<StepSlot> slots(e.steps.size());
+  std::vector<double> shared_bytes;
+  for (size_t i = 0; i < e.steps.size(); ++i) {
+    const nlohmann::json& s = plan["steps"][i];
+    for (const auto& need : e.steps[i].needs)
+      for (size_t j = 0; j < i; ++j)
+        if (e.steps[j].name == need) slots[i].needs.push_back(j);
+    slots[i].alone = step_kinds().find(e.steps[i].kind).runs_alone;
+    slots[i].seconds = s["estimate"]["seconds"].get<double>();
+    const bool runs = s["status"] == "run" || s["status"] == "resume";
+    slots[i].state = runs ? SlotState::pending : SlotState::done;
+    if (runs && !slots[i].alone) shared_bytes.push_back(s["estimate"]["bytes"].get<double>());
+  }
+  if (options.jobs > 1) {
+    total_seconds = scheduled_seconds(slots, options.jobs);
+    std::sort(shared_bytes.rbegin(), shared_bytes.rend());
+    double side_by_side = 0;
+    for (size_t i = 0; i < shared_bytes.size() && i < static_cast<size_t>(options.jobs); ++i) side_by_side += shared_bytes[i];
+    peak_bytes = std::max(peak_bytes, side_by_side);
+  }
+  plan["estimate"] = {{"seconds", total_seconds}, {"peak_bytes", peak_bytes}, {"jobs", options.jobs}};
   for (const auto& [message, steps] : warned)
     plan["warnings"].push_back(fmt::format("{}: {}", e.file, message) +
                                fmt::format(" (step{} {})", steps.size() == 1 ? "" : "s", fmt::join(steps, ", ")));
@@ -209,9 +303,13 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
 
   // Every step starts at the process's thread count: one step's setting (train's `threads`) must not
   // reach the next, or a step's numbers would depend on whether earlier steps ran in this process.
-  const int default_threads = torch::get_num_threads();
+  const int default_threads = options.threads > 0 ? options.threads : torch::get_num_threads();
   fs::create_directories(e.run_dir);
   write_file_atomic((fs::path(e.run_dir) / "experiment.json").string(), read_text_file(e.file));
+  if (options.jobs > 1) {
+    run_steps_in_parallel(e, options, slots, plan, log);
+    return plan;
+  }
   for (size_t i = 0; i < e.steps.size(); ++i) {
     nlohmann::json& s = plan["steps"][i];
     if (s["status"] != "run" && s["status"] != "resume") continue;
@@ -264,8 +362,10 @@ std::string describe_plan(const nlohmann::json& plan) {
                        megabytes(est["bytes"].get<double>()), needs.empty() ? "" : "needs " + needs + "; ",
                        est["basis"].get<std::string>());
   }
-  out += fmt::format("  to run: about {}, peak memory about {} (rough: experiments/README.md, \"Estimates\")",
-                     duration(plan["estimate"]["seconds"].get<double>()), megabytes(plan["estimate"]["peak_bytes"].get<double>()));
+  const int jobs = plan["estimate"].value("jobs", 1);
+  out += fmt::format("  to run: about {}, peak memory about {}{} (rough: experiments/README.md, \"Estimates\")",
+                     duration(plan["estimate"]["seconds"].get<double>()), megabytes(plan["estimate"]["peak_bytes"].get<double>()),
+                     jobs > 1 ? fmt::format(" ({} steps side by side; eval and bench steps alone)", jobs) : "");
   out += describe_benchmarks(plan);
   for (const auto& w : plan["warnings"]) out += "\n  warning: " + w.get<std::string>();
   return out;

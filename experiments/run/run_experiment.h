@@ -27,13 +27,16 @@ struct ExperimentRunOptions {
   int64_t shards = 0;             // --shards N of the per-benchmark plan (0: the file's estimate.shards, else 1)
   double gpu_bandwidth_tb_s = 0;  // --gpu-bandwidth: the plan's GPU memory bandwidth (0: the file's, else H100 SXM)
   double gpu_tflops = 0;          // --gpu-tflops: its dense bf16 TFLOP/s (0: the file's, else H100 SXM)
+  int jobs = 1;                   // --jobs: steps run side by side, each in a child process (parallel_steps.h)
+  int threads = 0;                // --threads: compute threads of each step that sets none (0: every core;
+                                  // with jobs > 1: the cores / jobs, except for steps that run alone)
   std::function<void(const std::string&)> log;  // the plan and progress lines; null: quiet
 };
 
 // The plan (and, unless dry_run, the outcome): {"experiment", "file", "run_dir", "variables",
 // "steps": [{"name", "kind", "dir", "needs", "status": done|run|resume|skip, "estimate": {"seconds",
 // "bytes", "basis", ["benchmark": the per-benchmark plan of an eval step]}, "seconds" (when run)}],
-// "estimate": {"seconds", "peak_bytes"}, "assumptions": {"shards", "gpu", ["cpu": measured rates]},
+// "estimate": {"seconds", "peak_bytes", "jobs"}, "assumptions": {"shards", "gpu", ["cpu": measured rates]},
 // "warnings", "interrupted"}. InputError (exit 2)
 // for anything wrong in the file, a step's settings or --only, before any step runs.
 nlohmann::json run_experiment(const ExperimentRunOptions& options);

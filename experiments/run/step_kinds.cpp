@@ -860,9 +860,10 @@ Registry<StepKind> build_step_kinds() {
   r.add({"train-drafter", "g4u train-drafter: a drafter distilled from a target -> <step>/", false, prepare_train_drafter});
   r.add({"quantize", "g4u quantize: a quantized checkpoint -> <step>/", false, prepare_quantize});
   r.add({"eval", "g4u eval: one variant on a manifest -> <step>/results.json + samples.jsonl", true, prepare_eval,
-         {"note", "published"}});
+         {"note", "published"}, true});
   r.add({"ppl", "g4u ppl: perplexity (and KL against a base) -> <step>/ppl.json", false, prepare_ppl});
-  r.add({"bench", "g4u bench: prefill and decode tokens/s, load time, peak RSS -> <step>/bench.json", false, prepare_bench});
+  r.add({"bench", "g4u bench: prefill and decode tokens/s, load time, peak RSS -> <step>/bench.json", false, prepare_bench,
+         {}, true});
   r.add({"report", "g4u report: eval steps' results (+ ppl, bench) -> <step>/report.md + report.html", false, prepare_report});
   return r;
 }

@@ -84,6 +84,9 @@ struct StepKind {
   // Keys that annotate rather than configure (eval: note, published): left out of the settings
   // hash, so that editing them does not redo a completed step.
   std::vector<std::string> annotations = {};
+  // Its results include wall-clock time or memory meters (eval, bench): `g4u run --jobs N` runs it
+  // with no other step beside it, so that a concurrent step does not slow what it measures.
+  bool runs_alone = false;
 };
 
 const Registry<StepKind>& step_kinds();

@@ -177,6 +177,36 @@ TEST_CASE("g4u run killed with SIGKILL in each step resumes to the results of an
   CHECK(outcome(run) == expected);
 }
 
+TEST_CASE("g4u run --jobs 2 gives the results of a serial run; SIGTERM stops it where a rerun resumes", "[integration]") {
+  ScratchDir d("run_jobs");
+  const std::string exp = write_experiment(d, tiny_experiment(corpus(d)));
+  run_json(exp + " --out " + (d / "serial") + " --threads 1");
+  const json expected = outcome(d / "serial");
+  json plan = run_json(exp + " --out " + (d / "parallel") + " --threads 1 --jobs 2");
+  for (const auto& [name, status] : statuses(plan)) CHECK(status == "done");
+  CHECK(plan["estimate"]["jobs"] == 2);
+  CHECK(outcome(d / "parallel") == expected);
+  // Each step ran in its own process, its output in logs/<step>.log.
+  CHECK_THAT(read_file(d / "parallel/logs/model.log"), Contains("[2/11] model (train)"));
+  CHECK(json::parse(read_file(d / "parallel/eval-fp32/" + g4u::experiments::kStepCompleteFile))["peak_rss_bytes"].get<int64_t>() > 0);
+
+  // SIGTERM to the parent (as a job scheduler sends it) reaches the running steps; the run stops
+  // with exit code 3, or 0 when it was already done, and the rerun ends where the serial run did.
+  const std::string run = d / "stopped";
+  const std::string script = std::string(G4U_BINARY) + " run " + exp + " --out " + run + " --threads 1 --jobs 2 -q & pid=$!; " +
+                             "for i in $(seq 1 400); do [ -e " + run + "/model ] && break; sleep 0.02; done; kill -TERM $pid; " +
+                             "wait $pid; echo $? > " + (d / "code");
+  REQUIRE(std::system(("bash -c '" + script + "'").c_str()) == 0);
+  const std::string code = read_file(d / "code");
+  CHECK((code == "3\n" || code == "0\n"));
+  run_json(exp + " --out " + run + " --threads 1 --jobs 2");
+  CHECK(outcome(run) == expected);
+
+  CliResult bad = run_g4u("run " + exp + " --out " + (d / "bad") + " --jobs 0");
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Contains("--jobs 0: must be >= 1"));
+}
+
 TEST_CASE("every experiment file shipped in experiments/ passes --dry-run", "[integration]") {
   ScratchDir d("run_dry");
   // Stand-ins for the variables that name what this machine does not hold: the 12B checkpoint (its
