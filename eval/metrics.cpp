@@ -795,11 +795,18 @@ json summarize(const Evaluation& e, const ScoreOptions& opt, bool per_item) {
     double se = clt_stderr(e.unit_scores);
     j["stderr"] = num_or_null(se);
     j["stderr_method"] = "clt";
-    if (std::isfinite(se)) {
+    // Right/wrong items: the Wilson interval (a normal one passes 100 % near perfect scores).
+    if (all_binary(e.unit_scores)) {
+      Interval ci = wilson_ci95(e.score, e.unit_scores.size());
+      j["ci95"] = {ci.lo, ci.hi};
+      j["ci95_method"] = "wilson";
+    } else if (std::isfinite(se)) {
       Interval ci = normal_ci95(e.score, se);
       j["ci95"] = {ci.lo, ci.hi};
+      j["ci95_method"] = "normal";
     } else {
       j["ci95"] = nullptr;
+      j["ci95_method"] = nullptr;
     }
     if (!e.unit_clusters.empty()) {
       j["stderr_clustered"] = num_or_null(clustered_stderr(e.unit_scores, e.unit_clusters));

@@ -58,6 +58,17 @@ double clustered_stderr(const std::vector<double>& scores, const std::vector<std
 
 Interval normal_ci95(double m, double se) { return {m - kZ975 * se, m + kZ975 * se}; }
 
+Interval wilson_ci95(double p, size_t n) {
+  const double z2 = kZ975 * kZ975, nn = static_cast<double>(n);
+  const double centre = (p + z2 / (2 * nn)) / (1 + z2 / nn);
+  const double half = kZ975 / (1 + z2 / nn) * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
+  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
+bool all_binary(const std::vector<double>& scores) {
+  return !scores.empty() && std::all_of(scores.begin(), scores.end(), [](double s) { return s == 0.0 || s == 1.0; });
+}
+
 // The distributions come from Boost.Math (accurate to a few ulps across the whole range).
 double incomplete_beta(double a, double b, double x) {
   if (x <= 0) return 0;

@@ -29,6 +29,11 @@ struct Interval {
 };
 constexpr double kZ975 = 1.959963984540054;  // standard normal 0.975 quantile
 Interval normal_ci95(double mean, double se);
+// Wilson score interval of a proportion `p` of `n` trials (stays inside [0, 1], unlike the normal
+// interval near 0 and 1): (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n), z = kZ975.
+Interval wilson_ci95(double p, size_t n);
+// True when every score is 0 or 1 (a proportion's trials), and there is at least one.
+bool all_binary(const std::vector<double>& scores);
 
 // Student t distribution.
 double student_t_cdf(double t, double df);

@@ -41,7 +41,7 @@ json score_group(const std::string& name, const GroupRecords& g, Scorer& scorer)
   if (g.by_key.size() == 1) {
     const TaskGroup& tg = g.by_key.begin()->second;
     json s = eval::summarize(evaluate_group(tg, scorer), scorer.score_options(tg.normalizer), /*per_item=*/false);
-    for (const char* k : {"n", "score", "stderr", "stderr_method", "ci95", "parse_failures"}) out[k] = s[k];
+    for (const char* k : {"n", "score", "stderr", "stderr_method", "ci95", "ci95_method", "parse_failures"}) out[k] = s[k];
     return out;
   }
   // Several task keys: pool per-item scores when every key is scored per item.
@@ -61,7 +61,7 @@ json score_group(const std::string& name, const GroupRecords& g, Scorer& scorer)
   if (!not_pooled.empty()) {
     out["n"] = g.records;
     out["score"] = out["stderr"] = out["ci95"] = nullptr;
-    out["stderr_method"] = nullptr;
+    out["stderr_method"] = out["ci95_method"] = nullptr;
     std::string keys;
     for (const std::string& k : not_pooled) keys += (keys.empty() ? "" : ", ") + k;
     out["note"] = "records of several tasks, not poolable item by item: " + keys;
@@ -72,7 +72,15 @@ json score_group(const std::string& name, const GroupRecords& g, Scorer& scorer)
   out["score"] = number_or_null(mean);
   out["stderr"] = number_or_null(se);
   out["stderr_method"] = "clt (items of several tasks pooled)";
-  out["ci95"] = interval_or_null(mean, se);
+  // As eval::summarize: right/wrong items get the Wilson interval.
+  if (eval::all_binary(scores)) {
+    const eval::Interval ci = eval::wilson_ci95(mean, scores.size());
+    out["ci95"] = {ci.lo, ci.hi};
+    out["ci95_method"] = "wilson";
+  } else {
+    out["ci95"] = interval_or_null(mean, se);
+    out["ci95_method"] = out["ci95"].is_null() ? json(nullptr) : json("normal");
+  }
   return out;
 }
 

@@ -52,6 +52,8 @@ TEST_CASE("g4u score: JSON document with per-item results", "[integration]") {
   CHECK(j["n"] == 3);
   CHECK(j["score"].get<double>() == Catch::Detail::Approx(2.0 / 3));
   CHECK(j["ci95"].size() == 2);
+  CHECK(j["ci95_method"] == "wilson");
+  CHECK(j["ci95"][0].get<double>() == Catch::Detail::Approx(0.20765960080204765));  // 2 of 3, by hand
   CHECK(j["per_item"][1]["extracted"] == "A");
   CHECK(j["per_item"][2]["score"] == 1.0);
   std::string w = write_tmp("wer.jsonl", "{\"prediction\": \"a b\", \"references\": [\"a b c\"]}\n");

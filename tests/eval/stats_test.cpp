@@ -24,6 +24,21 @@ TEST_CASE("CLT and clustered standard errors", "[unit]") {
   CHECK(parse_failure_rate(3, 12) == 0.25);
 }
 
+TEST_CASE("Wilson score intervals: Newcombe (1998), Table I, method 3", "[unit]") {
+  // Newcombe, "Two-sided confidence intervals for the single proportion", Stat. Med. 17:857-872.
+  struct Case { double x, n, lo, hi; };
+  for (const Case& c : {Case{81, 263, 0.2553, 0.3662}, Case{15, 148, 0.0624, 0.1605}, Case{0, 20, 0.0, 0.1611},
+                        Case{1, 29, 0.0061, 0.1718}}) {
+    const Interval ci = wilson_ci95(c.x / c.n, static_cast<size_t>(c.n));
+    CHECK(ci.lo == Approx(c.lo).margin(5e-5));
+    CHECK(ci.hi == Approx(c.hi).margin(5e-5));
+  }
+  CHECK(wilson_ci95(1.0, 100).hi == 1.0);  // a normal interval would pass 1
+  CHECK(all_binary({1, 0, 1}));
+  CHECK_FALSE(all_binary({1, 0.5}));
+  CHECK_FALSE(all_binary({}));
+}
+
 TEST_CASE("Student t quantiles and tail probabilities", "[unit]") {
   CHECK(student_t_quantile(0.975, 1) == Approx(12.706204736174705).epsilon(1e-10));
   CHECK(student_t_quantile(0.975, 2) == Approx(4.3026527297494639).epsilon(1e-10));

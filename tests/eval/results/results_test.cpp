@@ -38,10 +38,12 @@ TEST_CASE("per-task scores: mean, CLT stderr and CI computed by hand", "[unit]")
   CHECK(t["task"] == "arith");
   CHECK(t["n"] == 4);
   CHECK(t["score"].get<double>() == Approx(0.75));
-  // scores 1,0,1,1: sample std = 0.5, SE = 0.5 / sqrt(4) = 0.25, CI = 0.75 +- 1.959964 * 0.25.
+  // scores 1,0,1,1: sample std = 0.5, SE = 0.5 / sqrt(4) = 0.25; right/wrong items get the Wilson
+  // interval of 3/4 (z = 1.959964): (p + z²/8 ± z·sqrt(p(1-p)/4 + z²/64)) / (1 + z²/4).
   CHECK(t["stderr"].get<double>() == Approx(0.25));
-  CHECK(t["ci95"][0].get<double>() == Approx(0.75 - 1.959964 * 0.25));
-  CHECK(t["ci95"][1].get<double>() == Approx(0.75 + 1.959964 * 0.25));
+  CHECK(t["ci95_method"] == "wilson");
+  CHECK(t["ci95"][0].get<double>() == Approx(0.30064184258240184));
+  CHECK(t["ci95"][1].get<double>() == Approx(0.9544127391902995));
   CHECK(t["failed"] == 0);
   CHECK(res["variants"][0]["samples"] == 4);
 
