@@ -117,6 +117,15 @@ class Runner {
       if (r.error.empty()) ok.push_back(&r);
       else log_failed(r, task);
     if (ok.empty()) return;
+    // Each row was checked alone; the batch runs its rows together, left-padded to the longest.
+    if (ok.size() > 1) {
+      size_t longest = 0;
+      for (const Prepared* p : ok) longest = std::max(longest, p->prompt.input_ids.size());
+      const int64_t rows_n = static_cast<int64_t>(ok.size());
+      model::check_fits_memory(lm_.model->config().text, rows_n, static_cast<int64_t>(longest), max_new_tokens(task), rows_n,
+                               c10::elementSize(lm_.model->dtype()),
+                               fmt::format("--batch {} (task {}; use a smaller --batch)", o_.batch, task.name));
+    }
 
     if (!warmed_up_) warm_up(*ok.front(), task);
 
@@ -503,6 +512,10 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
                 {"dtype", o.dtype},
                 {"quant", quant_recipe(lm.source)},
                 {"projector", lm.model->config().vision ? json(lm.model->config().vision->projector) : json(nullptr)},
+                {"audio_projector", lm.model->config().audio ? json(lm.model->config().audio->projector) : json(nullptr)},
+                // Parameters by component (text, vision_embedder, vision_projection, audio_projection,
+                // ...) of the model's design, before any quantization.
+                {"params", model::count_params(lm.model->tensor_specs())},
                 {"drafter", drafter ? json({{"draft", o.draft.draft},
                                             {"kind", drafter->kind()},
                                             // Its weights before any --draft-quant (the packed ones are no parameters).

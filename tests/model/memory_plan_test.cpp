@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 using namespace g4u::model;
@@ -96,6 +97,33 @@ TEST_CASE("CLI: a run that needs more memory than is available stops before allo
     CHECK_THAT(r.err, Catch::Contains("bench: a prompt of 4000 tokens + 1 new (batch 1) needs about") &&
                           Catch::Contains("activations"));
     CHECK(run_g4u("bench --model tiny -p 16 -n 2 --reps 1").code == 0);
+  }
+  {
+    // g4u eval checks each row, then each batch: four long prompts fit one at a time, not together.
+    g4u::test::ScratchDir d("memory_batch");
+    std::string lines, question = "What is 1";
+    for (int i = 0; i < 250; ++i) question += " + 1";
+    for (int i = 0; i < 4; ++i)
+      lines += "{\"id\": \"long-" + std::to_string(i) + "\", \"task\": \"arith\", \"question\": \"" + question + "?\", \"answers\": [251]}\n";
+    g4u::test::write_file(d / "long.jsonl", lines);
+    const std::string eval = "eval --model tiny --data " + (d / "long.jsonl") + " --max-new-tokens 4 --out ";
+    REQUIRE(run_g4u(eval + (d / "free") + " --batch 1").code == 0);
+    // The plan of one row and of four, from the prompt lengths the unlimited run logged.
+    int64_t longest = 0;
+    for (const auto& record : g4u::test::read_jsonl(d / "free/samples.jsonl"))
+      longest = std::max<int64_t>(longest, record["prompt_tokens"].get<int64_t>());
+    const ModelConfig tiny = *model_preset("tiny");
+    const TextConfig& t = tiny.text;
+    const double one = run_memory_plan(t, 1, longest, longest + 4, 4, 1).total();
+    const double four = run_memory_plan(t, 4, longest, longest + 4, 4, 4).total();
+    REQUIRE(four > one);
+    REQUIRE(one > 2 * weight_bytes(tiny, 4));  // the weights pass under the limit
+    ScopedEnv env(kMemoryLimitEnv, std::to_string(static_cast<int64_t>((one + four) / 2)).c_str());
+    CHECK(run_g4u(eval + (d / "one") + " --batch 1").code == 0);
+    auto r = run_g4u(eval + (d / "four") + " --batch 4");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--batch 4 (task arith; use a smaller --batch): a prompt of " + std::to_string(longest) +
+                                      " tokens + 4 new (batch 4) needs about"));
   }
   {
     ScopedEnv env(kMemoryLimitEnv, "lots");
