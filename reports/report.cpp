@@ -376,9 +376,14 @@ void findings_section(Doc& doc, const std::vector<Variant>& variants, size_t bas
                                   "0.05, {} comparisons).",
                                   base.name, comparisons));
     } else {
+      // A long list is cut: the paired-differences table below holds every comparison.
+      constexpr size_t kListed = 8;
+      std::string listed = fmt::format("{}", fmt::join(significant.begin(), significant.begin() + std::min(kListed, significant.size()), "; "));
+      if (significant.size() > kListed)
+        listed += fmt::format("; and {} more (all in \"Paired differences\" below)", significant.size() - kListed);
       lines.push_back(fmt::format("{} of {} variant-task comparisons with the baseline {} differ significantly (p < 0.05, "
                                   "uncorrected for the {} comparisons): {}.",
-                                  significant.size(), comparisons, base.name, comparisons, fmt::join(significant, "; ")));
+                                  significant.size(), comparisons, base.name, comparisons, listed));
     }
     if (largest && *num((*largest)["mean_diff"]) == 0) {
       lines.push_back(fmt::format("No variant's score differs from {}'s on any task (every paired difference is 0).", base.name));
@@ -518,6 +523,112 @@ void speculative_section(Doc& doc, const std::vector<Variant>& variants) {
 // baseline's group — per item the mean score over a group's replicates, then a paired t-test over
 // the items both groups scored in every replicate (the items are the clusters: the replicates of an
 // item are not independent). Accuracy-type metrics only. Adds summary["replicates"].
+// "x ± sd" over replicates ("x" alone for one).
+std::string mean_sd(const std::vector<double>& x, const char* f) {
+  if (x.empty()) return "n/a";
+  std::string out = fmt::format(fmt::runtime(f), eval::mean(x));
+  if (x.size() > 1) out += " ± " + fmt::format(fmt::runtime(f), eval::sample_std(x));
+  return out;
+}
+
+// The training run behind a variant, when its model folder is one (`g4u train`: curves.json and
+// summary.json); null otherwise.
+json training_run(const Variant& v) {
+  const json& model = v.v.value("model", json(nullptr));
+  if (!model.is_string()) return nullptr;
+  const fs::path curves = fs::path(model.get<std::string>()) / "curves.json", summary = fs::path(model.get<std::string>()) / "summary.json";
+  if (!fs::exists(curves) || !fs::exists(summary)) return nullptr;
+  return {{"curves", read_json_file(curves.string())}, {"summary", read_json_file(summary.string())}};
+}
+
+// Per replicate group: the design (projectors, parameters of each embedder), the embedding time per
+// item of each task, and, when the variants' models are training runs, the final training loss and a
+// chart of the loss curves (mean over the group's replicates).
+void design_section(Doc& doc, const std::vector<std::string>& order,
+                    const std::map<std::string, std::vector<Variant*>>& groups, json& js) {
+  std::vector<std::string> keys;
+  for (const std::string& name : order)
+    for (Variant* v : groups.at(name))
+      for (const json& t : v->v["tasks"])
+        if (std::find(keys.begin(), keys.end(), t["key"].get<std::string>()) == keys.end()) keys.push_back(t["key"]);
+  Table t{{"group", "image projector", "audio projector", "image embedder params", "audio embedder params"}, {}};
+  for (const std::string& k : keys) t.head.push_back("embedding ms/item: " + k);
+  t.head.insert(t.head.end(), {"final train loss", "train time"});
+  ScatterChart chart;
+  chart.title = "Training loss (mean over replicates)";
+  chart.x_label = "step";
+  chart.y_label = "loss (mean over a window of steps)";
+  chart.lines = true;
+  chart.width = 720;
+  std::vector<std::string> missing_runs;
+  for (const std::string& name : order) {
+    const auto& reps = groups.at(name);
+    const json& first = reps.front()->v;
+    const json params = first.value("params", json::object());
+    auto count = [&](std::initializer_list<const char*> components) -> std::string {
+      int64_t n = 0;
+      bool any = false;
+      for (const char* c : components)
+        if (params.contains(c)) {
+          n += params[c].get<int64_t>();
+          any = true;
+        }
+      return any ? fmt::format("{}", n) : "n/a";
+    };
+    auto text = [&](const char* key) {
+      const json& x = first.value(key, json(nullptr));
+      return x.is_string() ? x.get<std::string>() : std::string("n/a");
+    };
+    std::vector<std::string> row = {name, text("projector"), text("audio_projector"), count({"vision_embedder", "vision_projection"}),
+                                    count({"audio_projection"})};
+    for (const std::string& k : keys) {
+      std::vector<double> ms;
+      for (Variant* v : reps)
+        for (const json& task : v->v["tasks"])
+          if (task["key"] == k && task["n"].get<int64_t>() > 0)
+            if (auto e = at(task, {"latency", "embed_s_total"})) ms.push_back(*e * 1e3 / task["n"].get<double>());
+      row.push_back(mean_sd(ms, "{:.3g}"));
+      if (!ms.empty()) js[name]["embedding_ms_per_item"][k] = eval::mean(ms);
+    }
+    std::vector<double> final_loss, train_s;
+    std::map<int64_t, std::vector<double>> loss_at;  // step -> loss of each replicate
+    size_t runs = 0;
+    for (Variant* v : reps) {
+      const json run = training_run(*v);
+      if (run.is_null()) {
+        missing_runs.push_back(v->name);
+        continue;
+      }
+      ++runs;
+      if (auto l = num(run["summary"].value("final_loss_mean_last_10", json(nullptr)))) final_loss.push_back(*l);
+      if (auto sec = num(run["summary"].value("train_step_seconds_total", json(nullptr)))) train_s.push_back(*sec);
+      for (const json& r : run["curves"].value("train", json::array()))
+        if (r.contains("step") && r.contains("loss") && r["loss"].is_number()) loss_at[r["step"].get<int64_t>()].push_back(r["loss"].get<double>());
+    }
+    row.push_back(mean_sd(final_loss, "{:.3f}"));
+    row.push_back(train_s.empty() ? "n/a" : mean_sd(train_s, "{:.0f}") + " s");
+    t.rows.push_back(row);
+    if (!final_loss.empty()) js[name]["final_train_loss"] = {{"mean", eval::mean(final_loss)}, {"values", final_loss}};
+    // About 40 points a curve: the mean loss of each window of steps (a step's loss is noisy).
+    if (loss_at.empty()) continue;
+    const int64_t last = loss_at.rbegin()->first, window = std::max<int64_t>(1, last / 40);
+    for (int64_t lo = 1; lo <= last; lo += window) {
+      std::vector<double> xs;
+      for (auto it = loss_at.lower_bound(lo); it != loss_at.end() && it->first < lo + window; ++it)
+        if (it->second.size() == runs) xs.push_back(eval::mean(it->second));  // steps every run logged
+      if (!xs.empty()) chart.points.push_back({static_cast<double>(lo + window / 2), eval::mean(xs), {}, {}, name, ""});
+    }
+  }
+  doc.p("Design of each group: the projectors, parameters of the embedders (the image embedder with its projection "
+        "into the decoder, the audio projection), the time the embedders took per evaluated item of each task (mean ± "
+        "SD over replicates; the runner times the media embedding inside the prefill), and, for models trained by g4u, "
+        "the training loss (mean of the last 10 steps) and training time (mean ± SD over replicates).");
+  doc.table(t);
+  if (!missing_runs.empty())
+    doc.p(fmt::format("No training run (curves.json, summary.json) in the model folder of: {}.", fmt::join(missing_runs, ", ")));
+  if (!chart.points.empty()) doc.html += "<div class=\"charts\">" + svg_scatter(chart) + "</div>\n";
+}
+
 void replicate_section(Doc& doc, std::vector<Variant>& variants, size_t base_idx, json& summary) {
   std::vector<std::string> order;
   std::map<std::string, std::vector<Variant*>> groups;
@@ -544,7 +655,7 @@ void replicate_section(Doc& doc, std::vector<Variant>& variants, size_t base_idx
     return out;
   };
   json js = json::object();
-  Table spread{{"group", "task", "replicates", "mean score", "SD over replicates", "min", "max", "replicate scores"}, {}};
+  Table spread{{"group", "task", "replicates", "mean score", "95% CI (items)", "SD over replicates", "min", "max", "replicate scores"}, {}};
   std::set<std::string> keys;
   for (const std::string& name : order) {
     const auto& reps = groups[name];
@@ -565,18 +676,36 @@ void replicate_section(Doc& doc, std::vector<Variant>& variants, size_t base_idx
       std::vector<std::string> each;
       for (double v : x) each.push_back(show_score(v, metric));
       const double sd = x.size() > 1 ? eval::sample_std(x) : NAN;
+      // The items are the clusters: per item the mean over the replicates that scored it, then a
+      // t interval over the items (a replicate's own CI would ignore the seed-to-seed spread).
+      std::string ci = "n/a";
+      json ci_json = nullptr;
+      if (!eval::metric_info(metric).corpus) {
+        std::vector<double> item_means;
+        for (const auto& [id, sc] : item_scores(reps, key))
+          if (sc.size() == reps.size()) item_means.push_back(eval::mean(sc));
+        if (item_means.size() >= 2) {
+          const eval::PairedTest t = eval::paired_t_test(item_means, std::vector<double>(item_means.size(), 0.0));
+          ci = fmt::format("[{}, {}]", show_score(std::max(t.ci95.lo, 0.0), metric), show_score(t.ci95.hi, metric));
+          ci_json = {t.ci95.lo, t.ci95.hi};
+        }
+      }
       spread.rows.push_back({name, key, std::to_string(x.size()), show_score(x.empty() ? std::nullopt : std::optional<double>(eval::mean(x)), metric),
-                             std::isfinite(sd) ? show_stderr(json(sd), metric) : "n/a",
+                             ci, std::isfinite(sd) ? show_stderr(json(sd), metric) : "n/a",
                              x.empty() ? "n/a" : show_score(*std::min_element(x.begin(), x.end()), metric),
                              x.empty() ? "n/a" : show_score(*std::max_element(x.begin(), x.end()), metric), fmt::format("{}", fmt::join(each, ", "))});
       js[name]["tasks"][key] = {{"replicates", x.size()}, {"scores", x}, {"mean", x.empty() ? json(nullptr) : json(eval::mean(x))},
-                                {"sd", std::isfinite(sd) ? json(sd) : json(nullptr)}};
+                                {"sd", std::isfinite(sd) ? json(sd) : json(nullptr)}, {"ci95_items", ci_json}};
     }
     json names = json::array();
     for (Variant* v : reps) names.push_back(v->name);
     js[name]["variants"] = names;
   }
+  doc.p("Per group: the mean of its replicates' scores; the 95% CI is over the items (per item the mean over the "
+        "replicates, items as clusters), so it reflects which items were drawn, not how much another seed would move the "
+        "score: the SD, min and max over the replicates show that.");
   doc.table(spread);
+  design_section(doc, order, groups, js);
   const json& base_group = variants[base_idx].v.value("group", json(nullptr));
   if (!base_group.is_string()) {
     doc.p("The baseline " + variants[base_idx].name + " belongs to no group: no pooled differences.");
@@ -699,8 +828,8 @@ Report build_report(const ReportOptions& o) {
               "</title><style>" + kCss + "</style></head><body>\n<h1>" + xml_escape(o.title) + "</h1>\n";
   std::string intro = fmt::format(
       "{} variant(s) from {} results file(s); baseline for paired differences: {}. Scores: accuracy-type metrics and "
-      "WER/CER in %, BLEU/chrF on sacreBLEU's 0-100 scale; 95% CIs from the CLT (accuracy) or a seeded bootstrap "
-      "(corpus metrics).",
+      "WER/CER in %, BLEU/chrF on sacreBLEU's 0-100 scale; 95% CIs as each results file computed them "
+      "(results.json ci95_method: Wilson for right/wrong items, else the CLT; a seeded bootstrap for corpus metrics).",
       variants.size(), o.results.size(), variants[base_idx].name);
   doc.p(intro);
   // The findings come first but are written last, from the sections below.

@@ -143,6 +143,17 @@ std::string svg_scatter(const ScatterChart& c) {
                    xml_escape(c.x_label + (c.log2_x ? " (log2 scale)" : c.log10_x ? " (log10 scale)" : "")));
   s += fmt::format("<text transform=\"translate(16,{}) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n",
                    T + ph / 2, xml_escape(c.y_label));
+  if (c.lines)
+    for (const auto& name : order) {
+      std::vector<std::pair<double, double>> xy;
+      for (const auto& p : pts)
+        if (p.series == name) xy.push_back({px(p.x), py(p.y)});
+      std::sort(xy.begin(), xy.end());
+      std::string path;
+      for (const auto& [X, Y] : xy) path += fmt::format("{:.1f},{:.1f} ", X, Y);
+      s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n", path, colour[name]);
+    }
+  const double radius = c.lines ? 2 : 5;
   std::string labels;
   // Every point's marker is an obstacle for labels; placed labels become obstacles too.
   std::vector<Box> taken;
@@ -155,9 +166,9 @@ std::string svg_scatter(const ScatterChart& c) {
                        "<line x1=\"{4:.1f}\" x2=\"{5:.1f}\" y1=\"{1:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\"/>"
                        "<line x1=\"{4:.1f}\" x2=\"{5:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\"/>\n",
                        X, py(*p.y_lo), py(*p.y_hi), col, X - 4, X + 4);
-    s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\" fill-opacity=\"0.85\"><title>{}: {} "
+    s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\" fill-opacity=\"0.85\"><title>{}: {} "
                      "(x={}, y={})</title></circle>\n",
-                     X, Y, col, xml_escape(p.series), xml_escape(p.label), tick_label(p.x), tick_label(p.y));
+                     X, Y, radius, col, xml_escape(p.series), xml_escape(p.label), tick_label(p.x), tick_label(p.y));
     if (p.label.empty()) continue;
     // 10-px text: about 5.6 px a character, 10 px high (baseline at the box's bottom).
     const double w = 5.6 * static_cast<double>(p.label.size()), h = 10;

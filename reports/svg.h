@@ -20,6 +20,7 @@ struct ScatterChart {
   bool log2_x = false;               // x on a log2 axis (bits per weight: 4, 8, 16, 32)
   bool log10_x = false;              // x on a log10 axis (KL divergences over decades)
   std::optional<std::pair<double, double>> y_range;  // fixed y axis (e.g. [0, 1] for accuracies)
+  bool lines = false;                // join each series' points in x order (curves: small markers)
   std::vector<ChartPoint> points;
   int width = 560, height = 360;
 };

@@ -209,10 +209,10 @@ TEST_CASE("g4u report: breakdown tables and published - ours from a hand-made re
   Report r = build_report(o);
   // Art: 1 and 0 -> 50.0 %, SE 50.0 pp; Math: one right item; macro (50 % + 100 %) / 2 = 75 %.
   CHECK_THAT(r.markdown, Contains("## Breakdowns") && Contains("mmmu by subject (v; metrics mmmu-mc): 3 records, 0 without a group") &&
-                             Contains("| Art | 2 | 2 | 50.0% | [-48.0%, 148.0%] | 50.0 pp | 0 | 0 |  |") &&
+                             Contains("| Art | 2 | 2 | 50.0% | [9.5%, 90.5%] | 50.0 pp | 0 | 0 |  |") &&
                              Contains("| macro (2 groups) |  |  | 75.0% |"));
-  // InfoVQA: ANLS 1 and 0 -> 50.0 %; published 88.4 lies inside [-48.0 %, 148.0 %].
-  CHECK_THAT(r.markdown, Contains("50.0% (n=2); published - ours +38.4 pp; inside our 95% CI [-48.0%, 148.0%]"));
+  // InfoVQA: ANLS 1 and 0 -> 50.0 %; published 88.4 lies inside the Wilson interval of 1 in 2, [9.5 %, 90.5 %].
+  CHECK_THAT(r.markdown, Contains("50.0% (n=2); published - ours +38.4 pp; inside our 95% CI [9.5%, 90.5%]"));
   CHECK_THAT(r.html, Contains("<h2>Breakdowns</h2>"));
 }
 
@@ -335,7 +335,8 @@ TEST_CASE("g4u report: replicates pooled by group, item-level paired differences
   Report r = build_report(o);
   // alt: 33.3 % and 66.7 %: mean 50.0 %, SD sqrt(2 x (1/6)^2 / 1) = 23.6 pp.
   CHECK_THAT(r.markdown, Contains("## Replicates pooled by group") &&
-                             Contains("| alt | t | 2 | 50.0% | 23.6 pp | 33.3% | 66.7% | 33.3%, 66.7% |"));
+                             Contains("| alt | t | 2 | 50.0% | [3.1%, 96.9%] | 23.6 pp | 33.3% | 66.7% | 33.3%, 66.7% |"));
+  // The 95 % CI over items: item means 0, 0, .5, .5, 1, 1: 0.5 +- 2.571 x 0.1826 (items as clusters).
   // Item means of alt: 0, 0, .5, .5, 1, 1 against 1 each: differences -1, -1, -.5, -.5, 0, 0; mean -0.5,
   // SD sqrt(1 / 5) = 0.447, SE 0.183, t = -2.74 on 5 df, p = 0.041; CI -0.5 +- 2.571 x 0.1826 = [-0.969, -0.031].
   CHECK_THAT(r.markdown, Contains("| alt | t | 6 | 2 vs 2 | 50.0% | 100.0% | -50.0 pp | [-96.9 pp, -3.1 pp] | 0.0409 |"));
@@ -346,4 +347,47 @@ TEST_CASE("g4u report: replicates pooled by group, item-level paired differences
   bad["variants"][0]["group"] = 3;
   write_file(d / "alt-s1/results.json", bad.dump());
   CHECK_THROWS_WITH(build_report(o), Contains("alt-s1/results.json") && Contains("'group'"));
+}
+
+TEST_CASE("g4u report: the design of each replicate group, its embedding time and training runs", "[unit]") {
+  ScratchDir d;
+  // Two groups of two replicates; the models of three are training-run folders (curves.json,
+  // summary.json), the fourth's is not.
+  auto replicate = [&](const std::string& name, const std::string& group, const std::string& projector, double final_loss,
+                       double seconds, bool run) {
+    const std::string model = d / ("model-" + name);
+    std::filesystem::create_directories(model);
+    if (run) {
+      json curves = {{"train", json::array()}};
+      for (int step = 1; step <= 80; ++step) curves["train"].push_back({{"step", step}, {"loss", final_loss + 80.0 / step}});
+      write_file(model + "/curves.json", curves.dump());
+      write_file(model + "/summary.json", json({{"final_loss_mean_last_10", final_loss}, {"train_step_seconds_total", seconds}}).dump());
+    }
+    std::vector<g4u::runner::SampleRecord> rs;
+    for (int i = 0; i < 4; ++i) rs.push_back(g4u::test::record("i" + std::to_string(i), "t", "exact-match", "a", {"a"}));
+    write_scored(d / name, rs,
+                 {{"name", name}, {"group", group}, {"model", model}, {"projector", projector}, {"audio_projector", "gemma4"},
+                  {"params", {{"text", 1000}, {"vision_embedder", 200}, {"vision_projection", 100}, {"audio_projection", 40}, {"total", 1340}}}});
+    return d / name + "/results.json";
+  };
+  ReportOptions o;
+  o.results = {replicate("base-s0", "base", "gemma4", 1.0, 10, true), replicate("base-s1", "base", "gemma4", 2.0, 20, true),
+               replicate("alt-s0", "alt", "linear", 0.5, 30, true), replicate("alt-s1", "alt", "linear", 0.7, 0, false)};
+  o.out = d / "report";
+  Report r = build_report(o);
+  // Parameters: image = embedder + its projection (300), audio = the projection (40); final loss and
+  // time as mean +- SD over the replicates with a run: base 1.5 +- 0.707, 15 +- 7 s; alt one run.
+  CHECK_THAT(r.markdown, Contains("| group | image projector | audio projector | image embedder params | audio embedder params | "
+                                  "embedding ms/item: t | final train loss | train time |") &&
+                             Contains("| base | gemma4 | gemma4 | 300 | 40 | 0 ± 0 | 1.500 ± 0.707 | 15 ± 7 s |") &&
+                             Contains("| alt | linear | gemma4 | 300 | 40 | 0 ± 0 | 0.500 | 30 s |") &&
+                             Contains("No training run (curves.json, summary.json) in the model folder of: alt-s1."));
+  CHECK(r.summary["replicates"]["base"]["final_train_loss"]["mean"].get<double>() == Approx(1.5));
+  // The loss curves: one line a group, 40 windows of 2 steps of the mean over its runs.
+  CHECK_THAT(r.html, Contains("Training loss (mean over replicates)"));
+  size_t lines = 0;
+  for (size_t p = r.html.find("<polyline"); p != std::string::npos; p = r.html.find("<polyline", p + 1)) ++lines;
+  CHECK(lines == 2);
+  // base, steps 1-2: losses 1 + 80, 1 + 40 and 2 + 80, 2 + 40: mean 61.5, plotted at step 2.
+  CHECK_THAT(r.html, Contains("base:  (x=2, y=61.5)"));
 }
