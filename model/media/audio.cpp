@@ -57,6 +57,23 @@ std::string container_name(int format) {
   return fmt::format("format 0x{:x}", fi.format);
 }
 
+// The chunks after a data chunk at `data_pos` of `size` bytes must tile the rest of the file: a
+// data chunk that declares more than it holds but is followed by another chunk (LIST, id3) ends
+// inside that chunk, where no chunk header is (the samples would include its bytes).
+void check_chunks_after_data(MediaSource& src, int64_t data_pos, int64_t size) {
+  int64_t pos = data_pos + 8 + size + (size & 1);
+  unsigned char chunk[8];
+  while (pos + 8 <= src.size() && src.read_at(pos, chunk, 8)) {
+    const bool named = std::all_of(chunk, chunk + 4, [](unsigned char c) { return c >= 0x20 && c <= 0x7E; });
+    const int64_t next = pos + 8 + le32(chunk + 4);
+    if (!named || next > src.size())
+      throw_input("{}: corrupt audio file (the data chunk declares {} bytes; after them, at byte {}, the file holds no "
+                  "chunk that fits: the data chunk may claim bytes of the chunk after it)",
+                  src.name(), size, pos);
+    pos = next + (le32(chunk + 4) & 1);
+  }
+}
+
 // Hand-written: libsndfile reads a WAV whose data chunk is shorter than declared without an error
 // (it only logs "data : <declared> (should be <present>)"), so the RIFF chunk sizes are walked here.
 void check_wav_complete(MediaSource& src) {
@@ -75,6 +92,7 @@ void check_wav_complete(MediaSource& src) {
       if (size > present && !unknown_length)
         throw_input("{}: truncated audio file (the data chunk declares {} bytes, the file holds {})", src.name(),
                     size, present);
+      if (!unknown_length) check_chunks_after_data(src, pos, size);
       return;
     }
     pos += 8 + size + (size & 1);

@@ -22,8 +22,10 @@ namespace g4u::media {
 
 // Files whose header claims more pixels than this, a side longer than kMaxImageSide, or more than
 // kMaxImageBytes of samples as stored (width x height x channels x bytes per sample: a 16-bit RGBA
-// PNG has 8 bytes a pixel) are refused before decoding: a 2^28-pixel RGB image is 768 MiB in memory.
-inline constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
+// PNG has 8 bytes a pixel) are refused before decoding. The pixel limit is the reference's: PIL
+// raises DecompressionBombError above 2 x Image.MAX_IMAGE_PIXELS (2 x 89,478,485), so the HF
+// processor refuses exactly the images g4u refuses (an RGB image at the limit is 512 MiB in memory).
+inline constexpr int64_t kMaxImagePixels = 178956970;
 inline constexpr int64_t kMaxImageSide = int64_t(1) << 16;
 inline constexpr int64_t kMaxImageBytes = int64_t(1) << 30;
 

@@ -78,13 +78,23 @@ std::vector<Truncated> make_truncated(const ScratchDir& dir) {
   REQUIRE(size_at > 4);
   for (int i = 0; i < 4; ++i) hours[size_at + i] = static_cast<char>((0x80000000u >> (8 * i)) & 0xFF);
   g4u::test::write_file(dir.file("hours.wav"), hours);
+  // A data chunk that claims 6 bytes more than it holds, followed by a LIST chunk (34 bytes: "LIST",
+  // 26, "INFO", "ISFT", 14, "g4u test tone\0"): its claimed end falls 6 bytes into the LIST chunk,
+  // where the bytes 00 00 'I' 'N' are no chunk name. The file as a whole is long enough.
+  std::string overclaim = wav;
+  const uint32_t claimed = 8006;
+  for (int i = 0; i < 4; ++i) overclaim[size_at + i] = static_cast<char>((claimed >> (8 * i)) & 0xFF);
+  overclaim += std::string("LIST\x1a\x00\x00\x00INFOISFT\x0e\x00\x00\x00g4u test tone\x00", 34);
+  g4u::test::write_file(dir.file("overclaim.wav"), overclaim);
   return {{"cut.jpg", true, "cannot decode the jpeg image (the file is truncated)"},
           {"no_eoi.jpg", true, "cannot decode the jpeg image (the file is truncated)"},
           {"cut.png", true, "cannot decode the png image (the file is truncated)"},
           {"no_iend.png", true, "cannot decode the png image (the file is truncated)"},
           {"short.wav", false, "truncated audio file (the data chunk declares 8000 bytes, the file holds 7900)"},
           {"half.flac", false, "truncated or corrupt audio (header declares 16000 samples, only"},
-          {"hours.wav", false, "truncated audio file (the data chunk declares 2147483648 bytes, the file holds 8000)"}};
+          {"hours.wav", false, "truncated audio file (the data chunk declares 2147483648 bytes, the file holds 8000)"},
+          {"overclaim.wav", false, "corrupt audio file (the data chunk declares 8006 bytes; after them, at byte 8050, the file "
+                                   "holds no chunk that fits"}};
 }
 
 }  // namespace
