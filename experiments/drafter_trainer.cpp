@@ -3,6 +3,8 @@
 #include "base/error.h"
 #include "base/json_util.h"
 #include "base/rng.h"
+#include "datasets/manifest/manifest.h"
+#include "datasets/prompt/prompt.h"
 #include "experiments/adamw.h"
 #include "model/io/sysinfo.h"
 #include "model/multimodal/prompt.h"
@@ -13,12 +15,14 @@
 #include <fmt/format.h>
 
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <sstream>
 #include <string>
 
 namespace g4u::experiments {
+namespace fs = std::filesystem;
 namespace {
 
 // Sets requires_grad(false) on the target for the lifetime of the guard.
@@ -115,9 +119,25 @@ std::vector<std::vector<int64_t>> sequences_of_text_file(const model::LoadedMode
 }
 
 // --prompts: one user message per non-empty line, chat-formatted as `g4u generate --prompt` does
-// (or, raw, the text after <bos>).
+// (or, raw, the text after <bos>); a manifest (.jsonl): each sample's prompt exactly as `g4u eval`
+// and `g4u train` render it (datasets::build_chat), text-only samples.
 std::vector<std::vector<int64_t>> prompts_of_file(const model::LoadedModel& lm, const std::string& path, bool raw) {
   std::vector<std::vector<int64_t>> prompts;
+  if (fs::path(path).extension() == ".jsonl") {
+    if (raw) throw_input("--raw-prompts: {} is a manifest; its prompts are chat-formatted by their task", path);
+    for (const datasets::Sample& s : datasets::read_manifest(path)) {
+      std::vector<model::ChatMessage> msgs = datasets::build_chat(s);
+      for (const auto& m : msgs)
+        for (const auto& item : m.content)
+          if (item.kind != model::ChatItem::Kind::kText)
+            throw_input("{}: the sample has media; drafters are distilled on text prompts (give a manifest of text tasks)",
+                        s.where);
+      prompts.push_back(model::expand_placeholders(lm.tokenizer->encode(model::render_chat(msgs)), lm.model->config(), {}, {}, s.where)
+                            .input_ids);
+    }
+    if (prompts.empty()) throw_input("{}: no samples", path);
+    return prompts;
+  }
   for (const auto& line : non_empty_lines(path)) {
     const std::string text = raw ? "<bos>" + line : model::render_chat({model::ChatMessage::plain("user", line)});
     prompts.push_back(model::expand_placeholders(lm.tokenizer->encode(text), lm.model->config(), {}, {}, path).input_ids);
@@ -198,8 +218,9 @@ const std::vector<OptionField<DrafterTrainOptions>>& drafter_train_option_fields
       {"--out", &O::out, "Output checkpoint directory", {}, /*required=*/true},
       {"--data", &O::data, "Text file, one training sequence per non-empty line (default: sample the target)"},
       {"--prompts", &O::prompts,
-       "Text file, one user message per non-empty line: train on prompt + the target's own sampled continuation "
-       "(self-distillation on real prompts; default: random 4-token prompts)"},
+       "Text file, one user message per non-empty line, or a manifest (.jsonl) of text tasks, each sample's prompt "
+       "as g4u eval renders it: train on prompt + the target's own sampled continuation (self-distillation on real "
+       "prompts; default: random 4-token prompts)"},
       {"--raw-prompts", &O::raw_prompts, "--prompts lines are raw text after <bos> (no chat template)"},
       {"--sample-temperature", &O::sample_temperature, "Temperature of the target's continuations", Limits::at_least(0)},
       {"--samples", &O::samples, "Sequences sampled from the target when no --data", Limits::at_least(1)},

@@ -118,12 +118,13 @@ struct DataSet {
   std::vector<std::string> text_files;   // read after the tokenizer exists
 };
 
-// <out>/data/eval.jsonl: the held-out items of every suite in one manifest (media paths made
-// relative to data/), for `g4u eval` of the trained model on exactly what the curves report.
-void write_combined_eval_manifest(const TrainConfig& c, const fs::path& data_dir) {
+// <out>/data/<split>.jsonl: the items of one split of every suite in one manifest (media paths
+// made relative to data/). eval.jsonl: for `g4u eval` of the trained model on exactly what the
+// curves report; train.jsonl: what it was trained on (e.g. prompts to distil a drafter on).
+void write_combined_manifest(const TrainConfig& c, const fs::path& data_dir, const std::string& split) {
   std::string text;
   for (const auto& s : c.suites) {
-    const fs::path manifest = data_dir / s.suite / "eval" / "manifest.jsonl";
+    const fs::path manifest = data_dir / s.suite / split / "manifest.jsonl";
     std::ifstream in(manifest);
     std::string line;
     while (std::getline(in, line)) {
@@ -131,11 +132,11 @@ void write_combined_eval_manifest(const TrainConfig& c, const fs::path& data_dir
       nlohmann::ordered_json j = nlohmann::ordered_json::parse(line);
       for (const char* key : {"images", "audios"})
         if (j.contains(key))
-          for (auto& m : j[key]) m = s.suite + "/eval/" + m.get<std::string>();
+          for (auto& m : j[key]) m = s.suite + "/" + split + "/" + m.get<std::string>();
       text += j.dump() + "\n";
     }
   }
-  write_file_atomic((data_dir / "eval.jsonl").string(), text);
+  write_file_atomic((data_dir / (split + ".jsonl")).string(), text);
 }
 
 DataSet prepare_data(const TrainConfig& c, const fs::path& out) {
@@ -151,7 +152,8 @@ DataSet prepare_data(const TrainConfig& c, const fs::path& out) {
     }
     d.chance[info.task->name] = info.chance ? nlohmann::json(*info.chance) : nlohmann::json(nullptr);
   }
-  if (c.eval_n > 0 && !c.suites.empty()) write_combined_eval_manifest(c, out / "data");
+  if (c.eval_n > 0 && !c.suites.empty()) write_combined_manifest(c, out / "data", "eval");
+  if (!c.suites.empty()) write_combined_manifest(c, out / "data", "train");
   for (const auto& m : c.manifests) {
     auto ex = examples_from_manifest(m.path, m.limit);
     d.train.insert(d.train.end(), ex.begin(), ex.end());

@@ -146,4 +146,19 @@ TEST_CASE("train-drafter: bad option values and --prompts runs are handled", "[i
   CHECK(j["eval_before"].is_null());
   CHECK(j["data"].get<std::string>().find("4 sequences") == 0);
   CHECK(fs::exists(out + "/model.safetensors"));
+
+  // A manifest of text tasks: each sample's prompt as g4u eval renders it; media samples are refused.
+  const std::string arith = scratch.path + "/arith";
+  REQUIRE(run_g4u("data synth --suite arith --n 3 --seed 1 --out " + arith).code == 0);
+  auto m = run_g4u("train-drafter --model tiny --draft tiny-mtp --out " + scratch.path + "/from_manifest --prompts " + arith +
+                   "/manifest.jsonl --steps 2 --samples 4 --batch 2 --seq-len 16 --eval-prompts 0 --json");
+  INFO(m.err);
+  REQUIRE(m.code == 0);
+  CHECK(json::parse(m.out)["data"].get<std::string>().find("4 sequences: " + arith + "/manifest.jsonl prompts") == 0);
+  const std::string shapes = scratch.path + "/shapes";
+  REQUIRE(run_g4u("data synth --suite count-shapes --n 2 --seed 1 --out " + shapes).code == 0);
+  auto media = run_g4u("train-drafter --model tiny --draft tiny-mtp --out " + scratch.path + "/media --prompts " + shapes +
+                       "/manifest.jsonl --steps 1 --samples 2 --batch 2 --seq-len 16 --eval-prompts 0");
+  CHECK(media.code == 2);
+  CHECK(media.err.find("the sample has media; drafters are distilled on text prompts") != std::string::npos);
 }
