@@ -12,6 +12,8 @@
 #include "base/hash.h"
 #include "base/json_util.h"
 #include "model/io/loader.h"
+#include "model/io/memory_plan.h"
+#include "model/io/tensor_specs.h"
 #include "model/multimodal/prompt.h"
 #include "model/io/safetensors.h"
 #include "model/io/sysinfo.h"
@@ -415,6 +417,26 @@ model::ModelConfig train_model_config(const TrainConfig& c) {
   return mc;
 }
 
+// Before the model is built: fp32 weights, their gradients and AdamW's two moments; every layer's
+// activations kept for the backward pass at the longest training sequence (text tokens plus each
+// image's soft tokens; audio counted as its placeholder, an underestimate); fp32 logits, their
+// log-softmax and gradient. InputError naming what does not fit and how much memory there is.
+void check_training_memory(const model::ModelConfig& mc, const DataSet& data, int64_t batch) {
+  int64_t longest = 1;
+  for (const Example& e : data.train) {
+    int64_t n = static_cast<int64_t>(e.prompt_ids.size() + e.target_ids.size());
+    if (mc.vision) n += static_cast<int64_t>(e.images.size()) * mc.vision->num_soft_tokens;
+    longest = std::max(longest, n);
+  }
+  const double params = static_cast<double>(model::count_params(model::model_tensor_specs(mc))["total"]);
+  const model::MemoryPlan layer = model::run_memory_plan(mc.text, batch, longest, longest, 4, 0);
+  const double logits = 3.0 * static_cast<double>(batch * longest * mc.text.vocab_size) * 4;
+  model::MemoryPlan plan{{{"weights, gradients and AdamW state (fp32)", 16 * params},
+                          {"activations kept for the backward pass", static_cast<double>(mc.text.num_layers) * layer.parts[1].second},
+                          {"logits and their gradient", logits}}};
+  model::check_memory_plan(plan, fmt::format("training (batch {} of up to {} tokens)", batch, longest));
+}
+
 nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
   const auto wall0 = std::chrono::steady_clock::now();
   if (options.out.empty()) throw_input("--out: required");
@@ -468,6 +490,8 @@ nlohmann::json train(const TrainConfig& c, const TrainRunOptions& options) {
     auto ex = text_examples(t, *tok, bos);
     data.train.insert(data.train.end(), ex.begin(), ex.end());
   }
+
+  check_training_memory(mc, data, c.batch_size);
 
   // Model: fresh seeded init, or the weights of a checkpoint folder; then a resumed state.
   torch::manual_seed(c.seed);

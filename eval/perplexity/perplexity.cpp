@@ -1,5 +1,7 @@
 #include "eval/perplexity/perplexity.h"
 
+#include "model/text/generate.h"
+
 #include "base/error.h"
 #include "base/json_util.h"
 #include "quant/io/checkpoint.h"
@@ -180,6 +182,10 @@ nlohmann::json measure_perplexity(const PerplexityRun& run, const ModelSourceLoa
   }
   std::vector<int64_t> tokens = lm.tokenizer->encode(text);
   auto chunks = ppl_chunks(tokens, run.ctx, lm.model->config().text.bos_token_id, run.chunks);
+  // One chunk's forward pass must fit, with fp32 logits and their log-softmax for every position
+  // (the KL base's as well).
+  model::check_fits_memory(lm.model->config().text, 1, run.ctx, 0, run.ctx * (base ? 4 : 2),
+                           c10::elementSize(lm.model->dtype()), fmt::format("--ctx {}", run.ctx));
   auto t0 = std::chrono::steady_clock::now();
   PerplexityStats st = run_perplexity(*lm.model, base ? base->model.get() : nullptr, chunks, progress);
   nlohmann::json j = st.summary();

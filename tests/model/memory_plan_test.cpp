@@ -126,6 +126,31 @@ TEST_CASE("CLI: a run that needs more memory than is available stops before allo
                                       " tokens + 4 new (batch 4) needs about"));
   }
   {
+    // g4u ppl checks one chunk: 3000 positions of tiny's attention scores need far more than 64 MiB.
+    g4u::test::ScratchDir d("memory_ppl");
+    std::string text;
+    for (int i = 0; i < 400; ++i) text += "the quick brown fox " + std::to_string(i) + "\n";
+    g4u::test::write_file(d / "text.txt", text);
+    ScopedEnv env(kMemoryLimitEnv, "64M");
+    auto r = run_g4u("ppl --model tiny --data " + (d / "text.txt") + " --ctx 3000 --chunks 1");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--ctx 3000: a prompt of 3000 tokens + 0 new (batch 1) needs about"));
+    CHECK(run_g4u("ppl --model tiny --data " + (d / "text.txt") + " --ctx 64 --chunks 1").code == 0);
+  }
+  {
+    // g4u train checks weights, gradients, AdamW state and activations before building the model:
+    // tiny's 16 bytes a parameter alone pass 3 MiB.
+    g4u::test::ScratchDir d("memory_train");
+    g4u::test::write_file(d / "train.json", R"({"model": "tiny", "data": {"suites": [{"suite": "arith", "n": 8}], "eval_n": 0},
+                                              "train": {"steps": 2, "warmup_steps": 1, "batch_size": 4}})");
+    ScopedEnv env(kMemoryLimitEnv, "3M");
+    auto r = run_g4u("train --config " + (d / "train.json") + " --out " + (d / "out"));
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("training (batch 4 of up to ") &&
+                          Catch::Contains("weights, gradients and AdamW state (fp32)") &&
+                          Catch::Contains("only 3.0 MiB is available (G4U_MEMORY_LIMIT)"));
+  }
+  {
     ScopedEnv env(kMemoryLimitEnv, "lots");
     auto r = run_g4u("generate --model tiny --prompt hi -n 2");
     CHECK(r.code == 2);
