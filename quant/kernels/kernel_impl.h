@@ -32,11 +32,13 @@ class CacheAlignedArray {
 };
 
 // Activations quantized to 8-bit blocks of 32: q [n][cols], d and s [n][cols/32] with
-// s = d * sum(q of the block).
+// s = d * sum(q of the block); on request (the AVX-512 Q6_K row dots) also s16 [n][cols/16] with
+// s16 = d * sum(q of each 16-element half block), the half-block sums Q6_K's offset of 32 needs.
 struct ActQ8 {
   int64_t n = 0, cols = 0, nb = 0;
   CacheAlignedArray<int8_t> q;
-  CacheAlignedArray<float> d, s;
+  CacheAlignedArray<float> d, s, s16;
+  bool has_s16 = false;
 };
 // One activation row: per 32-block amax, d = amax / 127, q = round-half-even(x * (1 / d)),
 // s = d * sum(q). The scalar and AVX2 versions give identical bytes.
@@ -47,6 +49,7 @@ struct ActRef {
   const int8_t* q;
   const float* d;
   const float* s;
+  const float* s16;  // nullptr unless ActQ8::has_s16
 };
 
 // Raw pointers into a QuantizedTensor for the kernels.
@@ -88,7 +91,7 @@ struct KernelTable {
 //                 planar kernel). cols must be a multiple of 128.
 enum class ActOrder { kStorage, kInterleaved, kPlanarHalves };
 void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
-                     ActOrder order = ActOrder::kStorage);
+                     ActOrder order = ActOrder::kStorage, bool half_block_sums = false);
 // One row of 8-bit activations, storage order -> kPlanarHalves, in place.
 void planar_halves_act_groups(int8_t* q, int64_t cols);
 
@@ -99,9 +102,9 @@ const KernelTable& avx2_kernel_table();
 // with the AVX-512 flags, call only when cpu_has_avx512().
 const KernelTable& avx512_kernel_table();
 // Rows the AVX-512 kernels read themselves (the other rows go to the AVX2 ones): interleaved Q4_K,
-// interleaved Q4_0 whose rows are whole groups of 8 blocks, and planar rows (rtn4_*, hqq) of whole
-// 256-weight units whose groups are 32, 64 or 128 weights or a multiple of 256 (per channel).
-// The planar ones take kPlanarHalves activations. Defined in kernels.cpp, not inline
+// interleaved Q4_0 whose rows are whole groups of 8 blocks, Q6_K (storage order; its activations
+// carry s16), and planar rows (rtn4_*, hqq) of whole 256-weight units whose groups are 32, 64 or
+// 128 weights or a multiple of 256 (per channel). The planar ones take kPlanarHalves activations. Defined in kernels.cpp, not inline
 // here: an inline function compiled into the AVX-512 file could be the copy the linker keeps for
 // every caller.
 bool avx512_reads(const WeightView& w);

@@ -45,7 +45,7 @@ void planar_halves_act_groups(int8_t* q, int64_t cols) {
 }
 
 void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_t cols, ActQ8& out, int threads,
-                     ActOrder order) {
+                     ActOrder order, bool half_block_sums) {
   G4U_CHECK(cols % kActBlock == 0, "activation width {} is not a multiple of {}", cols, kActBlock);
   out.n = n;
   out.cols = cols;
@@ -53,9 +53,21 @@ void quantize_act_q8(const KernelTable& table, const float* x, int64_t n, int64_
   out.q.resize(static_cast<size_t>(n * cols));
   out.d.resize(static_cast<size_t>(n * out.nb));
   out.s.resize(static_cast<size_t>(n * out.nb));
+  G4U_CHECK(!half_block_sums || order == ActOrder::kStorage, "half-block sums are only kept in storage order");
+  out.has_s16 = half_block_sums;
+  if (half_block_sums) out.s16.resize(static_cast<size_t>(n * 2 * out.nb));
   auto one_row = [&](int64_t a) {
     table.quantize_act_row(x + a * cols, cols, out.q.data() + a * cols, out.d.data() + a * out.nb,
                            out.s.data() + a * out.nb);
+    if (half_block_sums) {
+      const int8_t* q = out.q.data() + a * cols;
+      float* s16 = out.s16.data() + a * 2 * out.nb;
+      for (int64_t h = 0; h < 2 * out.nb; ++h) {
+        int sum = 0;
+        for (int j = 0; j < 16; ++j) sum += q[16 * h + j];
+        s16[h] = out.d.data()[a * out.nb + h / 2] * static_cast<float>(sum);
+      }
+    }
     if (order == ActOrder::kInterleaved) interleave_act_groups(out.q.data() + a * cols, cols);
     if (order == ActOrder::kPlanarHalves) planar_halves_act_groups(out.q.data() + a * cols, cols);
   };
@@ -75,6 +87,7 @@ bool avx512_reads(const WeightView& w) {
     const int64_t chunks = w.group / kActBlock;
     return w.cols % 256 == 0 && (chunks == 1 || chunks == 2 || chunks == 4 || chunks % 8 == 0);
   }
+  if (w.kind == KernelKind::kQ6_K) return !w.interleaved;
   return w.interleaved && (w.kind == KernelKind::kQ4_K || (w.kind == KernelKind::kQ4_0 && w.cols % 256 == 0));
 }
 
@@ -144,7 +157,8 @@ void check_tensor(const QuantizedTensor& w) {
 }
 
 ActRef act_ref(const ActQ8& a, int64_t row) {
-  return ActRef{a.q.data() + row * a.cols, a.d.data() + row * a.nb, a.s.data() + row * a.nb};
+  return ActRef{a.q.data() + row * a.cols, a.d.data() + row * a.nb, a.s.data() + row * a.nb,
+                a.has_s16 ? a.s16.data() + row * 2 * a.nb : nullptr};
 }
 
 // Rows per task: each thread gets about 4 contiguous tasks, so it streams long runs of weights (many
@@ -300,11 +314,11 @@ void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const
   // scalar ones get each row back in storage order.
   const bool native_rows = !view.interleaved || table->reads_interleaved;
   detail::ActOrder order = view.interleaved && native_rows ? detail::ActOrder::kInterleaved : detail::ActOrder::kStorage;
-  if (table == &detail::avx512_kernel_table() && cpu_has_avx512() && detail::is_planar_kernel(view.kind) &&
-      detail::avx512_reads(view))
-    order = detail::ActOrder::kPlanarHalves;
+  const bool avx512_rows = table == &detail::avx512_kernel_table() && cpu_has_avx512() && detail::avx512_reads(view);
+  if (avx512_rows && detail::is_planar_kernel(view.kind)) order = detail::ActOrder::kPlanarHalves;
   ActQ8 act;
-  detail::quantize_act_q8(*table, x, n, w.cols, act, threads, order);
+  detail::quantize_act_q8(*table, x, n, w.cols, act, threads, order,
+                          avx512_rows && view.kind == KernelKind::kQ6_K);
 
   // Activation tiles of ~256 KiB stay in cache while a task's weight rows stream past them.
   const int64_t tile = std::max<int64_t>(detail::kMaxActs, ((256 << 10) / w.cols) / detail::kMaxActs * detail::kMaxActs);

@@ -157,7 +157,7 @@ void dot_q4_0_interleaved_n(const uint8_t* row, int64_t nb, const ActRef* acts, 
   float tail[NA] = {};
   if (groups * 8 < nb) {  // the last nb % 8 blocks stay in storage order
     ActRef rest[NA];
-    for (int a = 0; a < NA; ++a) rest[a] = {acts[a].q + 256 * groups, acts[a].d + 8 * groups, acts[a].s + 8 * groups};
+    for (int a = 0; a < NA; ++a) rest[a] = {acts[a].q + 256 * groups, acts[a].d + 8 * groups, acts[a].s + 8 * groups, nullptr};
     dot_q4_legacy_n<NA, false>(row + groups * kGroupBytes, nb - groups * 8, rest, tail);
   }
   for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - 8 * hsum(offv[a]) + tail[a];

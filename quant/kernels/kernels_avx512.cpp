@@ -1,7 +1,8 @@
 // AVX-512 (F, BW, VL, VNNI) row dots for Q4_0 and Q4_K rows in the interleaved order
-// (quant/formats/interleave.h). This file alone is compiled with the AVX-512 flags (quant/CMakeLists.txt);
-// the dispatcher calls it only after cpu_has_avx512(). Every other scheme, and rows in ggml's
-// order, run the AVX2 kernels (the table below starts as a copy of theirs).
+// (quant/formats/interleave.h), Q6_K rows, and planar rows (rtn4_*, hqq). This file alone is
+// compiled with the AVX-512 flags (quant/CMakeLists.txt); the dispatcher calls it only after
+// cpu_has_avx512(). Every other scheme, and Q4_0 / Q4_K rows in ggml's order, run the AVX2 kernels
+// (the table below starts as a copy of theirs).
 //
 // Why: with AVX2 these two kernels are bound by instruction throughput, not by memory: on one
 // core an L2-resident Q4_0 GEMV streams ~27 GB/s of weights, about what one core's share of DRAM
@@ -232,6 +233,78 @@ void dot_planar_entry(const WeightView& w, int64_t r, const ActRef* acts, int na
   }
 }
 
+// ---- Q6_K rows (ggml's order) ----
+// A super-block's 128 ql bytes are two 64-byte halves h whose low nibbles are elements
+// 128h + 0..63 and high nibbles elements 128h + 64..127, in order; qh[32h + l] holds the top two
+// bits of elements 128h + l, +32, +64, +96 at bit pairs 0, 2, 4, 6. So one 64-byte load, a mask or
+// a shift, and the qh bytes broadcast to both 256-bit halves and shifted per 64-bit lane give 64
+// unsigned 6-bit codes lined up with 64 consecutive activations (storage order): chunk c = 2h + k
+// (k = 0: low nibbles, 1: high) covers elements 64c..64c+63. VPDPBUSD leaves in lane l of chunk c
+// the exact dot of 4 elements, all in 16-element group 4c + l/4 (scale sc_g) and 32-block 2c + l/8
+// (activation scale d_a). With w = d sc_g (q - 32), a row's dot is
+//   sum_c sum_l G[4c + l/4] dot_cl - 32 sum_g G'_g s16_g,  G_g = d sc_g d_a(g/2), G'_g = d sc_g,
+// where s16_g = d_a sum(x of half block g) comes with the activations (ActRef::s16).
+inline void q6_k_codes(const BlockQ6_K& b, __m512i (&q)[4]) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+    // bit pair 0 (bytes 0..31) or 2 (bytes 32..63) to bits 4..5; then pairs 4 and 6
+    const __m512i hi_lo = _mm512_and_si512(_mm512_sllv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4)), top2);
+    const __m512i hi_hi = _mm512_and_si512(_mm512_srlv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0)), top2);
+    // (a & low4) | c: ternary-logic table 0xEA
+    q[2 * h] = _mm512_ternarylogic_epi32(ql, low4, hi_lo, 0xEA);
+    q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), low4, hi_hi, 0xEA);
+  }
+}
+
+template <int NA>
+void dot_q6_k_row(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out) {
+  const auto* blocks = reinterpret_cast<const BlockQ6_K*>(row);
+  // lane g of G -> 32-block g / 2 of the activation scales; lane l of chunk c -> group 4c + l / 4
+  const __m512i group_block = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  __m512i chunk_group[4];
+  for (int c = 0; c < 4; ++c)
+    chunk_group[c] = _mm512_add_epi32(_mm512_set1_epi32(4 * c),
+                                      _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+  __m512 acc[NA], off[NA];
+  for (int a = 0; a < NA; ++a) acc[a] = _mm512_setzero_ps(), off[a] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nsb; ++i) {
+    const BlockQ6_K& b = blocks[i];
+    __m512i q[4];
+    q6_k_codes(b, q);
+    const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(b.d)));
+    const __m512 dsc = _mm512_mul_ps(
+        d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)))));
+    for (int a = 0; a < NA; ++a) {
+      const int8_t* x = acts[a].q + 256 * i;
+      const __m512 da = _mm512_permutexvar_ps(group_block, _mm512_castps256_ps512(_mm256_loadu_ps(acts[a].d + 8 * i)));
+      const __m512 g = _mm512_mul_ps(dsc, da);
+      for (int c = 0; c < 4; ++c) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], _mm512_loadu_si512(x + 64 * c));
+        acc[a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(chunk_group[c], g), acc[a]);
+      }
+      off[a] = _mm512_fmadd_ps(dsc, _mm512_loadu_ps(acts[a].s16 + 16 * i), off[a]);
+    }
+  }
+  for (int a = 0; a < NA; ++a) out[a] = _mm512_reduce_add_ps(acc[a]) - 32.f * _mm512_reduce_add_ps(off[a]);
+}
+
+void dot_q6_k_entry(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out) {
+  if (!avx512_reads(w) || acts[0].s16 == nullptr) {
+    avx2_kernel_table().dot[static_cast<int>(KernelKind::kQ6_K)](w, r, acts, na, out);
+    return;
+  }
+  const uint8_t* row = w.data + r * w.row_bytes;
+  const int64_t nsb = w.cols / 256;
+  switch (na) {
+    case 1: dot_q6_k_row<1>(row, nsb, acts, out); break;
+    case 2: dot_q6_k_row<2>(row, nsb, acts, out); break;
+    case 3: dot_q6_k_row<3>(row, nsb, acts, out); break;
+    default: dot_q6_k_row<4>(row, nsb, acts, out); break;
+  }
+}
+
 // bf16 rows with fp32 activations: 16 weights widened per shift, the ragged tail by masked loads.
 inline __m512 widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 
@@ -259,6 +332,7 @@ const KernelTable& avx512_kernel_table() {
     constexpr int kQ4_0 = static_cast<int>(KernelKind::kQ4_0), kQ4_K = static_cast<int>(KernelKind::kQ4_K);
     t.dot[kQ4_0] = dot_entry<Q4_0Unit, KernelKind::kQ4_0>;
     t.dot[kQ4_K] = dot_entry<Q4_KUnit, KernelKind::kQ4_K>;
+    t.dot[static_cast<int>(KernelKind::kQ6_K)] = dot_q6_k_entry;
     t.dot[static_cast<int>(KernelKind::kPlanarSym8)] = dot_planar_entry<KernelKind::kPlanarSym8>;
     t.dot[static_cast<int>(KernelKind::kPlanarIntZero)] = dot_planar_entry<KernelKind::kPlanarIntZero>;
     t.dot[static_cast<int>(KernelKind::kPlanarFp16Zero)] = dot_planar_entry<KernelKind::kPlanarFp16Zero>;

@@ -151,11 +151,11 @@ TEST_CASE("AVX2, AVX-512 and scalar kernels agree", "[unit][kernels]") {
           INFO(name);
           KernelOptions opt;
           opt.isa = isa;
-          // AVX-512 has row dots for interleaved q4_0 (whole groups of 8 blocks) and q4_k, and for
-          // planar rows (rtn4_*, hqq) of whole 256-weight units.
+          // AVX-512 has row dots for interleaved q4_0 (whole groups of 8 blocks) and q4_k, for q6_k,
+          // and for planar rows (rtn4_*, hqq) of whole 256-weight units.
           const bool planar = s->layout == Layout::kPlanar;
-          const bool own_avx512 =
-              (planar && cols % 256 == 0) || (interleave && (s->name == std::string("q4_k") || cols % 256 == 0));
+          const bool own_avx512 = (planar && cols % 256 == 0) || s->name == std::string("q6_k") ||
+                                  (interleave && (s->name == std::string("q4_k") || cols % 256 == 0));
           CHECK(kernel_path(q, opt) == (name == "avx512" && !own_avx512 ? "avx2" : name));
           std::vector<float> y(n * rows), y1(rows);
           matmul(q, x.data(), n, y.data(), opt);
