@@ -10,6 +10,7 @@
 
 #include "quant/formats/fp16.h"
 #include "quant/formats/rounding.h"
+#include "quant/kernels/kernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -22,6 +23,8 @@ const int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13
 namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;
+
+}  // namespace
 
 // make_qx_quants with rmse_type 1: signed codes l in [-nmax, nmax-1] stored as l + nmax, weights
 // qw (or x^2), search iscale = -(nmax + 0.1 t)/max for t = -9..9 maximising (sum w x l)^2 / sum w l^2.
@@ -148,6 +151,8 @@ float make_qkx_quants(int n, int nmax, const float* x, const float* weights, uin
   *the_min = -min;
   return scale;
 }
+
+namespace {
 
 // make_qp_quants: non-negative values x quantized to 0..nmax with one scale, weighted MSE over
 // iscale = (nmax + 0.1 t)/max, t = -4..4, then up to 5 rounds of per-element coordinate descent.
@@ -310,10 +315,15 @@ void quantize_row_q6_K_impl(const float* x, BlockQ6_K* y, int64_t k, const float
   float scales[kQK_K / 16];
   for (int64_t i = 0; i < nb; ++i) {
     float max_scale = 0, max_abs_scale = 0;
+    if (cpu_has_avx2()) {  // eight sub-blocks per call, the same bits (qkx_avx2.cpp)
+      for (int h = 0; h < 2; ++h)
+        make_qx_quants_x8_avx2(32, x + 128 * h, qw ? qw + kQK_K * i + 128 * h : nullptr, L + 128 * h, scales + 8 * h);
+    } else {
+      for (int ib = 0; ib < kQK_K / 16; ++ib)
+        scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + kQK_K * i + 16 * ib : nullptr);
+    }
     for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      const float* w = qw ? qw + kQK_K * i + 16 * ib : nullptr;
-      const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, w);
-      scales[ib] = scale;
+      const float scale = scales[ib];
       const float abs_scale = std::fabs(scale);
       if (abs_scale > max_abs_scale) {
         max_abs_scale = abs_scale;
@@ -480,16 +490,31 @@ void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t k) {
 
 // ---- Q4_K ---------------------------------------------------------------------------------------
 
+// make_qkx_quants of a Q4_K super-block's eight 32-element sub-blocks (weights [8][32]), eight
+// lanes at a time where the CPU has AVX2 (the same bits: qkx_avx2.cpp).
+static void fit_q4_K_subblocks(const float* x, const float* weights, uint8_t* L, float* scales, float* mins, float rmin,
+                        float rdelta, int nstep) {
+  if (cpu_has_avx2()) {
+    make_qkx_quants_x8_avx2(15, x, weights, L, scales, mins, rmin, rdelta, nstep);
+    return;
+  }
+  uint8_t Laux[32];
+  for (int j = 0; j < kQK_K / 32; ++j)
+    scales[j] = make_qkx_quants(32, 15, x + 32 * j, weights + 32 * j, L + 32 * j, &mins[j], Laux, rmin, rdelta, nstep);
+}
+
 void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k) {
   const int64_t nb = k / kQK_K;
-  uint8_t L[kQK_K], Laux[32];
-  float weights[32], mins[kQK_K / 32], scales[kQK_K / 32];
+  uint8_t L[kQK_K];
+  float weights[kQK_K], mins[kQK_K / 32], scales[kQK_K / 32];
   for (int64_t i = 0; i < nb; ++i) {
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < kQK_K / 32; ++j) {
       const float av_x = std::sqrt(sum_of_squares(x + 32 * j, 32) / 32);
-      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-      scales[j] = make_qkx_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+      for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(x[32 * j + l]);
+    }
+    fit_q4_K_subblocks(x, weights, L, scales, mins, -1.f, 0.1f, 20);
+    for (int j = 0; j < kQK_K / 32; ++j) {
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -511,18 +536,18 @@ void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k) {
 
 void quantize_row_q4_K_imatrix(const float* x, BlockQ4_K* y, int64_t n_per_row, const float* qw) {
   const int64_t nb = n_per_row / kQK_K;
-  uint8_t L[kQK_K], Laux[32], Ls[kQK_K / 32], Lm[kQK_K / 32];
-  float weights[32], sw[kQK_K / 32], mins[kQK_K / 32], scales[kQK_K / 32];
+  uint8_t L[kQK_K], Ls[kQK_K / 32], Lm[kQK_K / 32];
+  float weights[kQK_K], sw[kQK_K / 32], mins[kQK_K / 32], scales[kQK_K / 32];
   for (int64_t i = 0; i < nb; ++i) {
     const float sigma2 = 2 * sum_of_squares(x, kQK_K) / kQK_K;
     for (int j = 0; j < kQK_K / 32; ++j) {
       const float* w = qw + kQK_K * i + 32 * j;
-      importance_weights(x + 32 * j, w, sigma2, 32, weights);
+      importance_weights(x + 32 * j, w, sigma2, 32, weights + 32 * j);
       float sumw = 0;
-      for (int l = 0; l < 32; ++l) sumw += weights[l];
+      for (int l = 0; l < 32; ++l) sumw += weights[32 * j + l];
       sw[j] = sumw;
-      scales[j] = make_qkx_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36);
     }
+    fit_q4_K_subblocks(x, weights, L, scales, mins, -0.9f, 0.05f, 36);
     const float d_block = make_qp_quants(kQK_K / 32, 63, scales, Ls, sw);
     const float m_block = make_qp_quants(kQK_K / 32, 63, mins, Lm, sw);
     pack_scale_min_k4(Ls, Lm, y[i].scales);

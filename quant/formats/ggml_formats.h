@@ -72,6 +72,24 @@ int nearest_int(float v);
 // Index of the IQ4_NL table entry nearest to x (x in table units); on an exact midpoint the
 // upper index wins (ggml best_index_int8).
 int iq4nl_best_index(float x);
+// ggml's make_qkx2_quants / make_qkx3_quants: n values x with weights quantized to unsigned codes
+// L in 0..nmax with an offset min <= 0, best weighted squared error over the scales
+// iscale = (rmin + rdelta t + nmax) / (max - min), t = 0..nstep. Returns the scale; *the_min = -min.
+// Laux: n bytes of scratch.
+float make_qkx_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                      uint8_t* Laux, float rmin, float rdelta, int nstep);
+// The same for eight sub-blocks of 32 at once (x, weights and L: [8][32]; scales, the_mins: [8]),
+// one per AVX2 lane, bit for bit what make_qkx_quants gives each. Only when cpu_has_avx2().
+void make_qkx_quants_x8_avx2(int nmax, const float* x, const float* weights, uint8_t* L, float* scales,
+                             float* the_mins, float rmin, float rdelta, int nstep);
+// ggml's make_qx_quants with rmse_type 1: n values x to signed codes in [-nmax, nmax - 1], stored
+// in L as code + nmax, with weights qw (x^2 when null); the best of the scales
+// iscale = -(nmax + 0.1 t) / max, t = -9..9. Returns the least-squares scale (0, codes 0, when all
+// |x| < 1e-15).
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* qw);
+// The same for eight sub-blocks of 16 at once (x, qw, L: [8][16]; scales: [8]), one per AVX2
+// lane, bit for bit. Only when cpu_has_avx2().
+void make_qx_quants_x8_avx2(int nmax, const float* x, const float* qw, int8_t* L, float* scales);
 // Unpacks the 6-bit scale and min of sub-block j (0..7) of a Q4_K block.
 void get_scale_min_k4(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
 

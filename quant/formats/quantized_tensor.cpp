@@ -22,24 +22,46 @@ std::string imatrix_scheme_list() {
   return out;
 }
 
-// Decodes the tensor in row chunks and throws if any value is not finite (an fp16 scale overflow).
-void check_decoded_finite(const QuantizedTensor& q, const std::string& where, const float* w, int threads) {
+// Decodes the tensor in row chunks and throws if any value is not finite (an fp16 scale overflow);
+// with `error`, also sums the squared error against w (per task, then in task order: the result
+// does not depend on the thread count).
+void check_decoded_finite(const QuantizedTensor& q, const std::string& where, const float* w, int threads,
+                          DecodeError* error) {
   const int64_t per_task = std::max<int64_t>(1, 65536 / q.cols);
   const int64_t tasks = (q.rows + per_task - 1) / per_task;
   std::atomic<int64_t> bad_row{std::numeric_limits<int64_t>::max()};
+  std::vector<DecodeError> sums(error ? static_cast<size_t>(tasks) : 0);
   parallel_for(tasks, threads, [&](int64_t t) {
     const int64_t r0 = t * per_task, r1 = std::min(q.rows, r0 + per_task);
-    std::vector<float> buf(static_cast<size_t>((r1 - r0) * q.cols));
+    thread_local std::vector<float> buf;
+    buf.resize(static_cast<size_t>((r1 - r0) * q.cols));
     q.dequantize_rows(r0, r1, buf.data());
     for (size_t i = 0; i < buf.size(); ++i) {
       if (!std::isfinite(buf[i])) {
         int64_t r = r0 + static_cast<int64_t>(i) / q.cols, cur = bad_row.load();
         while (r < cur && !bad_row.compare_exchange_weak(cur, r)) {
         }
-        break;
+        return;
       }
     }
+    if (error) {
+      const float* ref = w + r0 * q.cols;
+      double e = 0, s = 0;
+      for (size_t i = 0; i < buf.size(); ++i) {
+        const double d = double(ref[i]) - buf[i];
+        e += d * d;
+        s += double(ref[i]) * ref[i];
+      }
+      sums[static_cast<size_t>(t)] = {e, s};
+    }
   });
+  if (error) {
+    *error = {};
+    for (const DecodeError& d : sums) {
+      error->squared_error += d.squared_error;
+      error->squared_reference += d.squared_reference;
+    }
+  }
   const int64_t r = bad_row.load();
   if (r != std::numeric_limits<int64_t>::max()) {
     float amax = 0.f;
@@ -107,7 +129,7 @@ void check_shape(const SchemeTraits& s, int64_t rows, int64_t cols, const std::s
 }
 
 QuantizedTensor quantize(const SchemeTraits& s, const float* w, int64_t rows, int64_t cols, const float* imatrix,
-                         const std::string& where, int threads) {
+                         const std::string& where, int threads, DecodeError* error) {
   check_shape(s, rows, cols, where);
   for (int64_t i = 0; i < rows * cols; ++i)
     if (!std::isfinite(w[i]))
@@ -130,8 +152,14 @@ QuantizedTensor quantize(const SchemeTraits& s, const float* w, int64_t rows, in
   G4U_CHECK(static_cast<int64_t>(q.data.size()) == z.data && static_cast<int64_t>(q.scales.size()) == z.scales &&
                 static_cast<int64_t>(q.zeros.size()) == z.zeros && static_cast<int64_t>(q.meta.size()) == z.meta,
             "encoder of {} produced arrays of unexpected size", s.name);
-  check_decoded_finite(q, where, w, threads);
+  check_decoded_finite(q, where, w, threads, error);
   return q;
+}
+
+DecodeError decoded_error(const QuantizedTensor& q, const float* w, int threads, const std::string& where) {
+  DecodeError e;
+  check_decoded_finite(q, where, w, threads, &e);
+  return e;
 }
 
 QuantizedTensor quantize(std::string_view scheme, const float* w, int64_t rows, int64_t cols, const float* imatrix,

@@ -64,12 +64,23 @@ void check_shape(const SchemeTraits& scheme, int64_t rows, int64_t cols, const s
 // (llama-imatrix's mean squared activation per input column) and selects the importance-weighted
 // path; only schemes with uses_imatrix accept it. Bad shapes, NaN/Inf weights, a bad imatrix, or
 // values whose scales overflow fp16 -> InputError naming `where`. threads <= 0: default count.
+// `error` (optional) receives the squared error sums of the decoded tensor, taken in the same
+// decoding pass that checks it for overflow (the streaming quantizer's relative_error).
+struct DecodeError {
+  double squared_error = 0;      // sum (w - w_hat)^2
+  double squared_reference = 0;  // sum w^2
+};
 QuantizedTensor quantize(const SchemeTraits& scheme, const float* w, int64_t rows, int64_t cols,
                          const float* imatrix = nullptr, const std::string& where = "weights",
-                         int threads = 0);
+                         int threads = 0, DecodeError* error = nullptr);
 QuantizedTensor quantize(std::string_view scheme, const float* w, int64_t rows, int64_t cols,
                          const float* imatrix = nullptr, const std::string& where = "weights",
                          int threads = 0);
+
+// Decodes q in parallel row chunks: the squared error sums against w ([q.rows, q.cols]), or an
+// InputError naming `where` when a decoded value is not finite.
+DecodeError decoded_error(const QuantizedTensor& q, const float* w, int threads = 0,
+                          const std::string& where = "weights");
 
 // ||W - What||_F / ||W||_F, accumulated in double (0 when both are all-zero).
 double relative_error(const float* w, const float* w_hat, int64_t n);
