@@ -4,10 +4,13 @@
 #include "test_paths.h"
 #include "test_util.h"
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -46,6 +49,29 @@ inline nlohmann::json run_g4u_json(const std::string& args) {
   INFO("g4u " << args << "\n" << r.err);
   REQUIRE(r.code == 0);
   return nlohmann::json::parse(r.out);
+}
+
+// Starts `g4u <args>` (stdout and stderr discarded) and kills it with SIGKILL as soon as
+// `should_kill()` returns true, polled every 100 us. Returns true when the kill landed, false when
+// the process exited first. For the crash-safety tests: kill points that follow the command's own
+// progress (bytes written, records logged, a fraction of a reference run's time).
+inline bool run_g4u_killed_when(const std::string& args, const std::function<bool()>& should_kill) {
+  const std::string cmd = "exec " + std::string(G4U_BINARY) + " " + args + " >/dev/null 2>&1";
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // only async-signal-safe calls between fork and exec
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  for (;;) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;
+    if (should_kill()) break;
+    usleep(100);
+  }
+  kill(pid, SIGKILL);
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
 }  // namespace g4u::test

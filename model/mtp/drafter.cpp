@@ -149,8 +149,18 @@ std::shared_ptr<Drafter> load_drafter(const std::string& name, Gemma4Model& targ
   return finish(d, o);
 }
 
+// A drafter folder is read through its config.json, so that file goes last and an older one goes
+// first: a writer killed in between leaves a folder without config.json, which no command takes
+// for a drafter (each file itself is written to a temp and renamed).
+static void remove_old_config(const std::string& dir) {
+  std::error_code ec;
+  fs::remove(fs::path(dir) / "config.json", ec);
+  if (ec) throw_input("{}: cannot replace config.json: {}", dir, ec.message());
+}
+
 void save_drafter(const Drafter& drafter, const std::string& dir, torch::ScalarType dtype) {
   fs::create_directories(dir);
+  remove_old_config(dir);
   auto specs = drafter.tensor_specs();
   auto params = drafter.module().named_parameters(true);
   SafetensorsWriter w((fs::path(dir) / "model.safetensors").string(), tensor_infos(specs, from_scalar_type(dtype)),
@@ -168,6 +178,7 @@ int64_t write_random_drafter_checkpoint(const std::string& preset, const std::st
   if (!p) throw_input("--model {}: not a drafter preset ({})", preset, drafter_preset_list());
   const auto& [cfg, specs] = *p;
   fs::create_directories(dir);
+  remove_old_config(dir);
   // Streamed chunk by chunk (the 12B assistant's table is 268 M values), same values as
   // init_random(seed) produces in memory.
   const int64_t bytes = write_random_safetensors(specs, (fs::path(dir) / "model.safetensors").string(), seed, dtype);

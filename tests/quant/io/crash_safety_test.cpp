@@ -11,9 +11,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -59,31 +56,6 @@ int64_t temp_bytes(const fs::path& out) {
   return total;
 }
 
-// Starts `g4u <args>` and kills it with SIGKILL once its temp output holds at least `fraction` of
-// `final_bytes` (fraction 0: as soon as the temp appears). The kill points follow the write's
-// progress, not the clock, so they land mid-write however fast the machine. Returns whether the
-// process was killed (false: it finished first).
-bool kill_at_progress(const std::string& args, const fs::path& out, double fraction, int64_t final_bytes) {
-  const std::string cmd = "exec " + std::string(G4U_BINARY) + " " + args + " -q >/dev/null 2>&1";
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {  // only async-signal-safe calls between fork and exec
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  const auto target = static_cast<int64_t>(fraction * static_cast<double>(final_bytes));
-  int status = 0;
-  for (;;) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return false;
-    const int64_t bytes = temp_bytes(out);
-    if (bytes >= 0 && bytes >= target) break;
-    usleep(100);
-  }
-  kill(pid, SIGKILL);
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-}
-
 int64_t total_bytes(const std::map<std::string, std::string>& files) {
   int64_t n = 0;
   for (const auto& [name, bytes] : files) n += static_cast<int64_t>(bytes.size());
@@ -115,7 +87,11 @@ TEST_CASE("quantize and export-gguf killed with SIGKILL at several points: no pa
     for (const double fraction : {0.0, 0.25, 0.5, 0.75, 0.95}) {
       const std::string out = d / (std::to_string(fraction) + "-" + c.out);
       INFO(c.args << ", killed once its temp output held " << fraction << " of the final bytes");
-      kill_at_progress(c.args + " --out " + out, out, fraction, total_bytes(c.expected));
+      const auto target = static_cast<int64_t>(fraction * static_cast<double>(total_bytes(c.expected)));
+      run_g4u_killed_when(c.args + " --out " + out + " -q", [&] {
+        const int64_t bytes = temp_bytes(out);
+        return bytes >= 0 && bytes >= target;
+      });
       if (fs::exists(out)) {
         CHECK(contents(out) == c.expected);  // what exists is complete
       } else {
