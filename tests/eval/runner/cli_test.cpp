@@ -4,6 +4,9 @@
 #include "runner_test_util.h"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <random>
 #include <map>
 #include <set>
 
@@ -231,18 +234,27 @@ TEST_CASE("g4u eval: --tasks filter, config mismatch on resume, bad input", "[in
   CHECK_THAT(corrupt.err, Contains("samples.jsonl:2") && Contains("field 'id'"));
 }
 
-TEST_CASE("g4u eval killed with SIGKILL mid-run resumes without losing or repeating samples", "[integration]") {
+TEST_CASE("g4u eval killed with SIGKILL at random points resumes without losing or repeating samples", "[integration]") {
   ScratchDir d;
   REQUIRE(run_g4u("data synth --suite arith --n 40 --seed 2 --out " + (d / "big")).code == 0);
+  const std::string args = " eval --model tiny --data " + (d / "big/manifest.jsonl");
+  const json whole = run_g4u_json(args + " --out " + (d / "whole") + " --json");
   std::string out = d / "k", log = out + "/samples.jsonl";
-  std::string args = " eval --model tiny --data " + (d / "big/manifest.jsonl") + " --out " + out;
-  // Start in the background, wait until a few records are on disk, then SIGKILL.
-  std::string script = "(" + std::string(G4U_BINARY) + args + " 2>/dev/null & echo $! > " + (d / "pid") +
-                       "; wait) & for i in $(seq 1 300); do n=$(cat " + log +
-                       " 2>/dev/null | wc -l); [ \"$n\" -ge 3 ] && break; sleep 0.05; done; kill -9 $(cat " + (d / "pid") +
-                       ") 2>/dev/null; sleep 0.3";
-  REQUIRE(std::system(("bash -c '" + script + "'").c_str()) == 0);
-  auto r = run_g4u(args + " --json");
+  // Kill points: after a random number of logged records (seeded), each run resuming the last.
+  std::mt19937 rng(40);
+  std::vector<size_t> points;
+  for (int i = 0; i < 4; ++i) points.push_back(1 + rng() % 38);
+  std::sort(points.begin(), points.end());
+  int killed = 0;
+  for (size_t at : points) {
+    INFO("killed once " << at << " records were logged");
+    killed += run_g4u_killed_when(args + " --out " + out, [&] {
+      std::ifstream f(log);
+      return static_cast<size_t>(std::count(std::istreambuf_iterator<char>(f), {}, '\n')) >= at;
+    });
+  }
+  CHECK(killed >= 3);
+  auto r = run_g4u(args + " --out " + out + " --json");
   INFO(r.err);
   REQUIRE(r.code == 0);
   json res = json::parse(r.out);
@@ -251,7 +263,14 @@ TEST_CASE("g4u eval killed with SIGKILL mid-run resumes without losing or repeat
   CHECK(res["run"]["resumed_from_log"].get<int64_t>() + res["run"]["generated"].get<int64_t>() == 40);
   auto all = read_jsonl(log);
   CHECK(all.size() == 40);
-  CHECK(by_id(all).size() == 40);
+  // The same predictions and scores as the uninterrupted run, item for item.
+  auto mine = by_id(all), theirs = by_id(read_jsonl(d / "whole/samples.jsonl"));
+  REQUIRE(mine.size() == 40);
+  for (auto& [id, rec] : mine) {
+    CHECK(rec["prediction"] == theirs[id]["prediction"]);
+    CHECK(rec["score"] == theirs[id]["score"]);
+  }
+  CHECK(task_stats(res) == task_stats(whole));
 }
 
 TEST_CASE("g4u eval --thinking-budget: the thought's tokens come on top of each task's answer budget", "[integration]") {
