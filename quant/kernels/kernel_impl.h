@@ -104,9 +104,9 @@ const KernelTable& avx512_kernel_table();
 // Rows the AVX-512 kernels read themselves (the other rows go to the AVX2 ones): interleaved Q4_K,
 // interleaved Q4_0 whose rows are whole groups of 8 blocks, Q6_K (storage order; its activations
 // carry s16), and planar rows (rtn4_*, hqq) of whole 256-weight units whose groups are 32, 64 or
-// 128 weights or a multiple of 256 (per channel). The planar ones take kPlanarHalves activations. Defined in kernels.cpp, not inline
-// here: an inline function compiled into the AVX-512 file could be the copy the linker keeps for
-// every caller.
+// 128 weights or a multiple of 256 (per channel). The planar ones take kPlanarHalves activations.
+// Defined in kernels.cpp, not inline here: an inline function compiled into the AVX-512 file could
+// be the copy the linker keeps for every caller.
 bool avx512_reads(const WeightView& w);
 
 // ---- register-blocked GEMM (prefill; gemm_avx512.cpp) ----
