@@ -4,6 +4,9 @@
 #include "eval/text_normalize.h"
 #include "eval/unicode.h"
 #include "base/error.h"
+#include "base/json_util.h"
+
+#include <fmt/format.h>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -278,8 +281,10 @@ SampleLogWriter::~SampleLogWriter() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
-void SampleLogWriter::append(const SampleRecord& r) {
-  std::string line = record_to_json(r).dump() + "\n";
+void SampleLogWriter::append(const SampleRecord& r) { append_json(record_to_json(r)); }
+
+void SampleLogWriter::append_json(const nlohmann::json& object) {
+  std::string line = object.dump() + "\n";
   const char* p = line.data();
   size_t left = line.size();
   while (left > 0) {
@@ -293,6 +298,38 @@ void SampleLogWriter::append(const SampleRecord& r) {
   }
   if (::fdatasync(fd_) != 0 && errno != EINVAL)
     throw std::runtime_error(fmt::format("{}: fdatasync failed: {}", path_, std::strerror(errno)));
+}
+
+void read_jsonl_log(const std::string& path, bool repair,
+                    const std::function<void(const nlohmann::json& object, const std::string& where)>& line_fn) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t pos = 0, valid = 0;
+  for (size_t lineno = 1; pos < data.size(); ++lineno) {
+    const size_t nl = data.find('\n', pos);
+    if (nl == std::string::npos) break;  // torn by an interruption: that line's work is redone
+    const std::string line = data.substr(pos, nl - pos);
+    const bool last = nl + 1 >= data.size();
+    pos = nl + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      valid = pos;
+      continue;
+    }
+    const std::string where = fmt::format("{}:{}", path, lineno);
+    nlohmann::json j;
+    try {
+      j = parse_json_object_line(line, where);
+    } catch (const InputError&) {
+      if (last) break;  // garbage in the last line (e.g. zero-filled after a power cut): torn too
+      throw;
+    }
+    line_fn(j, where);
+    valid = pos;
+  }
+  // Lines appended after a torn tail would otherwise join it into one unreadable line.
+  if (repair && valid < data.size() && ::truncate(path.c_str(), static_cast<off_t>(valid)) != 0)
+    throw_input("{}: cannot cut the torn last line: {}", path, std::strerror(errno));
 }
 
 }  // namespace g4u::runner

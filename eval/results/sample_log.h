@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -87,11 +88,20 @@ class SampleLogWriter {
   SampleLogWriter(const SampleLogWriter&) = delete;
   SampleLogWriter& operator=(const SampleLogWriter&) = delete;
   void append(const SampleRecord& r);
+  void append_json(const nlohmann::json& line);  // any one-line JSON object (e.g. a judge decision)
 
  private:
   std::string path_;
   int fd_ = -1;
 };
+
+// Reads an append-only JSONL log other than samples.jsonl (speculative.jsonl, judge.jsonl): calls
+// `line` with each complete line's object and its "file:line". A torn last line (no newline, or
+// garbage after a power cut) is ignored, and with `repair` cut from the file so that the next append
+// starts a line of its own. A missing file calls nothing. Any other bad line is an InputError naming
+// the file and line, as is whatever `line` throws.
+void read_jsonl_log(const std::string& path, bool repair,
+                    const std::function<void(const nlohmann::json& object, const std::string& where)>& line);
 
 // Invalid UTF-8 sequences replaced by U+FFFD (one per maximal invalid run of bytes); `lossy` is set
 // when anything was replaced.

@@ -1,5 +1,7 @@
 #include "eval/results/speculative.h"
 
+#include "eval/results/sample_log.h"
+
 #include "base/error.h"
 #include "base/json_util.h"
 
@@ -60,35 +62,10 @@ SpeculativeSample speculative_sample_from_json(const json& j, const std::string&
 
 std::map<std::string, SpeculativeSample> read_speculative_log(const std::string& path, bool repair) {
   std::map<std::string, SpeculativeSample> out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return out;
-  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t pos = 0, valid = 0;
-  for (size_t lineno = 1; pos < data.size(); ++lineno) {
-    const size_t nl = data.find('\n', pos);
-    if (nl == std::string::npos) break;  // torn by an interruption: that sample is redone
-    const std::string line = data.substr(pos, nl - pos);
-    const bool last = nl + 1 >= data.size();
-    pos = nl + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) {
-      valid = pos;
-      continue;
-    }
-    const std::string where = fmt::format("{}:{}", path, lineno);
-    json j;
-    try {
-      j = parse_json_object_line(line, where);
-    } catch (const InputError&) {
-      if (last) break;  // garbage in the last line (e.g. zero-filled after a power cut): torn too
-      throw;
-    }
+  read_jsonl_log(path, repair, [&out](const json& j, const std::string& where) {
     SpeculativeSample s = speculative_sample_from_json(j, where);
-    out[s.id] = std::move(s);
-    valid = pos;
-  }
-  // Lines appended after a torn tail would otherwise join it into one unreadable line.
-  if (repair && valid < data.size() && ::truncate(path.c_str(), static_cast<off_t>(valid)) != 0)
-    throw_input("{}: cannot cut the torn last line: {}", path, std::strerror(errno));
+    out[s.id] = std::move(s);  // a later line of an id replaces an earlier one
+  });
   return out;
 }
 
