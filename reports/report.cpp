@@ -202,6 +202,50 @@ void breakdown_section(Doc& doc, const std::vector<Variant>& variants) {
   }
 }
 
+// Judged scores (`g4u judge`, eval/results/judge_log.h) in a table of their own, next to the
+// judge-free score of the same task, never in its place.
+void judged_section(Doc& doc, const std::vector<Variant>& variants, json& summary) {
+  json rows = json::array();
+  Table t{{"task", "metric", "variant", "judge-free score", "judge-free 95% CI", "judged score", "judged 95% CI", "sent to judge",
+           "judged", "changed", "no answer", "invalid judge output", "not judged yet", "judge"},
+          {}};
+  std::vector<std::string> notes;
+  for (const Variant& v : variants) {
+    if (!v.v.contains("judge") || !v.v["judge"].is_object()) continue;
+    const json& jb = v.v["judge"];
+    const json& cfg = jb["config"];  // fields checked by runner::read_results
+    const json& model = cfg["model"];
+    const std::string judge = fmt::format("{} ({}), prompt {}", model["source"].get<std::string>(),
+                                          model["dtype"].get<std::string>(), cfg["prompt_version"].get<std::string>());
+    for (const json& task : v.v["tasks"]) {
+      if (!task.contains("judged") || !task["judged"].is_object()) continue;
+      const json& j = task["judged"];
+      const std::string metric = task["metric"].get<std::string>();
+      auto count = [&](const char* k) { return std::to_string(j.value(k, int64_t(0))); };
+      t.rows.push_back({task["key"].get<std::string>(), metric, v.name, show_score(num(task["score"]), metric),
+                        show_ci(task["ci95"], metric), show_score(num(j["score"]), metric), show_ci(j["ci95"], metric),
+                        count("sent"), count("judged"), count("changed"), count("no_answer"), count("invalid"), count("missing"),
+                        judge});
+      for (const char* k : {"invalid_ids", "missing_ids"})
+        if (j.contains(k) && j[k].is_array() && !j[k].empty())
+          notes.push_back(fmt::format("{} / {}: {} {}", v.name, task["key"].get<std::string>(),
+                                      k == std::string("invalid_ids") ? "invalid judge output for" : "not judged yet:",
+                                      fmt::join(j[k].get<std::vector<std::string>>(), ", ")));
+      rows.push_back({{"variant", v.name}, {"task", task["key"]}, {"metric", metric}, {"judge_free_score", task["score"]},
+                      {"judged", j}, {"judge", cfg}});
+    }
+  }
+  summary["judged"] = rows;
+  if (t.rows.empty()) return;
+  doc.h2("Judged scores beside judge-free scores");
+  doc.p("A local judge model (g4u judge) named the option of multiple-choice answers the rule-based extraction could "
+        "not parse, and extracted the final answer of free-form ones; the task's own metric then scored the judge's "
+        "answer. The judge-free score above is unchanged. A record whose judge output was invalid, or that was not "
+        "judged yet, keeps its judge-free prediction and is counted here.");
+  doc.table(t);
+  for (const std::string& n : notes) doc.p("Note: " + n);
+}
+
 // A ppl.json (`g4u ppl --variant`) or bench.json (`g4u bench --variant --json`) of one variant.
 struct Measure {
   std::string file;
@@ -885,6 +929,7 @@ Report build_report(const ReportOptions& o) {
     }
   }
   doc.table(st);
+  judged_section(doc, variants, summary);
   breakdown_section(doc, variants);
 
   // --- paired differences ---------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #include "eval/results/merge.h"
 
+#include "eval/results/judge_log.h"
 #include "eval/results/speculative.h"
 
 #include "datasets/manifest/shard.h"
@@ -46,6 +47,49 @@ ScoringOptions scoring_from_config(const json& config, const std::string& where,
   o.spellings = spellings;
   return o;
 }
+
+namespace {
+
+// Judge decisions (`g4u judge`, eval/results/judge_log.h): shards judged with one judge config are
+// joined into the merged folder; a mix of judged and unjudged shards, or of judges, is refused. With
+// no judged shard, a judge log already in the merged folder (the merged folder was judged before)
+// is kept and rescored over the new records.
+void merge_judge_decisions(const std::vector<ShardDir>& shards, const std::string& out,
+                           const std::vector<SampleRecord>& records, json& results, Scorer& scorer) {
+  std::optional<JudgeRecords> merged;
+  const ShardDir* judged = nullptr;
+  const ShardDir* unjudged = nullptr;
+  for (const ShardDir& s : shards) {
+    std::optional<JudgeRecords> j = read_judge_records(s.dir);
+    if (!j) {
+      unjudged = &s;
+      continue;
+    }
+    if (!merged) {
+      merged = std::move(j);
+      judged = &s;
+      continue;
+    }
+    if (j->config["config_hash"] != merged->config["config_hash"])
+      throw_input("{}: field 'config_hash': judged with another judge config than {} (judge every shard alike)",
+                  (fs::path(s.dir) / kJudgeConfigFile).string(), (fs::path(judged->dir) / kJudgeConfigFile).string());
+    for (auto& [id, d] : j->decisions) merged->decisions[id] = std::move(d);
+  }
+  if (merged && unjudged)
+    throw_input("{}: not judged, but {} was (run `g4u judge` on every shard, or on the merged folder)", unjudged->dir,
+                judged->dir);
+  if (!merged) {
+    if (std::optional<JudgeRecords> kept = read_judge_records(out)) add_judged_scores(results, records, *kept, scorer);
+    return;
+  }
+  std::string text;
+  for (const auto& [id, d] : merged->decisions) text += judge_decision_to_json(d).dump() + "\n";
+  write_file_atomic((fs::path(out) / kJudgeConfigFile).string(), merged->config.dump(2) + "\n");
+  write_file_atomic((fs::path(out) / kJudgeLogFile).string(), text);
+  add_judged_scores(results, records, *merged, scorer);
+}
+
+}  // namespace
 
 json merge_shards(const MergeOptions& mo) {
   if (mo.dirs.empty()) throw_input("g4u merge: no shard folders given");
@@ -181,6 +225,7 @@ json merge_shards(const MergeOptions& mo) {
             {"logged", records.size()},
             {"complete", complete}};
   json results = build_results(in, records, scorer);
+  merge_judge_decisions(shards, mo.out, records, results, scorer);
   write_file_atomic((fs::path(mo.out) / "results.json").string(), results.dump(2) + "\n");
   return results;
 }

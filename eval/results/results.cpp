@@ -231,6 +231,35 @@ void check_breakdowns(const json& bs, const std::string& vw) {
   }
 }
 
+// variants[].judge and tasks[].judged (optional; eval/results/judge_log.h): the fields reports use.
+void check_judge(const json& v, const std::string& vw) {
+  if (!v.contains("judge")) return;
+  const json& jb = v["judge"];
+  expect(jb.is_object(), vw, "judge", "an object", jb);
+  const json& cfg = field(jb, "config", vw + ".judge");
+  expect(cfg.is_object(), vw + ".judge", "config", "an object", cfg);
+  expect(field(cfg, "prompt_version", vw + ".judge.config").is_string(), vw + ".judge.config", "prompt_version", "a string",
+         cfg["prompt_version"]);
+  const json& model = field(cfg, "model", vw + ".judge.config");
+  expect(model.is_object(), vw + ".judge.config", "model", "an object", model);
+  for (const char* key : {"source", "dtype"})
+    expect(field(model, key, vw + ".judge.config.model").is_string(), vw + ".judge.config.model", key, "a string", model[key]);
+}
+void check_judged(const json& t, const eval::MetricInfo& metric, const std::string& tw) {
+  if (!t.contains("judged") || t["judged"].is_null()) return;
+  const json& j = t["judged"];
+  expect(j.is_object(), tw, "judged", "an object or null", j);
+  const std::string jw = tw + ".judged";
+  for (const char* key : {"n", "sent", "judged", "changed", "no_answer", "invalid", "missing"}) check_count(j, key, jw);
+  check_score(j, metric, jw);
+  check_ci(j, jw);
+  for (const char* key : {"invalid_ids", "missing_ids"}) {
+    const json& ids = field(j, key, jw);
+    expect(ids.is_array(), jw, key, "a list", ids);
+    for (const json& id : ids) expect(id.is_string(), jw, key, "a list of strings", id);
+  }
+}
+
 }  // namespace
 
 json read_results(const std::string& path) {
@@ -286,8 +315,10 @@ json read_results(const std::string& path) {
       check_score(t, metric, tw);
       check_num_or_null(t, "parse_failure_rate", tw);
       check_ci(t, tw);
+      check_judged(t, metric, tw);
     }
     if (v.contains("breakdowns")) check_breakdowns(v["breakdowns"], vw);
+    check_judge(v, vw);
   }
   return r;
 }

@@ -1,5 +1,6 @@
 #include "eval/runner/runner.h"
 
+#include "eval/results/judge_log.h"
 #include "datasets/manifest/manifest.h"
 #include "datasets/prompt/prompt.h"
 #include "datasets/tasks/tasks.h"
@@ -551,6 +552,8 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
   }
   EvalRun out;
   out.results = build_results(in, records, scorer);
+  // A folder judged by `g4u judge` keeps its judged blocks, rescored over the records now logged.
+  if (std::optional<JudgeRecords> judge = read_judge_records(o.out)) add_judged_scores(out.results, records, *judge, scorer);
   out.results_path = (fs::path(o.out) / "results.json").string();
   write_file_atomic(out.results_path, out.results.dump(2) + "\n");
   out.selected = selected;
