@@ -7,6 +7,7 @@
 #include "datasets/synth/synth.h"
 #include "datasets/tasks/tasks.h"
 #include "eval/perplexity/perplexity.h"
+#include "eval/runner/judge.h"
 #include "eval/runner/runner.h"
 #include "eval/throughput/throughput.h"
 #include "experiments/config_fields.h"
@@ -807,6 +808,61 @@ PreparedStep prepare_bench(const StepContext& ctx) {
   return p;
 }
 
+// ---- judge ------------------------------------------------------------------------------------
+
+struct JudgeStep {
+  runner::JudgeOptions options;
+  int threads = 0;
+};
+
+// Judged scores for an eval step's records (g4u judge): written into that step's folder, beside its
+// samples.jsonl (judge.json, judge.jsonl, the judged blocks of its results.json).
+PreparedStep prepare_judge(const StepContext& ctx) {
+  using J = JudgeStep;
+  using JO = runner::JudgeOptions;
+  static const std::vector<JsonField<J>> fields = {
+      json_field("", "threads", &J::threads, "compute threads (0: default)", Limits::at_least(0)),
+  };
+  Settings s(ctx);
+  J st;
+  JO& o = st.options;
+  const nlohmann::json& raw = ctx.step.settings.contains("eval") ? ctx.step.settings["eval"] : nlohmann::json();
+  const std::string step = raw.is_string() ? referenced_step(raw.get<std::string>()) : "";
+  const ExperimentStep* source = step.empty() ? nullptr : ctx.experiment.find(step);
+  if (!source || source->kind != "eval")
+    throw_input("{}: {} is not a reference to an eval step (\"@<step>\")", s.object.field("eval"), raw.dump());
+  s.object.mark_read("eval");
+  o.run_dir = ctx.experiment.step_dir(step);
+  o.model = s.object.get_string("model");
+  o.dtype = s.object.get_string("dtype", "fp32");
+  o.seed = static_cast<uint64_t>(s.object.get_int("seed", 0));
+  o.prompt_version = s.object.get_string("prompt_version", "v1");
+  o.batch = s.object.get_int("batch", 8);
+  o.max_new_tokens_choice = s.object.get_int("max_new_tokens_choice", 8);
+  o.max_new_tokens_answer = s.object.get_int("max_new_tokens_answer", 48);
+  read_json_fields(s.object, st, fields);
+  runner::judge_prompts(o.prompt_version);
+  if (o.dtype != "fp32" && o.dtype != "bf16") throw_input("{}: expected fp32 or bf16, got '{}'", s.object.field("dtype"), o.dtype);
+  if (o.batch < 1) throw_input("{}: must be at least 1", s.object.field("batch"));
+  const StepFacts judge = model_source(ctx, "model", o.model);
+  PreparedStep p;
+  p.settings = s.resolved;
+  // At most every record of the eval goes to the judge; a judge prompt is the question, the options
+  // and the response (about 400 tokens) plus the answer budget.
+  const double items = static_cast<double>(ctx.facts.at(step).items);
+  const double tokens = items * (400.0 + static_cast<double>(o.max_new_tokens_answer));
+  p.estimate = {2.0 * judge.params * tokens / kFlopsPerSecond, kRuntimeBytes + judge.params * judge.bits_per_weight / 8,
+                fmt::format("at most {} records x 2 x {} params x {} tokens", items, si(judge.params),
+                            400 + o.max_new_tokens_answer)};
+  p.run = [st]() {
+    runner::JudgeRun r = runner::run_judge(st.options, [&st]() {
+      return quant::load_any_model(st.options.model, load_options(st.options.dtype, st.options.seed, st.threads));
+    });
+    return nlohmann::json{{"requests", r.requests}, {"judged_now", r.judged_now}, {"resumed", r.resumed}, {"invalid", r.invalid}};
+  };
+  return p;
+}
+
 // ---- report -----------------------------------------------------------------------------------
 
 PreparedStep prepare_report(const StepContext& ctx) {
@@ -827,8 +883,9 @@ PreparedStep prepare_report(const StepContext& ctx) {
       throw_input("{}[{}]: {} is not a reference to an eval step (\"@<step>\")", s.object.field("evals"), i, raw[i].dump());
     o.results.push_back((fs::path(ctx.experiment.step_dir(step)) / "results.json").string());
   }
-  // Measurements by ppl and bench steps: lists of references to steps of that kind.
-  for (const char* kind : {"ppl", "bench"}) {
+  // Measurements by ppl and bench steps, and the judge steps whose judged scores the evals' results
+  // carry (listed so that the report waits for them): lists of references to steps of that kind.
+  for (const char* kind : {"ppl", "bench", "judge"}) {
     if (!s.object.has(kind)) continue;
     const nlohmann::json& list = s.object.raw(kind);
     const nlohmann::json& raw_list = ctx.step.settings[kind];
@@ -838,6 +895,7 @@ PreparedStep prepare_report(const StepContext& ctx) {
       const ExperimentStep* source = step.empty() ? nullptr : ctx.experiment.find(step);
       if (!source || source->kind != kind)
         throw_input("{}[{}]: {} is not a reference to a {} step (\"@<step>\")", s.object.field(kind), i, raw_list[i].dump(), kind);
+      if (std::string(kind) == "judge") continue;  // its output is in the eval step's results.json
       (std::string(kind) == "ppl" ? o.ppl : o.bench)
           .push_back((fs::path(ctx.experiment.step_dir(step)) / (std::string(kind) + ".json")).string());
     }
@@ -864,6 +922,8 @@ Registry<StepKind> build_step_kinds() {
   r.add({"ppl", "g4u ppl: perplexity (and KL against a base) -> <step>/ppl.json", false, prepare_ppl});
   r.add({"bench", "g4u bench: prefill and decode tokens/s, load time, peak RSS -> <step>/bench.json", false, prepare_bench,
          {}, true});
+  r.add({"judge", "g4u judge: a local judge model over an eval step's records -> judged scores in its results.json", true,
+         prepare_judge});
   r.add({"report", "g4u report: eval steps' results (+ ppl, bench) -> <step>/report.md + report.html", false, prepare_report});
   return r;
 }

@@ -6,6 +6,7 @@
 //   train-drafter  experiments::run_drafter_training        (g4u train-drafter)
 //   quantize       quant::quantize_calibrated               (g4u quantize)
 //   eval           runner::run_eval                         (g4u eval)
+//   judge          runner::run_judge                        (g4u judge)
 //   ppl            quant::measure_perplexity                (g4u ppl)
 //   bench          throughput::measure_throughput           (g4u bench)
 //   report         reports::write_report                    (g4u report)
