@@ -327,3 +327,27 @@ TEST_CASE("an import + eval + report experiment runs end to end on the tiny mode
   const json again = run_g4u_json("run " + (d / "exp.json") + " --dry-run --json --out " + (d / "out"));
   for (const auto& s : again["steps"]) CHECK(s["status"] == "done");
 }
+
+TEST_CASE("a judge step judges an eval step's records, and the report waiting for it shows judged scores", "[integration]") {
+  ScratchDir d("repro_judge");
+  json e = {{"name", "judged"},
+            {"steps",
+             {{{"name", "data"}, {"kind", "synth"}, {"suite", "arith"}, {"n", 3}, {"seed", 4}},
+              {{"name", "eval"}, {"kind", "eval"}, {"model", "tiny"}, {"data", "@data/manifest.jsonl"}},
+              {{"name", "judge"}, {"kind", "judge"}, {"eval", "@eval"}, {"model", "tiny"}, {"batch", 2}},
+              {{"name", "report"}, {"kind", "report"}, {"evals", {"@eval"}}, {"judge", {"@judge"}}}}}};
+  write_file(d / "exp.json", e.dump(2));
+  const json plan = run_g4u_json("run " + (d / "exp.json") + " --json --out " + (d / "out"));
+  for (const auto& s : plan["steps"]) CHECK(s["status"] == "done");
+  CHECK(read_jsonl(d / "out/eval/judge.jsonl").size() == 3);  // arith: every record is free-form
+  const json results = json::parse(read_file(d / "out/eval/results.json"));
+  CHECK(results["variants"][0]["judge"]["sent"] == 3);
+  CHECK(read_file(d / "out/report/report.md").find("Judged scores beside judge-free scores") != std::string::npos);
+
+  // A judge step must name an eval step.
+  e["steps"][2]["eval"] = "@data";
+  write_file(d / "bad.json", e.dump(2));
+  auto r = run_g4u("run " + (d / "bad.json") + " --dry-run --out " + (d / "bad"));
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Matchers::Contains("is not a reference to an eval step"));
+}
