@@ -15,6 +15,7 @@ packages=(
   libboost-math-dev                        # Student-t / beta functions of the statistics
   libespeak-ng-dev espeak-ng-data
   clang-14 libfuzzer-14-dev                # the asan preset: ASan + UBSan tests and the libFuzzer targets
+  slurm-wlm munge                          # the Slurm integration test (tests/slurm): a single-node cluster
 )
 # Optional: headless Chromium renders report.html in the reports tests (skipped without it).
 if [ "${G4U_WITH_CHROMIUM:-0}" = "1" ]; then
