@@ -851,7 +851,8 @@ PreparedStep prepare_judge(const StepContext& ctx) {
   // and the response (about 400 tokens) plus the answer budget.
   const double items = static_cast<double>(ctx.facts.at(step).items);
   const double tokens = items * (400.0 + static_cast<double>(o.max_new_tokens_answer));
-  p.estimate = {2.0 * judge.params * tokens / kFlopsPerSecond, kRuntimeBytes + judge.params * judge.bits_per_weight / 8,
+  const double bits = o.dtype == "bf16" ? std::min(16.0, judge.bits_per_weight) : judge.bits_per_weight;
+  p.estimate = {2.0 * judge.params * tokens / kFlopsPerSecond, kRuntimeBytes + judge.params * bits / 8,
                 fmt::format("at most {} records x 2 x {} params x {} tokens", items, si(judge.params),
                             400 + o.max_new_tokens_answer)};
   p.run = [st]() {

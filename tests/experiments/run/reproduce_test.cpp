@@ -158,6 +158,16 @@ TEST_CASE("reproduce_gemma4_12b.json: dry run on the 12B config and the fixtures
     ++compared;
   }
   CHECK(compared == 6);
+  // Judged scores beside the judge-free ones for the choice and free-form benchmarks; the report waits for them.
+  for (const char* bench : {"mmmu-pro-vision", "mmmu-pro-standard", "mathvision"}) {
+    const json& j = step_of(plan, std::string("judge-") + bench);
+    CHECK(j["kind"] == "judge");
+    CHECK(j["needs"] == json::array({bench}));
+    CHECK(j["estimate"]["bytes"].get<double>() > 2 * decoder_params_12b());  // bf16 judge weights
+  }
+  bool waits = false;
+  for (const auto& n : step_of(plan, "report")["needs"]) waits = waits || n == "judge-mathvision";
+  CHECK(waits);
 
   // Twice the shards halve the time per shard; half the bandwidth doubles the GPU's decode step.
   // (--set before the experiment file: each --set takes one value.)
