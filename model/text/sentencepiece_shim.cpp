@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <string_view>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -48,19 +50,45 @@ class FileLines : public sentencepiece::SentenceIterator {
   bool done_ = false;
   sentencepiece::util::Status status_;
 };
+
+// Loading a malformed model can throw (darts-clone throws Darts::Details::Exception, e.g. for a
+// unigram piece that starts with a NUL byte, found by the tokenizer_model fuzz target): every
+// exception becomes an error here, as no C++ exception is meant to cross this C API.
+template <typename LoadFn>
+void* load_processor(LoadFn&& load, char** error) {
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> p;
+  try {
+    p = std::make_unique<sentencepiece::SentencePieceProcessor>();
+    auto st = load(*p);
+    if (!st.ok()) {
+      *error = dup(st.ToString());
+      return nullptr;
+    }
+  } catch (const std::exception& e) {
+    *error = dup(std::string("libsentencepiece failed: ") + e.what());
+    return nullptr;
+  } catch (...) {
+    *error = dup("libsentencepiece failed with an unknown exception");
+    return nullptr;
+  }
+  return p.release();
+}
 }  // namespace
 
 extern "C" {
 
 __attribute__((visibility("default"))) void* g4u_spm_load(const char* path, char** error) {
-  auto* p = new sentencepiece::SentencePieceProcessor();
-  auto st = p->Load(path);
-  if (!st.ok()) {
-    *error = dup(st.ToString());
-    delete p;
-    return nullptr;
-  }
-  return p;
+  return load_processor([&](sentencepiece::SentencePieceProcessor& p) { return p.Load(path); }, error);
+}
+
+// The model from its serialized bytes (what g4u read from the file and checked).
+__attribute__((visibility("default"))) void* g4u_spm_load_bytes(const char* data, size_t len,
+                                                                char** error) {
+  return load_processor(
+      [&](sentencepiece::SentencePieceProcessor& p) {
+        return p.LoadFromSerializedProto(std::string_view(data, len));
+      },
+      error);
 }
 
 __attribute__((visibility("default"))) void g4u_spm_free_processor(void* h) {
@@ -69,12 +97,20 @@ __attribute__((visibility("default"))) void g4u_spm_free_processor(void* h) {
 
 __attribute__((visibility("default"))) void g4u_spm_free(void* p) { std::free(p); }
 
-// Returns the number of ids; *ids is malloc'ed.
+// Returns the number of ids; *ids is malloc'ed. -1 (and *ids null) if libsentencepiece failed.
 __attribute__((visibility("default"))) long g4u_spm_encode(void* h, const char* text, size_t len, int** ids) {
+  *ids = nullptr;
   std::vector<int> out;
-  static_cast<sentencepiece::SentencePieceProcessor*>(h)->Encode(std::string(text, len), &out);
+  try {
+    auto st = static_cast<sentencepiece::SentencePieceProcessor*>(h)->Encode(std::string(text, len), &out);
+    if (!st.ok()) return -1;
+  } catch (...) {
+    return -1;
+  }
   *ids = static_cast<int*>(std::malloc(sizeof(int) * (out.size() + 1)));
-  std::memcpy(*ids, out.data(), sizeof(int) * out.size());
+  // Text can encode to no ids (a normalization rule that deletes it); out.data() may then be null,
+  // which memcpy must not get (found by the tokenizer_model fuzz target under UBSan).
+  if (!out.empty()) std::memcpy(*ids, out.data(), sizeof(int) * out.size());
   return static_cast<long>(out.size());
 }
 

@@ -104,7 +104,7 @@ bool file_exists(const std::string& path) {
 // ---- the g4u_sentencepiece shim, loaded once ---------------------------------------------------
 
 struct SpmApi {
-  void* (*load)(const char*, char**) = nullptr;
+  void* (*load_bytes)(const char*, size_t, char**) = nullptr;
   void (*free_processor)(void*) = nullptr;
   void (*free_mem)(void*) = nullptr;
   long (*encode)(void*, const char*, size_t, int**) = nullptr;
@@ -146,13 +146,21 @@ const SpmApi& spm_api() {
     // two protobuf versions meet and loading fails). AddressSanitizer refuses RTLD_DEEPBIND, so an
     // ASan build (the asan preset; GCC defines __SANITIZE_ADDRESS__, clang answers __has_feature)
     // cannot load SentencePiece models and says so.
+    //
+    // G4U_SPM_NO_DEEPBIND is defined only where this file is compiled into a process without
+    // LibTorch (the tokenizer_model fuzz target, tests/fuzz/CMakeLists.txt): with no second protobuf
+    // in the process plain RTLD_NOW | RTLD_LOCAL is safe, and ASan accepts it.
+#ifdef G4U_SPM_NO_DEEPBIND
+    const int flags = RTLD_NOW | RTLD_LOCAL;
+#else
     const int flags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define G4U_ASAN_BUILD 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__) || defined(G4U_ASAN_BUILD)
+#if (defined(__SANITIZE_ADDRESS__) || defined(G4U_ASAN_BUILD)) && !defined(G4U_SPM_NO_DEEPBIND)
     error = "this is an AddressSanitizer build, which cannot load SentencePiece models (the shim needs "
             "dlopen(RTLD_DEEPBIND), which ASan refuses); use a build of the ci or release preset";
     asan_build = true;
@@ -174,7 +182,7 @@ const SpmApi& spm_api() {
       fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
     };
     SpmApi a;
-    sym(a.load, "g4u_spm_load");
+    sym(a.load_bytes, "g4u_spm_load_bytes");
     sym(a.free_processor, "g4u_spm_free_processor");
     sym(a.free_mem, "g4u_spm_free");
     sym(a.encode, "g4u_spm_encode");
@@ -191,12 +199,215 @@ const SpmApi& spm_api() {
     // Under RTLD_DEEPBIND libsentencepiece binds std::cerr to libstdc++'s own copy, which is never
     // constructed when the executable has its own (copy-relocated) std::cerr: any log line it
     // writes crashes the process. So it logs nothing below FATAL; errors come back as statuses.
+    // (Kept without RTLD_DEEPBIND too: the same quiet library, and statuses, in every build.)
     a.set_min_log_level(3);
     api = a;
   });
   if (asan_build) throw InputError(error);
   if (!error.empty()) throw InternalError(error);
   return api;
+}
+
+// ---- checks of a tokenizer.model before libsentencepiece sees it ------------------------------
+//
+// libsentencepiece (0.1.97, Debian 12) trusts parts of a model file that a crafted file can make
+// it misuse, and g4u loads tokenizer.model files from anywhere. Found while writing the
+// tokenizer_model fuzz target (tests/fuzz; each is one of its regression inputs):
+//   - normalizer_spec / denormalizer_spec.precompiled_charsmap is a darts-clone double array that
+//     it walks without bounds checks, takes string offsets from, and whose matches it copies into
+//     a 32-entry stack array without checking the count: garbage there reads out of bounds (SEGV).
+//     Its header check is also off by up to 3 bytes.
+//   - building the double array of a unigram model recurses once per byte of a piece: a piece of
+//     ~200 KB overflows the stack.
+// (Exceptions it throws for malformed pieces are caught in the shim.) So g4u reads the protobuf
+// wire format of ModelProto itself, just far enough to check those parts, and refuses the file
+// otherwise. Everything it refuses is something no trainer writes.
+
+constexpr size_t kMaxModelFileBytes = size_t{1} << 30;   // protobuf refuses 2 GB anyway
+constexpr size_t kMaxPieceBytes = 16 * 1024;               // real pieces: tens of bytes
+constexpr size_t kMaxCharsmapBytes = size_t{16} << 20;     // nmt_nfkc's: ~240 KB
+constexpr int kMaxCharsmapMatches = 32;  // Normalizer::kMaxTrieResultsSize of libsentencepiece
+
+// Protobuf wire format, read strictly: what it accepts, protobuf parses field for field the same
+// way (groups and wire types 6/7, which no SentencePiece model has, are refused).
+class WireReader {
+ public:
+  struct Field {
+    uint32_t number = 0;
+    uint32_t wire_type = 0;
+    std::string_view bytes;  // wire type 2
+  };
+
+  WireReader(std::string_view data, const std::string& where) : p_(data.data()), end_(p_ + data.size()), where_(where) {}
+
+  // The next field, or false at the end of the data.
+  bool next(Field* f) {
+    if (p_ == end_) return false;
+    const uint64_t key = varint();
+    f->number = static_cast<uint32_t>(key >> 3);
+    f->wire_type = static_cast<uint32_t>(key & 7);
+    if (f->number == 0 || key >> 32 != 0) bad("field number out of range");
+    switch (f->wire_type) {
+      case 0:
+        varint();
+        break;
+      case 1:
+        skip(8);
+        break;
+      case 5:
+        skip(4);
+        break;
+      case 2: {
+        const uint64_t n = varint();
+        if (n > static_cast<uint64_t>(end_ - p_)) bad("length-delimited field runs past the end");
+        f->bytes = std::string_view(p_, static_cast<size_t>(n));
+        p_ += n;
+        break;
+      }
+      default:
+        bad(fmt::format("unsupported protobuf wire type {}", f->wire_type));
+    }
+    return true;
+  }
+
+ private:
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+      if (p_ == end_) bad("truncated varint");
+      const auto b = static_cast<unsigned char>(*p_++);
+      v |= uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    bad("varint longer than 10 bytes");
+  }
+  void skip(size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) bad("truncated fixed-size field");
+    p_ += n;
+  }
+  [[noreturn]] void bad(const std::string& why) const {
+    throw_input("{}: not a valid SentencePiece model: {}", where_, why);
+  }
+
+  const char* p_;
+  const char* end_;
+  const std::string& where_;
+};
+
+// precompiled_charsmap: <uint32 trie size><double array of uint32 units><NUL-separated strings>.
+// The double array is walked the way darts-clone's commonPrefixSearch walks it for any input
+// bytes: every unit it can read must be inside the array, every value it can return must be an
+// offset into the strings, no input may match more than kMaxCharsmapMatches prefixes, and (so
+// that the last holds for inputs of any length) no walk may come back to a node.
+void check_charsmap(std::string_view blob, const std::string& where, const char* spec) {
+  if (blob.empty()) return;  // no normalization rule
+  auto bad = [&](const std::string& why) {
+    throw_input("{}: not a valid SentencePiece model: {}.precompiled_charsmap {}", where, spec, why);
+  };
+  if (blob.size() > kMaxCharsmapBytes)
+    bad(fmt::format("has {} bytes (at most {} accepted)", blob.size(), kMaxCharsmapBytes));
+  uint32_t trie_bytes = 0;
+  if (blob.size() < sizeof(trie_bytes)) bad("is shorter than its header");
+  std::memcpy(&trie_bytes, blob.data(), sizeof(trie_bytes));  // little-endian, as x86 and arm64
+  if (trie_bytes > blob.size() - sizeof(trie_bytes)) bad("has a double array larger than itself");
+  const size_t n = trie_bytes / 4;
+  const char* units_at = blob.data() + sizeof(trie_bytes);
+  const size_t strings_size = blob.size() - sizeof(trie_bytes) - trie_bytes;
+  if (n == 0) bad("has an empty double array");
+  auto unit = [&](size_t i) {
+    uint32_t u;
+    std::memcpy(&u, units_at + 4 * i, 4);
+    return u;
+  };
+  // darts-clone's DoubleArrayUnit.
+  auto has_leaf = [](uint32_t u) { return ((u >> 8) & 1) == 1; };
+  auto value = [](uint32_t u) { return u & ((1u << 31) - 1); };
+  auto label = [](uint32_t u) { return u & ((1u << 31) | 0xFF); };
+  auto offset = [](uint32_t u) -> size_t { return size_t{u >> 10} << ((u & (1u << 9)) >> 6); };
+
+  // Depth-first (no recursion) over the nodes a walk can reach; a node is the position a walk is at
+  // after a matched byte. most[p]: the most prefixes a walk from p can match (final once p is done).
+  enum : uint8_t { kNew, kOnPath, kDone };
+  std::vector<uint8_t> state(n, kNew);
+  std::vector<uint8_t> most(n, 0);
+  struct Frame {
+    size_t pos;
+    int next_byte;  // the next input byte to try from pos
+  };
+  std::vector<Frame> stack;
+  const size_t root = offset(unit(0));
+  auto enter = [&](size_t pos) {
+    // A walk at pos reads the units pos ^ b for every byte b: all of them must be in the array.
+    if ((pos | 0xFF) >= n) bad("reads units outside its double array");
+    state[pos] = kOnPath;
+    stack.push_back({pos, 0});
+  };
+  enter(root);
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.next_byte == 256) {
+      state[f.pos] = kDone;
+      stack.pop_back();
+      continue;
+    }
+    const int b = f.next_byte++;
+    const uint32_t u = unit(f.pos ^ static_cast<size_t>(b));
+    if (label(u) != static_cast<uint32_t>(b)) continue;  // the walk stops there
+    const size_t child = (f.pos ^ static_cast<size_t>(b)) ^ offset(u);
+    if (child >= n) bad("reads units outside its double array");
+    const int leaf = has_leaf(u) ? 1 : 0;
+    if (leaf && value(unit(child)) >= strings_size) bad("points outside its normalized strings");
+    if (state[child] == kOnPath) bad("has a cycle");
+    const size_t parent = f.pos;
+    if (state[child] == kNew) {
+      enter(child);  // invalidates f
+      // most[parent] is updated when the child is done: remember the edge by revisiting it.
+      stack[stack.size() - 2].next_byte = b;
+      continue;
+    }
+    const int matches = leaf + most[child];
+    if (matches > kMaxCharsmapMatches)
+      bad(fmt::format("matches more than {} prefixes of one input", kMaxCharsmapMatches));
+    most[parent] = std::max<uint8_t>(most[parent], static_cast<uint8_t>(matches));
+  }
+}
+
+// The parts of a serialized ModelProto that libsentencepiece must not see unchecked (see above).
+void check_spm_model(std::string_view bytes, const std::string& where) {
+  WireReader top(bytes, where);
+  WireReader::Field f;
+  while (top.next(&f)) {
+    if (f.wire_type != 2) continue;
+    if (f.number == 1) {  // repeated SentencePiece pieces: piece = 1
+      WireReader piece(f.bytes, where);
+      WireReader::Field g;
+      while (piece.next(&g))
+        if (g.number == 1 && g.wire_type == 2 && g.bytes.size() > kMaxPieceBytes)
+          throw_input("{}: not a valid SentencePiece model: a piece of {} bytes (at most {} accepted)",
+                      where, g.bytes.size(), kMaxPieceBytes);
+    } else if (f.number == 3 || f.number == 5) {  // normalizer_spec, denormalizer_spec
+      // Repeated occurrences of a message field merge, the last charsmap winning: check them all.
+      WireReader spec(f.bytes, where);
+      WireReader::Field g;
+      while (spec.next(&g))
+        if (g.number == 2 && g.wire_type == 2)
+          check_charsmap(g.bytes, where, f.number == 3 ? "normalizer_spec" : "denormalizer_spec");
+    }
+  }
+}
+
+std::string read_model_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw_input("{}: cannot open the SentencePiece model", path);
+  const std::streamoff size = in.tellg();
+  if (size < 0) throw_input("{}: cannot read the SentencePiece model", path);
+  if (static_cast<uint64_t>(size) > kMaxModelFileBytes)
+    throw_input("{}: {} bytes is too large for a SentencePiece model (at most {} accepted)", path,
+                size, kMaxModelFileBytes);
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), size)) throw_input("{}: cannot read the SentencePiece model", path);
+  return bytes;
 }
 
 }  // namespace tokenizer_detail
@@ -282,20 +493,36 @@ struct SentencePieceTokenizer::Impl {
   void encode_plain(std::string_view text, std::vector<int64_t>& out) const {
     int* ids = nullptr;
     long n = api->encode(handle, text.data(), text.size(), &ids);
-    for (long i = 0; i < n; ++i) out.push_back(ids[i]);
+    if (n < 0) throw_input("{}: libsentencepiece failed to encode {} bytes of text", path, text.size());
+    const auto size = static_cast<int64_t>(pieces.size());
+    bool bad = false;
+    for (long i = 0; i < n; ++i) {
+      if (ids[i] < 0 || ids[i] >= size) bad = true;
+      out.push_back(ids[i]);
+    }
     api->free_mem(ids);
+    // Callers index pieces and kinds by these ids: never trust the library with that.
+    if (bad) throw_input("{}: SentencePiece model encodes to ids outside its {} pieces", path, size);
   }
 };
 
 namespace {
 constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581 "▁"
 
+// "<0xXX>" with XX two hex digits. (Not strtol: it would take " F" or "+F", and reading its end
+// pointer into a temporary string after the call was a use after scope, found by the tokenizer_model
+// fuzz target.)
 bool parse_byte_piece(const std::string& p, uint8_t* value) {
   if (p.size() != 6 || p.compare(0, 3, "<0x") != 0 || p[5] != '>') return false;
-  char* end = nullptr;
-  long v = std::strtol(p.substr(3, 2).c_str(), &end, 16);
-  if (end == nullptr || *end != 0 || v < 0 || v > 255) return false;
-  *value = static_cast<uint8_t>(v);
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  const int hi = hex(p[3]), lo = hex(p[4]);
+  if (hi < 0 || lo < 0) return false;
+  *value = static_cast<uint8_t>(hi * 16 + lo);
   return true;
 }
 }  // namespace
@@ -304,9 +531,11 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path) : 
   Impl& m = *impl_;
   m.path = model_path;
   if (!file_exists(model_path)) throw_input("{}: SentencePiece model file not found", model_path);
+  const std::string bytes = read_model_file(model_path);
+  check_spm_model(bytes, model_path);
   m.api = &spm_api();
   char* err = nullptr;
-  m.handle = m.api->load(model_path.c_str(), &err);
+  m.handle = m.api->load_bytes(bytes.data(), bytes.size(), &err);
   if (m.handle == nullptr)
     throw_input("{}: not a valid SentencePiece model: {}", model_path, take_string(*m.api, err));
 
