@@ -15,6 +15,10 @@
 //   node bench/peer/llama_peer.mjs --model f.gguf --threads 2 --tokens 2,17,301 -n 32 [--reps 3]
 //        [--peer-dir D] [--ctx C] [--batch B] [--verbose]
 //   node bench/peer/llama_peer.mjs --info [--peer-dir D]      # build facts only
+//   node bench/peer/llama_peer.mjs --load-only --model f.gguf [--peer-dir D]
+//        # loads the file (any architecture, e.g. the gemma4-assistant drafter), then tries a context;
+//        # prints the architecture, the tensor count and the context's outcome (a gemma4-assistant
+//        # context needs its target's context as ctx_other, which node-llama-cpp never sets)
 //
 // --tokens may be "@file" (ids separated by commas or whitespace). --peer-dir defaults to
 // $G4U_PEER_DIR, else ~/.cache/g4u/peer. Exit code 2 on bad input, 1 on any other failure.
@@ -27,7 +31,7 @@ import {pathToFileURL} from "node:url";
 class InputError extends Error {}
 
 function parseArgs(argv) {
-  const a = {model: "", threads: 0, tokens: "", n: 32, reps: 3, ctx: 0, batch: 0, info: false, verbose: false,
+  const a = {model: "", threads: 0, tokens: "", n: 32, reps: 3, ctx: 0, batch: 0, info: false, loadOnly: false, verbose: false,
              peerDir: process.env.G4U_PEER_DIR || path.join(os.homedir(), ".cache", "g4u", "peer")};
   const need = (i, flag) => {
     if (i + 1 >= argv.length) throw new InputError(`${flag}: missing value`);
@@ -51,6 +55,7 @@ function parseArgs(argv) {
       case "--batch": a.batch = int(need(i, f), f, 0); ++i; break;
       case "--peer-dir": a.peerDir = need(i, f); ++i; break;
       case "--info": a.info = true; break;
+      case "--load-only": a.loadOnly = true; break;
       case "--verbose": a.verbose = true; break;
       default: throw new InputError(`unknown argument '${f}'`);
     }
@@ -58,6 +63,8 @@ function parseArgs(argv) {
   if (!a.info) {
     if (!a.model) throw new InputError("--model: required");
     if (!fs.existsSync(a.model)) throw new InputError(`--model ${a.model}: no such file`);
+  }
+  if (!a.info && !a.loadOnly) {
     if (!a.threads) throw new InputError("--threads: required (the benchmark compares equal thread counts)");
     if (!a.tokens) throw new InputError("--tokens: required");
   }
@@ -121,6 +128,28 @@ async function main() {
   if (args.info) {
     process.stdout.write(JSON.stringify({engine: "llama.cpp", build}, null, 2) + "\n");
     await llama.dispose();
+    return;
+  }
+  if (args.loadOnly) {
+    const t0 = now();
+    const model = await llama.loadModel({modelPath: args.model, gpuLayers: 0});
+    const result = {engine: "llama.cpp", build, model: args.model, loads: true, load_seconds: now() - t0,
+                    architecture: model.fileInfo.metadata?.general?.architecture ?? null,
+                    tensors: model.fileInfo.tensorInfo?.length ?? null, train_context_size: model.trainContextSize};
+    logLines.length = 0;
+    try {
+      const context = await model.createContext({contextSize: 64, sequences: 1});
+      result.context = {created: true};
+      await context.dispose();
+    } catch (e) {
+      // llama.cpp's reason is in its log ("failed to initialize the context: ..."), node's error is generic.
+      const reason = logLines.find((l) => l.includes("failed to initialize the context"));
+      result.context = {created: false, error: String(e?.message ?? e),
+                        llama_log: reason ? reason.trim().replace(/^.*failed to initialize the context: /, "") : null};
+    }
+    await model.dispose();
+    await llama.dispose();
+    process.stdout.write(JSON.stringify(result, null, 2) + "\n");
     return;
   }
   const ids = parseIds(args.tokens);

@@ -4,13 +4,16 @@
   python3 bench/peer/peer_bench.py bench   --config bench/peer/configs/medium.json --work W [--out D]
                                            [--rounds R] [--reps R] [-p P] [-n N] [--only q4_0,...]
                                            [--with-12b] [--g4u-gguf] [--g4u B] [--peer-dir D]
-  python3 bench/peer/peer_bench.py interop --config bench/peer/configs/interop.json --work W [--out D]
+  python3 bench/peer/peer_bench.py interop --config bench/peer/configs/interop.json --work W [--out D] [--no-drafter]
 
 `bench` creates what it needs in the work folder (g4u init / quantize / export-gguf, each skipped
 when its output exists), then runs `g4u bench --tokens` and `llama_peer.mjs` on every
 (model, scheme, threads) of the config, round after round, the two engines alternating which goes
 first, and writes results.json and table.md. `interop` trains a small model, quantizes and exports
-it, and checks that llama.cpp loads each GGUF and decodes the same greedy tokens as g4u.
+it, and checks that llama.cpp loads each GGUF and decodes the same greedy tokens as g4u; with the
+config's `drafter` section it also distils a Gemma 4 assistant drafter, exports it (gemma4-assistant),
+loads it in node-llama-cpp and runs greedy speculative decoding in llama.cpp through its C API
+(mtp_peer.cpp, built here against the prebuilt libraries) against `g4u generate --draft`.
 
 Python 3 standard library only. Exit code 2 on bad input, 1 when a run fails.
 """
@@ -29,6 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PEER = os.path.join(HERE, "llama_peer.mjs")
+MTP_PEER_SRC = os.path.join(HERE, "mtp_peer.cpp")
 
 
 class InputError(Exception):
@@ -181,6 +185,39 @@ class Engines:
         j["wall_seconds"] = time.time() - t0
         j["peak_rss_bytes_time"] = rss
         return j
+
+    def llama_load_only(self, gguf):
+        out, _ = run([self.node, PEER, "--load-only", "--model", gguf, "--peer-dir", self.args.peer_dir],
+                     timeout=self.args.timeout, where="llama_peer --load-only")
+        return json.loads(out)
+
+    def mtp_peer(self, work):
+        """Builds bench/peer/mtp_peer.cpp against the llama.cpp headers of the source node-llama-cpp bundles
+        (its gitRelease.bundle, cloned offline into the work folder) and its prebuilt libraries."""
+        mod = os.path.join(self.args.peer_dir, "node_modules")
+        bins = os.path.join(mod, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+        bundle = os.path.join(mod, "node-llama-cpp", "llama", "gitRelease.bundle")
+        for path in (bins, bundle):
+            if not os.path.exists(path):
+                raise InputError(f"{path}: missing (run bash bench/peer/install.sh)")
+        release = self.llama_build["release"]
+        src = os.path.join(work, "llama.cpp-" + release)
+        if not os.path.exists(os.path.join(src, "include", "llama.h")):
+            git = shutil.which("git")
+            if not git:
+                raise InputError("git not found (needed to unpack node-llama-cpp's llama.cpp source bundle)")
+            shutil.rmtree(src, ignore_errors=True)
+            run([git, "clone", "--quiet", bundle, src], where="git clone of the llama.cpp bundle")
+        exe = os.path.join(work, "mtp_peer-" + release)
+        if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(MTP_PEER_SRC):
+            cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+            if not cxx:
+                raise InputError("no C++ compiler (g++) to build bench/peer/mtp_peer.cpp")
+            run([cxx, "-std=c++17", "-O2", "-I" + os.path.join(src, "include"), "-I" + os.path.join(src, "src"),
+                 "-I" + os.path.join(src, "ggml", "include"), MTP_PEER_SRC, "-o", exe, "-L" + bins,
+                 f"-l:libllama.{release}.so", f"-l:libggml.{release}.so", "-l:libggml-base.so", "-Wl,-rpath," + bins],
+                where="building mtp_peer")
+        return exe, bins
 
     def llama(self, gguf, ids_file, threads, gen, reps):
         cmd = [self.node, PEER, "--model", gguf, "--threads", str(threads), "--tokens", "@" + ids_file, "-n", str(gen),
@@ -402,7 +439,8 @@ def cmd_bench(args):
 def cmd_interop(args):
     path = args.config
     c = load_json(path, "config")
-    check_keys(c, {"description", "train_config", "schemes", "float_gguf", "prompt_text", "gen_tokens", "threads"}, path)
+    check_keys(c, {"description", "train_config", "schemes", "float_gguf", "prompt_text", "gen_tokens", "threads", "drafter"},
+               path)
     train_cfg = os.path.join(REPO, require(c, "train_config", str, path))
     schemes = require(c, "schemes", list, path)
     text = require(c, "prompt_text", str, path)
@@ -454,9 +492,11 @@ def cmd_interop(args):
             row["llama_loads"] = False
             row["llama_error"] = str(e)
         rows.append(row)
-    # Drafters: `g4u export-gguf` writes the gemma4 text decoder only (quant/io/gguf.h); no
-    # gemma4_assistant GGUF exists to offer llama.cpp.
-    drafter = {"exported": False, "reason": "g4u export-gguf has no drafter (gemma4_assistant) export"}
+    if "drafter" in c and not args.no_drafter:
+        drafter = drafter_interop(engines, args, require(c, "drafter", dict, path), f"{path}: drafter", work, trained, text,
+                                  gen, threads)
+    else:
+        drafter = {"checked": False, "reason": "--no-drafter" if args.no_drafter else "no drafter section in the config"}
     result = {"kind": "g4u-llama.cpp-interop", "config": os.path.relpath(os.path.abspath(path), REPO),
               "command": " ".join(sys.argv), "prompt_text": text, "prompt_ids": ids, "gen_tokens": gen, "threads": threads,
               "environment": environment(args) | {"llama_cpp": engines.llama_build}, "variants": rows, "drafter": drafter}
@@ -471,14 +511,107 @@ def cmd_interop(args):
                          f"| {'-' if t['first_difference'] is None else t['first_difference']} |")
         else:
             lines.append(f"| {r['variant']} | no | - | - |")
-    lines.append(f"| drafter (gemma4_assistant) | not exported | - | - |")
+    if drafter.get("checked"):
+        lines += ["", "| drafter GGUF (gemma4-assistant) | loads in node-llama-cpp | context in node-llama-cpp | "
+                  "speculative runs (llama.cpp C API) | tokens and acceptance counters equal |", "|---|---|---|---|---|"]
+        ctx = drafter["node_llama_cpp"]["context"]
+        for r in drafter["runs"]:
+            lines.append(f"| {drafter['gguf']} k={r['k']} | {'yes' if drafter['node_llama_cpp']['loads'] else 'no'} "
+                         f"| {'yes' if ctx['created'] else 'no: ' + str(ctx.get('llama_log') or ctx['error'])} "
+                         f"| prompt {r['prompt']}: {r['llama']['rounds']} rounds, {r['llama']['accepted']}/"
+                         f"{r['llama']['drafted']} accepted | {'yes' if r['equal'] else 'no: ' + ', '.join(r['differences'])} |")
+    else:
+        lines.append(f"| drafter (gemma4-assistant) | not checked ({drafter['reason']}) | - | - |")
     table = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, "interop.md"), "w", encoding="utf-8") as f:
         f.write(table)
     print(table, end="")
-    ok = all(r["llama_loads"] and r["tokens"]["equal"] for r in rows)
+    ok = all(r["llama_loads"] and r["tokens"]["equal"] for r in rows) and drafter.get("equal", True)
     log(f"wrote {out_dir}/interop.json and interop.md; {'all equal' if ok else 'DIFFERENCES'}")
     return 0 if ok else 3
+
+
+def stop_and_suppress(ckpt):
+    """The stop ids (eos) and suppressed ids g4u decodes a checkpoint with (model/io/config.h):
+    generation_config.json first, then config.json (eos_token_id top level or in text_config, g4u_suppress_tokens)."""
+    cfg = load_json(os.path.join(ckpt, "config.json"), "config")
+    gen_path = os.path.join(ckpt, "generation_config.json")
+    gen = load_json(gen_path, "generation config") if os.path.exists(gen_path) else {}
+    as_list = lambda v: v if isinstance(v, list) else [v]
+    eos = gen.get("eos_token_id", cfg.get("eos_token_id", cfg.get("text_config", {}).get("eos_token_id")))
+    sup = gen.get("suppress_tokens", cfg.get("g4u_suppress_tokens"))
+    if eos is None or sup is None:
+        raise InputError(f"{ckpt}: cannot tell its eos ids and suppressed tokens (config.json written by g4u expected)")
+    return as_list(eos), as_list(sup)
+
+
+def drafter_interop(engines, args, d, where, work, trained, default_prompt, gen, threads):
+    """The Gemma 4 assistant drafter check: a target (the interop model, or one trained from the section's own
+    train_config: the interop model's greedy text is one repeated token, useless for acceptance), g4u train-drafter,
+    export-gguf of both (the drafter as gemma4-assistant with the target GGUF's vocabulary), node-llama-cpp load of
+    the drafter (and its context attempt), then greedy speculative decoding in llama.cpp through its C API
+    (mtp_peer.cpp) against g4u generate --draft on the same prompt ids: tokens and acceptance counters compared."""
+    check_keys(d, {"train_config", "preset", "train_prompts", "max_train_prompts", "steps", "samples", "prompts", "raw",
+                   "k", "gen_tokens"}, where)
+    g = engines.g4u
+    preset = require(d, "preset", str, where)
+    ks = require(d, "k", list, where)
+    prompts = d.get("prompts", [default_prompt])
+    raw = bool(d.get("raw", True))
+    gen = int(d.get("gen_tokens", gen))
+    target = trained
+    if "train_config" in d:
+        target = os.path.join(work, "interop-drafter-target")
+        step("train drafter target", [os.path.join(target, "summary.json")],
+             [g, "train", "--config", os.path.join(REPO, require(d, "train_config", str, where)), "--out", target, "--quiet"],
+             env=engines.g4u_env)
+    # Training prompts: a .jsonl manifest of tasks (rendered as g4u eval renders them), or a text file whose
+    # non-empty lines are raw prompts. "{target}" names the target's folder (g4u train writes data/ there).
+    src = require(d, "train_prompts", str, where).replace("{target}", target)
+    if src.endswith(".jsonl"):
+        prompt_flags = ["--prompts", src]
+    else:
+        prompts_file = os.path.join(work, "interop-drafter-prompts.txt")
+        with open(src, encoding="utf-8") as f:
+            lines = [ln.strip() for ln in f if ln.strip()][: int(d.get("max_train_prompts", 250))]
+        with open(prompts_file, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        prompt_flags = ["--prompts", prompts_file, "--raw-prompts"]
+    ddir = os.path.join(work, "interop-drafter")
+    step("train-drafter", [os.path.join(ddir, "config.json")],
+         [g, "train-drafter", "--model", target, "--draft", preset, "--out", ddir] + prompt_flags +
+         ["--sample-temperature", "0", "--samples", str(d.get("samples", 128)), "--steps", str(d.get("steps", 100)),
+          "--threads", str(threads), "--eval-prompts", "0"], env=engines.g4u_env)
+    target_gguf = target + "-f32.gguf"
+    step("export-gguf drafter target", [target_gguf], [g, "export-gguf", "--model", target, "--out", target_gguf, "-q"])
+    dgguf = ddir + ".gguf"
+    step("export-gguf drafter", [dgguf], [g, "export-gguf", "--model", ddir, "--target", target_gguf, "--out", dgguf, "-q"])
+    log("drafter: node-llama-cpp load")
+    loaded = engines.llama_load_only(dgguf)
+    exe, bins = engines.mtp_peer(work)
+    stop, suppress = stop_and_suppress(target)
+    runs = []
+    for pi, text in enumerate(prompts):
+        for k in ks:
+            log(f"drafter: prompt {pi}, k={k}")
+            out, _ = run([g, "generate", "--model", target, "--draft", ddir, "--k", str(k), "-n", str(gen)] +
+                         (["--raw"] if raw else []) + ["--prompt", text, "--threads", str(threads), "--json"],
+                         env=engines.g4u_env, timeout=args.timeout, where="g4u generate --draft")
+            a = json.loads(out)
+            out, _ = run([exe, "--target", target_gguf, "--draft", dgguf, "--backends", bins, "--tokens",
+                          ",".join(map(str, a["prompt_ids"])), "-n", str(gen), "--k", str(k), "--threads", str(threads),
+                          "--stop", ",".join(map(str, stop)), "--suppress", ",".join(map(str, suppress))],
+                         timeout=args.timeout, where="mtp_peer")
+            b = json.loads(out)
+            keys = ["tokens", "rounds", "drafted", "accepted", "position_drafted", "position_accepted"]
+            diffs = [key for key in keys if a[key] != b[key]]
+            runs.append({"prompt": pi, "k": k, "equal": not diffs, "differences": diffs,
+                         "g4u": {key: a[key] for key in keys + ["acceptance_rate", "tau", "matches_plain", "text"]},
+                         "llama": {key: b[key] for key in keys + ["drafts"]}})
+    return {"checked": True, "target": os.path.relpath(target, work), "checkpoint": os.path.relpath(ddir, work),
+            "gguf": os.path.relpath(dgguf, work), "target_gguf": os.path.relpath(target_gguf, work), "stop_ids": stop,
+            "suppress_tokens": suppress, "gen_tokens": gen, "node_llama_cpp": loaded, "prompts": prompts, "runs": runs,
+            "equal": all(r["equal"] for r in runs)}
 
 
 def main():
@@ -494,6 +627,8 @@ def main():
                        help="where bench/peer/install.sh put node-llama-cpp")
         s.add_argument("--g4u-gguf", action="store_true", help="g4u loads the .gguf instead of its checkpoint folder")
         s.add_argument("--timeout", type=int, default=3600, help="seconds one engine invocation may take")
+        if name == "interop":
+            s.add_argument("--no-drafter", action="store_true", help="skip the config's drafter check")
         if name == "bench":
             s.add_argument("--rounds", type=int, help="override the config's rounds")
             s.add_argument("--reps", type=int, help="override the config's timed repetitions per invocation")

@@ -6,8 +6,12 @@
 #include "base/temp_files.h"
 #include "model/io/safetensors.h"
 #include "model/io/tensor_specs.h"
+#include "model/mtp/assistant.h"
+#include "model/text/special_tokens.h"
 #include "model/text/tokenizer.h"
 #include "quant/io/checkpoint.h"
+#include "quant/io/gguf_import.h"
+#include "quant/io/gguf_reader.h"
 #include "quant/formats/scheme.h"
 #include "quant/layer/policy.h"
 
@@ -376,6 +380,215 @@ std::optional<int> llama_file_type(const std::string& recipe) {
   return std::nullopt;
 }
 
+
+// ---- shared by the target and the drafter export ---------------------------------------------------
+
+// --out must name a new file in an existing folder.
+void check_output_path(const std::string& out_path) {
+  if (out_path.empty()) throw_input("--out: empty path");
+  fs::path parent = fs::path(out_path).parent_path();
+  if (parent.empty()) parent = ".";
+  if (!fs::is_directory(parent))
+    throw_input("--out {}: {} {}", out_path, parent.string(),
+                fs::exists(parent) ? "is not a folder" : "does not exist (create the folder first)");
+  if (fs::exists(out_path)) throw_input("--out {}: already exists (remove it or choose another path)", out_path);
+}
+
+// general.name: the checkpoint folder's name.
+std::string general_name(const std::string& model_dir) {
+  // fs::path("a/b/").filename() is empty: normalise first.
+  const fs::path p = fs::absolute(model_dir).lexically_normal();
+  const std::string last = p.filename().string();
+  return last.empty() ? p.parent_path().filename().string() : last;
+}
+
+// Full-attention layers use proportional RoPE: only the first partial_rotary_factor of each
+// head's frequency pairs rotate. llama.cpp's NEOX rope rotates all n_rot dims and takes per-pair
+// frequency factors from rope_freqs.weight; a factor of 1e30 makes a pair's angle ~0 (unrotated),
+// which is how its converter encodes this (one tensor, shared by all full layers).
+OutTensor rope_freqs_tensor(const model::TextConfig& tc) {
+  const int64_t pairs = tc.full.head_dim / 2;
+  const auto rotated = static_cast<int64_t>(tc.full.head_dim * tc.rope_full.partial_rotary_factor / 2);
+  OutTensor t;
+  t.name = "rope_freqs.weight";
+  t.source = "generated (rope_full.partial_rotary_factor)";
+  t.ne = {static_cast<uint64_t>(pairs)};
+  t.type = ggml_type::kF32;
+  std::vector<float> f(static_cast<size_t>(pairs), 1e30f);
+  std::fill(f.begin(), f.begin() + std::min(rotated, pairs), 1.0f);
+  t.bytes.resize(f.size() * sizeof(float));
+  std::memcpy(t.bytes.data(), f.data(), t.bytes.size());
+  t.nbytes = t.bytes.size();
+  return t;
+}
+
+// A float tensor of the checkpoint as `gguf_name`: 1-D tensors (norms, layer scalars) converted to
+// F32 as llama.cpp's converter writes every 1-D tensor, matrices copied in their dtype (F32, F16,
+// BF16). InputError naming the tensor when it is missing, misshapen or not floating point.
+OutTensor float_tensor(const model::Checkpoint& ck, const model::TensorSpec& spec, const std::string& gguf_name) {
+  const std::string& ck_path = ck.path();
+  OutTensor t;
+  t.name = gguf_name;
+  t.source = spec.name;
+  for (auto it = spec.shape.rbegin(); it != spec.shape.rend(); ++it) t.ne.push_back(static_cast<uint64_t>(*it));
+  if (!ck.contains(spec.name)) throw_input("{}: tensor {} is missing", ck_path, spec.name);
+  const auto& info = ck.info(spec.name);
+  if (info.shape != spec.shape)
+    throw_input("{}: tensor {} has shape [{}], the config needs [{}]", ck_path, ck.disk_name(spec.name),
+                fmt::join(info.shape, ", "), fmt::join(spec.shape, ", "));
+  const std::optional<uint32_t> ft = float_type(info.dtype);
+  if (spec.shape.size() == 1) {
+    if (!ft && info.dtype != model::DType::kF64)
+      throw_input("{}: tensor {} has dtype {}, expected a floating-point type", ck_path, ck.disk_name(spec.name),
+                  model::dtype_name(info.dtype));
+    torch::Tensor f = ck.view(spec.name).to(torch::kFloat32).contiguous();
+    t.type = ggml_type::kF32;
+    t.bytes.resize(static_cast<size_t>(f.numel()) * sizeof(float));
+    std::memcpy(t.bytes.data(), f.data_ptr<float>(), t.bytes.size());
+    t.nbytes = t.bytes.size();
+  } else {
+    if (!ft)
+      throw_input("{}: tensor {} has dtype {}; GGUF export writes F32, F16 or BF16 matrices", ck_path,
+                  ck.disk_name(spec.name), model::dtype_name(info.dtype));
+    t.type = *ft;
+    t.raw = &info;
+    t.file = &ck.file_of(spec.name);
+    t.nbytes = info.nbytes;
+  }
+  return t;
+}
+
+// llama_ftype of a float checkpoint from its token table's dtype: ALL_F32, MOSTLY_F16, MOSTLY_BF16.
+uint32_t float_file_type(model::DType d) { return d == model::DType::kF32 ? 0 : d == model::DType::kF16 ? 1 : 32; }
+
+// The vocabulary a target checkpoint's own export writes (its g4u_tokenizer).
+Vocab checkpoint_vocab(const model::ModelConfig& cfg, const std::string& model_dir) {
+  if (cfg.tokenizer == "byte") return byte_vocab(cfg.text.vocab_size);
+  if (cfg.tokenizer == "none") return placeholder_vocab(cfg);
+  return sentencepiece_vocab((fs::path(model_dir) / "tokenizer.model").string(), cfg.text.vocab_size);
+}
+
+// The tokenizer.ggml.* keys of `vocab` with the special ids of `tc` and `suppress`.
+void put_tokenizer(Kv& kv, const Vocab& vocab, const model::TextConfig& tc, const std::vector<int64_t>& suppress) {
+  kv.string("tokenizer.ggml.model", "llama");  // SentencePiece-style vocabulary (see quant/README.md)
+  kv.strings("tokenizer.ggml.tokens", vocab.tokens);
+  kv.f32s("tokenizer.ggml.scores", vocab.scores);
+  kv.i32s("tokenizer.ggml.token_type", vocab.types);
+  kv.u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(tc.bos_token_id));
+  if (!tc.eos_token_ids.empty()) kv.u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(tc.eos_token_ids[0]));
+  kv.u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(tc.pad_token_id));
+  if (vocab.unk) kv.u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(*vocab.unk));
+  kv.boolean("tokenizer.ggml.add_bos_token", true);
+  kv.boolean("tokenizer.ggml.add_eos_token", false);
+  kv.boolean("tokenizer.ggml.add_space_prefix", false);
+  if (!suppress.empty()) {
+    std::vector<int32_t> s(suppress.begin(), suppress.end());
+    kv.i32s("tokenizer.ggml.suppress_tokens", s);
+  }
+}
+
+// The decoder hyper-parameters both architectures read under "<arch>.": sizes, attention geometry
+// per layer, sliding window and pattern, KV sharing, RoPE.
+void put_decoder_keys(Kv& kv, const std::string& a, const model::TextConfig& tc) {
+  kv.u32(a + "context_length", static_cast<uint32_t>(tc.max_position_embeddings));
+  kv.u32(a + "embedding_length", static_cast<uint32_t>(tc.hidden_size));
+  kv.u32(a + "block_count", static_cast<uint32_t>(tc.num_layers));
+  kv.u32(a + "feed_forward_length", static_cast<uint32_t>(tc.intermediate_size));
+  std::vector<int32_t> heads, kv_heads;
+  std::vector<bool> swa;
+  for (model::LayerType lt : tc.layer_types) {
+    heads.push_back(static_cast<int32_t>(tc.geometry(lt).num_heads));
+    kv_heads.push_back(static_cast<int32_t>(tc.geometry(lt).num_kv_heads));
+    swa.push_back(lt == model::LayerType::kSliding);
+  }
+  if (tc.sliding.num_heads == tc.full.num_heads) {
+    kv.u32(a + "attention.head_count", static_cast<uint32_t>(tc.sliding.num_heads));
+  } else {
+    kv.i32s(a + "attention.head_count", heads);
+  }
+  kv.i32s(a + "attention.head_count_kv", kv_heads);
+  kv.u32(a + "attention.key_length", static_cast<uint32_t>(tc.full.head_dim));
+  kv.u32(a + "attention.value_length", static_cast<uint32_t>(tc.full.head_dim));
+  kv.u32(a + "attention.key_length_swa", static_cast<uint32_t>(tc.sliding.head_dim));
+  kv.u32(a + "attention.value_length_swa", static_cast<uint32_t>(tc.sliding.head_dim));
+  kv.f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(tc.rms_norm_eps));
+  kv.u32(a + "attention.sliding_window", static_cast<uint32_t>(tc.sliding_window));
+  kv.bools(a + "attention.sliding_window_pattern", swa);
+  kv.u32(a + "attention.shared_kv_layers", static_cast<uint32_t>(tc.num_kv_shared_layers));
+  kv.f32(a + "rope.freq_base", static_cast<float>(tc.rope_full.theta));
+  kv.f32(a + "rope.freq_base_swa", static_cast<float>(tc.rope_sliding.theta));
+  // Full layers: all head dims go through rope, the partial factor is in rope_freqs.weight.
+  kv.u32(a + "rope.dimension_count", static_cast<uint32_t>(tc.full.head_dim));
+  kv.u32(a + "rope.dimension_count_swa",
+         static_cast<uint32_t>(tc.sliding.head_dim * tc.rope_sliding.partial_rotary_factor));
+}
+
+// Lays out `tensors` after the header of `kv`, streams everything into a temp file beside
+// `out_path` and renames it there. Returns the per-tensor listing of the summary and the file size.
+std::pair<nlohmann::json, uint64_t> write_gguf(std::vector<OutTensor>& tensors, const Kv& kv, uint32_t align,
+                                               const std::string& out_path, const GgufExportOptions& opt) {
+  uint64_t cursor = 0;
+  for (auto& t : tensors) {
+    t.offset = align_up(cursor, align);
+    cursor = t.offset + t.nbytes;
+  }
+  const uint64_t data_bytes = align_up(cursor, align);
+  Buf head;
+  head.b.append("GGUF", 4);
+  head.put<uint32_t>(kGgufVersion);
+  head.put<uint64_t>(tensors.size());
+  head.put<uint64_t>(kv.count);
+  head.b += kv.buf.b;
+  for (const auto& t : tensors) {
+    head.str(t.name);
+    head.put<uint32_t>(static_cast<uint32_t>(t.ne.size()));
+    for (uint64_t d : t.ne) head.put<uint64_t>(d);
+    head.put<uint32_t>(t.type);
+    head.put<uint64_t>(t.offset);
+  }
+  const uint64_t data_start = align_up(head.b.size(), align);
+
+  TempOutput out(out_path);
+  out.write(head.b.data(), head.b.size());
+  out.zeros(data_start - head.b.size());
+  nlohmann::json listed = nlohmann::json::array();
+  for (const auto& t : tensors) {
+    out.zeros(data_start + t.offset - out.written());
+    if (t.raw) {
+      const uint8_t* p = t.file->data(*t.raw);
+      for (uint64_t off = 0; off < t.nbytes; off += kCopyPiece) {
+        const uint64_t len = std::min(kCopyPiece, t.nbytes - off);
+        out.write(p + off, static_cast<size_t>(len));
+        drop_pages(p + off, len);
+      }
+    } else {
+      out.write(t.bytes.data(), t.bytes.size());
+    }
+    listed.push_back({{"name", t.name}, {"source", t.source}, {"type", type_name(t.type)}, {"dims", t.ne},
+                      {"offset", t.offset}, {"bytes", t.nbytes}});
+    if (opt.progress)
+      opt.progress(fmt::format("{} <- {} ({}, [{}])", t.name, t.source, type_name(t.type), fmt::join(t.ne, ", ")));
+  }
+  out.zeros(data_start + data_bytes - out.written());
+  const uint64_t file_bytes = out.written();
+  out.commit();
+  return {listed, file_bytes};
+}
+
+// Copies one metadata value of another GGUF as it is encoded there.
+void copy_value(Kv& kv, const std::string& key, const GgufValue& v) {
+  kv.key(key, static_cast<ValueType>(v.type));
+  if (v.type == GgufType::kString) {
+    kv.buf.str(v.data);
+  } else if (v.type == GgufType::kArray) {
+    kv.buf.put<uint32_t>(static_cast<uint32_t>(v.elem));
+    kv.buf.put<uint64_t>(v.count);
+    kv.buf.b.append(v.data.data(), v.data.size());
+  } else {
+    kv.buf.b.append(v.data.data(), v.data.size());
+  }
+}
+
 }  // namespace gguf_detail
 
 std::optional<std::string> gguf_tensor_name(const std::string& name) {
@@ -406,6 +619,176 @@ std::optional<std::string> gguf_tensor_name(const std::string& name) {
   return "blk." + m[1].str() + "." + it->second;
 }
 
+std::optional<std::string> gguf_drafter_tensor_name(const std::string& name) {
+  if (name == "model.embed_tokens.weight") return "token_embd.weight";
+  if (name == "model.norm.weight") return "output_norm.weight";
+  if (name == "pre_projection.weight") return "nextn.pre_projection.weight";
+  if (name == "post_projection.weight") return "nextn.post_projection.weight";
+  static const std::regex re(R"(^model\.layers\.(\d+)\.(.+)$)");
+  // llama.cpp's gemma4-assistant layer: Q-only attention (no attn_k/attn_v/attn_k_norm).
+  static const std::map<std::string, std::string> per_layer = {
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+      {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+      {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+      {"layer_scalar", "layer_output_scale.weight"},
+  };
+  std::smatch m;
+  if (!std::regex_match(name, m, re)) return std::nullopt;
+  auto it = per_layer.find(m[2]);
+  if (it == per_layer.end()) return std::nullopt;
+  return "blk." + m[1].str() + "." + it->second;
+}
+
+namespace gguf_detail {
+
+// The drafter (gemma4_unified_assistant) as llama.cpp's gemma4-assistant architecture.
+nlohmann::json export_drafter_gguf(const std::string& model_dir, const std::string& out_path,
+                                   const GgufExportOptions& opt) {
+  const uint32_t align = opt.alignment;
+  const model::AssistantConfig cfg = model::load_assistant_config(model_dir);
+  const model::TextConfig& tc = cfg.text;
+  if (is_quantized_checkpoint(model_dir))
+    throw_input("--model {}: a quantized drafter checkpoint; g4u quantize writes none and export-gguf exports drafters "
+                "in float (F32/F16/BF16) only",
+                model_dir);
+  // llama.cpp's loader refuses these (src/models/gemma4-assistant.cpp): say so before writing a file it cannot load.
+  if (cfg.backbone_hidden_size == tc.hidden_size)
+    throw_input("--model {}: backbone_hidden_size {} equals hidden_size: llama.cpp's gemma4-assistant loader requires "
+                "embedding_length_out (the target width) to differ from embedding_length",
+                model_dir, cfg.backbone_hidden_size);
+
+  nlohmann::json notes = nlohmann::json::array();
+
+  // ---- vocabulary: the target's, so that llama.cpp pairs the two ----
+  Vocab vocab;
+  std::string tokenizer_kind;
+  std::vector<std::pair<std::string, const GgufValue*>> copied;  // tokenizer keys of a target GGUF
+  std::shared_ptr<GgufFile> target_gguf;
+  model::TextConfig special = tc;  // where bos/eos/pad come from
+  std::vector<int64_t> suppress;
+  std::optional<model::TextConfig> target_text;
+  if (!opt.target.empty()) {
+    const std::string where = "--target " + opt.target;
+    if (fs::is_directory(opt.target)) {
+      const model::ModelConfig tcfg = model::load_model_config(opt.target);
+      model::check_assistant_fits(cfg, tcfg.text, where);
+      vocab = checkpoint_vocab(tcfg, opt.target);
+      tokenizer_kind = tcfg.tokenizer;
+      special = tcfg.text;
+      suppress = tcfg.suppress_tokens;
+      target_text = tcfg.text;
+      notes.push_back(fmt::format("vocabulary and special tokens of the target checkpoint {}, as its own export writes them",
+                                  opt.target));
+    } else if (is_gguf_file(opt.target)) {
+      target_gguf = GgufFile::open(opt.target);
+      const model::ModelConfig tcfg = gguf_model_config(*target_gguf);
+      model::check_assistant_fits(cfg, tcfg.text, where);
+      for (const auto& [k, v] : target_gguf->metadata())
+        if (k.rfind("tokenizer.", 0) == 0) copied.emplace_back(std::string(k), &v);
+      const GgufValue* toks = target_gguf->find("tokenizer.ggml.tokens");
+      if (!toks || toks->type != GgufType::kArray || toks->elem != GgufType::kString)
+        throw_input("{}: tokenizer.ggml.tokens: missing (the target GGUF has no vocabulary to copy)", where);
+      if (static_cast<int64_t>(toks->count) != tc.vocab_size)
+        throw_input("{}: tokenizer.ggml.tokens has {} tokens, the drafter's vocab_size is {}", where, toks->count,
+                    tc.vocab_size);
+      tokenizer_kind = "copied";
+      target_text = tcfg.text;
+      notes.push_back(fmt::format("tokenizer.* keys copied verbatim from the target GGUF {}", opt.target));
+    } else {
+      throw_input("{}: neither a target checkpoint folder nor a GGUF file", where);
+    }
+  } else if (fs::exists(fs::path(model_dir) / "tokenizer.model")) {
+    vocab = sentencepiece_vocab((fs::path(model_dir) / "tokenizer.model").string(), tc.vocab_size);
+    tokenizer_kind = "sentencepiece";
+  } else {
+    if (tc.vocab_size < model::kMinByteVocab)
+      throw_input("--model {}: no tokenizer.model beside the drafter and vocab_size {} is too small for g4u's byte "
+                  "vocabulary; pass --target <target checkpoint or .gguf> to take the target's",
+                  model_dir, tc.vocab_size);
+    vocab = byte_vocab(tc.vocab_size);
+    tokenizer_kind = "byte";
+    notes.push_back("no --target and no tokenizer.model: g4u's byte vocabulary is written (the tokenizer of the "
+                    "tiny/small/medium targets); pass --target to take another target's vocabulary");
+  }
+  if (target_text) {
+    // llama.cpp shares the target's K/V of layer n_layer-2 with sliding drafter layers and n_layer-1 with
+    // full ones (src/llama-model.cpp, LLM_ARCH_GEMMA4_ASSISTANT); g4u takes the last layer of each type.
+    const int64_t n = target_text->num_layers;
+    const bool same = (!tc.count_layers(model::LayerType::kSliding) ||
+                       target_text->last_layer_of(model::LayerType::kSliding) == n - 2) &&
+                      (!tc.count_layers(model::LayerType::kFull) ||
+                       target_text->last_layer_of(model::LayerType::kFull) == n - 1);
+    if (!same)
+      notes.push_back("the target's last two layers are not (sliding, full): llama.cpp shares K/V from layers n-2 "
+                      "(sliding) and n-1 (full), g4u from the last layer of each type, so the two draft differently");
+  }
+
+  // ---- tensors: every one mapped, nothing else in the checkpoint ----
+  const std::vector<model::TensorSpec> specs = model::assistant_tensor_specs(cfg);
+  model::Checkpoint ck = model::Checkpoint::open(model_dir);
+  const std::string ck_path = ck.path();
+  std::vector<OutTensor> tensors;
+  std::set<std::string> used;
+  if (tc.count_layers(model::LayerType::kFull) > 0) tensors.push_back(rope_freqs_tensor(tc));
+  for (const auto& spec : specs) {
+    const std::optional<std::string> gname = gguf_drafter_tensor_name(spec.name);
+    if (!gname) throw_input("{}: tensor {} has no llama.cpp gemma4-assistant counterpart", ck_path, spec.name);
+    tensors.push_back(float_tensor(ck, spec, *gname));
+    used.insert(spec.name);
+  }
+  for (const auto& n : ck.names())
+    if (!used.count(n)) throw_input("{}: unexpected tensor {} (not part of this drafter config)", ck_path, ck.disk_name(n));
+
+  // ---- metadata ----
+  const std::string arch = kGgufDrafterArchitecture;
+  const std::string a = arch + ".";
+  Kv kv;
+  kv.string("general.architecture", arch);
+  kv.string("general.name", general_name(model_dir));
+  kv.u32("general.alignment", align);
+  kv.u32("general.file_type", float_file_type(ck.info("model.embed_tokens.weight").dtype));
+  put_decoder_keys(kv, a, tc);
+  kv.u32(a + "embedding_length_out", static_cast<uint32_t>(cfg.backbone_hidden_size));  // the target's width
+  kv.u32(a + "nextn_predict_layers", static_cast<uint32_t>(tc.num_layers));              // every layer drafts
+  if (target_gguf) {
+    for (const auto& [k, v] : copied) copy_value(kv, k, *v);
+  } else {
+    put_tokenizer(kv, vocab, special, suppress);
+  }
+
+  const auto [listed, file_bytes] = write_gguf(tensors, kv, align, out_path, opt);
+
+  notes.push_back("the Gemma 4 assistant drafter: llama.cpp loads it as a draft model beside its gemma4 target "
+                  "(a context needs the target's context as ctx_other; it reads the target's embeddings and K/V)");
+  notes.push_back("tied head: no output.weight, llama.cpp uses token_embd (the drafter's own table)");
+  notes.push_back("node-llama-cpp loads it but cannot pair it (no ctx_other); llama.cpp's C API drafts the same tokens as "
+                  "g4u (bench/peer/: peer_bench.py interop, drafter section)");
+  if (tc.eos_token_ids.size() > 1 && !target_gguf)
+    notes.push_back(fmt::format("eos_token_id: only the first of [{}] is written", fmt::join(special.eos_token_ids, ", ")));
+  return {{"out", out_path},
+          {"source", model_dir},
+          {"architecture", arch},
+          {"version", kGgufVersion},
+          {"alignment", align},
+          {"tensor_count", tensors.size()},
+          {"kv_count", kv.count},
+          {"kv_keys", kv.keys},
+          {"file_bytes", file_bytes},
+          {"tensors", listed},
+          {"skipped", nlohmann::json::array()},
+          {"tokenizer", tokenizer_kind},
+          {"notes", notes}};
+}
+
+}  // namespace gguf_detail
+
 nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_path, const GgufExportOptions& opt) {
   using namespace gguf_detail;
   const uint32_t align = opt.alignment;
@@ -413,15 +796,12 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
 
   // ---- inputs, all checked before anything is written ----
   if (!fs::is_directory(model_dir)) throw_input("--model {}: not a checkpoint directory", model_dir);
-  if (out_path.empty()) throw_input("--out: empty path");
-  {
-    fs::path parent = fs::path(out_path).parent_path();
-    if (parent.empty()) parent = ".";
-    if (!fs::is_directory(parent))
-      throw_input("--out {}: {} {}", out_path, parent.string(),
-                  fs::exists(parent) ? "is not a folder" : "does not exist (create the folder first)");
-    if (fs::exists(out_path)) throw_input("--out {}: already exists (remove it or choose another path)", out_path);
-  }
+  check_output_path(out_path);
+  if (fs::exists(fs::path(model_dir) / "config.json") && model::is_assistant_config(model_dir))
+    return export_drafter_gguf(model_dir, out_path, opt);
+  if (!opt.target.empty())
+    throw_input("--target {}: only a drafter (gemma4_unified_assistant) export takes a target; {} is a target model",
+                opt.target, model_dir);
   const model::ModelConfig cfg = model::load_model_config(model_dir);
   const model::TextConfig& tc = cfg.text;
   const std::vector<model::TensorSpec> specs = model::model_tensor_specs(cfg);
@@ -443,26 +823,7 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
   std::set<std::string> used;  // checkpoint tensors accounted for
   bool any_quantized = false;
 
-  // Full-attention layers use proportional RoPE: only the first partial_rotary_factor of each
-  // head's frequency pairs rotate. llama.cpp's NEOX rope rotates all n_rot dims and takes per-pair
-  // frequency factors from rope_freqs.weight; a factor of 1e30 makes a pair's angle ~0 (unrotated),
-  // which is how its converter encodes this (one tensor, shared by all full layers).
-  const bool has_full = tc.count_layers(model::LayerType::kFull) > 0;
-  if (has_full) {
-    const int64_t pairs = tc.full.head_dim / 2;
-    const auto rotated = static_cast<int64_t>(tc.full.head_dim * tc.rope_full.partial_rotary_factor / 2);
-    OutTensor t;
-    t.name = "rope_freqs.weight";
-    t.source = "generated (rope_full.partial_rotary_factor)";
-    t.ne = {static_cast<uint64_t>(pairs)};
-    t.type = ggml_type::kF32;
-    std::vector<float> f(static_cast<size_t>(pairs), 1e30f);
-    std::fill(f.begin(), f.begin() + std::min(rotated, pairs), 1.0f);
-    t.bytes.resize(f.size() * sizeof(float));
-    std::memcpy(t.bytes.data(), f.data(), t.bytes.size());
-    t.nbytes = t.bytes.size();
-    tensors.push_back(std::move(t));
-  }
+  if (tc.count_layers(model::LayerType::kFull) > 0) tensors.push_back(rope_freqs_tensor(tc));
 
   for (const auto& spec : specs) {
     const std::optional<std::string> gname = spec.component == "text" ? gguf_tensor_name(spec.name) : std::nullopt;
@@ -475,12 +836,11 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
       for (const char* a : {".qdata", ".qscales", ".qzeros", ".qmeta"}) used.insert(spec.name + a);
       continue;
     }
-    OutTensor t;
-    t.name = *gname;
-    t.source = spec.name;
-    for (auto it = spec.shape.rbegin(); it != spec.shape.rend(); ++it) t.ne.push_back(static_cast<uint64_t>(*it));
-
     if (quantized && meta["tensors"].contains(spec.name)) {
+      OutTensor t;
+      t.name = *gname;
+      t.source = spec.name;
+      for (auto it = spec.shape.rbegin(); it != spec.shape.rend(); ++it) t.ne.push_back(static_cast<uint64_t>(*it));
       const std::string where = meta_path + ": tensors." + spec.name;
       const nlohmann::json& tj = meta["tensors"][spec.name];
       if (!tj.is_object() || !tj.contains("scheme") || !tj["scheme"].is_string())
@@ -511,61 +871,24 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
       t.nbytes = info.nbytes;
       used.insert(arr);
       any_quantized = true;
+      tensors.push_back(std::move(t));
     } else {
-      if (!ck.contains(spec.name)) throw_input("{}: tensor {} is missing", ck_path, spec.name);
-      const auto& info = ck.info(spec.name);
-      if (info.shape != spec.shape)
-        throw_input("{}: tensor {} has shape [{}], the config needs [{}]", ck_path, ck.disk_name(spec.name),
-                    fmt::join(info.shape, ", "), fmt::join(spec.shape, ", "));
-      const std::optional<uint32_t> ft = float_type(info.dtype);
-      if (spec.shape.size() == 1) {
-        // Norms and layer scalars: F32, as llama.cpp's converter writes every 1-D tensor.
-        if (!ft && info.dtype != model::DType::kF64)
-          throw_input("{}: tensor {} has dtype {}, expected a floating-point type", ck_path, ck.disk_name(spec.name),
-                      model::dtype_name(info.dtype));
-        torch::Tensor f = ck.view(spec.name).to(torch::kFloat32).contiguous();
-        t.type = ggml_type::kF32;
-        t.bytes.resize(static_cast<size_t>(f.numel()) * sizeof(float));
-        std::memcpy(t.bytes.data(), f.data_ptr<float>(), t.bytes.size());
-        t.nbytes = t.bytes.size();
-      } else {
-        if (!ft)
-          throw_input("{}: tensor {} has dtype {}; GGUF export writes F32, F16 or BF16 matrices", ck_path,
-                      ck.disk_name(spec.name), model::dtype_name(info.dtype));
-        t.type = *ft;
-        t.raw = &info;
-        t.file = &ck.file_of(spec.name);
-        t.nbytes = info.nbytes;
-      }
+      tensors.push_back(float_tensor(ck, spec, *gname));
       used.insert(spec.name);
     }
-    tensors.push_back(std::move(t));
   }
   for (const auto& n : ck.names())
     if (!used.count(n)) throw_input("{}: unexpected tensor {} (not part of this config)", ck_path, ck.disk_name(n));
 
   // ---- tokenizer ----
-  Vocab vocab;
-  std::string tokenizer_kind = cfg.tokenizer;
-  if (cfg.tokenizer == "byte") {
-    vocab = byte_vocab(tc.vocab_size);
-  } else if (cfg.tokenizer == "none") {
-    vocab = placeholder_vocab(cfg);
-  } else {
-    vocab = sentencepiece_vocab((fs::path(model_dir) / "tokenizer.model").string(), tc.vocab_size);
-  }
+  const Vocab vocab = checkpoint_vocab(cfg, model_dir);
 
   // ---- metadata ----
   const std::string arch = "gemma4";
   const std::string a = arch + ".";
   Kv kv;
   kv.string("general.architecture", arch);
-  {
-    // fs::path("a/b/").filename() is empty: normalise first.
-    std::string name = fs::absolute(model_dir).lexically_normal().parent_path().filename().string();
-    const std::string last = fs::absolute(model_dir).lexically_normal().filename().string();
-    kv.string("general.name", last.empty() ? name : last);
-  }
+  kv.string("general.name", general_name(model_dir));
   kv.u32("general.alignment", align);
   if (any_quantized) kv.u32("general.quantization_version", 2);  // GGML_QNT_VERSION
   {
@@ -574,109 +897,17 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
     if (quantized) {
       ftype = llama_file_type(meta.value("recipe", ""));
     } else {
-      const model::DType d = ck.info(model::kTextEmbeddingName).dtype;
-      ftype = d == model::DType::kF32 ? 0 : d == model::DType::kF16 ? 1 : 32;  // ALL_F32, MOSTLY_F16, MOSTLY_BF16
+      ftype = static_cast<int>(float_file_type(ck.info(model::kTextEmbeddingName).dtype));
     }
     if (ftype) kv.u32("general.file_type", static_cast<uint32_t>(*ftype));
   }
-  kv.u32(a + "context_length", static_cast<uint32_t>(tc.max_position_embeddings));
-  kv.u32(a + "embedding_length", static_cast<uint32_t>(tc.hidden_size));
-  kv.u32(a + "block_count", static_cast<uint32_t>(tc.num_layers));
-  kv.u32(a + "feed_forward_length", static_cast<uint32_t>(tc.intermediate_size));
+  put_decoder_keys(kv, a, tc);
   kv.u32(a + "embedding_length_per_layer_input", 0);  // no per-layer embeddings; llama.cpp requires the key
-  std::vector<int32_t> heads, kv_heads;
-  std::vector<bool> swa;
-  for (model::LayerType lt : tc.layer_types) {
-    heads.push_back(static_cast<int32_t>(tc.geometry(lt).num_heads));
-    kv_heads.push_back(static_cast<int32_t>(tc.geometry(lt).num_kv_heads));
-    swa.push_back(lt == model::LayerType::kSliding);
-  }
-  if (tc.sliding.num_heads == tc.full.num_heads) {
-    kv.u32(a + "attention.head_count", static_cast<uint32_t>(tc.sliding.num_heads));
-  } else {
-    kv.i32s(a + "attention.head_count", heads);
-  }
-  kv.i32s(a + "attention.head_count_kv", kv_heads);
-  kv.u32(a + "attention.key_length", static_cast<uint32_t>(tc.full.head_dim));
-  kv.u32(a + "attention.value_length", static_cast<uint32_t>(tc.full.head_dim));
-  kv.u32(a + "attention.key_length_swa", static_cast<uint32_t>(tc.sliding.head_dim));
-  kv.u32(a + "attention.value_length_swa", static_cast<uint32_t>(tc.sliding.head_dim));
-  kv.f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(tc.rms_norm_eps));
-  kv.u32(a + "attention.sliding_window", static_cast<uint32_t>(tc.sliding_window));
-  kv.bools(a + "attention.sliding_window_pattern", swa);
-  kv.u32(a + "attention.shared_kv_layers", static_cast<uint32_t>(tc.num_kv_shared_layers));
-  kv.f32(a + "rope.freq_base", static_cast<float>(tc.rope_full.theta));
-  kv.f32(a + "rope.freq_base_swa", static_cast<float>(tc.rope_sliding.theta));
-  // Full layers: all head dims go through rope, the partial factor is in rope_freqs.weight.
-  kv.u32(a + "rope.dimension_count", static_cast<uint32_t>(tc.full.head_dim));
-  kv.u32(a + "rope.dimension_count_swa",
-         static_cast<uint32_t>(tc.sliding.head_dim * tc.rope_sliding.partial_rotary_factor));
   // Always written: llama.cpp applies a cap of 30 when the key is absent; 0 means none.
   kv.f32(a + "final_logit_softcapping", static_cast<float>(std::max(0.0, tc.final_logit_softcapping)));
+  put_tokenizer(kv, vocab, tc, cfg.suppress_tokens);
 
-  kv.string("tokenizer.ggml.model", "llama");  // SentencePiece-style vocabulary (see quant/README.md)
-  kv.strings("tokenizer.ggml.tokens", vocab.tokens);
-  kv.f32s("tokenizer.ggml.scores", vocab.scores);
-  kv.i32s("tokenizer.ggml.token_type", vocab.types);
-  kv.u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(tc.bos_token_id));
-  if (!tc.eos_token_ids.empty()) kv.u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(tc.eos_token_ids[0]));
-  kv.u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(tc.pad_token_id));
-  if (vocab.unk) kv.u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(*vocab.unk));
-  kv.boolean("tokenizer.ggml.add_bos_token", true);
-  kv.boolean("tokenizer.ggml.add_eos_token", false);
-  kv.boolean("tokenizer.ggml.add_space_prefix", false);
-  if (!cfg.suppress_tokens.empty()) {
-    std::vector<int32_t> s(cfg.suppress_tokens.begin(), cfg.suppress_tokens.end());
-    kv.i32s("tokenizer.ggml.suppress_tokens", s);
-  }
-
-  // ---- layout: tensor infos, then offsets ----
-  uint64_t cursor = 0;
-  for (auto& t : tensors) {
-    t.offset = align_up(cursor, align);
-    cursor = t.offset + t.nbytes;
-  }
-  const uint64_t data_bytes = align_up(cursor, align);
-  Buf head;
-  head.b.append("GGUF", 4);
-  head.put<uint32_t>(kGgufVersion);
-  head.put<uint64_t>(tensors.size());
-  head.put<uint64_t>(kv.count);
-  head.b += kv.buf.b;
-  for (const auto& t : tensors) {
-    head.str(t.name);
-    head.put<uint32_t>(static_cast<uint32_t>(t.ne.size()));
-    for (uint64_t d : t.ne) head.put<uint64_t>(d);
-    head.put<uint32_t>(t.type);
-    head.put<uint64_t>(t.offset);
-  }
-  const uint64_t data_start = align_up(head.b.size(), align);
-
-  // ---- write ----
-  TempOutput out(out_path);
-  out.write(head.b.data(), head.b.size());
-  out.zeros(data_start - head.b.size());
-  nlohmann::json listed = nlohmann::json::array();
-  for (const auto& t : tensors) {
-    out.zeros(data_start + t.offset - out.written());
-    if (t.raw) {
-      const uint8_t* p = t.file->data(*t.raw);
-      for (uint64_t off = 0; off < t.nbytes; off += kCopyPiece) {
-        const uint64_t len = std::min(kCopyPiece, t.nbytes - off);
-        out.write(p + off, static_cast<size_t>(len));
-        drop_pages(p + off, len);
-      }
-    } else {
-      out.write(t.bytes.data(), t.bytes.size());
-    }
-    listed.push_back({{"name", t.name}, {"source", t.source}, {"type", type_name(t.type)}, {"dims", t.ne},
-                      {"offset", t.offset}, {"bytes", t.nbytes}});
-    if (opt.progress)
-      opt.progress(fmt::format("{} <- {} ({}, [{}])", t.name, t.source, type_name(t.type), fmt::join(t.ne, ", ")));
-  }
-  out.zeros(data_start + data_bytes - out.written());
-  const uint64_t file_bytes = out.written();
-  out.commit();
+  const auto [listed, file_bytes] = write_gguf(tensors, kv, align, out_path, opt);
 
   nlohmann::json notes = nlohmann::json::array();
   notes.push_back("text decoder only: llama.cpp keeps vision/audio encoders in a separate mmproj GGUF, not written here");
@@ -701,7 +932,7 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
           {"file_bytes", file_bytes},
           {"tensors", listed},
           {"skipped", skipped},
-          {"tokenizer", tokenizer_kind},
+          {"tokenizer", cfg.tokenizer},
           {"notes", notes}};
 }
 

@@ -86,7 +86,7 @@ model::ModelConfig gguf_model_config(const GgufFile& f) {
   if (!arch) throw_input("{}: general.architecture: missing", path);
   if (*arch != "gemma4")
     throw_input("{}: general.architecture: '{}' is not supported (g4u loads gemma4 text decoders{})", path, *arch,
-                *arch == "gemma4_assistant" ? "; the assistant drafter GGUF is not a --model" : "");
+                *arch == kGgufDrafterArchitecture ? "; the assistant drafter GGUF is not a --model" : "");
 
   model::ModelConfig c;
   c.name = path;
