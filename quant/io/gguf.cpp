@@ -591,11 +591,11 @@ void copy_value(Kv& kv, const std::string& key, const GgufValue& v) {
 
 }  // namespace gguf_detail
 
-std::optional<std::string> gguf_tensor_name(const std::string& name) {
-  const std::string text = model::kTextPrefix;
-  if (name == text + "embed_tokens.weight") return "token_embd.weight";
-  if (name == text + "norm.weight") return "output_norm.weight";
-  static const std::regex re(R"(^model\.language_model\.layers\.(\d+)\.(.+)$)");
+namespace {
+
+// llama.cpp's name of a decoder layer's tensor, from the name after "<layers prefix>.N.";
+// `q_only`: the assistant drafter's layers, whose attention has no K/V of its own.
+std::optional<std::string> gguf_layer_tensor_name(const std::string& name, const std::regex& layer_re, bool q_only) {
   static const std::map<std::string, std::string> per_layer = {
       {"input_layernorm.weight", "attn_norm.weight"},
       {"self_attn.q_proj.weight", "attn_q.weight"},
@@ -613,10 +613,23 @@ std::optional<std::string> gguf_tensor_name(const std::string& name) {
       {"layer_scalar", "layer_output_scale.weight"},
   };
   std::smatch m;
-  if (!std::regex_match(name, m, re)) return std::nullopt;
-  auto it = per_layer.find(m[2]);
+  if (!std::regex_match(name, m, layer_re)) return std::nullopt;
+  const std::string sub = m[2];
+  if (q_only && (sub == "self_attn.k_proj.weight" || sub == "self_attn.v_proj.weight" || sub == "self_attn.k_norm.weight"))
+    return std::nullopt;
+  auto it = per_layer.find(sub);
   if (it == per_layer.end()) return std::nullopt;
   return "blk." + m[1].str() + "." + it->second;
+}
+
+}  // namespace
+
+std::optional<std::string> gguf_tensor_name(const std::string& name) {
+  const std::string text = model::kTextPrefix;
+  if (name == text + "embed_tokens.weight") return "token_embd.weight";
+  if (name == text + "norm.weight") return "output_norm.weight";
+  static const std::regex re(R"(^model\.language_model\.layers\.(\d+)\.(.+)$)");
+  return gguf_layer_tensor_name(name, re, /*q_only=*/false);
 }
 
 std::optional<std::string> gguf_drafter_tensor_name(const std::string& name) {
@@ -626,24 +639,7 @@ std::optional<std::string> gguf_drafter_tensor_name(const std::string& name) {
   if (name == "post_projection.weight") return "nextn.post_projection.weight";
   static const std::regex re(R"(^model\.layers\.(\d+)\.(.+)$)");
   // llama.cpp's gemma4-assistant layer: Q-only attention (no attn_k/attn_v/attn_k_norm).
-  static const std::map<std::string, std::string> per_layer = {
-      {"input_layernorm.weight", "attn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"self_attn.q_norm.weight", "attn_q_norm.weight"},
-      {"post_attention_layernorm.weight", "post_attention_norm.weight"},
-      {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
-      {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},
-      {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"},
-      {"layer_scalar", "layer_output_scale.weight"},
-  };
-  std::smatch m;
-  if (!std::regex_match(name, m, re)) return std::nullopt;
-  auto it = per_layer.find(m[2]);
-  if (it == per_layer.end()) return std::nullopt;
-  return "blk." + m[1].str() + "." + it->second;
+  return gguf_layer_tensor_name(name, re, /*q_only=*/true);
 }
 
 namespace gguf_detail {
