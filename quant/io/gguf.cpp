@@ -523,6 +523,26 @@ void put_decoder_keys(Kv& kv, const std::string& a, const model::TextConfig& tc)
          static_cast<uint32_t>(tc.sliding.head_dim * tc.rope_sliding.partial_rotary_factor));
 }
 
+// The summary export_gguf returns (gguf.h), for the target and the drafter alike.
+nlohmann::json export_summary(const std::string& out_path, const std::string& model_dir, const std::string& arch,
+                              uint32_t align, size_t tensor_count, const Kv& kv, uint64_t file_bytes,
+                              const nlohmann::json& listed, const nlohmann::json& skipped, const std::string& tokenizer,
+                              const nlohmann::json& notes) {
+  return {{"out", out_path},
+          {"source", model_dir},
+          {"architecture", arch},
+          {"version", kGgufVersion},
+          {"alignment", align},
+          {"tensor_count", tensor_count},
+          {"kv_count", kv.count},
+          {"kv_keys", kv.keys},
+          {"file_bytes", file_bytes},
+          {"tensors", listed},
+          {"skipped", skipped},
+          {"tokenizer", tokenizer},
+          {"notes", notes}};
+}
+
 // Lays out `tensors` after the header of `kv`, streams everything into a temp file beside
 // `out_path` and renames it there. Returns the per-tensor listing of the summary and the file size.
 std::pair<nlohmann::json, uint64_t> write_gguf(std::vector<OutTensor>& tensors, const Kv& kv, uint32_t align,
@@ -766,21 +786,10 @@ nlohmann::json export_drafter_gguf(const std::string& model_dir, const std::stri
   notes.push_back("tied head: no output.weight, llama.cpp uses token_embd (the drafter's own table)");
   notes.push_back("node-llama-cpp loads it but cannot pair it (no ctx_other); llama.cpp's C API drafts the same tokens as "
                   "g4u (bench/peer/: peer_bench.py interop, drafter section)");
-  if (tc.eos_token_ids.size() > 1 && !target_gguf)
+  if (special.eos_token_ids.size() > 1 && !target_gguf)
     notes.push_back(fmt::format("eos_token_id: only the first of [{}] is written", fmt::join(special.eos_token_ids, ", ")));
-  return {{"out", out_path},
-          {"source", model_dir},
-          {"architecture", arch},
-          {"version", kGgufVersion},
-          {"alignment", align},
-          {"tensor_count", tensors.size()},
-          {"kv_count", kv.count},
-          {"kv_keys", kv.keys},
-          {"file_bytes", file_bytes},
-          {"tensors", listed},
-          {"skipped", nlohmann::json::array()},
-          {"tokenizer", tokenizer_kind},
-          {"notes", notes}};
+  return export_summary(out_path, model_dir, arch, align, tensors.size(), kv, file_bytes, listed,
+                        nlohmann::json::array(), tokenizer_kind, notes);
 }
 
 }  // namespace gguf_detail
@@ -917,19 +926,8 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
   if (tc.eos_token_ids.size() > 1)
     notes.push_back(fmt::format("eos_token_id: only the first of [{}] is written", fmt::join(tc.eos_token_ids, ", ")));
   notes.push_back("llama.cpp loads it (bench/peer/: node-llama-cpp, same greedy tokens as g4u); layout also checked with independent parsers");
-  return {{"out", out_path},
-          {"source", model_dir},
-          {"architecture", arch},
-          {"version", kGgufVersion},
-          {"alignment", align},
-          {"tensor_count", tensors.size()},
-          {"kv_count", kv.count},
-          {"kv_keys", kv.keys},
-          {"file_bytes", file_bytes},
-          {"tensors", listed},
-          {"skipped", skipped},
-          {"tokenizer", cfg.tokenizer},
-          {"notes", notes}};
+  return export_summary(out_path, model_dir, arch, align, tensors.size(), kv, file_bytes, listed, skipped,
+                        cfg.tokenizer, notes);
 }
 
 }  // namespace g4u::quant
