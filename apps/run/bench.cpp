@@ -11,6 +11,7 @@
 #include "base/json_util.h"
 #include "eval/throughput/throughput.h"
 #include "model/io/sysinfo.h"
+#include "quant/kernels/kernels.h"
 
 #include <fmt/format.h>
 
@@ -106,6 +107,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     model::LoadedModel& lm = run.model;
     nlohmann::json& j = run.report;
     j["dtype"] = f->model.dtype;
+    j["kernel_isa"] = quant::kernel_isa();  // what packed weights ran on (G4U_KERNEL_ISA can narrow it)
     if (!f->variant.empty()) j["variant"] = f->variant;
     const bool exact = !prompt_ids.empty();
     std::vector<int64_t> generated;

@@ -120,8 +120,26 @@ using detail::ActRef;
 using detail::KernelTable;
 using detail::WeightView;
 
+// What kAuto means in this process: the widest ISA of the CPU, or G4U_KERNEL_ISA (avx512, avx2 or
+// scalar) to time a narrower path with the same binary, as a CPU without AVX-512 would run it.
+KernelIsa auto_isa() {
+  static const KernelIsa isa = [] {
+    const char* v = std::getenv("G4U_KERNEL_ISA");
+    const std::string name = v == nullptr ? "" : v;
+    if (name.empty() || name == "auto")
+      return cpu_has_avx512() ? KernelIsa::kAvx512 : cpu_has_avx2() ? KernelIsa::kAvx2 : KernelIsa::kScalar;
+    if (name == "scalar") return KernelIsa::kScalar;
+    if (name == "avx2" && cpu_has_avx2()) return KernelIsa::kAvx2;
+    if (name == "avx512" && cpu_has_avx512()) return KernelIsa::kAvx512;
+    if (name == "avx2" || name == "avx512")
+      throw_input("G4U_KERNEL_ISA={}: this CPU (or this build) has no {} kernels", name, name);
+    throw_input("G4U_KERNEL_ISA=\"{}\": expected auto, avx512, avx2 or scalar", name);
+  }();
+  return isa;
+}
+
 const KernelTable* pick_table(const KernelOptions& opt) {
-  switch (opt.isa) {
+  switch (opt.isa == KernelIsa::kAuto ? auto_isa() : opt.isa) {
     case KernelIsa::kScalar:
       return &detail::scalar_kernel_table();
     case KernelIsa::kAvx2:
@@ -250,7 +268,16 @@ bool cpu_has_avx512() {
 #endif
 }
 
-std::string kernel_isa() { return cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar"; }
+std::string kernel_isa() {
+  switch (auto_isa()) {
+    case KernelIsa::kAvx512:
+      return "avx512";
+    case KernelIsa::kAvx2:
+      return "avx2";
+    default:
+      return "scalar";
+  }
+}
 
 std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt) {
   if (w.scheme == nullptr || w.scheme->reference_only()) return "reference";

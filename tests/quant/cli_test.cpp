@@ -1,6 +1,7 @@
 // `g4u quant encode|decode` end to end: exact ggml bytes, round trips, bad-input exit codes.
 #include "base/json_util.h"
 #include "quant/formats/quantized_tensor.h"
+#include "quant/kernels/kernels.h"
 #include "quant_test_util.h"
 #include "test_paths.h"
 
@@ -158,4 +159,34 @@ TEST_CASE("quant encode/decode bad input exits 2 naming the file", "[integration
   CHECK(r.code == 2);
   CHECK(r.err.find("missing.q") != std::string::npos);
   CHECK(!fs::exists(out));
+}
+
+TEST_CASE("G4U_KERNEL_ISA narrows the packed kernels' instruction set or is refused by name", "[integration][cli]") {
+  ScratchDir dir;
+  struct Isa {
+    int code;
+    std::string isa, err;
+  };
+  auto run_with = [&](const std::string& value) {
+    const std::string out = dir / "out.json", err = dir / "err.txt";
+    const std::string cmd = "G4U_KERNEL_ISA='" + value + "' " + std::string(G4U_BINARY) + " quant schemes --json > " +
+                            out + " 2> " + err;
+    const int status = std::system(cmd.c_str());
+    Isa r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, "", g4u::read_text_file(err)};
+    if (r.code == 0) r.isa = nlohmann::json::parse(g4u::read_text_file(out))["kernel_isa"].get<std::string>();
+    return r;
+  };
+  const std::string widest = cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar";
+  CHECK(run_with("").isa == widest);
+  CHECK(run_with("auto").isa == widest);
+  CHECK(run_with("scalar").isa == "scalar");
+  const Isa avx2 = run_with("avx2");
+  CHECK(avx2.code == (cpu_has_avx2() ? 0 : 2));
+  if (cpu_has_avx2()) CHECK(avx2.isa == "avx2");
+  const Isa avx512 = run_with("avx512");
+  CHECK(avx512.code == (cpu_has_avx512() ? 0 : 2));
+  if (!cpu_has_avx512()) CHECK(avx512.err.find("has no avx512 kernels") != std::string::npos);
+  const Isa bad = run_with("avx3");
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("G4U_KERNEL_ISA=\"avx3\": expected auto, avx512, avx2 or scalar") != std::string::npos);
 }
