@@ -5,9 +5,25 @@
 #
 #   bash bench/peer/install.sh            # into ${G4U_PEER_DIR:-~/.cache/g4u/peer}
 #   G4U_PEER_DIR=/some/dir bash bench/peer/install.sh
+#   bash bench/peer/install.sh --cpu-variant haswell   # also ${DIR}-cpu-haswell (below)
+#
+# --cpu-variant NAME: the prebuilt binary holds one ggml CPU backend per x86 generation
+# (libggml-cpu-haswell.so, -skylakex, -zen4, ...) and llama.cpp loads the best one this CPU runs.
+# This makes a second folder, ${DIR}-cpu-NAME, whose binary holds only libggml-cpu-NAME.so, so
+# llama.cpp runs e.g. its AVX2 code (haswell: AVX2 + FMA + F16C, no AVX-512) on a newer CPU, the
+# peer of g4u's G4U_KERNEL_ISA=avx2 (peer_bench.py --isa avx2).
 #
 # Prints the folder on stdout. Needs node >= 20 and npm; reaches only the npm registry.
 set -euo pipefail
+
+variant=""
+case "${1:-}" in
+  "") ;;
+  --cpu-variant)
+    variant="${2:-}"
+    [[ "${variant}" =~ ^[a-z0-9_]+$ ]] || { echo "install.sh: --cpu-variant needs a name such as haswell" >&2; exit 2; } ;;
+  *) echo "install.sh: unknown argument '$1' (known: --cpu-variant NAME)" >&2; exit 2 ;;
+esac
 
 VERSION="3.22.1"
 DIR="${G4U_PEER_DIR:-${HOME}/.cache/g4u/peer}"
@@ -28,10 +44,27 @@ case "$(mkdir -p "${DIR}" && cd "${DIR}" && pwd)/" in
   "${repo_root}/"*) echo "install.sh: ${DIR} is inside the repository; choose a folder outside it" >&2; exit 2 ;;
 esac
 
+# The folder with only libggml-cpu-${variant}.so among the CPU backends, from a full install.
+make_variant() {
+  local out="${DIR}-cpu-${variant}" bins="node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
+  if [ ! -f "${DIR}/${bins}/libggml-cpu-${variant}.so" ]; then
+    echo "install.sh: the prebuilt binary has no libggml-cpu-${variant}.so; it has:" \
+      "$(cd "${DIR}/${bins}" && ls libggml-cpu-*.so | sed 's/^libggml-cpu-//; s/\.so$//' | tr '\n' ' ')" >&2
+    exit 2
+  fi
+  if [ ! -f "${out}/.installed-${VERSION}" ]; then
+    rm -rf "${out}.tmp" && cp -a "${DIR}" "${out}.tmp"
+    find "${out}.tmp/${bins}" -name 'libggml-cpu-*.so' ! -name "libggml-cpu-${variant}.so" -delete
+    G4U_PEER_DIR="${out}.tmp" node "${HERE}/llama_peer.mjs" --info >&2
+    rm -rf "${out}" && mv "${out}.tmp" "${out}"
+  fi
+  echo "${out}"
+}
+
 stamp="${DIR}/.installed-${VERSION}"
 if [ -f "${stamp}" ] && [ -d "${DIR}/node_modules/node-llama-cpp" ] \
    && [ -d "${DIR}/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64" ]; then
-  echo "${DIR}"
+  if [ -n "${variant}" ]; then make_variant; else echo "${DIR}"; fi
   exit 0
 fi
 
@@ -55,4 +88,4 @@ JSON
 # Offline check: load the binding with downloads and builds forbidden and print its build facts.
 G4U_PEER_DIR="${DIR}" node "${HERE}/llama_peer.mjs" --info >&2
 touch "${stamp}"
-echo "${DIR}"
+if [ -n "${variant}" ]; then make_variant; else echo "${DIR}"; fi

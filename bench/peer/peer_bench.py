@@ -158,7 +158,8 @@ def environment(args):
     return {"date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "g4u_commit": git_commit(), "g4u_binary": os.path.relpath(args.g4u, REPO) if args.g4u.startswith(REPO) else args.g4u,
             "cpu": cpu_name(), "logical_cpus": os.cpu_count(), "load_average_at_start": list(os.getloadavg()),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), "python": platform.python_version()}
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), "python": platform.python_version(),
+            "isa": getattr(args, "isa", "auto")}
 
 
 class Engines:
@@ -175,6 +176,12 @@ class Engines:
         self.llama_build = json.loads(out)["build"]
         # libgomp threads spin between operators unless told otherwise (README: timing runs).
         self.g4u_env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        if getattr(args, "isa", "auto") == "avx2":
+            if "AVX512 = 1" in self.llama_build["system_info"]:
+                raise InputError(f"--isa avx2: llama.cpp in {args.peer_dir} runs AVX-512 code (system_info: "
+                                 f"{self.llama_build['system_info']}); use the folder of "
+                                 "bash bench/peer/install.sh --cpu-variant haswell")
+            self.g4u_env["G4U_KERNEL_ISA"] = "avx2"
 
     def g4u_bench(self, model, ids_file, threads, gen, reps):
         cmd = [self.g4u, "bench", "--model", model, "--threads", str(threads), "--tokens", "@" + ids_file, "-n", str(gen),
@@ -311,6 +318,12 @@ def fmt_gib(x):
     return "n/a" if x is None else f"{x / 2**30:.2f}"
 
 
+def isa_note(env):
+    if env.get("isa") != "avx2":
+        return ""
+    return ", both engines on their AVX2 code (g4u G4U_KERNEL_ISA=avx2, llama.cpp's haswell CPU backend)"
+
+
 def bench_table(rows, env, rounds, reps):
     lines = [
         "| model | scheme | threads | prompt | gen | g4u prefill tok/s | llama.cpp prefill tok/s | prefill g4u/llama.cpp "
@@ -335,7 +348,7 @@ def bench_table(rows, env, rounds, reps):
     lines.append(f"Medians over {rounds} round(s), each engine {reps} timed repetition(s) after one warm-up per run; "
                  f"ratios are medians of the per-round ratios. g4u {env['g4u_commit'][:12]}, llama.cpp "
                  f"{env['llama_cpp']['repo']} {env['llama_cpp']['release']} (node-llama-cpp "
-                 f"{env['llama_cpp']['node_llama_cpp']}); {env['cpu']}, {env['logical_cpus']} logical CPUs; "
+                 f"{env['llama_cpp']['node_llama_cpp']}){isa_note(env)}; {env['cpu']}, {env['logical_cpus']} logical CPUs; "
                  f"load average {la[0]:.1f} at start, {env['load_average_at_end'][0]:.1f} at end.")
     return "\n".join(lines) + "\n"
 
@@ -623,8 +636,8 @@ def main():
         s.add_argument("--work", required=True, help="folder for checkpoints, GGUFs and prompts (reused across runs)")
         s.add_argument("--out", help="results folder (default: <work>/peer-<config name>)")
         s.add_argument("--g4u", default=os.path.join(REPO, "build", "release", "apps", "g4u"), help="g4u binary")
-        s.add_argument("--peer-dir", default=os.environ.get("G4U_PEER_DIR", os.path.expanduser("~/.cache/g4u/peer")),
-                       help="where bench/peer/install.sh put node-llama-cpp")
+        s.add_argument("--peer-dir", help="where bench/peer/install.sh put node-llama-cpp (default: $G4U_PEER_DIR, "
+                       "else ~/.cache/g4u/peer; with --isa avx2 that folder + '-cpu-haswell')")
         s.add_argument("--g4u-gguf", action="store_true", help="g4u loads the .gguf instead of its checkpoint folder")
         s.add_argument("--timeout", type=int, default=3600, help="seconds one engine invocation may take")
         if name == "interop":
@@ -636,7 +649,14 @@ def main():
             s.add_argument("-n", "--gen-tokens", type=int, help="override the decoded tokens")
             s.add_argument("--only", help="comma-separated schemes to run (default: all of the config)")
             s.add_argument("--with-12b", action="store_true", help="also the config's optional_runs.12b (22 GiB init)")
+            s.add_argument("--isa", choices=("auto", "avx2"), default="auto",
+                           help="avx2: both engines run their AVX2 code (g4u G4U_KERNEL_ISA=avx2, llama.cpp its "
+                           "haswell CPU backend from install.sh --cpu-variant haswell), as on a CPU without AVX-512")
     args = ap.parse_args()
+    if args.peer_dir is None:
+        args.peer_dir = os.environ.get("G4U_PEER_DIR", os.path.expanduser("~/.cache/g4u/peer"))
+        if getattr(args, "isa", "auto") == "avx2":
+            args.peer_dir += "-cpu-haswell"
     for k in ("rounds", "reps", "prompt_tokens"):
         if getattr(args, k, None) is not None and getattr(args, k) < 1:
             ap.error(f"--{k.replace('_', '-')} must be >= 1")
