@@ -3,7 +3,7 @@
 decode) for each checkpoint of a config, against the checkpoint's bytes.
 
     python3 bench/load/load_memory.py --config bench/load/configs/medium.json --work DIR [--g4u BIN]
-        [--before OTHER_BIN] [--out results.json]
+        [--before OTHER_BIN] [--rounds R] [--out results.json]
 
 The config names a preset and the checkpoints to make from it (`g4u init` in a stored dtype, then
 optionally `g4u quantize`); missing ones are created under --work, existing ones reused. Every
@@ -110,7 +110,10 @@ def main():
     ap.add_argument("--before", help="a second g4u binary run beside --g4u in every round")
     ap.add_argument("--out")
     ap.add_argument("--only", help="comma-separated checkpoint names of the config to run (default: all)")
+    ap.add_argument("--rounds", type=int, help="override the config's rounds")
     a = ap.parse_args()
+    if a.rounds is not None and a.rounds < 1:
+        die("--rounds must be >= 1")
     try:
         with open(a.config) as fh:
             cfg = json.load(fh)
@@ -122,6 +125,8 @@ def main():
     for b in [a.g4u] + ([a.before] if a.before else []):
         if not os.access(b, os.X_OK):
             die(f"{b}: not an executable g4u")
+    if a.rounds is not None:
+        cfg["rounds"] = a.rounds
     os.makedirs(a.work, exist_ok=True)
     binaries = {"after": a.g4u} | ({"before": a.before} if a.before else {})
 
@@ -133,8 +138,10 @@ def main():
         path = make_checkpoint(a.g4u, cfg["preset"], ck, a.work)
         size = dir_bytes(path)
         runs = {label: [] for label in binaries}
-        for _ in range(cfg["rounds"]):
-            for label, binary in binaries.items():
+        for rnd in range(cfg["rounds"]):
+            # The binaries take turns going first, so a drift in the machine's state hits both alike.
+            order = list(binaries.items())
+            for label, binary in (order if rnd % 2 == 0 else order[::-1]):
                 runs[label].append(bench_once(binary, path, ck, cfg))
         entry = {"checkpoint": ck["name"], "path": os.path.basename(path), "run_dtype": ck["run_dtype"],
                  "checkpoint_bytes": size, "read_seconds": read_seconds(path), "runs": runs}

@@ -69,11 +69,15 @@ void convert_row(const SchemeTraits& s, int64_t cols, const uint8_t* in, uint8_t
 QuantizedTensor convert(QuantizedTensor q, bool to_interleaved) {
   G4U_CHECK(q.scheme != nullptr, "QuantizedTensor without a scheme");
   if (!has_interleaved_order(*q.scheme) || q.interleaved == to_interleaved) return q;
+  // Row by row in place through one row of scratch: loading a checkpoint then touches the weights'
+  // memory once more in cache-sized pieces instead of allocating (and zeroing) a second copy.
   const int64_t row_bytes = q.data_row_bytes();
-  std::vector<uint8_t> out(q.data.size());
-  for (int64_t r = 0; r < q.rows; ++r)
-    convert_row(*q.scheme, q.cols, q.data.data() + r * row_bytes, out.data() + r * row_bytes, to_interleaved);
-  q.data = std::move(out);
+  std::vector<uint8_t> row(static_cast<size_t>(row_bytes));
+  for (int64_t r = 0; r < q.rows; ++r) {
+    uint8_t* p = q.data.data() + r * row_bytes;
+    std::memcpy(row.data(), p, row.size());
+    convert_row(*q.scheme, q.cols, row.data(), p, to_interleaved);
+  }
   q.interleaved = to_interleaved;
   return q;
 }

@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "base/json_util.h"
+#include "base/mapped_copy.h"
 #include "base/temp_files.h"
 #include "model/io/memory_plan.h"
 #include "model/io/safetensors.h"
@@ -522,7 +523,7 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
       if (!ck.contains(an)) continue;  // an array the scheme leaves empty
       const auto& info = ck.info(an);
       const uint8_t* p = ck.file_of(an).data(info);
-      array_of(q, i).assign(p, p + info.nbytes);
+      copy_from_mapping(p, info.nbytes, array_of(q, i));
       ck.release_pages(an);
     }
     quantized.insert(e.name);

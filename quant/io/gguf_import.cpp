@@ -1,6 +1,7 @@
 #include "quant/io/gguf_import.h"
 
 #include "base/error.h"
+#include "base/mapped_copy.h"
 #include "model/io/memory_plan.h"
 #include "model/io/tensor_specs.h"
 #include "quant/formats/ggml_formats.h"
@@ -312,7 +313,7 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
       if (ss.scales || ss.zeros || ss.meta || static_cast<uint64_t>(ss.data) != t->nbytes)
         throw_input("{}: {} bytes, {} [{}] needs {}", where, t->nbytes, scheme->name, fmt::join(s.shape, ", "), ss.data);
       const uint8_t* p = f.data(*t);
-      q.data.assign(p, p + t->nbytes);
+      copy_from_mapping(p, t->nbytes, q.data);
       f.release(*t);
       if (s.kind == model::TensorKind::kEmbedding) {
         G4U_CHECK(s.name == table_name, "{}: not the token table", s.name);

@@ -2,6 +2,7 @@
 #include "base/error.h"
 #include "base/hash.h"
 #include "base/json_util.h"
+#include "base/mapped_copy.h"
 #include "base/registry.h"
 #include "base/rng.h"
 #include "base/temp_files.h"
@@ -9,6 +10,8 @@
 #include "test_util.h"
 
 #include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -193,4 +196,32 @@ TEST_CASE("Registry: records by name, in order; unknown names list the known one
   CHECK_THAT(test::input_error([&] { fruits.find("plum", "--fruit"); }),
              Catch::StartsWith("--fruit: unknown fruit 'plum' (known: apple, pear"));
   CHECK_THROWS_AS(fruits.add({"apple", 1}), InternalError);
+}
+
+TEST_CASE("copy_from_mapping copies any range of a file mapping byte for byte", "[unit]") {
+  ScratchDir dir;
+  // 70 MiB + 5: more than one 64 MiB slice, ends inside a page; bytes from a seeded stream.
+  const size_t size = (size_t{70} << 20) + 5;
+  std::string bytes(size, '\0');
+  Rng rng(17);
+  for (auto& c : bytes) c = static_cast<char>(rng.next_u64() & 0xFF);
+  const std::string path = dir / "blob.bin";
+  write_file_atomic(path, bytes);
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  REQUIRE(map != MAP_FAILED);
+  const auto* base = static_cast<const uint8_t*>(map);
+  // Offsets and lengths off every alignment the advice rounds to (pages, 2 MiB, slices).
+  const std::vector<std::pair<size_t, size_t>> ranges = {
+      {0, 0}, {0, 1}, {4095, 2}, {1, size - 1}, {(size_t{2} << 20) - 3, (size_t{64} << 20) + 7}, {size - 10, 10}};
+  for (const auto& [off, len] : ranges) {
+    INFO("offset " << off << ", length " << len);
+    std::vector<uint8_t> out = {1, 2, 3};  // replaced, not appended to
+    copy_from_mapping(base + off, len, out);
+    REQUIRE(out.size() == len);
+    CHECK(std::equal(out.begin(), out.end(), reinterpret_cast<const uint8_t*>(bytes.data()) + off));
+  }
+  ::munmap(map, size);
 }
