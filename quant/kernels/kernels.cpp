@@ -138,10 +138,9 @@ KernelIsa auto_isa() {
   return isa;
 }
 
+// kAuto resolves through auto_isa(), which never returns kAuto.
 const KernelTable* pick_table(const KernelOptions& opt) {
   switch (opt.isa == KernelIsa::kAuto ? auto_isa() : opt.isa) {
-    case KernelIsa::kScalar:
-      return &detail::scalar_kernel_table();
     case KernelIsa::kAvx2:
       G4U_CHECK(cpu_has_avx2(), "AVX2 kernels requested on a CPU without AVX2/FMA/F16C");
       return &detail::avx2_kernel_table();
@@ -149,8 +148,7 @@ const KernelTable* pick_table(const KernelOptions& opt) {
       G4U_CHECK(cpu_has_avx512(), "AVX-512 kernels requested on a CPU without AVX-512 F/BW/VL/VNNI");
       return &detail::avx512_kernel_table();
     default:
-      if (cpu_has_avx512()) return &detail::avx512_kernel_table();
-      return cpu_has_avx2() ? &detail::avx2_kernel_table() : &detail::scalar_kernel_table();
+      return &detail::scalar_kernel_table();
   }
 }
 
