@@ -38,4 +38,12 @@ void copy_from_mapping(const uint8_t* src, size_t n, std::vector<uint8_t>& out) 
   }
 }
 
+void populate_mapping(const uint8_t* p, size_t n) {
+#ifdef MADV_POPULATE_READ
+  advise(p, n, static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE)), /*inward=*/false, MADV_POPULATE_READ);
+#else
+  (void)p, (void)n;
+#endif
+}
+
 }  // namespace g4u

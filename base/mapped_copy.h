@@ -18,4 +18,10 @@ namespace g4u {
 // best effort: where the kernel lacks it, this is a plain copy.
 void copy_from_mapping(const uint8_t* src, size_t n, std::vector<uint8_t>& out);
 
+// Maps every page of the n bytes at p (a read-only file mapping) into this process now, reading
+// the file where the page cache lacks it (MADV_POPULATE_READ; best effort, as above): a reader
+// that keeps views of a mapping pays its page faults while loading, in one call, rather than
+// one by one in its first computation.
+void populate_mapping(const uint8_t* p, size_t n);
+
 }  // namespace g4u

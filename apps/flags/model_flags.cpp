@@ -17,6 +17,10 @@ void add_model_flags(CLI::App& sub, ModelFlags& f) {
   sub.add_flag("--mmap", f.mmap,
                "Weights stored in the run dtype stay views of the memory-mapped checkpoint (no copy, instant load, "
                "pages shared with the page cache) instead of copies of their own; both cost the weights' bytes");
+  sub.add_flag("--no-mmap", f.no_mmap,
+               "Nothing stays a view of the checkpoint's mapping: packed weights stored in the kernels' order (quantized "
+               "checkpoints, GGUF) are copied into memory of their own too")
+      ->excludes("--mmap");
 }
 
 torch::ScalarType parse_dtype_flag(const std::string& dtype) {
@@ -34,6 +38,7 @@ model::LoadedModel load_from_flags(const ModelFlags& f, bool with_tokenizer) {
   opt.packed_head = !f.dense_head;
   opt.tokenizer = with_tokenizer;
   opt.map_weights = f.mmap;
+  opt.map_packed = !f.no_mmap;
   return quant::load_any_model(f.model, opt);
 }
 

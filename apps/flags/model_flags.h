@@ -17,6 +17,7 @@ struct ModelFlags {
   int threads = 0;  // 0: LibTorch's default (all cores)
   bool dense_head = false;  // quantized checkpoints: tied head dense in the run dtype (!LoadOptions::packed_head)
   bool mmap = false;        // LoadOptions::map_weights
+  bool no_mmap = false;     // !LoadOptions::map_packed (and no --mmap)
 };
 
 void add_model_flags(CLI::App& sub, ModelFlags& flags);

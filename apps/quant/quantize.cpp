@@ -27,6 +27,7 @@ struct QuantizeFlags {
   int threads = 0;
   quant::CalibrationOptions calib;
   bool json = false, quiet = false;
+  bool storage_order = false;
 };
 
 Command quantize_cmd("quantize", "Quantize a checkpoint directory (streaming; optional calibration) into a quantized checkpoint",
@@ -41,11 +42,15 @@ Command quantize_cmd("quantize", "Quantize a checkpoint directory (streaming; op
   sub.add_option("--threads", f->threads, "Encoder threads (0: all cores)")->capture_default_str();
   sub.add_flag("--json", f->json, "Print the metadata summary as JSON on stdout");
   sub.add_flag("-q,--quiet", f->quiet, "No per-tensor progress on stderr");
+  sub.add_flag("--storage-order", f->storage_order,
+               "Write q4_0 / q4_k codes in ggml's storage order (quantization.json version 1, readable by g4u "
+               "before version 2) instead of the kernels' order, which loads as views of the file");
   return [f]() -> int {
     if (f->threads < 0) throw_input("--threads {}: must be >= 0", f->threads);
     quant::QuantizeOptions opt;
     opt.recipe = f->scheme;
     opt.threads = f->threads;
+    opt.kernel_order = !f->storage_order;
     if (!f->quiet) opt.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
     auto t0 = std::chrono::steady_clock::now();
     nlohmann::json meta = quant::quantize_calibrated(f->model, f->out, opt, f->calib);

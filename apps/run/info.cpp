@@ -72,7 +72,11 @@ nlohmann::json check_quantized(const std::string& dir) {
           {"bytes_by_dtype", by_dtype},
           {"files", files},
           {"valid", true},
-          {"quantized", {{"recipe", layout.recipe}, {"tensors", layout.quantized.size()}, {"by_scheme", by_scheme}}}};
+          {"quantized",
+           {{"recipe", layout.recipe},
+            {"tensors", layout.quantized.size()},
+            {"by_scheme", by_scheme},
+            {"qdata_order", layout.kernel_order ? "kernel" : "storage"}}}};
 }
 
 void print_info_human(const nlohmann::json& j) {
@@ -88,7 +92,8 @@ void print_info_human(const nlohmann::json& j) {
       fmt::print(stderr, "    {:<5} {}\n", k, human_bytes(v.get<double>()));
     if (j["checkpoint"].contains("quantized")) {
       const auto& q = j["checkpoint"]["quantized"];
-      fmt::print(stderr, "    quantized ({}): {} tensors\n", q["recipe"].get<std::string>(), q["tensors"].get<int64_t>());
+      fmt::print(stderr, "    quantized ({}): {} tensors, q4_0 / q4_k codes in {} order\n", q["recipe"].get<std::string>(),
+                 q["tensors"].get<int64_t>(), q["qdata_order"].get<std::string>());
     }
   }
 }

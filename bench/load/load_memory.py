@@ -3,13 +3,15 @@
 decode) for each checkpoint of a config, against the checkpoint's bytes.
 
     python3 bench/load/load_memory.py --config bench/load/configs/medium.json --work DIR [--g4u BIN]
-        [--before OTHER_BIN] [--rounds R] [--out results.json]
+        [--before OTHER_BIN] [--variant LABEL=FLAGS ...] [--rounds R] [--out results.json]
 
 The config names a preset and the checkpoints to make from it (`g4u init` in a stored dtype, then
 optionally `g4u quantize`); missing ones are created under --work, existing ones reused. Every
 checkpoint is run `rounds` times with `g4u bench --json`; with --before, the other binary runs each
-round right after this one (same checkpoint, same machine state), so before/after are compared
-side by side. Reported per run: load seconds (g4u's own clock), seconds of the whole process, VmHWM
+round right after this one (same machine state), so before/after are compared side by side; each
+binary loads the quantized checkpoint its own `g4u quantize` wrote (--before's in "<name>.before":
+their formats may differ), from the same float source. --variant runs --g4u once more per round
+with extra flags (e.g. `no-mmap=--no-mmap`). Reported per run: load seconds (g4u's own clock), seconds of the whole process, VmHWM
 after loading, the process's peak RSS (/usr/bin/time -v), the checkpoint's bytes on disk, the KV
 cache bytes, and peak / (checkpoint bytes + KV); the goal is <= 1.15 when the run dtype is the
 stored dtype. `read_seconds` is the time to read the checkpoint's
@@ -68,21 +70,21 @@ def read_seconds(path):
     return time.perf_counter() - start
 
 
-def make_checkpoint(g4u, preset, ck, work):
+def make_checkpoint(g4u, preset, ck, work, suffix=""):
     src = os.path.join(work, f"{preset}_{ck['init_dtype']}")
     if not os.path.isdir(src):
         run([g4u, "init", "--model", preset, "--out", src, "--dtype", ck["init_dtype"]])
     if "quantize" not in ck:
         return src
-    out = os.path.join(work, f"{preset}_{ck['quantize']}")
+    out = os.path.join(work, f"{preset}_{ck['quantize']}{suffix}")
     if not os.path.isdir(out):
         run([g4u, "quantize", "--model", src, "--scheme", ck["quantize"], "--out", out])
     return out
 
 
-def bench_once(g4u, path, ck, cfg):
+def bench_once(g4u, flags, path, ck, cfg):
     cmd = [g4u, "bench", "--model", path, "--dtype", ck["run_dtype"], "--threads", str(cfg["threads"]),
-           "-p", str(cfg["prompt_tokens"]), "-n", str(cfg["gen_tokens"]), "--reps", "1", "--json"]
+           "-p", str(cfg["prompt_tokens"]), "-n", str(cfg["gen_tokens"]), "--reps", "1", "--json"] + flags
     out, wall, rss = run_measured(cmd)
     j = json.loads(out)
     return {k: j.get(k) for k in ("load_seconds", "load_peak_rss_bytes", "kv_cache_bytes", "weight_bytes")} | {
@@ -108,6 +110,8 @@ def main():
     ap.add_argument("--work", required=True, help="folder for the checkpoints (reused across runs)")
     ap.add_argument("--g4u", default="build/release/apps/g4u")
     ap.add_argument("--before", help="a second g4u binary run beside --g4u in every round")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=FLAGS",
+                    help="also run --g4u with these extra flags (space-separated) in every round")
     ap.add_argument("--out")
     ap.add_argument("--only", help="comma-separated checkpoint names of the config to run (default: all)")
     ap.add_argument("--rounds", type=int, help="override the config's rounds")
@@ -128,27 +132,40 @@ def main():
     if a.rounds is not None:
         cfg["rounds"] = a.rounds
     os.makedirs(a.work, exist_ok=True)
-    binaries = {"after": a.g4u} | ({"before": a.before} if a.before else {})
+    # label -> (binary, extra flags, checkpoint folder suffix)
+    binaries = {"after": (a.g4u, [], "")}
+    for v in a.variant:
+        label, sep, flags = v.partition("=")
+        if not sep or not label or label in ("after", "before") or label in binaries:
+            die(f"--variant {v}: expected a new LABEL=FLAGS")
+        binaries[label] = (a.g4u, flags.split(), "")
+    if a.before:
+        binaries["before"] = (a.before, [], ".before")
 
     results = []
     only = set(a.only.split(",")) if a.only else None
     for ck in cfg["checkpoints"]:
         if only is not None and ck["name"] not in only:
             continue
-        path = make_checkpoint(a.g4u, cfg["preset"], ck, a.work)
+        paths = {label: make_checkpoint(binary, cfg["preset"], ck, a.work, suffix)
+                 for label, (binary, _, suffix) in binaries.items()}
+        path = paths["after"]
         size = dir_bytes(path)
         runs = {label: [] for label in binaries}
         for rnd in range(cfg["rounds"]):
             # The binaries take turns going first, so a drift in the machine's state hits both alike.
             order = list(binaries.items())
-            for label, binary in (order if rnd % 2 == 0 else order[::-1]):
-                runs[label].append(bench_once(binary, path, ck, cfg))
+            for label, (binary, flags, _) in (order if rnd % 2 == 0 else order[::-1]):
+                runs[label].append(bench_once(binary, flags, paths[label], ck, cfg))
         entry = {"checkpoint": ck["name"], "path": os.path.basename(path), "run_dtype": ck["run_dtype"],
                  "checkpoint_bytes": size, "read_seconds": read_seconds(path), "runs": runs}
         for label, rows in runs.items():
             peak = median(rows, "peak_rss_bytes")
             kv = median(rows, "kv_cache_bytes") or 0
-            entry[label] = {"load_seconds": median(rows, "load_seconds"),
+            size = dir_bytes(paths[label])
+            entry[label] = {"path": os.path.basename(paths[label]), "flags": binaries[label][1],
+                            "checkpoint_bytes": size,
+                            "load_seconds": median(rows, "load_seconds"),
                             "process_seconds": median(rows, "process_seconds"),
                             "load_peak_rss_bytes": median(rows, "load_peak_rss_bytes"),
                             "peak_rss_bytes": peak,
@@ -159,14 +176,14 @@ def main():
         print(json.dumps({k: entry[k] for k in entry if k != "runs"}), file=sys.stderr)
 
     out = a.out or os.path.join(a.work, "load_memory.json")
-    doc = {"config": cfg, "g4u": binaries, "uname": os.uname().release, "results": results}
+    doc = {"config": cfg, "g4u": {label: {"binary": b, "flags": f} for label, (b, f, _) in binaries.items()}, "uname": os.uname().release, "results": results}
     gib = 1 << 30
     lines = ["| checkpoint | run dtype | on disk | binary | load s | process s | read s | load peak RSS | peak RSS | peak / (disk + KV) | prefill tok/s | decode tok/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in results:
         for label in binaries:
             r = e[label]
-            lines.append(f"| {e['checkpoint']} | {e['run_dtype']} | {e['checkpoint_bytes'] / gib:.2f} GiB | {label} | "
+            lines.append(f"| {e['checkpoint']} | {e['run_dtype']} | {r['checkpoint_bytes'] / gib:.2f} GiB | {label} | "
                          f"{num(r['load_seconds'], '.2f')} | {num(r['process_seconds'], '.2f')} | {e['read_seconds']:.2f} | "
                          f"{num(r['load_peak_rss_bytes'], '.2f', gib)} GiB | {num(r['peak_rss_bytes'], '.2f', gib)} GiB | "
                          f"{num(r['peak_over_checkpoint_plus_kv'], '.3f')} | {num(r['prefill_tokens_per_s'], '.1f')} | "

@@ -33,6 +33,11 @@ struct LoadOptions {
   // them as views of the memory-mapped file (no copy, near-instant load, pages shared with the page
   // cache; measured ~25% slower bf16 products here, `g4u bench --mmap`). Both cost the weights' bytes.
   bool map_weights = false;
+  // Quantized checkpoints and GGUF files: packed arrays stored in the order the kernels read them
+  // (and a bf16 table the tied head reads as stored) stay views of the mapping, their pages mapped
+  // while loading: no copy, and no second copy of the file in the page cache. false (`--no-mmap`):
+  // each is copied into memory of its own, as map_weights = false does for float tensors.
+  bool map_packed = true;
 };
 
 struct LoadedModel {

@@ -42,13 +42,13 @@ QuantizedTensor pack_rtn4(const SchemeTraits& s, int64_t rows, int64_t cols, con
   q.data.assign(static_cast<size_t>(sz.data), 0);
   q.scales.assign(static_cast<size_t>(sz.scales), 0);
   q.zeros.assign(static_cast<size_t>(sz.zeros), 0);
-  for (int64_t r = 0; r < rows; ++r) detail::pack_codes_q4_0_order(codes + r * cols, cols, q.data.data() + r * (cols / 2));
+  for (int64_t r = 0; r < rows; ++r) detail::pack_codes_q4_0_order(codes + r * cols, cols, q.data.mutable_data() + r * (cols / 2));
   for (int64_t i = 0; i < rows * groups; ++i) {
-    detail::store_u16(q.scales.data() + 2 * i, scale_bits[i]);
+    detail::store_u16(q.scales.mutable_data() + 2 * i, scale_bits[i]);
     if (s.symmetric) {
       G4U_CHECK(zeros == nullptr || zeros[i] == 8, "sym scheme with zero {}", zeros[i]);
     } else {
-      q.zeros[i / 2] |= static_cast<uint8_t>((zeros[i] & 0xF) << (4 * (i % 2)));
+      q.zeros.mutable_data()[i / 2] |= static_cast<uint8_t>((zeros[i] & 0xF) << (4 * (i % 2)));
     }
   }
   return q;

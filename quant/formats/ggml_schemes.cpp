@@ -20,7 +20,7 @@ void encode_rows(const SchemeTraits& s, const float* w, int64_t rows, int64_t co
   parallel_for((rows + chunk - 1) / chunk, threads, [&](int64_t task) {
     const int64_t r1 = std::min(rows, (task + 1) * chunk);
     for (int64_t r = task * chunk; r < r1; ++r) {
-      Block* y = reinterpret_cast<Block*>(out.data.data() + r * row_bytes);
+      Block* y = reinterpret_cast<Block*>(out.data.mutable_data() + r * row_bytes);
       if (imatrix) Imat(w + r * cols, y, cols, imatrix);
       else Ref(w + r * cols, y, cols);
     }

@@ -93,10 +93,10 @@ void encode_hqq(const SchemeTraits& sch, const float* w, int64_t rows, int64_t c
       const float* v = w + gi * g;
       for (int64_t i = 0; i < g; ++i)
         codes[static_cast<size_t>(gr * g + i)] = static_cast<uint8_t>(quant_code(v[i], inv_scale[gi], zero[gi]));
-      store_u16(out.scales.data() + 2 * gi, fp32_to_fp16(1.f / inv_scale[gi]));
-      store_u16(out.zeros.data() + 2 * gi, fp32_to_fp16(zero[gi]));
+      store_u16(out.scales.mutable_data() + 2 * gi, fp32_to_fp16(1.f / inv_scale[gi]));
+      store_u16(out.zeros.mutable_data() + 2 * gi, fp32_to_fp16(zero[gi]));
     }
-    pack_codes_q4_0_order(codes.data(), cols, out.data.data() + r * (cols / 2));
+    pack_codes_q4_0_order(codes.data(), cols, out.data.mutable_data() + r * (cols / 2));
   });
 }
 

@@ -116,7 +116,7 @@ void encode_nf4(const SchemeTraits& s, const float* w, int64_t rows, int64_t col
       for (int i = 0; i < kNf4BlockSize; ++i) amax = std::max(amax, std::fabs(v[i]));
       absmax[static_cast<size_t>(b)] = amax;
       const float inv = amax > 0.f ? 1.0f / amax : 0.f;
-      uint8_t* dst = out.data.data() + b * (kNf4BlockSize / 2);
+      uint8_t* dst = out.data.mutable_data() + b * (kNf4BlockSize / 2);
       for (int i = 0; i < kNf4BlockSize; i += 2) {
         const int c0 = amax > 0.f ? nearest_index_sorted(kNf4Values.data(), 16, std::clamp(v[i] * inv, -1.f, 1.f)) : 7;
         const int c1 =
@@ -128,7 +128,7 @@ void encode_nf4(const SchemeTraits& s, const float* w, int64_t rows, int64_t col
 
   if (!s.double_quant) {
     out.scales.assign(static_cast<size_t>(sz.scales), 0);
-    for (int64_t b = 0; b < nb; ++b) store_f32(out.scales.data() + 4 * b, absmax[static_cast<size_t>(b)]);
+    for (int64_t b = 0; b < nb; ++b) store_f32(out.scales.mutable_data() + 4 * b, absmax[static_cast<size_t>(b)]);
     return;
   }
   // Double quantization: absmax - mean(absmax), blockwise-8-bit with the dynamic map, 256 per block.
@@ -147,12 +147,12 @@ void encode_nf4(const SchemeTraits& s, const float* w, int64_t rows, int64_t col
     const float inv2 = amax2 > 0.f ? 1.0f / amax2 : 0.f;
     for (int64_t b = b0; b < b1; ++b) {
       const float centred = absmax[static_cast<size_t>(b)] - offset;
-      out.scales[static_cast<size_t>(b)] = static_cast<uint8_t>(
+      out.scales.mutable_data()[b] = static_cast<uint8_t>(
           amax2 > 0.f ? nearest_index_sorted(map.data(), 256, std::clamp(centred * inv2, -1.f, 1.f)) : zero_code);
     }
-    store_f32(out.meta.data() + 4 * b2, amax2);
+    store_f32(out.meta.mutable_data() + 4 * b2, amax2);
   }
-  store_f32(out.meta.data() + 4 * nb2, offset);
+  store_f32(out.meta.mutable_data() + 4 * nb2, offset);
 }
 
 void decode_nf4(const QuantizedTensor& t, int64_t r0, int64_t r1, float* out) {

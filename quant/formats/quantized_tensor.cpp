@@ -105,7 +105,7 @@ void QuantizedTensor::dequantize_rows(int64_t r0, int64_t r1, float* out) const 
   row.cols = cols;
   row.data.resize(static_cast<size_t>(data_row_bytes()));
   for (int64_t r = r0; r < r1; ++r) {
-    detail::deinterleave_row(*scheme, cols, data.data() + r * data_row_bytes(), row.data.data());
+    detail::deinterleave_row(*scheme, cols, data.data() + r * data_row_bytes(), row.data.mutable_data());
     scheme->decode_ref(row, 0, 1, out + (r - r0) * cols);
   }
 }
@@ -204,10 +204,10 @@ QuantizedTensor from_bytes(const SchemeTraits& s, int64_t rows, int64_t cols, st
   q.rows = rows;
   q.cols = cols;
   size_t pos = 0;
-  const std::pair<std::vector<uint8_t>*, int64_t> parts[] = {
+  const std::pair<ByteBuffer*, int64_t> parts[] = {
       {&q.data, z.data}, {&q.scales, z.scales}, {&q.zeros, z.zeros}, {&q.meta, z.meta}};
   for (const auto& [part, n] : parts) {
-    part->assign(bytes.begin() + static_cast<std::ptrdiff_t>(pos), bytes.begin() + static_cast<std::ptrdiff_t>(pos + n));
+    *part = std::vector<uint8_t>(bytes.begin() + static_cast<std::ptrdiff_t>(pos), bytes.begin() + static_cast<std::ptrdiff_t>(pos + n));
     pos += static_cast<size_t>(n);
   }
   return q;

@@ -24,6 +24,7 @@
 //   Dequant: w = NF4[code] * absmax, with absmax = dynamic[q] * absmax2 + offset for nf4_dq.
 #pragma once
 
+#include "base/byte_buffer.h"
 #include "quant/formats/scheme.h"
 
 #include <cstdint>
@@ -37,12 +38,15 @@ struct QuantizedTensor {
   const SchemeTraits* scheme = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
-  std::vector<uint8_t> data;
-  std::vector<uint8_t> scales;
-  std::vector<uint8_t> zeros;
-  std::vector<uint8_t> meta;
+  // Owned, or borrowed from a checkpoint's mapping (base/byte_buffer.h: read-only, copied on the
+  // first mutation).
+  ByteBuffer data;
+  ByteBuffer scales;
+  ByteBuffer zeros;
+  ByteBuffer meta;
   // q4_0 / q4_k only: `data` rows are in the kernels' interleaved order (quant/formats/interleave.h), as
-  // QuantLinear keeps them. dequantize handles both orders; to_bytes and checkpoints need storage order.
+  // QuantLinear keeps them. dequantize handles both orders; to_bytes needs storage order; quantized
+  // checkpoints record which order they hold (quant/io/checkpoint.h).
   bool interleaved = false;
 
   int64_t numel() const { return rows * cols; }

@@ -56,14 +56,14 @@ void encode_rtn(const SchemeTraits& s, const float* w, int64_t rows, int64_t col
       uint16_t sb;
       int z;
       rtn_group(w + r * cols + gr * g, g, s.symmetric, codes.data() + gr * g, &sb, &z);
-      store_u16(out.scales.data() + 2 * (r * groups + gr), sb);
+      store_u16(out.scales.mutable_data() + 2 * (r * groups + gr), sb);
       zeros[static_cast<size_t>(r * groups + gr)] = static_cast<uint8_t>(z);
     }
-    pack_codes_q4_0_order(codes.data(), cols, out.data.data() + r * (cols / 2));
+    pack_codes_q4_0_order(codes.data(), cols, out.data.mutable_data() + r * (cols / 2));
   });
   out.zeros.assign(static_cast<size_t>(sz.zeros), 0);
   if (!s.symmetric)
-    for (size_t i = 0; i < zeros.size(); ++i) out.zeros[i / 2] |= static_cast<uint8_t>(zeros[i] << (4 * (i % 2)));
+    for (size_t i = 0; i < zeros.size(); ++i) out.zeros.mutable_data()[i / 2] |= static_cast<uint8_t>(zeros[i] << (4 * (i % 2)));
 }
 
 }  // namespace g4u::quant::detail

@@ -6,8 +6,9 @@
 #include "base/temp_files.h"
 #include "model/io/memory_plan.h"
 #include "model/io/safetensors.h"
-#include "quant/layer/quant_linear.h"
+#include "quant/formats/interleave.h"
 #include "quant/formats/quantized_tensor.h"
+#include "quant/layer/quant_linear.h"
 #include "quant/layer/tied_head.h"
 #include "quant/layer/torch_tensor.h"
 
@@ -28,7 +29,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kFormat = "g4u-quantized-checkpoint";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;           // the newest this code reads and writes
+constexpr int kStorageOrderVersion = 1;  // every qdata in storage order ("qdata_order" absent)
 const char* const kArrayNames[4] = {"qdata", "qscales", "qzeros", "qmeta"};
 
 constexpr const char* kPolicyText =
@@ -36,7 +38,7 @@ constexpr const char* kPolicyText =
     "tied embedding/head kept in source dtype (q4_k_m: q6_k); norms, scalars, vision/audio embedders kept";
 
 int64_t array_size(const StorageSizes& s, int i) { return i == 0 ? s.data : i == 1 ? s.scales : i == 2 ? s.zeros : s.meta; }
-std::vector<uint8_t>& array_of(QuantizedTensor& q, int i) {
+ByteBuffer& array_of(QuantizedTensor& q, int i) {
   return i == 0 ? q.data : i == 1 ? q.scales : i == 2 ? q.zeros : q.meta;
 }
 
@@ -238,10 +240,11 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
           if (!sliced) {
             q = std::move(part);
           } else {
-            q.data.insert(q.data.end(), part.data.begin(), part.data.end());
+            q.data.append(part.data.data(), part.data.size());
           }
         }
         release_pages(file, src);
+        if (opt.kernel_order) q = to_interleaved(std::move(q));
         const ByteAccounting b = q.bytes();
         q_params += q.numel();
         total_params += q.numel();
@@ -257,12 +260,21 @@ nlohmann::json quantize_checkpoint(const std::string& src_dir, const std::string
           opt.progress(fmt::format("{} -> {} ({:.3f} bpw, rel. error {:.4f})", a.spec.name, a.scheme->name,
                                    q.bits_per_weight(), meta["tensors"][a.spec.name]["relative_error"].get<double>()));
       }
-      const std::vector<uint8_t>& arr = array_of(q, idx);
+      const ByteBuffer& arr = array_of(q, idx);
       G4U_CHECK(static_cast<int64_t>(arr.size()) == info.shape[0], "{}: {} bytes, expected {}", info.name, arr.size(),
                 info.shape[0]);
       w.write_raw(info.name, arr.data(), arr.size());
     }
     w.finish();
+  }
+  // The oldest version that describes the file: 1 unless some qdata is in the kernels' order.
+  const bool any_kernel_order = opt.kernel_order && std::any_of(plan.begin(), plan.end(), [](const TensorAssignment& a) {
+    return a.scheme && has_interleaved_order(*a.scheme);
+  });
+  if (any_kernel_order) {
+    meta["qdata_order"] = "kernel";
+  } else {
+    meta["version"] = kStorageOrderVersion;
   }
   meta["totals"] = {{"quantized_params", q_params},
                     {"quantized_bytes", q_bytes},
@@ -401,14 +413,29 @@ int64_t quantize_drafter_in_memory(model::Drafter& d, const std::string& recipe_
   return static_cast<int64_t>(slots.size());
 }
 
+bool qdata_in_kernel_order(const nlohmann::json& meta, const std::string& meta_path) {
+  if (!meta.is_object() || !meta.contains("format") || meta["format"] != kFormat)
+    throw_input("{}: format: expected \"{}\"", meta_path, kFormat);
+  const nlohmann::json version = meta.value("version", nlohmann::json());
+  if (!version.is_number_integer() || version.get<int64_t>() < kStorageOrderVersion || version.get<int64_t>() > kVersion)
+    throw_input("{}: version: expected {} or {} (got {}; a newer g4u wrote it?)", meta_path, kStorageOrderVersion,
+                kVersion, version.dump());
+  if (version.get<int>() == kStorageOrderVersion) {
+    if (meta.contains("qdata_order")) throw_input("{}: qdata_order: not part of version 1 (every qdata is in storage order)", meta_path);
+    return false;
+  }
+  const nlohmann::json order = meta.value("qdata_order", nlohmann::json());
+  if (order != "kernel" && order != "storage")
+    throw_input("{}: qdata_order: expected \"kernel\" or \"storage\" (got {})", meta_path, order.dump());
+  return order == "kernel";
+}
+
 QuantizedLayout check_quantized_checkpoint(const std::string& dir, const model::Checkpoint& ck) {
   const std::string meta_path = (fs::path(dir) / kQuantMetadataFile).string();
   const nlohmann::json meta = read_json_file(meta_path);
-  if (!meta.is_object() || meta.value("format", "") != kFormat)
-    throw_input("{}: format: expected \"{}\"", meta_path, kFormat);
-  if (meta.value("version", 0) != kVersion) throw_input("{}: version: expected {}", meta_path, kVersion);
-  if (!meta.contains("tensors") || !meta["tensors"].is_object()) throw_input("{}: tensors: expected an object", meta_path);
   QuantizedLayout out;
+  out.kernel_order = qdata_in_kernel_order(meta, meta_path);
+  if (!meta.contains("tensors") || !meta["tensors"].is_object()) throw_input("{}: tensors: expected an object", meta_path);
   if (meta.contains("recipe")) {
     if (!meta["recipe"].is_string()) throw_input("{}: recipe: expected a string", meta_path);
     out.recipe = meta["recipe"].get<std::string>();
@@ -509,22 +536,30 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
   auto params = m.named_parameters(true);
   const std::string table_name = model::kTextEmbeddingName;
 
-  // Quantized tensors, one at a time: the packed arrays are copied out of the mapping (whose pages
-  // are then released) and become a QuantLinear at once, so the resident set grows by one copy of
-  // the weights, not two.
+  // Quantized tensors, one at a time. Arrays stored in the order QuantLinear keeps stay views of the
+  // mapping (with map_packed); the others are copied out of it (its pages then released) and become
+  // a QuantLinear at once. Either way the resident set grows by one copy of the weights, not two.
   std::set<std::string> quantized;
   for (const QuantizedEntry& e : layout.quantized) {
     QuantizedTensor q;
     q.scheme = e.scheme;
     q.rows = e.rows;
     q.cols = e.cols;
+    q.interleaved = layout.kernel_order && has_interleaved_order(*e.scheme);
+    const bool kernel_ready = q.interleaved || !has_interleaved_order(*e.scheme);
     for (int i = 0; i < 4; ++i) {
       const std::string an = e.name + "." + kArrayNames[i];
       if (!ck.contains(an)) continue;  // an array the scheme leaves empty
       const auto& info = ck.info(an);
-      const uint8_t* p = ck.file_of(an).data(info);
-      copy_from_mapping(p, info.nbytes, array_of(q, i));
-      ck.release_pages(an);
+      const model::SafetensorsFile& file = ck.file_of(an);
+      const uint8_t* p = file.data(info);
+      if (opt.map_packed && kernel_ready) {
+        populate_mapping(p, info.nbytes);
+        array_of(q, i) = ByteBuffer::borrow(p, info.nbytes, file.shared_from_this());
+      } else {
+        copy_from_mapping(p, info.nbytes, array_of(q, i).mutable_vector());
+        ck.release_pages(an);
+      }
     }
     quantized.insert(e.name);
     if (e.name == table_name) {
@@ -550,8 +585,11 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
   if (opt.tokenizer) out.tokenizer = model::load_tokenizer(cfg, dir);
   out.model->to(opt.dtype);
   if (bf16_table) {
+    // Read as stored by the head for every token, like the packed weights: a view under map_packed.
     model::TextModel& text = m.text();
-    text.embed_tokens->weight.set_data(model::checkpoint_tensor_as(ck, table_name, torch::kBFloat16, opt.map_weights));
+    const bool view = opt.map_weights || opt.map_packed;
+    if (view) populate_mapping(ck.file_of(table_name).data(ck.info(table_name)), ck.info(table_name).nbytes);
+    text.embed_tokens->weight.set_data(model::checkpoint_tensor_as(ck, table_name, torch::kBFloat16, view));
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
   model::check_no_placeholders(m);

@@ -8,13 +8,21 @@
 //     non-empty arrays of its QuantizedTensor as 1-D U8 tensors "<name>.qdata", "<name>.qscales",
 //     "<name>.qzeros", "<name>.qmeta" (byte layouts: quant/formats/quantized_tensor.h);
 //   quantization.json (kQuantMetadataFile; its presence marks a quantized checkpoint):
-//     {"format": "g4u-quantized-checkpoint", "version": 1, "recipe": "q4_k_m", "source": "...",
+//     {"format": "g4u-quantized-checkpoint", "version": 2, "qdata_order": "kernel",
+//      "recipe": "q4_k_m", "source": "...",
 //      "calibration": null | {...}, "policy": "...",
 //      "tensors": {"<name>": {"scheme", "shape": [rows, cols], "group_size", "bits_per_weight",
 //                              "bytes": {codes, scales, zeros_mins, codebook, other, total},
 //                              "relative_error", "rule"}},
 //      "kept": {"<name>": {"dtype", "shape", "rule"}},
 //      "totals": {...}}
+//
+// qdata order. Version 1 (no "qdata_order") stores every qdata in ggml storage order. Version 2
+// says which order the q4_0 / q4_k qdata arrays are in: "kernel" (the kernels' interleaved rows,
+// quant/formats/interleave.h: what `g4u quantize` writes by default, so the loader can keep the
+// arrays as views of the mapping, no copy and no rearranging) or "storage". Other schemes have one
+// order. A checkpoint whose q4_0 / q4_k arrays are all in storage order is written as version 1,
+// which every g4u reads.
 //
 // The loader trusts nothing: every quantized tensor must be a projection of the config with the
 // recorded shape, its arrays must have exactly the sizes the scheme implies, every other tensor of
@@ -64,6 +72,9 @@ struct QuantizeOptions {
   nlohmann::json calibration;  // recorded in the metadata (null: none)
   std::string source_label;    // "source" in the metadata (default: the source directory)
   std::function<void(const std::string&)> progress;  // one line per tensor, if set
+  // q4_0 / q4_k qdata in the kernels' interleaved order (version 2, "qdata_order": "kernel");
+  // false: ggml storage order (version 1, for readers older than version 2).
+  bool kernel_order = true;
 };
 
 // Streams `src_dir` (an HF-layout checkpoint) tensor by tensor into a quantized checkpoint at
@@ -84,6 +95,7 @@ struct QuantizedLayout {
   std::vector<model::TensorSpec> specs;
   std::vector<QuantizedEntry> quantized;
   std::string recipe;
+  bool kernel_order = false;  // q4_0 / q4_k qdata in the kernels' interleaved order (version 2)
 };
 
 // Checks the quantized checkpoint in `dir` (whose safetensors files `ck` has open) from its headers
@@ -93,9 +105,17 @@ struct QuantizedLayout {
 // `g4u info` validates with it; load_quantized_model loads after it.
 QuantizedLayout check_quantized_checkpoint(const std::string& dir, const model::Checkpoint& ck);
 
+// Reads the header fields of a quantization.json (`meta`, read from `meta_path`): "format",
+// "version" (1 or 2) and, in version 2, "qdata_order" ("kernel" or "storage"). True when the q4_0 /
+// q4_k qdata arrays are in the kernels' interleaved order. InputError naming the file and field.
+bool qdata_in_kernel_order(const nlohmann::json& meta, const std::string& meta_path);
+
 // Loads a quantized checkpoint: the config's model with QuantLinear modules for the quantized
 // projections and the tied head as model::LoadOptions::packed_head says (a quantized embedding
-// stays packed for the head and the lookups, quant::set_quantized_table).
+// stays packed for the head and the lookups, quant::set_quantized_table). With
+// LoadOptions::map_packed, packed arrays stored in the order the kernels read them (every scheme's
+// but q4_0 / q4_k in storage order) stay views of the mapping, which the model keeps alive; the
+// rest are copied out of it.
 model::LoadedModel load_quantized_model(const std::string& dir, const model::LoadOptions& opt = {});
 
 // Applies a (round-to-nearest) recipe to a loaded float model in memory under the same policy as

@@ -12,6 +12,7 @@
 #include "quant/io/checkpoint.h"
 #include "quant/io/gguf_import.h"
 #include "quant/io/gguf_reader.h"
+#include "quant/formats/interleave.h"
 #include "quant/formats/scheme.h"
 #include "quant/layer/policy.h"
 
@@ -115,6 +116,10 @@ struct OutTensor {
   // (1-D tensors converted to F32, generated tensors).
   const model::TensorInfo* raw = nullptr;
   const model::SafetensorsFile* file = nullptr;
+  // Raw q4_0 / q4_k rows in the kernels' interleaved order (a version-2 checkpoint): written back
+  // in ggml's storage order, row by row.
+  const SchemeTraits* interleaved = nullptr;
+  int64_t cols = 0;
   std::vector<uint8_t> bytes;
 };
 
@@ -574,7 +579,19 @@ std::pair<nlohmann::json, uint64_t> write_gguf(std::vector<OutTensor>& tensors, 
   nlohmann::json listed = nlohmann::json::array();
   for (const auto& t : tensors) {
     out.zeros(data_start + t.offset - out.written());
-    if (t.raw) {
+    if (t.raw && t.interleaved) {
+      const uint8_t* p = t.file->data(*t.raw);
+      const uint64_t row_bytes = static_cast<uint64_t>(t.interleaved->storage(*t.interleaved, 1, t.cols).data);
+      const uint64_t rows_per_piece = std::max<uint64_t>(1, kCopyPiece / row_bytes);
+      std::vector<uint8_t> piece;
+      for (uint64_t off = 0; off < t.nbytes; off += rows_per_piece * row_bytes) {
+        const uint64_t len = std::min(rows_per_piece * row_bytes, t.nbytes - off);
+        piece.resize(static_cast<size_t>(len));
+        for (uint64_t r = 0; r < len; r += row_bytes) detail::deinterleave_row(*t.interleaved, t.cols, p + off + r, piece.data() + r);
+        out.write(piece.data(), piece.size());
+        drop_pages(p + off, len);
+      }
+    } else if (t.raw) {
       const uint8_t* p = t.file->data(*t.raw);
       for (uint64_t off = 0; off < t.nbytes; off += kCopyPiece) {
         const uint64_t len = std::min(kCopyPiece, t.nbytes - off);
@@ -813,10 +830,12 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
   const bool quantized = is_quantized_checkpoint(model_dir);
   nlohmann::json meta;
   std::string meta_path;
+  bool kernel_order = false;  // q4_0 / q4_k qdata in the kernels' interleaved order
   if (quantized) {
     meta_path = (fs::path(model_dir) / kQuantMetadataFile).string();
     meta = read_json_file(meta_path);
-    if (!meta.is_object() || !meta.contains("tensors") || !meta["tensors"].is_object())
+    kernel_order = qdata_in_kernel_order(meta, meta_path);
+    if (!meta.contains("tensors") || !meta["tensors"].is_object())
       throw_input("{}: tensors: expected an object", meta_path);
   }
   model::Checkpoint ck = model::Checkpoint::open(model_dir);
@@ -874,6 +893,10 @@ nlohmann::json export_gguf(const std::string& model_dir, const std::string& out_
       t.raw = &info;
       t.file = &ck.file_of(arr);
       t.nbytes = info.nbytes;
+      if (kernel_order && has_interleaved_order(*scheme)) {
+        t.interleaved = scheme;
+        t.cols = spec.shape[1];
+      }
       used.insert(arr);
       any_quantized = true;
       tensors.push_back(std::move(t));

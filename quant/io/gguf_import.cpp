@@ -5,6 +5,7 @@
 #include "model/io/memory_plan.h"
 #include "model/io/tensor_specs.h"
 #include "quant/formats/ggml_formats.h"
+#include "quant/formats/interleave.h"
 #include "quant/formats/quantized_tensor.h"
 #include "quant/formats/scheme.h"
 #include "quant/io/checkpoint.h"
@@ -313,8 +314,13 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
       if (ss.scales || ss.zeros || ss.meta || static_cast<uint64_t>(ss.data) != t->nbytes)
         throw_input("{}: {} bytes, {} [{}] needs {}", where, t->nbytes, scheme->name, fmt::join(s.shape, ", "), ss.data);
       const uint8_t* p = f.data(*t);
-      copy_from_mapping(p, t->nbytes, q.data);
-      f.release(*t);
+      if (opt.map_packed && !has_interleaved_order(*scheme)) {
+        populate_mapping(p, t->nbytes);
+        q.data = ByteBuffer::borrow(p, t->nbytes, file);
+      } else {
+        copy_from_mapping(p, t->nbytes, q.data.mutable_vector());
+        f.release(*t);
+      }
       if (s.kind == model::TensorKind::kEmbedding) {
         G4U_CHECK(s.name == table_name, "{}: not the token table", s.name);
         set_quantized_table(m.text(), std::move(q), opt.dtype, opt.packed_head);
@@ -338,9 +344,15 @@ model::LoadedModel load_gguf_model(const std::string& path, const model::LoadOpt
   out.model->to(opt.dtype);
   if (bf16_table) {
     model::TextModel& text = m.text();
-    torch::Tensor view = torch::from_blob(const_cast<uint8_t*>(f.data(*table_tensor)),
-                                          {cfg.text.vocab_size, cfg.text.hidden_size}, torch::kBFloat16);
-    text.embed_tokens->weight.set_data(owned_copy(f, *table_tensor, view, torch::kBFloat16));
+    void* p = const_cast<uint8_t*>(f.data(*table_tensor));
+    const std::vector<int64_t> shape = {cfg.text.vocab_size, cfg.text.hidden_size};
+    if (opt.map_packed) {  // read as stored by the head for every token, like the packed weights
+      populate_mapping(static_cast<const uint8_t*>(p), table_tensor->nbytes);
+      // The tensor holds the file (its deleter's capture), so the mapping outlives this function.
+      text.embed_tokens->weight.set_data(torch::from_blob(p, shape, [file](void*) {}, torch::kBFloat16));
+    } else {
+      text.embed_tokens->weight.set_data(owned_copy(f, *table_tensor, torch::from_blob(p, shape, torch::kBFloat16), torch::kBFloat16));
+    }
     text.head = std::make_shared<TiedBf16Head>(text.embed_tokens);
   }
   model::check_no_placeholders(m);

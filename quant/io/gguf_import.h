@@ -29,8 +29,11 @@
 //   LoadOptions::packed_head is false; blk.L.layer_output_scale.weight absent -> 1 (llama.cpp: no
 //   scaling); any other tensor (output.weight, MoE, per-layer embeddings, ...) is an InputError.
 //
-// Memory: the file is memory-mapped; each tensor is copied out and its pages released at once
-// (MADV_DONTNEED), so loading costs about the model's own bytes, not the file's twice.
+// Memory: the file is memory-mapped. With LoadOptions::map_packed (the default), quantized tensors
+// whose blocks the kernels read as stored (all but Q4_0 and Q4_K, which they read interleaved) and
+// a BF16 token_embd kept for TiedBf16Head stay views of the mapping, which the model then keeps
+// alive; every other tensor is copied out and its pages released at once (MADV_DONTNEED), so
+// loading costs about the model's own bytes, not the file's twice.
 #pragma once
 
 #include "model/io/config.h"

@@ -204,7 +204,9 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
     ::close(fd);
     throw_input("{}: {} bytes, too short for a GGUF header (24 bytes)", path, f->size_);
   }
-  void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Private and writable: views of it handed to LibTorch (a bf16 token table) copy the pages a
+  // write touches instead of faulting; the file never changes, and this class writes nothing.
+  void* p = ::mmap(nullptr, f->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (p == MAP_FAILED) throw_input("{}: cannot map: {}", path, std::strerror(errno));
   f->base_ = static_cast<const uint8_t*>(p);

@@ -1,4 +1,5 @@
 // The torch-free base library: hashing, random streams, UTF-8, JSON files, errors.
+#include "base/byte_buffer.h"
 #include "base/error.h"
 #include "base/hash.h"
 #include "base/json_util.h"
@@ -222,6 +223,40 @@ TEST_CASE("copy_from_mapping copies any range of a file mapping byte for byte", 
     copy_from_mapping(base + off, len, out);
     REQUIRE(out.size() == len);
     CHECK(std::equal(out.begin(), out.end(), reinterpret_cast<const uint8_t*>(bytes.data()) + off));
+    populate_mapping(base + off, len);  // advice only: the bytes read the same after it
+    CHECK(std::equal(base + off, base + off + len, reinterpret_cast<const uint8_t*>(bytes.data()) + off));
   }
   ::munmap(map, size);
+}
+
+TEST_CASE("ByteBuffer: borrowed bytes are read in place, kept alive by their keeper, and copied on the first write", "[unit]") {
+  const std::vector<uint8_t> source = {10, 20, 30, 40};
+  auto keeper = std::make_shared<std::vector<uint8_t>>(source);
+  std::weak_ptr<std::vector<uint8_t>> watch = keeper;
+  ByteBuffer b = ByteBuffer::borrow(keeper->data(), 3, keeper);
+  keeper.reset();
+  REQUIRE(!watch.expired());  // the buffer holds its keeper
+  CHECK(b.is_borrowed());
+  CHECK(b.size() == 3);
+  CHECK(b.data() == watch.lock()->data());  // no copy
+  CHECK(b[2] == 30);
+  ByteBuffer copy = b;  // copies share the borrowed bytes
+  CHECK(copy.data() == b.data());
+  CHECK(copy == ByteBuffer(std::vector<uint8_t>{10, 20, 30}));
+  CHECK(copy != ByteBuffer(std::vector<uint8_t>{10, 20, 31}));
+
+  copy.mutable_data()[0] = 99;  // a write copies first: the borrowed bytes never change
+  CHECK(!copy.is_borrowed());
+  CHECK(copy.data() != b.data());
+  CHECK(copy == ByteBuffer(std::vector<uint8_t>{99, 20, 30}));
+  CHECK(watch.lock()->at(0) == 10);
+  copy.append(source.data() + 3, 1);
+  CHECK(copy == ByteBuffer(std::vector<uint8_t>{99, 20, 30, 40}));
+
+  b.assign(2, 7);  // replaced: the keeper is let go
+  CHECK(!b.is_borrowed());
+  CHECK(b == ByteBuffer(std::vector<uint8_t>{7, 7}));
+  copy.clear();
+  CHECK(copy.empty());
+  CHECK(watch.expired());
 }

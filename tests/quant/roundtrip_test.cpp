@@ -40,7 +40,7 @@ const Block& block_at(const QuantizedTensor& q, int64_t r, int64_t b) {
 }
 
 float f16(uint16_t h) { return fp16_to_fp32(h); }
-float load_f16(const std::vector<uint8_t>& v, int64_t i) {
+float load_f16(const ByteBuffer& v, int64_t i) {
   uint16_t h;
   std::memcpy(&h, v.data() + 2 * i, 2);
   return fp16_to_fp32(h);

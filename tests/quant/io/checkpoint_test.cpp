@@ -204,6 +204,24 @@ TEST_CASE("Quantized checkpoint: metadata that does not match the tensors is an 
   test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "recipe");
   with([&](nlohmann::json& j) { j["version"] = 7; });
   test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "version");
+  with([&](nlohmann::json& j) { j["version"] = "2"; });
+  test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "version");
+  // rtn4 has one order: the file is version 1; version 2 must say where q4_0 / q4_k codes are.
+  CHECK(good["version"] == 1);
+  with([&](nlohmann::json& j) { j["version"] = 2; });
+  test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "qdata_order");
+  with([&](nlohmann::json& j) {
+    j["version"] = 2;
+    j["qdata_order"] = "sideways";
+  });
+  test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "qdata_order");
+  with([&](nlohmann::json& j) { j["qdata_order"] = "kernel"; });  // not part of version 1
+  test::expect_input_error([&] { load_quantized_model(dir / "q"); }, "qdata_order");
+  with([&](nlohmann::json& j) {
+    j["version"] = 2;
+    j["qdata_order"] = "storage";
+  });
+  CHECK(decoder_linears(*load_quantized_model(dir / "q").model).size() == 40);
   with([](nlohmann::json&) {});
   CHECK(decoder_linears(*load_quantized_model(dir / "q").model).size() == 40);
 }

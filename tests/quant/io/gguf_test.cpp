@@ -402,15 +402,25 @@ TEST_CASE("GGUF export: q4_k_m of the small preset keeps its Q4_K and Q6_K block
   const auto dir = std::filesystem::temp_directory_path() / ("g4u_gguf_small_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  const std::string f = (dir / "f").string(), q = (dir / "q").string(), out = (dir / "m.gguf").string();
+  // The same quantization written in ggml's storage order (version 1) and in the kernels' order
+  // (version 2, the default), in folders of the same name (the GGUF's general.name).
+  const std::string f = (dir / "f").string(), q = (dir / "v1/m").string(), qk = (dir / "v2/m").string();
+  const std::string out = (dir / "m.gguf").string(), out_k = (dir / "k.gguf").string();
   model::write_random_checkpoint(*model::model_preset("small"), f, 11);
   quant::QuantizeOptions qo;
   qo.recipe = "q4_k_m";
+  qo.kernel_order = false;
   quant::quantize_checkpoint(f, q, qo);
+  qo.kernel_order = true;
+  quant::quantize_checkpoint(f, qk, qo);
   const nlohmann::json summary = quant::export_gguf(q, out);
+  quant::export_gguf(qk, out_k);
+  CHECK(g4u::test::read_file(out) == g4u::test::read_file(out_k));  // the exporter writes kernel-order rows back in storage order
   const GgufFile g = gguf_read(out);
-  const model::Checkpoint qck = model::Checkpoint::open(q);
+  const model::Checkpoint qck = model::Checkpoint::open(q), qck_k = model::Checkpoint::open(qk);
   const nlohmann::json meta = read_json_file(q + "/quantization.json");
+  CHECK(meta["version"] == 1);
+  CHECK(read_json_file(qk + "/quantization.json")["qdata_order"] == "kernel");
   std::map<std::string, std::string> source;  // gguf name -> checkpoint name, as the writer reports it
   for (const auto& t : summary["tensors"]) source[t["name"]] = t["source"];
   std::map<uint32_t, int> seen;
@@ -421,6 +431,9 @@ TEST_CASE("GGUF export: q4_k_m of the small preset keeps its Q4_K and Q6_K block
     const uint32_t type = scheme == "q4_k" ? 12 : scheme == "q6_k" ? 14 : scheme == "q4_0" ? 2 : scheme == "q8_0" ? 8 : 999;
     CHECK(t.type == type);
     CHECK(gguf_tensor_data(g, t) == gguf_checkpoint_bytes(qck, source[t.name] + ".qdata"));
+    // Q4_K rows are rearranged in the kernels' order; Q6_K has one order.
+    CHECK((gguf_checkpoint_bytes(qck_k, source[t.name] + ".qdata") == gguf_checkpoint_bytes(qck, source[t.name] + ".qdata")) ==
+          (type != 12));
     ++seen[t.type];
   }
   CHECK(seen[12] > 0);  // Q4_K projections
