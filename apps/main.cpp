@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 2 bad input (InputError or bad flags), 1 internal error.
 #include "apps/command.h"
 #include "base/error.h"
+#include "model/io/sysinfo.h"
 
 #include <fmt/format.h>
 
@@ -55,6 +56,7 @@ int check_stdout(int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  g4u::keep_freed_buffers_for_reuse();
   try {
     return check_stdout(run_cli(argc, argv));
   } catch (const g4u::InputError& e) {

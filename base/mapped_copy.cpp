@@ -38,6 +38,10 @@ void copy_from_mapping(const uint8_t* src, size_t n, std::vector<uint8_t>& out) 
   }
 }
 
+void advise_huge_file_pages(const void* map, size_t n) {
+  if (map != nullptr && n > 0) ::madvise(const_cast<void*>(map), n, MADV_HUGEPAGE);  // errors ignored: advice only
+}
+
 void populate_mapping(const uint8_t* p, size_t n) {
 #ifdef MADV_POPULATE_READ
   advise(p, n, static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE)), /*inward=*/false, MADV_POPULATE_READ);

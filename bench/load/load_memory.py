@@ -11,10 +11,15 @@ checkpoint is run `rounds` times with `g4u bench --json`; with --before, the oth
 round right after this one (same machine state), so before/after are compared side by side; each
 binary loads the quantized checkpoint its own `g4u quantize` wrote (--before's in "<name>.before":
 their formats may differ), from the same float source. --variant runs --g4u once more per round
-with extra flags (e.g. `no-mmap=--no-mmap`). Reported per run: load seconds (g4u's own clock), seconds of the whole process, VmHWM
+with extra flags (e.g. `no-mmap=--no-mmap`). --evict drops each checkpoint's files from the page
+cache once before its rounds (posix_fadvise DONTNEED), so that what the cache holds, and in which
+folio sizes, comes from the binaries' own loads rather than from whoever wrote the files; the
+first round then reads from disk. Reported per run: load seconds (g4u's own clock), seconds of the whole process, VmHWM
 after loading, the process's peak RSS (/usr/bin/time -v), the checkpoint's bytes on disk, the KV
 cache bytes, and peak / (checkpoint bytes + KV); the goal is <= 1.15 when the run dtype is the
-stored dtype. `read_seconds` is the time to read the checkpoint's
+stored dtype. `runtime_rss_bytes` is the peak RSS of the same bench on the `tiny` preset (weights of
+a few MB): what the process takes before any checkpoint (LibTorch, its thread pools), reported
+beside peak - runtime over checkpoint + KV. `read_seconds` is the time to read the checkpoint's
 files once (page cache warm), the floor a load that copies every byte cannot beat.
 Writes JSON (--out, default <work>/load_memory.json) and a Markdown table next to it.
 """
@@ -60,6 +65,17 @@ def dir_bytes(path):
     return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path) if f.endswith(".safetensors"))
 
 
+def evict(path):
+    for f in sorted(os.listdir(path)):
+        if f.endswith(".safetensors"):
+            fd = os.open(os.path.join(path, f), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def read_seconds(path):
     start = time.perf_counter()
     for f in sorted(os.listdir(path)):
@@ -94,6 +110,13 @@ def bench_once(g4u, flags, path, ck, cfg):
         "decode_tokens_per_s": j.get("decode", {}).get("tokens_per_s")}
 
 
+def runtime_rss(g4u, cfg):
+    """Peak RSS of `g4u bench` on the tiny preset: the runtime's own resident memory."""
+    _, _, rss = run_measured([g4u, "bench", "--model", "tiny", "--threads", str(cfg["threads"]), "-p", "8", "-n", "1",
+                              "--reps", "1", "--json"])
+    return rss
+
+
 def num(value, spec, scale=1):
     """A table cell: n/a for a value an older binary does not report."""
     return "n/a" if value is None else format(value / scale, spec)
@@ -115,6 +138,7 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--only", help="comma-separated checkpoint names of the config to run (default: all)")
     ap.add_argument("--rounds", type=int, help="override the config's rounds")
+    ap.add_argument("--evict", action="store_true", help="drop the checkpoints' pages from the page cache before their rounds")
     a = ap.parse_args()
     if a.rounds is not None and a.rounds < 1:
         die("--rounds must be >= 1")
@@ -143,6 +167,7 @@ def main():
         binaries["before"] = (a.before, [], ".before")
 
     results = []
+    runtime = {label: runtime_rss(binary, cfg) for label, (binary, _, _) in binaries.items()}
     only = set(a.only.split(",")) if a.only else None
     for ck in cfg["checkpoints"]:
         if only is not None and ck["name"] not in only:
@@ -150,6 +175,9 @@ def main():
         paths = {label: make_checkpoint(binary, cfg["preset"], ck, a.work, suffix)
                  for label, (binary, _, suffix) in binaries.items()}
         path = paths["after"]
+        if a.evict:
+            for p in set(paths.values()):
+                evict(p)
         size = dir_bytes(path)
         runs = {label: [] for label in binaries}
         for rnd in range(cfg["rounds"]):
@@ -157,7 +185,7 @@ def main():
             order = list(binaries.items())
             for label, (binary, flags, _) in (order if rnd % 2 == 0 else order[::-1]):
                 runs[label].append(bench_once(binary, flags, paths[label], ck, cfg))
-        entry = {"checkpoint": ck["name"], "path": os.path.basename(path), "run_dtype": ck["run_dtype"],
+        entry = {"checkpoint": ck["name"], "path": os.path.basename(path), "run_dtype": ck["run_dtype"], "evicted": a.evict,
                  "checkpoint_bytes": size, "read_seconds": read_seconds(path), "runs": runs}
         for label, rows in runs.items():
             peak = median(rows, "peak_rss_bytes")
@@ -170,6 +198,9 @@ def main():
                             "load_peak_rss_bytes": median(rows, "load_peak_rss_bytes"),
                             "peak_rss_bytes": peak,
                             "peak_over_checkpoint_plus_kv": peak / (size + kv) if peak else None,
+                            "runtime_rss_bytes": runtime[label],
+                            "peak_minus_runtime_over_checkpoint_plus_kv":
+                                (peak - runtime[label]) / (size + kv) if peak and runtime[label] else None,
                             "prefill_tokens_per_s": median(rows, "prefill_tokens_per_s"),
                             "decode_tokens_per_s": median(rows, "decode_tokens_per_s")}
         results.append(entry)
@@ -178,16 +209,21 @@ def main():
     out = a.out or os.path.join(a.work, "load_memory.json")
     doc = {"config": cfg, "g4u": {label: {"binary": b, "flags": f} for label, (b, f, _) in binaries.items()}, "uname": os.uname().release, "results": results}
     gib = 1 << 30
-    lines = ["| checkpoint | run dtype | on disk | binary | load s | process s | read s | load peak RSS | peak RSS | peak / (disk + KV) | prefill tok/s | decode tok/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| checkpoint | run dtype | on disk | binary | load s | process s | read s | load peak RSS | peak RSS | peak / (disk + KV) | (peak - runtime) / (disk + KV) | prefill tok/s | decode tok/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in results:
         for label in binaries:
             r = e[label]
             lines.append(f"| {e['checkpoint']} | {e['run_dtype']} | {r['checkpoint_bytes'] / gib:.2f} GiB | {label} | "
                          f"{num(r['load_seconds'], '.2f')} | {num(r['process_seconds'], '.2f')} | {e['read_seconds']:.2f} | "
                          f"{num(r['load_peak_rss_bytes'], '.2f', gib)} GiB | {num(r['peak_rss_bytes'], '.2f', gib)} GiB | "
-                         f"{num(r['peak_over_checkpoint_plus_kv'], '.3f')} | {num(r['prefill_tokens_per_s'], '.1f')} | "
+                         f"{num(r['peak_over_checkpoint_plus_kv'], '.3f')} | "
+                         f"{num(r['peak_minus_runtime_over_checkpoint_plus_kv'], '.3f')} | {num(r['prefill_tokens_per_s'], '.1f')} | "
                          f"{num(r['decode_tokens_per_s'], '.2f')} |")
+    lines.append("")
+    lines.append("Runtime RSS (`g4u bench` on the tiny preset): " +
+                 ", ".join(f"{label} {num(rss, '.3f', gib)} GiB" for label, rss in runtime.items()) + ".")
+    doc["runtime_rss_bytes"] = runtime
     for path, text in ((out, json.dumps(doc, indent=2) + "\n"), (os.path.splitext(out)[0] + ".md", "\n".join(lines) + "\n")):
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)))
         with os.fdopen(fd, "w") as fh:

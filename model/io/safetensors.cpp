@@ -3,6 +3,7 @@
 #include "base/error.h"
 #include "base/utf8.h"
 #include "base/json_util.h"
+#include "base/mapped_copy.h"
 #include "base/temp_files.h"
 
 #include <fmt/format.h>
@@ -371,6 +372,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     throw_input("{}: mmap of {} bytes failed: {}", path, size, std::strerror(errno));
   }
   f->map_ = m;
+  advise_huge_file_pages(m, f->map_len_);
   return f;
 }
 

@@ -34,6 +34,13 @@ std::string cpu_model_name() {
   return "unknown";
 }
 
+void keep_freed_buffers_for_reuse() {
+  // The top of glibc's own dynamic range (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit), and twice it for
+  // trimming, as glibc's dynamic adjustment would set them after freeing a 32 MiB block.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 double now_seconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();

@@ -20,6 +20,14 @@ std::string libtorch_version();      // e.g. "1.13.1"
 // bit-reproducible from one process to the next).
 void set_compute_threads(int threads);
 
+// Keeps freed activation-sized buffers in the heap for reuse (glibc mallopt: M_MMAP_THRESHOLD 32 MiB,
+// M_TRIM_THRESHOLD 64 MiB). glibc otherwise maps every block over 128 KiB afresh and unmaps it on
+// free, until some large block is freed (its dynamic threshold); a model whose packed weights are
+// views of the file frees none while loading, and its prefill then took a page fault per 4 KiB of
+// every temporary in every forward: 2.4x slower on `medium` here. Blocks over 32 MiB (weights)
+// are still mapped on their own. The command line calls it once at start.
+void keep_freed_buffers_for_reuse();
+
 // Sustained read bandwidth in bytes/s: `threads` threads sum a buffer of `bytes` (well above any
 // cache) `reps` times; the best repetition counts, as memory benchmarks usually report.
 double measure_read_bandwidth(int threads, int64_t bytes = int64_t(1) << 30, int reps = 5);

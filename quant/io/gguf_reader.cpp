@@ -1,6 +1,7 @@
 #include "quant/io/gguf_reader.h"
 
 #include "base/error.h"
+#include "base/mapped_copy.h"
 #include "quant/formats/ggml_formats.h"
 #include "quant/formats/scheme.h"
 
@@ -209,6 +210,7 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
   void* p = ::mmap(nullptr, f->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (p == MAP_FAILED) throw_input("{}: cannot map: {}", path, std::strerror(errno));
+  advise_huge_file_pages(p, f->size_);
   f->base_ = static_cast<const uint8_t*>(p);
   f->parse();
   return f;
