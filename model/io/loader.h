@@ -31,7 +31,8 @@ struct LoadOptions {
   // Tensors stored in the run dtype: false (default) copies each into memory of its own and releases
   // the file's pages (resident bytes = the weights, compute on ordinary anonymous memory); true keeps
   // them as views of the memory-mapped file (no copy, near-instant load, pages shared with the page
-  // cache; measured ~25% slower bf16 products here, `g4u bench --mmap`). Both cost the weights' bytes.
+  // cache; bf16 products were measured ~25% slower on views before the command line kept freed
+  // buffers for reuse, model/io/sysinfo.h, and not re-measured since). Both cost the weights' bytes.
   bool map_weights = false;
   // Quantized checkpoints and GGUF files: packed arrays stored in the order the kernels read them
   // (and a bf16 table the tied head reads as stored) stay views of the mapping, their pages mapped
