@@ -73,8 +73,9 @@ QuantizedTensor convert(QuantizedTensor q, bool to_interleaved) {
   // memory once more in cache-sized pieces instead of allocating (and zeroing) a second copy.
   const int64_t row_bytes = q.data_row_bytes();
   std::vector<uint8_t> row(static_cast<size_t>(row_bytes));
+  uint8_t* data = q.data.mutable_data();  // borrowed bytes are copied here, once
   for (int64_t r = 0; r < q.rows; ++r) {
-    uint8_t* p = q.data.mutable_data() + r * row_bytes;
+    uint8_t* p = data + r * row_bytes;
     std::memcpy(row.data(), p, row.size());
     convert_row(*q.scheme, q.cols, row.data(), p, to_interleaved);
   }

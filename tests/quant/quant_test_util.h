@@ -4,6 +4,7 @@
 #include "test_util.h"
 
 #include "base/error.h"
+#include "model/io/config.h"
 
 #include <catch2/catch.hpp>
 
@@ -20,6 +21,17 @@ inline std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.f) 
   std::vector<float> v(static_cast<size_t>(n));
   for (auto& x : v) x = dist(rng);
   return v;
+}
+
+// tiny's text decoder (no vision/audio) with 256-wide rows, so that q4_k_m uses Q4_K and Q6_K
+// rather than only their fallbacks.
+inline model::ModelConfig tiny_text_256() {
+  model::ModelConfig cfg = *model::model_preset("tiny");
+  cfg.vision.reset();
+  cfg.audio.reset();
+  cfg.text.hidden_size = 256;
+  cfg.text.intermediate_size = 512;
+  return cfg;
 }
 
 }  // namespace g4u::test

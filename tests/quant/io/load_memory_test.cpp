@@ -6,7 +6,7 @@
 #include "quant/io/gguf.h"
 #include "quant/io/gguf_import.h"
 #include "quant/layer/quant_linear.h"
-#include "test_util.h"
+#include "quant/quant_test_util.h"
 
 #include <catch2/catch.hpp>
 
@@ -107,13 +107,8 @@ torch::Tensor last_logits(model::Gemma4Model& m) {
 
 TEST_CASE("packed arrays stored in the kernels' order stay views of the mapping; others are copied", "[unit][load]") {
   ScratchDir dir("load_packed_views");
-  // H = 256, so that q4_k_m has Q4_K (interleaved by the kernels) and Q6_K (one order) projections.
-  model::ModelConfig cfg = *model::model_preset("tiny");
-  cfg.vision.reset();
-  cfg.audio.reset();
-  cfg.text.hidden_size = 256;
-  cfg.text.intermediate_size = 512;
-  model::write_random_checkpoint(cfg, dir / "dense", 3, torch::kBFloat16);
+  // q4_k_m has Q4_K (interleaved by the kernels) and Q6_K (one order) projections on these rows.
+  model::write_random_checkpoint(tiny_text_256(), dir / "dense", 3, torch::kBFloat16);
   quant::QuantizeOptions q;
   q.recipe = "q4_k_m";
   quant::quantize_checkpoint(dir / "dense", dir / "kernel", q);
