@@ -20,10 +20,15 @@ KernelOptions QuantLinear::options() const {
 torch::Tensor QuantLinear::forward(const torch::Tensor& x) {
   G4U_CHECK(x.size(-1) == weight_.cols, "QuantLinear({}x{}): input has {} features", weight_.rows, weight_.cols,
             x.size(-1));
-  G4U_CHECK(x.device().is_cpu(), "QuantLinear runs on the CPU only");
+  G4U_CHECK(x.device() == device_, "QuantLinear on {}: input on {}", device_.str(), x.device().str());
   const int64_t n = x.numel() / weight_.cols;
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
   out_shape.back() = weight_.rows;
+  if (!device_.is_cpu()) {
+    const torch::Tensor x2 = x.reshape({n, weight_.cols});
+    torch::Tensor y = int4_ ? int4_packed_matmul(*int4_, x2) : torch::linear(x2.to(dense_.scalar_type()), dense_);
+    return y.view(out_shape).to(x.scalar_type());
+  }
   torch::Tensor xf = x.detach().to(torch::kFloat32).contiguous();
   torch::Tensor y = torch::empty({n, weight_.rows}, torch::kFloat32);
   if (n == 1)
@@ -37,6 +42,7 @@ void QuantLinear::to(torch::Dtype dtype, bool) {
   G4U_CHECK(dtype == torch::kFloat32 || dtype == torch::kBFloat16 || dtype == torch::kFloat16,
             "QuantLinear: unsupported activation dtype");
   dtype_ = dtype;
+  if (dense_.defined()) dense_ = dense_.to(dtype);
 }
 
 void QuantLinear::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
@@ -45,7 +51,25 @@ void QuantLinear::to(torch::Device device, torch::Dtype dtype, bool non_blocking
 }
 
 void QuantLinear::to(torch::Device device, bool) {
-  if (!device.is_cpu()) throw_input("quantized layers run on the CPU only (asked for {})", device.str());
+  if (device == device_) return;
+  device_ = device;
+  int4_.reset();
+  dense_ = torch::Tensor();
+  dense_reason_.clear();
+  if (device.is_cpu()) return;  // the packed kernels read weight_, which never left the host
+  std::optional<Int4Groups> groups = int4_groups(weight_);
+  dense_reason_ = groups ? int4_pack_unsupported_reason(*groups, weight_.rows, weight_.cols, device)
+                         : fmt::format("{} codes are not 4-bit affine groups", weight_.scheme->name);
+  if (dense_reason_.empty()) {
+    int4_ = int4_pack(*groups, device);
+    return;
+  }
+  dense_ = dequantize_tensor(weight_, dtype_).to(device);
+}
+
+std::string QuantLinear::path() const {
+  if (!device_.is_cpu()) return int4_ ? "int4pack" : "dense";
+  return kernel_path(weight_, options());
 }
 
 torch::Tensor QuantLinear::dequantized() const { return dequantize_tensor(weight_); }

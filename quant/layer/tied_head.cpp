@@ -28,6 +28,9 @@ torch::Tensor TiedBf16Head::forward(const torch::Tensor& x) {
   if (E.scalar_type() == x.scalar_type()) return model::linear_rows(x, E);
   const bool cpu_bf16 = E.device().is_cpu() && x.device().is_cpu() && E.scalar_type() == torch::kBFloat16 &&
                         x.scalar_type() == torch::kFloat32;
+  // On a GPU the product runs in the table's dtype (its GEMMs accumulate in fp32) rather than widening
+  // the whole table at every call.
+  if (!cpu_bf16 && !E.device().is_cpu()) return torch::linear(x.to(E.scalar_type()), E).to(x.scalar_type());
   if (!cpu_bf16) return torch::linear(x, E.to(x.scalar_type()));
 
   torch::NoGradGuard no_grad;  // inference only: the table is not trained through this head

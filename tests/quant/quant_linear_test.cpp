@@ -13,11 +13,6 @@ using namespace g4u::quant;
 
 namespace {
 
-torch::Tensor random_weight(int64_t rows, int64_t cols, uint32_t seed) {
-  auto v = test::gaussian(rows * cols, seed, 0.05f);
-  return torch::from_blob(v.data(), {rows, cols}, torch::kFloat32).clone();
-}
-
 // The bound of quant/kernels/kernels.h (fast path) or fp32 rounding only (reference path), per element.
 torch::Tensor allowed_error(const torch::Tensor& w_hat, const torch::Tensor& x, bool reference) {
   torch::Tensor prod_abs = torch::matmul(x.abs(), w_hat.abs().t());  // sum_j |W_ij x_j|
@@ -33,7 +28,7 @@ torch::Tensor allowed_error(const torch::Tensor& w_hat, const torch::Tensor& x, 
 
 TEST_CASE("QuantLinear equals the dequantized product within the documented bound", "[unit]") {
   const int64_t rows = 48, cols = 512;
-  torch::Tensor w = random_weight(rows, cols, 7);
+  torch::Tensor w = test::random_weight(rows, cols, 7);
   for (const char* scheme : {"q4_0", "q4_1", "q4_k", "q6_k", "q8_0", "rtn4_sym_g32", "rtn4_asym_g128", "hqq", "nf4",
                              "nf4_dq", "iq4_nl"}) {
     QuantLinear lin(quantize_tensor(w, scheme));
@@ -61,7 +56,7 @@ TEST_CASE("QuantLinear equals the dequantized product within the documented boun
 }
 
 TEST_CASE("QuantLinear keeps the input dtype and ignores Module::to on its packed weight", "[unit]") {
-  torch::Tensor w = random_weight(32, 64, 3);
+  torch::Tensor w = test::random_weight(32, 64, 3);
   auto lin = std::make_shared<QuantLinear>(quantize_tensor(w, "q4_0"));
   lin->to(torch::kBFloat16);
   CHECK(lin->input_dtype() == torch::kBFloat16);

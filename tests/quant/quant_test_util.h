@@ -7,6 +7,7 @@
 #include "model/io/config.h"
 
 #include <catch2/catch.hpp>
+#include <torch/torch.h>
 
 #include <cstdint>
 #include <random>
@@ -21,6 +22,12 @@ inline std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.f) 
   std::vector<float> v(static_cast<size_t>(n));
   for (auto& x : v) x = dist(rng);
   return v;
+}
+
+// A [rows, cols] fp32 weight of N(0, 0.05^2) values.
+inline torch::Tensor random_weight(int64_t rows, int64_t cols, uint32_t seed) {
+  auto v = gaussian(rows * cols, seed, 0.05f);
+  return torch::from_blob(v.data(), {rows, cols}, torch::kFloat32).clone();
 }
 
 // tiny's text decoder (no vision/audio) with 256-wide rows, so that q4_k_m uses Q4_K and Q6_K
