@@ -21,13 +21,14 @@ Gemma4Body::Gemma4Body(const ModelConfig& c) {
 
 torch::Tensor Gemma4Model::embed_image_patches(const torch::Tensor& pixels, const torch::Tensor& positions) {
   G4U_CHECK(body->vision_embedder, "model {} has no vision config", config_.name);
-  torch::Tensor z = body->vision_embedder->forward(pixels, positions);
+  // The processor's tensors are built on the CPU; the embedder runs where the model does.
+  torch::Tensor z = body->vision_embedder->forward(pixels.to(device()), positions.to(device()));
   return body->embed_vision ? body->embed_vision->forward(z) : z;
 }
 
 torch::Tensor Gemma4Model::embed_audio_frames(const torch::Tensor& frames) {
   G4U_CHECK(body->embed_audio, "model {} has no audio config", config_.name);
-  return body->embed_audio->forward(frames);
+  return body->embed_audio->forward(frames.to(device()));
 }
 
 Gemma4Model::Gemma4Model(const ModelConfig& c) : config_(c) {

@@ -31,6 +31,7 @@ class Gemma4Model : public torch::nn::Module {
   TextModel& text() { return *body->language_model; }
   const TextModel& text() const { return *body->language_model; }
   torch::ScalarType dtype() const { return body->language_model->dtype(); }  // the run dtype
+  torch::Device device() const { return body->language_model->device(); }    // where it runs
   // The checkpoint tensors this module holds (model/io/tensor_specs.h), in checkpoint order.
   std::vector<TensorSpec> tensor_specs() const;
 

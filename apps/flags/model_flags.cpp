@@ -1,4 +1,5 @@
 #include "apps/flags/model_flags.h"
+#include "model/io/device.h"
 #include "model/io/sysinfo.h"
 
 #include "base/error.h"
@@ -21,6 +22,10 @@ void add_model_flags(CLI::App& sub, ModelFlags& f) {
                "Nothing stays a view of the checkpoint's mapping: packed weights stored in the kernels' order (quantized "
                "checkpoints, GGUF) are copied into memory of their own too")
       ->excludes("--mmap");
+  sub.add_option("--device", f.device,
+                 "Where the model runs: cpu, cuda or cuda:N (a CUDA build of g4u, scripts/gpu-build.sh); bf16 is the "
+                 "dtype for a GPU")
+      ->capture_default_str();
 }
 
 torch::ScalarType parse_dtype_flag(const std::string& dtype) {
@@ -33,6 +38,7 @@ model::LoadedModel load_from_flags(const ModelFlags& f, bool with_tokenizer) {
   if (f.threads < 0) throw_input("--threads {}: must be >= 0", f.threads);
   if (f.threads > 0) set_compute_threads(f.threads);
   model::LoadOptions opt;
+  opt.device = model::parse_device(f.device);  // checked before anything is read
   opt.dtype = parse_dtype_flag(f.dtype);
   opt.seed = f.seed;
   opt.packed_head = !f.dense_head;

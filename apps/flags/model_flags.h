@@ -1,4 +1,5 @@
-// Flags shared by the commands that run a model (--model, --dtype, --seed, --threads, --dense-head),
+// Flags shared by the commands that run a model (--model, --dtype, --seed, --threads, --dense-head,
+// --mmap, --no-mmap, --device),
 // declared once.
 #pragma once
 
@@ -18,6 +19,7 @@ struct ModelFlags {
   bool dense_head = false;  // quantized checkpoints: tied head dense in the run dtype (!LoadOptions::packed_head)
   bool mmap = false;        // LoadOptions::map_weights
   bool no_mmap = false;     // !LoadOptions::map_packed (and no --mmap)
+  std::string device = "cpu";  // LoadOptions::device: cpu, cuda or cuda:N
 };
 
 void add_model_flags(CLI::App& sub, ModelFlags& flags);

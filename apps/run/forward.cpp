@@ -18,7 +18,7 @@ namespace {
 
 // Raw little-endian bytes of a tensor (row-major) as float32 or int64, written atomically.
 void write_raw(const std::string& path, const torch::Tensor& t, torch::ScalarType type) {
-  torch::Tensor c = t.to(type).contiguous();
+  torch::Tensor c = t.to(torch::kCPU, type).contiguous();
   write_file_atomic(path, std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
 }
 void write_f32(const std::string& path, const torch::Tensor& t) { write_raw(path, t, torch::kFloat32); }
@@ -58,7 +58,7 @@ nlohmann::json dump_inputs(const std::string& dir, const model::MultimodalPrompt
 }
 
 std::vector<int64_t> tensor_to_ids(const torch::Tensor& t) {
-  torch::Tensor c = t.to(torch::kInt64).contiguous();
+  torch::Tensor c = t.to(torch::kCPU, torch::kInt64).contiguous();
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
@@ -112,6 +112,7 @@ Command forward_cmd("forward", "One forward pass; writes logits [T, vocab] as ra
     write_f32(f->out, logits);
     nlohmann::json j = {{"model", lm.source},
                         {"dtype", f->model.dtype},
+                        {"device", f->model.device},
                         {"tokens", T},
                         {"vocab", cfg.vocab_size},
                         {"logits", f->out},

@@ -37,6 +37,9 @@ Command run_cmd("run", "Run an experiment file: its steps in order, each skipped
   sub.add_option("--threads", f->options.threads,
                  "Compute threads of each step that sets none (default: every core; with --jobs N, cores / N beside "
                  "other steps)");
+  sub.add_option("--device", f->options.device,
+                 "Where the steps that load a model run: cpu, cuda or cuda:N (a CUDA build of g4u)")
+      ->capture_default_str();
   sub.add_flag("--json", f->json, "Print the plan and outcome as JSON on stdout");
   sub.add_flag("-q,--quiet", f->quiet, "No plan or progress on stderr");
   return [f]() -> int {

@@ -29,6 +29,7 @@ Command train_drafter_cmd("train-drafter", "Distil a drafter (assistant, MTP, Me
       throw_input("--dtype {}: drafter training runs in fp32", f->model.dtype);
     experiments::check_option_fields(f->options, experiments::drafter_train_option_fields());
     f->options.seed = f->model.seed;
+    if (f->model.device != "cpu") throw_input("--device {}: train-drafter trains on the CPU only", f->model.device);
     model::LoadedModel target = load_from_flags(f->model);
     DraftFlags draft;
     draft.draft = f->options.draft;

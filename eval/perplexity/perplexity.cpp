@@ -156,7 +156,7 @@ PerplexityStats run_perplexity(model::Gemma4Model& m, model::Gemma4Model* base,
   auto logits_of = [](model::Gemma4Model& mm, const std::vector<int64_t>& chunk) {
     torch::Tensor ids = torch::tensor(chunk).view({1, -1});
     auto r = mm.text().forward(mm.text().embed(ids), torch::ones({1, ids.size(1)}, torch::kBool), nullptr);
-    return mm.text().logits(r.hidden)[0].to(torch::kFloat32);
+    return mm.text().logits(r.hidden)[0].to(torch::kCPU, torch::kFloat32);  // scored on the host
   };
   for (size_t c = 0; c < chunks.size(); ++c) {
     torch::Tensor l = logits_of(m, chunks[c]);

@@ -1,11 +1,9 @@
 #include "eval/runner/module_tensors.h"
 
+#include "model/io/device.h"
 #include "model/text/decoder.h"
 #include "model/text/layers.h"
 
-#if defined(G4U_WITH_CUDA)
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 namespace g4u::runner {
 namespace {
@@ -76,18 +74,6 @@ std::vector<TensorEntry> module_tensors(const torch::nn::Module& module) {
   return out;
 }
 
-std::optional<int64_t> peak_cuda_bytes() {
-#if defined(G4U_WITH_CUDA)
-  if (!torch::cuda::is_available()) return std::nullopt;
-  int64_t peak = 0;
-  for (int64_t d = 0; d < static_cast<int64_t>(torch::cuda::device_count()); ++d) {
-    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<int>(d));
-    peak += stats.allocated_bytes[static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].peak;
-  }
-  return peak;
-#else
-  return std::nullopt;  // model/ runs on the CPU only in this build
-#endif
-}
+std::optional<int64_t> peak_cuda_bytes() { return model::peak_cuda_bytes(); }
 
 }  // namespace g4u::runner

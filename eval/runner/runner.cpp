@@ -1,4 +1,5 @@
 #include "eval/runner/runner.h"
+#include "model/io/device.h"
 
 #include "eval/results/judge_log.h"
 #include "datasets/manifest/manifest.h"
@@ -511,6 +512,7 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
                 {"model", lm.source},
                 {"random_weights", lm.random_weights},
                 {"dtype", o.dtype},
+                {"device", model::describe_device(lm.model->device())},
                 {"quant", quant_recipe(lm.source)},
                 {"projector", lm.model->config().vision ? json(lm.model->config().vision->projector) : json(nullptr)},
                 {"audio_projector", lm.model->config().audio ? json(lm.model->config().audio->projector) : json(nullptr)},

@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "model/io/device.h"
 #include "model/io/sysinfo.h"
 #include "model/text/generate.h"
 #include "quant/kernels/kernels.h"
@@ -81,10 +82,13 @@ ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load
   // The prompt of one repetition: the exact ids, else fresh random ids.
   auto prompt_tensor = [&]() { return exact ? torch::tensor(o.prompt_ids).view({1, prompt}) : random_ids(prompt); };
   // Runs `ids` through the model with `cache` and returns the greedy next token.
+  // The token stays on the model's device (a GPU decodes without a host round trip per token);
+  // timings end with model::synchronize, so they include the queued kernels.
   auto step = [&](model::KVCache& cache, const torch::Tensor& ids) {
     auto r = m.text().forward(m.text().embed(ids), torch::ones({1, ids.size(1)}, torch::kBool), cache);
     return m.text().logits(r.hidden.select(1, -1)).argmax(-1).view({1, 1});
   };
+  const torch::Device device = m.device();
   nlohmann::json& j = run.report;
   j = {{"model", run.model.source},         {"threads", torch::get_num_threads()}, {"load_seconds", load_seconds},
        {"load_peak_rss_bytes", load_peak_rss}, {"reps", o.reps},
@@ -106,6 +110,7 @@ ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load
       model::KVCache cache(cfg, 1, m.dtype());
       auto t0 = std::chrono::steady_clock::now();
       step(cache, ids);
+      model::synchronize(device);
       double s = seconds_since(t0);
       if (r > 0) tps.push_back(static_cast<double>(prompt) / s);  // r == 0 is the warm-up
     }
@@ -127,6 +132,7 @@ ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load
         next = step(cache, next);
         if (exact) out.push_back(next.item<int64_t>());
       }
+      model::synchronize(device);
       double s = seconds_since(t0);
       if (r > 0) tps.push_back(static_cast<double>(o.gen) / s);
       kv_bytes = cache.bytes();
@@ -148,6 +154,9 @@ ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load
   }
   j["weight_bytes"] = decode_weight_bytes(m);
   j["peak_rss_bytes"] = peak_rss_bytes();
+  j["device"] = model::describe_device(device);
+  const std::optional<int64_t> cuda_peak = model::peak_cuda_bytes();
+  j["peak_cuda_bytes"] = cuda_peak ? nlohmann::json(*cuda_peak) : nlohmann::json(nullptr);
   // libgomp's threads spin after every operator unless told not to; on small SMT machines that
   // changes decode speed severalfold (quant/README.md), so the setting travels with the numbers.
   const char* omp_wait = std::getenv("OMP_WAIT_POLICY");

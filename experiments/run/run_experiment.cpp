@@ -1,4 +1,5 @@
 #include "experiments/run/run_experiment.h"
+#include "model/io/device.h"
 
 #include "base/error.h"
 #include "base/hash.h"
@@ -134,7 +135,8 @@ void run_steps_in_parallel(const Experiment& e, const ExperimentRunOptions& opti
   fs::create_directories(logs);
   auto child = [&](size_t i) {
     ChildStep c{i, e.steps[i].name, {exe, "run", e.file, "--out", e.run_dir, "--only", e.steps[i].name, "--threads",
-                                     std::to_string(slots[i].alone ? alone_threads : shared_threads)},
+                                     std::to_string(slots[i].alone ? alone_threads : shared_threads), "--device",
+                                     options.device},
                 (logs / (e.steps[i].name + ".log")).string()};
     for (const auto& [name, value] : options.variables) {
       c.argv.push_back("--set");
@@ -192,6 +194,7 @@ nlohmann::json run_experiment(const ExperimentRunOptions& options) {
   if (options.gpu_bandwidth_tb_s < 0 || options.gpu_tflops < 0) throw_input("--gpu-bandwidth and --gpu-tflops must be > 0");
   if (options.jobs < 1) throw_input("--jobs {}: must be >= 1", options.jobs);
   if (options.threads < 0) throw_input("--threads {}: must be >= 1", options.threads);
+  set_step_device(model::parse_device(options.device));  // before any step: a device it cannot use stops the run
   if (options.shards > 0) plan_settings.shards = options.shards;
   if (options.gpu_bandwidth_tb_s > 0) {
     plan_settings.gpu.memory_bandwidth = options.gpu_bandwidth_tb_s * 1e12;

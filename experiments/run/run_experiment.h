@@ -30,6 +30,7 @@ struct ExperimentRunOptions {
   int jobs = 1;                   // --jobs: steps run side by side, each in a child process (parallel_steps.h)
   int threads = 0;                // --threads: compute threads of each step that sets none (0: every core;
                                   // with jobs > 1: the cores / jobs, except for steps that run alone)
+  std::string device = "cpu";     // --device: where the steps that load a model run (cpu, cuda, cuda:N)
   std::function<void(const std::string&)> log;  // the plan and progress lines; null: quiet
 };
 

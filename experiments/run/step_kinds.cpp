@@ -161,9 +161,15 @@ int64_t manifest_items(const StepContext& ctx, const std::string& path) {
 
 const Limits kDtypes = Limits::one_of({"fp32", "bf16"});
 
+torch::Device& step_device() {
+  static torch::Device device = torch::kCPU;
+  return device;
+}
+
 model::LoadOptions load_options(const std::string& dtype, uint64_t seed, int threads) {
   if (threads > 0) set_compute_threads(threads);
   model::LoadOptions o;
+  o.device = step_device();
   o.dtype = dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
   o.seed = seed;
   return o;
@@ -930,6 +936,8 @@ Registry<StepKind> build_step_kinds() {
 }
 
 }  // namespace
+
+void set_step_device(torch::Device device) { step_device() = device; }
 
 const Registry<StepKind>& step_kinds() {
   static const Registry<StepKind> r = build_step_kinds();

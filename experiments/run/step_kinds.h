@@ -19,6 +19,8 @@
 #include "experiments/run/experiment.h"
 #include "model/io/config.h"
 
+#include <torch/torch.h>
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -91,5 +93,8 @@ struct StepKind {
 };
 
 const Registry<StepKind>& step_kinds();
+
+// Where the steps that load a model put it (`g4u run --device`; the CPU by default).
+void set_step_device(torch::Device device);
 
 }  // namespace g4u::experiments

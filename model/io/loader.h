@@ -39,6 +39,9 @@ struct LoadOptions {
   // while loading: no copy, and no second copy of the file in the page cache. false (`--no-mmap`):
   // each is copied into memory of its own, as map_weights = false does for float tensors.
   bool map_packed = true;
+  // Where the model runs. The weights are read on the CPU as above, then moved there tensor by
+  // tensor (Gemma4Model::to); packed layers build their device form (quant/layer/quant_linear.h).
+  torch::Device device = torch::kCPU;
 };
 
 struct LoadedModel {

@@ -67,7 +67,7 @@ AssistantModel::StepOutput AssistantModel::step(const torch::Tensor& e, const to
   for (LayerType t : {LayerType::kSliding, LayerType::kFull})
     if (config_.text.count_layers(t)) {
       int i = t == LayerType::kFull;
-      std::tie(cos[i], sin[i]) = rope_cos_sin(inv_freq_[i], positions, dtype);
+      std::tie(cos[i], sin[i]) = rope_cos_sin(inv_freq_[i].to(h.device()), positions.to(h.device()), dtype);
     }
   for (auto& layer : body->layers) {
     int i = layer->self_attn->type() == LayerType::kFull;

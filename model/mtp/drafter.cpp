@@ -16,7 +16,7 @@ namespace g4u::model {
 namespace fs = std::filesystem;
 
 int64_t choose_draft_token(const torch::Tensor& logits, Sampler& sampler, std::vector<std::vector<float>>& q) {
-  torch::Tensor l = logits.to(torch::kFloat32).contiguous();
+  torch::Tensor l = logits.to(torch::kCPU, torch::kFloat32).contiguous();  // the samplers read host memory
   G4U_CHECK(l.dim() == 1, "draft logits {}", l.sizes());
   const float* ptr = l.data_ptr<float>();
   if (sampler.greedy()) return sampler.sample(ptr, l.numel());

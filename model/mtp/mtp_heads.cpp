@@ -229,9 +229,10 @@ MtpModel::MtpModel(const MtpConfig& c) : config_(c), block_(c.block()) {
   inv_freq_ = rope_inv_freq(block_.rope_full, block_.full.head_dim);
 }
 
-torch::Tensor MtpModel::forward(const torch::Tensor& e, const torch::Tensor& h_prev, const torch::Tensor& valid,
+torch::Tensor MtpModel::forward(const torch::Tensor& e, const torch::Tensor& h_prev, const torch::Tensor& valid_mask,
                                 KVCache* cache) {
   torch::ScalarType dtype = body->eh_proj->weight.scalar_type();
+  const torch::Tensor valid = valid_mask.to(e.device());
   torch::Tensor x = body->eh_proj->forward(
       torch::cat({body->enorm->forward(e.to(dtype)), body->hnorm->forward(h_prev.to(dtype))}, -1));
   const int64_t T = x.size(1);
@@ -246,7 +247,7 @@ torch::Tensor MtpModel::forward(const torch::Tensor& e, const torch::Tensor& h_p
     positions = positions_from_mask(valid);
     ctx.allowed = attention_allowed(LayerType::kFull, 0, T, 0, block_.sliding_window, valid.to(torch::kBool)).unsqueeze(1);
   }
-  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq_, positions, dtype);
+  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq_.to(positions.device()), positions, dtype);
   torch::Tensor g = body->block->forward(x, ctx, cache);
   if (cache) cache->end_step();
   return g;

@@ -164,7 +164,8 @@ SpeculativeResult speculative_generate(Gemma4Model& target, Drafter& drafter, co
       done = true;
     }
   };
-  auto logits_rows = [&](const torch::Tensor& h) { return text.logits(h).to(torch::kFloat32).contiguous(); };
+  // On the host for the samplers, as in plain generation (model/text/generate.cpp).
+  auto logits_rows = [&](const torch::Tensor& h) { return text.logits(h).to(torch::kCPU, torch::kFloat32).contiguous(); };
 
   // Prefill and the first token, exactly as plain generation.
   double t0 = now_seconds();

@@ -33,7 +33,7 @@ torch::Tensor VisionEmbedder::position_embedding(const torch::Tensor& positions,
   }
   // sincos2d: first half encodes y, second half x; each half sin then cos over dim/4 frequencies.
   const int64_t q = dim / 4;
-  torch::Tensor omega = 1.0 / torch::pow(10000.0, torch::arange(q, torch::kFloat32) / static_cast<double>(q));
+  torch::Tensor omega = 1.0 / torch::pow(10000.0, torch::arange(q, positions.options().dtype(torch::kFloat32)) / static_cast<double>(q));
   auto enc = [&](const torch::Tensor& c) {
     torch::Tensor a = c.to(torch::kFloat32).unsqueeze(-1) * omega;
     return torch::cat({a.sin(), a.cos()}, -1);
@@ -100,9 +100,11 @@ AudioEmbedder::AudioEmbedder(const AudioConfig& a, int64_t hidden)
 torch::Tensor AudioEmbedder::log_mel(const torch::Tensor& frames) const {
   // One STFT window per soft token: n_fft = hop = frame length, no centring.
   const int64_t F = frames.size(1);
-  torch::Tensor spec = torch::stft(frames.to(torch::kFloat32).reshape({-1}), F, F, F, window, false, true, true);
+  // The window and filters are not module buffers (no checkpoint tensors): they follow the frames.
+  torch::Tensor spec = torch::stft(frames.to(torch::kFloat32).reshape({-1}), F, F, F, window.to(frames.device()),
+                                   false, true, true);
   torch::Tensor power = spec.abs().pow(2).transpose(0, 1);  // [T, F/2+1]
-  return torch::log(torch::matmul(power, mel_filters.t()) + 1e-6);
+  return torch::log(torch::matmul(power, mel_filters.to(frames.device()).t()) + 1e-6);
 }
 
 torch::Tensor AudioEmbedder::forward(const torch::Tensor& frames) { return projector_->forward(*this, frames); }

@@ -83,7 +83,7 @@ torch::Tensor embed_multimodal(Gemma4Model& model, const torch::Tensor& ids, con
     if (rows != soft.size(0))
       throw_input("prompt: {} {} placeholder rows but {} {} soft tokens", rows, kind, soft.size(0), kind);
     if (rows == 0) return;
-    embeds.masked_scatter_(mask.unsqueeze(-1), soft.to(embeds.scalar_type()));
+    embeds.masked_scatter_(mask.unsqueeze(-1).to(embeds.device()), soft.to(embeds.device(), embeds.scalar_type()));
   };
   if (!images.empty()) {
     std::vector<torch::Tensor> soft;

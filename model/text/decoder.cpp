@@ -38,7 +38,7 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionContext&
   torch::Tensor qg = q.reshape({B, nkv, group * T, d});
   torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3)).view({B, nkv, group, T, S});  // scale 1.0
   const double lowest = x.scalar_type() == torch::kBFloat16 ? -3.3895313892515355e38 : std::numeric_limits<float>::lowest();
-  scores = scores.masked_fill(ctx.allowed.logical_not().unsqueeze(1), lowest);
+  scores = scores.masked_fill(ctx.allowed.bitwise_not().unsqueeze(1), lowest);
   torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(x.scalar_type());
   torch::Tensor out = torch::matmul(probs.view({B, nkv, group * T, S}), values);  // [B, nkv, group*T, d]
   out = out.view({B, nq, T, d}).transpose(1, 2).reshape({B, T, nq * d});
@@ -74,7 +74,9 @@ double TextModel::embed_scale() const {
 torch::Tensor TextModel::embed(const torch::Tensor& ids) const {
   torch::Tensor scale = torch::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), torch::kFloat32)
                             .to(dtype());
-  torch::Tensor rows = embed_tokens->lookup(ids, dtype());
+  const torch::Device dev = device();
+  // A packed table gathers its rows on the CPU (quant::QuantLinear::weight_rows): only they move.
+  torch::Tensor rows = embed_tokens->lookup(embed_tokens->packed() ? ids : ids.to(dev), dtype()).to(dev);
   // A bf16 table under an fp32 run: the gathered rows widen exactly.
   if (rows.scalar_type() != dtype()) rows = rows.to(dtype());
   return rows * scale;
@@ -83,32 +85,32 @@ torch::Tensor TextModel::embed(const torch::Tensor& ids) const {
 torch::Tensor attention_allowed(LayerType type, int64_t q_begin, int64_t steps, int64_t k_begin, int64_t window,
                                 const torch::Tensor& key_valid, const torch::Tensor& block_ids, VisionMask mode) {
   const int64_t end = q_begin + steps;
-  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(key_valid.device());
   torch::Tensor q_slot = torch::arange(q_begin, end, i64).view({steps, 1});
   torch::Tensor k_slot = torch::arange(k_begin, end, i64).view({1, end - k_begin});
   torch::Tensor causal = k_slot <= q_slot;  // [T, S]
   torch::Tensor in_window = k_slot > q_slot - window;
-  torch::Tensor allowed = type == LayerType::kSliding ? causal.logical_and(in_window) : causal;
+  torch::Tensor allowed = type == LayerType::kSliding ? causal.bitwise_and(in_window) : causal;
   allowed = allowed.unsqueeze(0);  // [1, T, S]
   if (block_ids.defined() && mode != VisionMask::kNone) {
     // Only keys of this step can share a block with a query (HF drops the block ids during
     // cached decoding).
     torch::Tensor key_ids = torch::full({block_ids.size(0), end - k_begin}, -1, i64);
     key_ids.narrow(1, q_begin - k_begin, steps).copy_(block_ids);
-    torch::Tensor same = (block_ids.unsqueeze(2) == key_ids.unsqueeze(1)).logical_and(block_ids.unsqueeze(2) >= 0);
+    torch::Tensor same = (block_ids.unsqueeze(2) == key_ids.unsqueeze(1)).bitwise_and(block_ids.unsqueeze(2) >= 0);
     if (mode == VisionMask::kSlidingBlocks) {
-      if (type == LayerType::kSliding) allowed = causal.unsqueeze(0).logical_or(same).logical_and(in_window.unsqueeze(0));
+      if (type == LayerType::kSliding) allowed = causal.unsqueeze(0).bitwise_or(same).bitwise_and(in_window.unsqueeze(0));
     } else {
-      allowed = allowed.logical_or(same);
+      allowed = allowed.bitwise_or(same);
     }
   }
-  return allowed.logical_and(key_valid.unsqueeze(1));  // [B, T, S]
+  return allowed.bitwise_and(key_valid.unsqueeze(1));  // [B, T, S]
 }
 
 AttentionContext TextModel::context(LayerType t, const torch::Tensor& positions, const KVCache* cache,
                                     const torch::Tensor& valid, const ForwardOptions& opt, torch::ScalarType dtype) const {
   AttentionContext ctx;
-  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq_[t == LayerType::kFull], positions, dtype);
+  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq_[t == LayerType::kFull].to(positions.device()), positions, dtype);
   const int64_t step = valid.size(1);
   const int64_t L = cache ? cache->length() : 0, first = cache ? cache->first_visible_slot(t) : 0;
   torch::Tensor key_valid = cache ? cache->valid_slots(first, L + step) : valid.to(torch::kBool);
@@ -127,20 +129,25 @@ AttentionContext sequence_attention_context(const TextConfig& c, LayerType t, co
                                             torch::ScalarType dtype) {
   AttentionContext ctx;
   const torch::Tensor inv_freq = rope_inv_freq(c.rope(t), c.geometry(t).head_dim);
-  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq, positions_from_mask(valid), dtype);
+  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(inv_freq.to(valid.device()), positions_from_mask(valid), dtype);
   ctx.allowed = attention_allowed(t, 0, valid.size(1), 0, c.sliding_window, valid.to(torch::kBool)).unsqueeze(1);
   return ctx;
 }
 
 torch::Tensor positions_from_mask(const torch::Tensor& valid) {
   torch::Tensor v = valid.to(torch::kBool);
-  return (v.to(torch::kInt64).cumsum(1) - 1).masked_fill(v.logical_not(), 1);
+  return (v.to(torch::kInt64).cumsum(1) - 1).masked_fill(v.bitwise_not(), 1);
 }
 
-ForwardResult TextModel::forward(const torch::Tensor& embeds, const torch::Tensor& valid, KVCache* cache,
-                                 const ForwardOptions& opt) {
+ForwardResult TextModel::forward(const torch::Tensor& embeds, const torch::Tensor& valid_mask, KVCache* cache,
+                                 const ForwardOptions& options) {
   G4U_CHECK(embeds.dim() == 3 && embeds.size(2) == config_.hidden_size, "embeds shape {}", embeds.sizes());
-  G4U_CHECK(valid.sizes() == embeds.sizes().slice(0, 2), "valid mask {} for embeds {}", valid.sizes(), embeds.sizes());
+  G4U_CHECK(valid_mask.sizes() == embeds.sizes().slice(0, 2), "valid mask {} for embeds {}", valid_mask.sizes(),
+            embeds.sizes());
+  // Masks and block ids may be built on the CPU by the caller; the step runs where the embeddings are.
+  const torch::Tensor valid = valid_mask.to(embeds.device());
+  ForwardOptions opt = options;
+  if (opt.blocks) opt.blocks->block_ids = opt.blocks->block_ids.to(embeds.device());
   torch::Tensor positions = cache ? cache->begin_step(valid) : positions_from_mask(valid);
   AttentionContext ctx[2];
   for (LayerType t : {LayerType::kSliding, LayerType::kFull})

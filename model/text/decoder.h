@@ -154,6 +154,9 @@ class TextModel : public torch::nn::Module {
   // The dtype the decoder runs in (its norms' weights). The token table can differ: a quantized
   // checkpoint keeps it in its stored bf16 under an fp32 run (quant/layer/tied_head.h).
   torch::ScalarType dtype() const { return norm->weight.scalar_type(); }
+  // The device it runs on (its norms' weights'). Inputs built elsewhere (token ids, masks) are moved
+  // here by embed() and forward(); what they return stays here.
+  torch::Device device() const { return norm->weight.device(); }
 
   std::shared_ptr<Embedding> embed_tokens;  // [V, H], also the tied LM head
   // Optional product for the tied head (null: linear_rows with embed_tokens->weight); a quantized

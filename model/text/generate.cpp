@@ -67,7 +67,9 @@ GenerateResult generate(Gemma4Model& model, const std::vector<std::vector<int64_
   KVCache cache(cfg.text, B, model.dtype());
 
   auto pick = [&](const torch::Tensor& last_hidden, std::vector<bool>& done) {
-    torch::Tensor logits = text.logits(last_hidden).to(torch::kFloat32).contiguous();  // [B, V]
+    // The samplers read the logits on the host (V floats a row: on a GPU one small copy a step, which
+    // also ends the step's kernels), so a seed draws the same tokens on every device.
+    torch::Tensor logits = text.logits(last_hidden).to(torch::kCPU, torch::kFloat32).contiguous();  // [B, V]
     std::vector<int64_t> next(B, cfg.text.pad_token_id);
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) continue;

@@ -19,15 +19,20 @@ torch::Tensor KVCache::begin_step(const torch::Tensor& valid) {
   G4U_CHECK(valid.dim() == 2 && valid.size(0) == batch_, "valid mask shape {}", valid.sizes());
   const int64_t T = valid.size(1);
   G4U_CHECK(T > 0, "empty step");
+  if (valid_.device() != valid.device()) {  // the first step tells where the model runs
+    valid_ = valid_.to(valid.device());
+    token_count_ = token_count_.to(valid.device());
+  }
   if (length_ + T > valid_.size(1)) {
-    torch::Tensor grown = torch::zeros({batch_, std::max(2 * valid_.size(1), length_ + T)}, torch::kBool);
+    torch::Tensor grown =
+        torch::zeros({batch_, std::max(2 * valid_.size(1), length_ + T)}, valid_.options());
     grown.narrow(1, 0, length_).copy_(valid_.narrow(1, 0, length_));
     valid_ = grown;
   }
   torch::Tensor v = valid.to(torch::kBool);
   valid_.narrow(1, length_, T).copy_(v);
   torch::Tensor counts = token_count_.unsqueeze(1) + v.to(torch::kInt64).cumsum(1);
-  torch::Tensor positions = (counts - 1).masked_fill(v.logical_not(), 1);
+  torch::Tensor positions = (counts - 1).masked_fill(v.bitwise_not(), 1);
   token_count_ = counts.select(1, T - 1).clone();
   step_len_ = T;
   return positions;

@@ -398,6 +398,8 @@ int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name
     }
     ++n;
   }
+  // The packed layers were made on the CPU: a model on a GPU gets their device form now.
+  if (!m.device().is_cpu()) m.to(m.device());
   return n;
 }
 

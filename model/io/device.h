@@ -1,0 +1,35 @@
+// Where a model runs: `--device cpu|cuda[:N]` parsed and checked against this build and machine,
+// and the facts the commands report about it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace g4u::model {
+
+// "cpu", "cuda" (device 0) or "cuda:N". InputError naming `flag` for anything else, for a CUDA
+// device when this LibTorch has no CUDA or the machine has no such device, so that a run never
+// starts on a device it cannot use.
+torch::Device parse_device(const std::string& text, const std::string& flag = "--device");
+
+// Whether this build of g4u was compiled against a CUDA LibTorch (G4U_WITH_CUDA).
+bool built_with_cuda();
+
+// The device's name for reports: "cpu" or e.g. "cuda:0 (NVIDIA H100 80GB HBM3)" where the build can
+// ask the driver, else "cuda:0".
+std::string describe_device(const torch::Device& device);
+
+// Bytes the CUDA caching allocator held for tensors at its peak, summed over the devices (since the
+// process started or the last reset_peak_cuda_bytes); nullopt in a build without CUDA or on a
+// machine without a CUDA device.
+std::optional<int64_t> peak_cuda_bytes();
+void reset_peak_cuda_bytes();
+
+// Waits for the work queued on `device` (a CUDA stream) to finish, so that wall-clock timings of a
+// step include its kernels; nothing to wait for on the CPU.
+void synchronize(const torch::Device& device);
+
+}  // namespace g4u::model
