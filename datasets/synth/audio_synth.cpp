@@ -2,7 +2,9 @@
 
 #include "base/error.h"
 
+#if defined(G4U_WITH_SPEECH)
 #include <espeak-ng/speak_lib.h>
+#endif
 #include <sndfile.h>
 
 #include <algorithm>
@@ -140,6 +142,7 @@ const std::vector<std::string>& synth_voices() {
   return v;
 }
 
+#if defined(G4U_WITH_SPEECH)
 namespace {
 
 // espeak-ng keeps synthesis state in globals that carry over from one utterance to the next (the
@@ -257,5 +260,14 @@ std::vector<float> speak(const std::string& text, const SpeechOptions& o) {
   size_t a = first > pad ? first - pad : 0, b = std::min(y.size(), last + pad);
   return std::vector<float>(y.begin() + static_cast<std::ptrdiff_t>(a), y.begin() + static_cast<std::ptrdiff_t>(b));
 }
+
+#else
+
+std::vector<float> speak(const std::string& text, const SpeechOptions&) {
+  throw_input("speech for '{}': this g4u was built without speech synthesis (cmake -DG4U_WITH_SPEECH=OFF; "
+              "libespeak-ng)", text);
+}
+
+#endif  // G4U_WITH_SPEECH
 
 }  // namespace g4u::datasets

@@ -15,13 +15,15 @@ namespace tokenizer_json_detail {
 
 using nlohmann::json;
 
-const json& member(const json& o, const std::string& key, const std::string& where) {
+// Keys and context are views: gcc >= 13 warns (-Wdangling-reference) about a returned reference when a
+// temporary std::string is bound to a reference parameter, although the result refers into `o`.
+const json& member(const json& o, std::string_view key, std::string_view where) {
   auto it = o.find(key);
   if (it == o.end()) throw_input("{}.{}: missing required field", where, key);
   return *it;
 }
 
-const json& object_member(const json& o, const std::string& key, const std::string& where) {
+const json& object_member(const json& o, std::string_view key, std::string_view where) {
   const json& v = member(o, key, where);
   if (!v.is_object()) throw_input("{}.{}: expected an object, got {}", where, key, v.type_name());
   return v;
