@@ -157,7 +157,9 @@ json build_results(const ResultsInput& in, const std::vector<SampleRecord>& reco
 // --- reading -----------------------------------------------------------------------------------
 namespace {
 
-const json& field(const json& j, const std::string& key, const std::string& where) {
+// Views, not std::string references: gcc >= 13 takes a temporary string bound to a reference
+// parameter for a dangling result (-Wdangling-reference), although the result refers into `j`.
+const json& field(const json& j, std::string_view key, std::string_view where) {
   auto it = j.find(key);
   if (it == j.end()) throw_input("{}: field '{}': missing", where, key);
   return *it;
