@@ -2,6 +2,7 @@
 // reproduce each scheme's own decoder (the reference dequantization), and its packing must follow
 // the byte conventions LibTorch documents (checked by hand-built values here; the CUDA product itself
 // runs only on a GPU machine).
+#include "model/io/device.h"
 #include "quant/formats/fp16.h"
 #include "quant/formats/ggml_formats.h"
 #include "quant/formats/interleave.h"
@@ -127,4 +128,22 @@ TEST_CASE("QuantLinear stays on its CPU kernels on the CPU; the packed product n
   CHECK(lin.device().is_cpu());
   Int4Groups g = *int4_groups(lin.weight());
   CHECK_FALSE(int4_pack_unsupported_reason(g, 8, 64, torch::Device(torch::kCPU)).empty());
+}
+
+TEST_CASE("on a CUDA device QuantLinear runs the packed int4 product", "[unit][quant][int4]") {
+  if (!model::built_with_cuda() || !torch::cuda::is_available()) return;  // a CUDA build on a GPU machine only
+  torch::NoGradGuard ng;
+  const torch::Tensor x = test::random_weight(5, 256, 11) * 20.0;  // activations of O(1)
+  for (const char* scheme : {"q4_0", "q4_k", "rtn4_asym_g128", "q6_k"}) {
+    INFO(scheme);
+    QuantLinear lin(quantize_tensor(test::random_weight(64, 256, 9), scheme));
+    const torch::Tensor w = lin.dequantized();
+    lin.to(model::parse_device("cuda"));
+    CHECK(lin.path() == (std::string(scheme) == "q6_k" ? "dense" : "int4pack"));
+    const torch::Tensor y = lin.forward(x.to(lin.device())).to(torch::kCPU);
+    // bf16 activations (2^-9 relative) and bf16 scale and zero terms: each reconstructed weight off by
+    // at most ~4 * 2^-9 of its row's largest |w| (|zero| <= 8 s + |min|); twice that as the bound.
+    const torch::Tensor bound = x.abs().sum(1, true) * std::get<0>(w.abs().max(1)).unsqueeze(0) / 64 + 1e-4;
+    CHECK(((y - torch::matmul(x, w.t())).abs() <= bound).all().item<bool>());
+  }
 }
