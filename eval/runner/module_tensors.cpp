@@ -1,6 +1,5 @@
 #include "eval/runner/module_tensors.h"
 
-#include "model/io/device.h"
 #include "model/text/decoder.h"
 #include "model/text/layers.h"
 
@@ -73,7 +72,5 @@ std::vector<TensorEntry> module_tensors(const torch::nn::Module& module) {
   }
   return out;
 }
-
-std::optional<int64_t> peak_cuda_bytes() { return model::peak_cuda_bytes(); }
 
 }  // namespace g4u::runner

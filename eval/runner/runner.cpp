@@ -503,7 +503,7 @@ EvalRun run_eval(const EvalOptions& o, const std::function<model::LoadedModel()>
   G4U_CHECK(records.size() == selected, "{} selected samples but {} logged", selected, records.size());
 
   json weights = weight_bytes_by_class(module_tensors(*lm.model)).to_json();
-  std::optional<int64_t> cuda = peak_cuda_bytes();
+  std::optional<int64_t> cuda = model::peak_cuda_bytes();
   ResultsInput in;
   in.config = config;
   in.environment = environment_block({{"model_init", o.seed}, {"sampling", nullptr}, {"bootstrap", o.scoring.bootstrap_seed}});

@@ -69,14 +69,6 @@ std::optional<int64_t> peak_cuda_bytes() {
 #endif
 }
 
-void reset_peak_cuda_bytes() {
-#if defined(G4U_WITH_CUDA)
-  if (!torch::cuda::is_available()) return;
-  for (int64_t d = 0; d < static_cast<int64_t>(torch::cuda::device_count()); ++d)
-    c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(d));
-#endif
-}
-
 void synchronize(const torch::Device& device) {
 #if defined(G4U_WITH_CUDA)
   if (device.is_cuda()) c10::cuda::device_synchronize();

@@ -22,11 +22,9 @@ bool built_with_cuda();
 // ask the driver, else "cuda:0".
 std::string describe_device(const torch::Device& device);
 
-// Bytes the CUDA caching allocator held for tensors at its peak, summed over the devices (since the
-// process started or the last reset_peak_cuda_bytes); nullopt in a build without CUDA or on a
-// machine without a CUDA device.
+// Bytes the CUDA caching allocator held for tensors at its peak, summed over the devices, since the
+// process started; nullopt in a build without CUDA or on a machine without a CUDA device.
 std::optional<int64_t> peak_cuda_bytes();
-void reset_peak_cuda_bytes();
 
 // Waits for the work queued on `device` (a CUDA stream) to finish, so that wall-clock timings of a
 // step include its kernels; nothing to wait for on the CPU.

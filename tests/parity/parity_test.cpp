@@ -68,8 +68,19 @@ Fixture load_fixture(const json& m) {
   return f;
 }
 
+// A case's tensors and its processed ids [1, T].
+struct Case {
+  std::shared_ptr<SafetensorsFile> st;
+  torch::Tensor ids;
+};
+Case open_case(const json& cs) {
+  Case c{SafetensorsFile::open((kDir / cs.at("file").get<std::string>()).string()), {}};
+  c.ids = c.st->load("input_ids").to(torch::kInt64).view({1, -1});
+  return c;
+}
+
 // The reference's processor outputs as g4u's media inputs (to check the model math apart from preprocessing).
-std::vector<ImagePatches> reference_images(const SafetensorsFile& st, const ModelConfig& c) {
+std::vector<ImagePatches> reference_images(const SafetensorsFile& st) {
   if (!st.find("pixel_values")) return {};
   ImagePatches im;
   im.pixels = st.load("pixel_values");
@@ -79,7 +90,6 @@ std::vector<ImagePatches> reference_images(const SafetensorsFile& st, const Mode
   im.grid_w = im.positions.select(1, 0).max().item<int64_t>() + 1;
   im.grid_h = im.positions.select(1, 1).max().item<int64_t>() + 1;
   im.budget = im.pixels.size(0);
-  (void)c;
   return {im};
 }
 
@@ -101,7 +111,7 @@ TEST_CASE("g4u's processor gives the reference processor's outputs", "[unit][par
   for (const json& cs : m->at("cases")) {
     const std::string name = cs.at("name");
     INFO("case " << name);
-    auto st = SafetensorsFile::open((kDir / cs.at("file").get<std::string>()).string());
+    auto st = open_case(cs).st;
     std::vector<ImagePatches> images;
     for (const json& p : cs.at("images"))
       images.push_back(preprocess_image_file((kDir / p.get<std::string>()).string(),
@@ -132,10 +142,11 @@ TEST_CASE("embeddings, every layer's output and logits equal the reference's", "
   for (const json& cs : m->at("cases")) {
     const std::string name = cs.at("name");
     INFO("case " << name);
-    auto st = SafetensorsFile::open((kDir / cs.at("file").get<std::string>()).string());
-    const torch::Tensor ids = st->load("input_ids").to(torch::kInt64).view({1, -1});
+    const Case k = open_case(cs);
+    const SafetensorsFile* st = k.st.get();
+    const torch::Tensor& ids = k.ids;
     const int64_t T = ids.size(1);
-    const std::vector<ImagePatches> images = reference_images(*st, c);
+    const std::vector<ImagePatches> images = reference_images(*st);
     const std::vector<AudioFrames> audios = reference_audio(*st);
     for (VisionMask mode : {VisionMask::kSlidingBlocks, VisionMask::kAllLayersNoWindow}) {
       ForwardOptions opt = multimodal_forward_options(ids, c, mode);
@@ -168,12 +179,13 @@ TEST_CASE("greedy tokens and the drafter's tokens equal the reference's", "[unit
   const int64_t n = m->at("greedy_tokens").get<int64_t>();
   for (const json& cs : m->at("cases")) {
     INFO("case " << cs.at("name").get<std::string>());
-    auto st = SafetensorsFile::open((kDir / cs.at("file").get<std::string>()).string());
-    const torch::Tensor ids = st->load("input_ids").to(torch::kInt64).view({1, -1});
+    const Case k = open_case(cs);
+    const SafetensorsFile* st = k.st.get();
+    const torch::Tensor& ids = k.ids;
     const int64_t T = ids.size(1);
     // Prefill with the vision blocks, then cached decode steps (HF's reference: full no-cache passes).
     KVCache cache(c.text, 1, model.dtype());
-    ForwardResult r = model.text().forward(embed_multimodal(model, ids, reference_images(*st, c), reference_audio(*st)),
+    ForwardResult r = model.text().forward(embed_multimodal(model, ids, reference_images(*st), reference_audio(*st)),
                                            torch::ones({1, T}, torch::kBool), &cache,
                                            multimodal_forward_options(ids, c, VisionMask::kSlidingBlocks));
     std::vector<int64_t> tokens;
