@@ -4,6 +4,8 @@
 #include "base/hash.h"
 #include "base/rng.h"
 
+#include <ATen/Parallel.h>
+
 #include <map>
 
 namespace g4u::model {
@@ -58,10 +60,25 @@ void random_init_chunk(const TensorSpec& spec, uint64_t seed, int64_t chunk, tor
   out.normal_(0.0, kInitStd, gen);
 }
 
-torch::Tensor random_init_tensor(const TensorSpec& spec, uint64_t seed) {
-  torch::Tensor t = torch::empty({spec.numel()}, torch::kFloat32);
-  for (int64_t c = 0, off = 0; off < spec.numel(); ++c, off += kInitChunk)
-    random_init_chunk(spec, seed, c, t.narrow(0, off, std::min(kInitChunk, spec.numel() - off)));
+torch::Tensor random_init_tensor(const TensorSpec& spec, uint64_t seed, torch::ScalarType dtype) {
+  const int64_t n = spec.numel();
+  torch::Tensor t = torch::empty({n}, dtype);
+  const int64_t chunks = (n + kInitChunk - 1) / kInitChunk;
+  // Every chunk has its own generator, so the split over threads does not change a value.
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    torch::Tensor fp32 = dtype == torch::kFloat32 ? torch::Tensor() : torch::empty({kInitChunk}, torch::kFloat32);
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t off = c * kInitChunk, len = std::min(kInitChunk, n - off);
+      torch::Tensor dst = t.narrow(0, off, len);
+      if (dtype == torch::kFloat32) {
+        random_init_chunk(spec, seed, c, dst);
+      } else {
+        torch::Tensor part = fp32.narrow(0, 0, len);
+        random_init_chunk(spec, seed, c, part);
+        dst.copy_(part);
+      }
+    }
+  });
   return t.view(spec.shape);
 }
 
@@ -84,7 +101,7 @@ void init_random(torch::nn::Module& module, const std::vector<TensorSpec>& specs
   auto params = module.named_parameters(true);
   for (const auto& s : specs) {
     torch::Tensor p = params[s.name];
-    p.copy_(random_init_tensor(s, seed).to(p.scalar_type()));
+    p.copy_(random_init_tensor(s, seed, p.scalar_type()));
   }
 }
 

@@ -53,8 +53,9 @@ class Gemma4Model : public torch::nn::Module {
 constexpr int64_t kInitChunk = int64_t(1) << 22;
 // Fills elements [chunk * kInitChunk, ...) of `spec` into `out` (flat, fp32, at most kInitChunk).
 void random_init_chunk(const TensorSpec& spec, uint64_t seed, int64_t chunk, torch::Tensor out);
-// The whole tensor (fp32) — for small tensors and in-memory models.
-torch::Tensor random_init_tensor(const TensorSpec& spec, uint64_t seed);
+// The whole tensor in `dtype` (each chunk drawn in fp32, then rounded, as `g4u init --dtype`
+// writes it), its chunks drawn in parallel on LibTorch's threads: the same values on any count.
+torch::Tensor random_init_tensor(const TensorSpec& spec, uint64_t seed, torch::ScalarType dtype = torch::kFloat32);
 
 // Initialises every parameter of `module` whose name appears in `specs` (all must match by name
 // and shape; a mismatch is a bug in g4u).

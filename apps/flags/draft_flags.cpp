@@ -113,6 +113,21 @@ nlohmann::json bench_speculative(model::LoadedModel& target, const ModelFlags& m
   j["matches_plain"] = matches;
   j["draft_seconds_per_rep"] = draft_s / reps;
   j["verify_seconds_per_rep"] = verify_s / reps;
+  // What a round costs against a plain step, and the acceptance rate at which drafting k tokens a
+  // round breaks even (random weights accept almost nothing, but a round's cost is what it is).
+  if (total.rounds > 0 && mean(plain) > 0) {
+    const double draft_round = draft_s / static_cast<double>(total.rounds);
+    const double verify_round = verify_s / static_cast<double>(total.rounds);
+    const double step = 1.0 / mean(plain);
+    j["draft_seconds_per_round"] = draft_round;
+    j["verify_seconds_per_round"] = verify_round;
+    j["plain_seconds_per_token"] = step;
+    j["round_cost_in_plain_steps"] = (draft_round + verify_round) / step;
+    if (f.schedule == "fixed") {
+      const std::optional<double> a = model::break_even_acceptance(f.k, (draft_round + verify_round) / step);
+      j["break_even_acceptance"] = a ? nlohmann::json(*a) : nlohmann::json(nullptr);
+    }
+  }
   return j;
 }
 

@@ -4,6 +4,8 @@
 
 #include "base/error.h"
 #include "quant/io/any_model.h"
+#include "quant/io/checkpoint.h"
+#include "quant/io/gguf_reader.h"
 
 namespace g4u::app {
 
@@ -28,6 +30,13 @@ void add_model_flags(CLI::App& sub, ModelFlags& f) {
       ->capture_default_str();
 }
 
+void add_quant_flag(CLI::App& sub, ModelFlags& f) {
+  sub.add_option("--quant", f.quant,
+                 "Quantize --model (a preset or float checkpoint) in memory with this round-to-nearest recipe (q4_0, "
+                 "q4_k_m, ...) before it runs, on the host and then moved to --device: the 12B's random weights at a "
+                 "4-bit size without a checkpoint on disk");
+}
+
 torch::ScalarType parse_dtype_flag(const std::string& dtype) {
   if (dtype == "fp32" || dtype == "float32") return torch::kFloat32;
   if (dtype == "bf16" || dtype == "bfloat16") return torch::kBFloat16;
@@ -45,7 +54,21 @@ model::LoadedModel load_from_flags(const ModelFlags& f, bool with_tokenizer) {
   opt.tokenizer = with_tokenizer;
   opt.map_weights = f.mmap;
   opt.map_packed = !f.no_mmap;
-  return quant::load_any_model(f.model, opt);
+  if (f.quant.empty()) return quant::load_any_model(f.model, opt);
+  if (quant::is_quantized_checkpoint(f.model) || quant::is_gguf_file(f.model))
+    throw_input("--quant {}: --model {} is quantized already; pass a preset or a float checkpoint", f.quant, f.model);
+  // The recipes are CPU code: the float model is loaded and quantized on the host (each projection's
+  // float weight freed once its packed form exists), then moved.
+  const torch::Device device = opt.device;
+  opt.device = torch::kCPU;
+  model::LoadedModel lm = quant::load_any_model(f.model, opt);
+  try {
+    quant::quantize_in_memory(*lm.model, f.quant, f.threads, opt.packed_head);
+  } catch (const InputError& e) {
+    throw_input("--quant {}: {}", f.quant, e.what());
+  }
+  if (!device.is_cpu()) lm.model->to(device);
+  return lm;
 }
 
 std::vector<int64_t> parse_id_list(const std::string& text, const std::string& flag) {

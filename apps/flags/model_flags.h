@@ -20,9 +20,13 @@ struct ModelFlags {
   bool mmap = false;        // LoadOptions::map_weights
   bool no_mmap = false;     // !LoadOptions::map_packed (and no --mmap)
   std::string device = "cpu";  // LoadOptions::device: cpu, cuda or cuda:N
+  std::string quant;  // RTN recipe applied in memory after loading (add_quant_flag); empty: as loaded
 };
 
 void add_model_flags(CLI::App& sub, ModelFlags& flags);
+// --quant RECIPE (commands that take it: bench): the float model quantized in memory on the host
+// before it moves to --device, as `g4u quantize` would write it; no checkpoint on disk.
+void add_quant_flag(CLI::App& sub, ModelFlags& flags);
 torch::ScalarType parse_dtype_flag(const std::string& dtype);  // fp32 | bf16
 // Applies --threads and loads the model (preset with random weights from --seed, or a checkpoint).
 // with_tokenizer false: a run on token ids alone, which needs no tokenizer file.

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/json_util.h"
 #include "eval/throughput/throughput.h"
+#include "model/io/device.h"
 #include "model/io/sysinfo.h"
 #include "quant/kernels/kernels.h"
 
@@ -32,6 +33,7 @@ struct BenchFlags {
 Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", [](CLI::App& sub) {
   auto f = std::make_shared<BenchFlags>();
   add_model_flags(sub, f->model);
+  add_quant_flag(sub, f->model);
   sub.add_option("-p,--prompt-tokens", f->prompt, "Prefill length (0: skip)")->capture_default_str();
   sub.add_option("-n,--gen-tokens", f->gen, "Decoded tokens (0: skip)")->capture_default_str();
   CLI::Option* depth =
@@ -107,6 +109,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     model::LoadedModel& lm = run.model;
     nlohmann::json& j = run.report;
     j["dtype"] = f->model.dtype;
+    j["quant"] = f->model.quant.empty() ? nlohmann::json(nullptr) : nlohmann::json(f->model.quant);
     j["kernel_isa"] = quant::kernel_isa();  // what packed weights ran on (G4U_KERNEL_ISA can narrow it)
     if (!f->variant.empty()) j["variant"] = f->variant;
     const bool exact = !prompt_ids.empty();
@@ -119,7 +122,10 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     const int64_t wbytes = j["weight_bytes"].get<int64_t>();
     j["peak_rss_bytes"] = peak_rss_bytes();  // the drafter's run included
     if (f->membw) {
-      double bw = measure_read_bandwidth(torch::get_num_threads());
+      // Where the weights are read from: host memory on the CPU, the GPU's own memory on a GPU.
+      const torch::Device device = lm.model->device();
+      double bw = device.is_cpu() ? measure_read_bandwidth(torch::get_num_threads())
+                                  : model::measure_device_read_bandwidth(device);
       j["membw_bytes_per_s"] = bw;
       double roof = bw / static_cast<double>(wbytes);
       j["roofline_decode_tokens_per_s"] = roof;

@@ -2,6 +2,9 @@
 
 #include "base/error.h"
 
+#include <algorithm>
+#include <chrono>
+
 #if defined(G4U_WITH_CUDA)
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -75,6 +78,22 @@ void synchronize(const torch::Device& device) {
 #else
   (void)device;
 #endif
+}
+
+double measure_device_read_bandwidth(const torch::Device& device, int64_t bytes, int reps) {
+  torch::NoGradGuard ng;
+  torch::Tensor x = torch::ones({bytes / 4}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  double best = 0;
+  for (int r = 0; r <= reps; ++r) {
+    synchronize(device);
+    const auto t0 = std::chrono::steady_clock::now();
+    torch::Tensor s = x.sum();
+    synchronize(device);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    G4U_CHECK(s.item<float>() > 0, "bandwidth probe summed to {}", s.item<float>());
+    if (r > 0 && seconds > 0) best = std::max(best, static_cast<double>(x.numel() * 4) / seconds);
+  }
+  return best;
 }
 
 }  // namespace g4u::model

@@ -30,4 +30,9 @@ std::optional<int64_t> peak_cuda_bytes();
 // step include its kernels; nothing to wait for on the CPU.
 void synchronize(const torch::Device& device);
 
+// Read bandwidth of `device`'s memory in bytes/s: the fastest of `reps` timed sums over `bytes` of
+// fp32 (after one warm-up), each synchronized. A GPU's reduction streams at close to the memory's
+// rate, which is what decoding at batch 1 is bound by (`g4u bench --membw` on a GPU).
+double measure_device_read_bandwidth(const torch::Device& device, int64_t bytes = int64_t(1) << 30, int reps = 5);
+
 }  // namespace g4u::model

@@ -102,16 +102,28 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
   LoadedModel out;
   out.source = preset_or_dir;
   if (auto preset = model_preset(preset_or_dir)) {
-    if (preset->tokenizer != "byte")
-      throw_input("--model {}: this preset has no built-in tokenizer or weights; run `g4u init --model {} --out <dir>` "
-                  "and pass the directory, or use a real checkpoint",
+    if (options.tokenizer && preset->tokenizer != "byte")
+      throw_input("--model {}: this preset has no built-in tokenizer; commands that feed token ids (bench, forward "
+                  "--tokens) run it with random weights, the others need `g4u init --model {} --out <dir>` and a "
+                  "tokenizer in that directory, or a real checkpoint",
                   preset_or_dir, preset_or_dir);
-    // Random weights are drawn in fp32, then converted to the run dtype.
-    const double fp32 = weight_bytes(*preset, 4);
-    const double converted = options.dtype == torch::kFloat32 ? 0.0 : weight_bytes(*preset, c10::elementSize(options.dtype));
-    check_memory_plan({{{"weights", fp32}, {"weights in the run dtype", converted}}}, "--model " + preset_or_dir);
-    out.model = std::make_shared<Gemma4Model>(*preset);
-    init_random(*out.model, out.model->tensor_specs(), options.seed);
+    // Random weights drawn straight into the run dtype, a tensor at a time, and on a GPU moved there
+    // one at a time: the host holds the weights' bytes (on a GPU, one tensor), never an fp32 copy.
+    // The values are those of `g4u init --model <preset> --seed S --dtype <run dtype>`.
+    const auto specs = model_tensor_specs(*preset);
+    const bool on_host = options.device.is_cpu();
+    double largest = 0;
+    for (const auto& s : specs) largest = std::max(largest, static_cast<double>(s.numel()));
+    const double host_bytes =
+        on_host ? weight_bytes(*preset, c10::elementSize(options.dtype)) : largest * c10::elementSize(options.dtype);
+    check_memory_plan({{{on_host ? "weights" : "largest tensor on its way to the device", host_bytes}}},
+                      "--model " + preset_or_dir);
+    out.model = model_with_placeholders(*preset);
+    check_parameters_match(*out.model, specs);
+    auto params = out.model->named_parameters(true);
+    torch::NoGradGuard no_grad;
+    for (const auto& s : specs) params[s.name].set_data(random_init_tensor(s, options.seed, options.dtype).to(options.device));
+    check_no_placeholders(*out.model);
     out.random_weights = true;
     if (options.tokenizer) out.tokenizer = load_tokenizer(*preset, "");
   } else {
@@ -130,6 +142,8 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
     if (options.tokenizer) out.tokenizer = load_tokenizer(cfg, preset_or_dir);
   }
   out.model->to(options.dtype);
+  // Buffers (RoPE tables and the like) follow; a preset's weights are already there.
+  if (!options.device.is_cpu()) out.model->to(options.device);
   out.model->eval();
   return out;
 }

@@ -84,6 +84,24 @@ nlohmann::json acceptance_json(const SpeculativeStats& s) {
           {"mean_k", mean_k}};
 }
 
+std::optional<double> break_even_acceptance(int64_t k, double round_cost_in_steps) {
+  G4U_CHECK(k >= 1, "break_even_acceptance: k = {}", k);
+  if (!(round_cost_in_steps > 1.0)) return 0.0;
+  if (round_cost_in_steps > static_cast<double>(k + 1)) return std::nullopt;
+  // Tokens a round yields, 1 + a + ... + a^k, increase with a on [0, 1]: bisect.
+  auto yield = [k](double a) {
+    double sum = 0, power = 1;
+    for (int64_t i = 0; i <= k; ++i, power *= a) sum += power;
+    return sum;
+  };
+  double lo = 0, hi = 1;
+  for (int it = 0; it < 60; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (yield(mid) < round_cost_in_steps ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
 Verdict accept_greedy(const std::vector<int64_t>& draft, const std::vector<int64_t>& target_choice) {
   G4U_CHECK(target_choice.size() == draft.size() + 1, "{} choices for {} drafts", target_choice.size(), draft.size());
   Verdict v;

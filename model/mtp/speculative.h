@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,14 @@ struct SpeculativeStats {
 // The acceptance metrics as JSON: acceptance_rate, tau, tau_includes_bonus_token,
 // per_position_acceptance, position_drafted, position_accepted, rounds, drafted, accepted, mean_k.
 nlohmann::json acceptance_json(const SpeculativeStats& stats);
+
+// The per-token acceptance rate a (each draft token accepted with probability a, independently)
+// at which speculative decoding with k draft tokens a round decodes as fast as plain decoding,
+// given a round's cost (drafting k tokens + verifying k + 1) in units of one plain decode step.
+// A round then yields (1 - a^(k+1)) / (1 - a) tokens, which must equal that cost: 0 when a round
+// costs no more than one step, nullopt when it costs more than the k + 1 tokens a fully accepted
+// round yields (no acceptance rate pays for it).
+std::optional<double> break_even_acceptance(int64_t k, double round_cost_in_steps);
 
 struct SpeculativeResult {
   std::vector<int64_t> tokens;  // new tokens (a stop token included)

@@ -94,6 +94,49 @@ TEST_CASE("a checkpoint converted to another dtype owns its tensors and keeps no
   CHECK(torch::equal(same.model->text().embed_tokens->weight.to(torch::kFloat32), lm.model->text().embed_tokens->weight));
 }
 
+TEST_CASE("a preset is built in the run dtype with the values g4u init writes, on any thread count", "[unit][load]") {
+  ScratchDir dir("load_preset_dtype");
+  // The streamed writer rounds each fp32 chunk to bf16 on its own: an independent path to the values.
+  const std::string ck = write_tiny(dir, "bf16", 6, torch::kBFloat16);
+  model::LoadedModel stored = model::load_model(ck, run_in(torch::kBFloat16));
+  model::LoadedModel preset = model::load_model("tiny", {torch::kBFloat16, 6});
+  CHECK(preset.random_weights);
+  auto want = stored.model->named_parameters(true);
+  for (const auto& p : preset.model->named_parameters(true)) {
+    CHECK(p.value().scalar_type() == torch::kBFloat16);
+    CHECK(torch::equal(p.value(), want[p.key()]));
+  }
+
+  // A tensor of several chunks: drawn in parallel, the same values as chunk by chunk in order.
+  model::TensorSpec big;
+  big.name = "model.language_model.layers.0.mlp.up_proj.weight";
+  big.shape = {3 * model::kInitChunk + 5};
+  big.kind = model::TensorKind::kLinear;
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(2);
+  const torch::Tensor two = model::random_init_tensor(big, 9, torch::kBFloat16);
+  torch::set_num_threads(1);
+  const torch::Tensor one = model::random_init_tensor(big, 9, torch::kBFloat16);
+  torch::set_num_threads(threads);
+  torch::Tensor chunk = torch::empty({model::kInitChunk}, torch::kFloat32);
+  for (int64_t c = 0; c < 4; ++c) {
+    const int64_t off = c * model::kInitChunk, len = std::min(model::kInitChunk, big.numel() - off);
+    torch::Tensor part = chunk.narrow(0, 0, len);
+    model::random_init_chunk(big, 9, c, part);
+    CHECK(torch::equal(two.narrow(0, off, len), part.to(torch::kBFloat16)));
+  }
+  CHECK(torch::equal(one, two));
+}
+
+TEST_CASE("the 12B preset runs on token ids alone; text without its tokenizer is refused before allocating",
+          "[unit][load]") {
+  // tokenizer = true (every text command): an InputError naming what runs without one, before any
+  // of the 22 GiB is allocated.
+  const std::string msg = input_error([] { model::load_model("gemma4-12b", {torch::kBFloat16, 0}); });
+  CHECK_THAT(msg, Catch::Contains("no built-in tokenizer"));
+  CHECK_THAT(msg, Catch::Contains("token ids"));
+}
+
 TEST_CASE("a preset without a built-in vocabulary is written with tokenizer none", "[unit][load]") {
   ScratchDir dir("load_none");
   model::ModelConfig cfg = *model::model_preset("tiny");

@@ -1,6 +1,7 @@
 // End to end through the CLI: g4u init -> g4u quantize -> generate / forward / bench / ppl.
 #include "cli_runner.h"
 #include "base/json_util.h"
+#include "test_util.h"
 
 #include <catch2/catch.hpp>
 #include <unistd.h>
@@ -135,4 +136,36 @@ TEST_CASE("CLI: quantize and export-gguf name --out when the file system refuses
   r = run_g4u("export-gguf -q --model " + d + " --out /sys/g4u_x.gguf");
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Catch::Contains("--out /sys/g4u_x.gguf: cannot create the file: "));
+}
+
+TEST_CASE("CLI: bench --quant runs a preset quantized in memory as its quantized checkpoint runs", "[integration]") {
+  g4u::test::ScratchDir dir("bench_quant");
+  const std::string d = dir / "d", q = dir / "q";
+  // Stored in fp32, the run dtype: the kept tensors and the quantizer's input are the preset's values.
+  REQUIRE(run_g4u("init --model tiny --seed 2 --dtype fp32 --out " + d).code == 0);
+  for (const std::string recipe : {"q4_0", "q4_k_m"}) {
+    INFO(recipe);
+    const std::string qdir = q + "_" + recipe;
+    REQUIRE(run_g4u("quantize --model " + d + " --scheme " + recipe + " --out " + qdir).code == 0);
+    // Same prompt ids, greedy: the preset quantized in memory and the checkpoint `g4u quantize`
+    // wrote from the same seed give the same tokens and count the same packed bytes.
+    const std::string common = " -n 6 --reps 1 --tokens 2,40,41,42,43 --json";
+    auto mem = run_g4u("bench --model tiny --seed 2 --quant " + recipe + common);
+    INFO(mem.err);
+    REQUIRE(mem.code == 0);
+    const nlohmann::json jm = nlohmann::json::parse(mem.out);
+    const nlohmann::json jd = run_g4u_json("bench --model " + qdir + common);
+    CHECK(jm["quant"] == recipe);
+    CHECK(jd["quant"].is_null());
+    CHECK(jm["generated"] == jd["generated"]);
+    CHECK(jm["weight_bytes"] == jd["weight_bytes"]);
+  }
+  // A quantized model, a calibrated or unknown recipe: exit 2 naming --quant.
+  for (const std::string& args : {"--model " + q + "_q4_0 --quant q4_0", std::string("--model tiny --quant q5_x"),
+                                 std::string("--model tiny --quant gptq_sym_g32")}) {
+    auto r = run_g4u("bench " + args + " -p 4 -n 1 --reps 1");
+    INFO(args << "\n" << r.err);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--quant"));
+  }
 }

@@ -85,6 +85,20 @@ TEST_CASE("greedy acceptance by hand", "[unit][mtp]") {
   CHECK(accept_greedy({5}, {4, 2}).next == 4);
 }
 
+TEST_CASE("break-even acceptance by hand: a round of k drafts yields 1 + a + ... + a^k tokens", "[unit][mtp]") {
+  // k = 1: 1 + a = 1.5 -> a = 0.5; k = 2: 1 + a + a^2 = 1.75 -> a = 0.5; k = 3: 1 + a + a^2 + a^3 = 15/8 -> 0.5.
+  CHECK(*break_even_acceptance(1, 1.5) == Approx(0.5).margin(1e-12));
+  CHECK(*break_even_acceptance(2, 1.75) == Approx(0.5).margin(1e-12));
+  CHECK(*break_even_acceptance(3, 15.0 / 8.0) == Approx(0.5).margin(1e-12));
+  // k = 2, cost 1 + 0.9 + 0.81 = 2.71 -> 0.9.
+  CHECK(*break_even_acceptance(2, 2.71) == Approx(0.9).margin(1e-12));
+  // A round no dearer than a plain step pays at any rate; one dearer than k + 1 steps never does.
+  CHECK(*break_even_acceptance(4, 1.0) == 0.0);
+  CHECK(*break_even_acceptance(4, 0.7) == 0.0);
+  CHECK(*break_even_acceptance(4, 5.0) == Approx(1.0).margin(1e-12));
+  CHECK(!break_even_acceptance(4, 5.01).has_value());
+}
+
 TEST_CASE("speculative acceptance by hand: p >= q always accepts, q-only mass always rejects", "[unit][mtp]") {
   Sampler rng(SamplingParams{1.0, 0, 1.0, 3});
   // d_1 = 0 with p(0) = 0.6 >= q(0) = 0.5: accepted for any uniform; d_2 = 1 with p(1) = 0: rejected,
