@@ -2,10 +2,19 @@
 
 #include "base/error.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
 
 namespace g4u::model {
+
+namespace {
+std::atomic<int64_t> score_bytes{int64_t(256) << 20};
+}  // namespace
+
+int64_t attention_score_bytes() { return score_bytes.load(); }
+void set_attention_score_bytes(int64_t bytes) { score_bytes.store(std::max<int64_t>(bytes, 1)); }
 
 Attention::Attention(const TextConfig& c, int64_t layer_index)
     : layer_(layer_index), type_(c.layer_types.at(layer_index)), g_(c.geometry(type_)), eps_(c.rms_norm_eps) {
@@ -20,7 +29,7 @@ Attention::Attention(const TextConfig& c, int64_t layer_index)
 
 torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache* cache) {
   const int64_t B = x.size(0), T = x.size(1), d = g_.head_dim;
-  const int64_t nq = g_.num_heads, nkv = g_.num_kv_heads, group = nq / nkv;
+  const int64_t nq = g_.num_heads, nkv = g_.num_kv_heads;
 
   torch::Tensor q = q_norm->forward(q_proj->forward(x).view({B, T, nq, d})).transpose(1, 2);
   q = apply_rope(q, ctx.cos, ctx.sin);
@@ -33,16 +42,38 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionContext&
   auto [keys, values] = cache ? cache->update(layer_, k, v) : std::make_pair(k, v);  // [B, nkv, S, d]
   const int64_t S = keys.size(2);
 
+  // Queries in blocks whose scores (run dtype, then fp32 probabilities) stay under
+  // attention_score_bytes(): a row's softmax always sees all S keys, so blocking changes no result,
+  // and a long prefill (the 12B's 16 heads over 32K tokens: 64 GiB of fp32 scores) fits.
+  const int64_t row_bytes = B * nq * S * (2 * x.element_size() + 4);
+  const int64_t block = std::clamp<int64_t>(attention_score_bytes() / std::max<int64_t>(row_bytes, 1), 1, T);
+  torch::Tensor out;
+  if (block == T) {
+    out = attend(q, keys, values, ctx.allowed);
+  } else {
+    std::vector<torch::Tensor> parts;
+    for (int64_t t0 = 0; t0 < T; t0 += block) {
+      const int64_t n = std::min(block, T - t0);
+      parts.push_back(attend(q.narrow(2, t0, n), keys, values, ctx.allowed.narrow(2, t0, n)));
+    }
+    out = torch::cat(parts, 1);
+  }
+  return o_proj->forward(out.reshape({B, T, nq * d}));
+}
+
+torch::Tensor Attention::attend(const torch::Tensor& q, const torch::Tensor& keys, const torch::Tensor& values,
+                                const torch::Tensor& allowed) const {
+  const int64_t B = q.size(0), nq = q.size(1), T = q.size(2), d = q.size(3);
+  const int64_t nkv = keys.size(1), group = nq / nkv, S = keys.size(2);
   // Grouped-query attention without repeating K/V: query heads j*group..j*group+group-1 share KV
   // head j, so [B, nq, T, d] views as [B, nkv, group*T, d].
   torch::Tensor qg = q.reshape({B, nkv, group * T, d});
   torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3)).view({B, nkv, group, T, S});  // scale 1.0
-  const double lowest = x.scalar_type() == torch::kBFloat16 ? -3.3895313892515355e38 : std::numeric_limits<float>::lowest();
-  scores = scores.masked_fill(ctx.allowed.bitwise_not().unsqueeze(1), lowest);
-  torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(x.scalar_type());
+  const double lowest = q.scalar_type() == torch::kBFloat16 ? -3.3895313892515355e38 : std::numeric_limits<float>::lowest();
+  scores = scores.masked_fill(allowed.bitwise_not().unsqueeze(1), lowest);
+  torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   torch::Tensor out = torch::matmul(probs.view({B, nkv, group * T, S}), values);  // [B, nkv, group*T, d]
-  out = out.view({B, nq, T, d}).transpose(1, 2).reshape({B, T, nq * d});
-  return o_proj->forward(out);
+  return out.view({B, nq, T, d}).transpose(1, 2);  // [B, T, nq, d]
 }
 
 MLP::MLP(int64_t hidden, int64_t intermediate) {

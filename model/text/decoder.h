@@ -41,6 +41,12 @@ struct AttentionContext {
 AttentionContext sequence_attention_context(const TextConfig& c, LayerType t, const torch::Tensor& valid,
                                             torch::ScalarType dtype);
 
+// Largest attention score block a step materializes (scores in the run dtype, fp32 probabilities
+// and their cast, all heads, per batch): longer steps take their queries in blocks of rows, each
+// against all keys. 256 MiB unless changed (tests lower it to force blocks).
+int64_t attention_score_bytes();
+void set_attention_score_bytes(int64_t bytes);
+
 class Attention : public torch::nn::Module {
  public:
   Attention(const TextConfig& c, int64_t layer_index);
@@ -54,6 +60,11 @@ class Attention : public torch::nn::Module {
   std::shared_ptr<RMSNorm> q_norm, k_norm;
 
  private:
+  // Softmax attention of queries q [B, nq, T, d] over keys/values [B, nkv, S, d] where `allowed`
+  // [B, 1, T, S] says so; returns [B, T, nq, d].
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& keys, const torch::Tensor& values,
+                       const torch::Tensor& allowed) const;
+
   int64_t layer_;
   LayerType type_;
   AttentionGeometry g_;

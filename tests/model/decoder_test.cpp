@@ -243,6 +243,40 @@ TEST_CASE("decode with the KV cache equals the full forward at every position", 
   }
 }
 
+TEST_CASE("attention taken in query blocks (long steps) equals the float64 reference, cached and batched",
+          "[unit][decoder]") {
+  auto m = tiny_model(4);
+  torch::NoGradGuard ng;
+  const TextConfig& c = m->config().text;
+  std::vector<int64_t> ids = some_ids(22, c.vocab_size, 6);
+  const torch::Tensor ref = reference_logits(*m, ids);
+  const int64_t saved = attention_score_bytes();
+  // tiny's widest layer: 4 query heads over <= 22 keys, fp32 scores and probabilities: 12 bytes each.
+  const int64_t row = 4 * 22 * 12;
+  for (int64_t rows : {1, 3, 7}) {
+    INFO(rows << " query rows per block");
+    set_attention_score_bytes(rows * row);
+    CHECK((full_forward_logits(*m, ids) - ref).abs().max().item<double>() < 1e-4);
+    KVCache cache(c, 1, torch::kFloat32);
+    int64_t pos = 0;
+    for (int64_t n : {13, 1, 8}) {
+      std::vector<int64_t> part(ids.begin() + pos, ids.begin() + pos + n);
+      auto r = m->text().forward(m->text().embed(torch::tensor(part).view({1, n})), torch::ones({1, n}, torch::kBool), cache);
+      CHECK((m->text().logits(r.hidden)[0].to(torch::kFloat64) - ref.narrow(0, pos, n)).abs().max().item<double>() < 1e-4);
+      pos += n;
+    }
+    // A left-padded batch: each row's mask still applies to its own queries only.
+    GenerateOptions opt;
+    opt.max_new_tokens = 3;
+    opt.use_config_stop_ids = false;
+    std::vector<std::vector<int64_t>> prompts = {some_ids(12, c.vocab_size, 7), ids};
+    auto batch = generate(*m, prompts, opt);
+    CHECK(batch.tokens[1][0] == ref[-1].argmax().item<int64_t>());
+    CHECK(batch.tokens[0][0] == reference_logits(*m, prompts[0])[-1].argmax().item<int64_t>());
+  }
+  set_attention_score_bytes(saved);
+}
+
 TEST_CASE("left-padded batch equals each prompt alone (positions from the mask)", "[unit][decoder]") {
   auto m = tiny_model(5);
   const int64_t V = m->config().text.vocab_size;
