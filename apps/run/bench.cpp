@@ -16,6 +16,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 
 namespace g4u::app {
 namespace {
@@ -25,6 +27,8 @@ struct BenchFlags {
   int64_t prompt = 512, gen = 128, depth = 0;
   int reps = 5;
   std::string tokens;  // exact prompt ids ("1,2,3" or "@file"); empty: -p random ids
+  std::string contexts;  // "1024,8192": prefill and decode at each length on one load
+  std::string k_sweep;   // "1,2,4": --draft measured at each fixed k on one load
   std::string variant;  // name for `g4u report --bench`
   bool membw = false, json = false, embedders = false;
   DraftFlags draft;
@@ -38,11 +42,22 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
   sub.add_option("-n,--gen-tokens", f->gen, "Decoded tokens (0: skip)")->capture_default_str();
   CLI::Option* depth =
       sub.add_option("-d,--depth", f->depth, "Context already in the cache before decoding")->capture_default_str();
-  sub.add_option("--tokens", f->tokens,
-                 "Exact prompt token ids, comma-separated or @file (ids separated by commas or whitespace): prefill "
-                 "runs them instead of -p random ids, decode continues greedily from them, and the output lists the "
-                 "generated tokens")
-      ->excludes(depth);
+  CLI::Option* tokens =
+      sub.add_option("--tokens", f->tokens,
+                     "Exact prompt token ids, comma-separated or @file (ids separated by commas or whitespace): prefill "
+                     "runs them instead of -p random ids, decode continues greedily from them, and the output lists the "
+                     "generated tokens")
+          ->excludes(depth);
+  sub.add_option("--contexts", f->contexts,
+                 "Context lengths measured on one load, comma-separated (e.g. 1024,8192,32768): for each C a prefill of "
+                 "C tokens and -n decode steps after C tokens, written as \"contexts\": [...] (in increasing order, so "
+                 "each entry's peak_cuda_bytes is its own); replaces -p and -d")
+      ->excludes(depth)
+      ->excludes(tokens);
+  sub.add_option("--k-sweep", f->k_sweep,
+                 "With --draft: draft lengths measured on one load, comma-separated (e.g. 1,2,4,8), each as --k K "
+                 "--k-schedule fixed at depth -d, written as \"k_sweep\": [...] with each round's cost and the "
+                 "break-even acceptance; replaces the single --k run");
   sub.add_option("--reps", f->reps, "Repetitions (after one warm-up)")->capture_default_str();
   sub.add_flag("--membw", f->membw, "Also measure memory read bandwidth and the decode roofline");
   add_draft_flags(sub, f->draft);
@@ -96,6 +111,20 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       prompt_ids = parse_id_list(text, "--tokens");
       f->prompt = static_cast<int64_t>(prompt_ids.size());
     }
+    std::vector<int64_t> contexts, ks;
+    if (!f->contexts.empty()) {
+      contexts = parse_id_list(f->contexts, "--contexts");
+      for (int64_t c : contexts)
+        if (c < 1) throw_input("--contexts {}: every length must be >= 1", f->contexts);
+      std::sort(contexts.begin(), contexts.end());
+      f->prompt = 0;  // measured per context below
+    }
+    if (!f->k_sweep.empty()) {
+      if (!f->draft.enabled()) throw_input("--k-sweep {}: needs --draft", f->k_sweep);
+      ks = parse_id_list(f->k_sweep, "--k-sweep");
+      for (int64_t k : ks)
+        if (k < 1) throw_input("--k-sweep {}: every draft length must be >= 1", f->k_sweep);
+    }
     throughput::ThroughputOptions o;
     o.prompt = f->prompt;
     o.gen = f->gen;
@@ -103,6 +132,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     o.reps = f->reps;
     o.seed = f->model.seed;
     o.prompt_ids = prompt_ids;
+    if (!contexts.empty()) o.gen = 0;  // measured per context below
     // Token ids only: no tokenizer file is needed.
     throughput::ThroughputRun run =
         throughput::measure_throughput([&]() { return load_from_flags(f->model, /*with_tokenizer=*/false); }, o);
@@ -115,7 +145,30 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     const bool exact = !prompt_ids.empty();
     std::vector<int64_t> generated;
     if (exact) generated = j["generated"].get<std::vector<int64_t>>();
-    if (f->draft.enabled()) {
+    if (!contexts.empty()) {
+      j["contexts"] = nlohmann::json::array();
+      for (int64_t c : contexts) {
+        throughput::ThroughputOptions oc = o;
+        oc.prompt = c;
+        oc.depth = c;
+        oc.gen = f->gen;
+        nlohmann::json r = throughput::measure_loaded(lm, oc);
+        nlohmann::json entry = {{"context", c}, {"peak_cuda_bytes", r["peak_cuda_bytes"]}};
+        for (const char* key : {"prefill", "decode", "kv_cache_bytes"})
+          if (r.contains(key)) entry[key] = r[key];
+        j["contexts"].push_back(entry);
+      }
+      j["peak_cuda_bytes"] = j["contexts"].back()["peak_cuda_bytes"];
+    }
+    if (!ks.empty()) {
+      j["k_sweep"] = nlohmann::json::array();
+      for (int64_t k : ks) {
+        DraftFlags at_k = f->draft;
+        at_k.k = k;
+        at_k.schedule = "fixed";
+        j["k_sweep"].push_back(bench_speculative(lm, f->model, at_k, f->gen, f->depth, f->reps));
+      }
+    } else if (f->draft.enabled()) {
       nlohmann::json spec = bench_speculative(lm, f->model, f->draft, f->gen, f->depth, f->reps);
       for (auto& [k, v] : spec.items()) j[k] = v;
     }
@@ -130,6 +183,9 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       double roof = bw / static_cast<double>(wbytes);
       j["roofline_decode_tokens_per_s"] = roof;
       if (j.contains("decode")) j["roofline_fraction"] = j["decode"]["tokens_per_s"].get<double>() / roof;
+      if (j.contains("contexts"))
+        for (auto& c : j["contexts"])
+          if (c.contains("decode")) c["roofline_fraction"] = c["decode"]["tokens_per_s"].get<double>() / roof;
     }
     if (f->json) {
       print_json(j);
@@ -140,6 +196,16 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
       if (j.contains("decode"))
         fmt::print(stderr, "decode   tg{:<6} {:10.2f} ± {:.2f} tok/s (depth {})\n", f->gen,
                    j["decode"]["tokens_per_s"].get<double>(), j["decode"]["stddev"].get<double>(), f->depth);
+      for (const auto& c : j.value("contexts", nlohmann::json::array()))
+        fmt::print(stderr, "context  {:<7}  prefill {:10.2f} tok/s, decode {:10.2f} tok/s\n", c["context"].get<int64_t>(),
+                   c["prefill"]["tokens_per_s"].get<double>(),
+                   c.contains("decode") ? c["decode"]["tokens_per_s"].get<double>() : 0.0);
+      for (const auto& s : j.value("k_sweep", nlohmann::json::array()))
+        fmt::print(stderr, "k-sweep  k={:<3} round = {:.2f} plain steps (draft {:.2f} ms, verify {:.2f} ms), break-even "
+                           "acceptance {}\n",
+                   s["k"].get<int64_t>(), s.value("round_cost_in_plain_steps", 0.0),
+                   1e3 * s.value("draft_seconds_per_round", 0.0), 1e3 * s.value("verify_seconds_per_round", 0.0),
+                   s.contains("break_even_acceptance") ? s["break_even_acceptance"].dump() : "n/a");
       if (j.contains("draft"))
         fmt::print(stderr, "draft    {} k={}: {:.2f} vs {:.2f} tok/s plain, speedup {}, acceptance {:.3f}, tau {:.3f}\n",
                    f->draft.draft, f->draft.k, j["speculative_decode_tokens_per_s"].get<double>(),

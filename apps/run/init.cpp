@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 struct InitFlags {
   std::string model, out, dtype = "bf16";
   uint64_t seed = 0;
-  bool json = false;
+  bool json = false, config_only = false;
 };
 
 Command init_cmd("init", "Write a random-weight checkpoint of a preset", [](CLI::App& sub) {
@@ -30,6 +30,9 @@ Command init_cmd("init", "Write a random-weight checkpoint of a preset", [](CLI:
   sub.add_option("--out", f->out, "Output directory")->required();
   sub.add_option("--seed", f->seed, "Seed of the random weights")->capture_default_str();
   sub.add_option("--dtype", f->dtype, "Stored dtype: bf16 (as released) or fp32")->capture_default_str();
+  sub.add_flag("--config-only", f->config_only,
+               "Write config.json alone (no weights): the preset's shapes for another implementation, e.g. HF "
+               "transformers' from_config in bench/gpu/gpu_study.py");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
     auto preset = model::model_preset(f->model);
@@ -44,6 +47,13 @@ Command init_cmd("init", "Write a random-weight checkpoint of a preset", [](CLI:
     // beside the new weights and contradict them.
     if (fs::exists(f->out) && (!fs::is_directory(f->out) || !fs::is_empty(f->out)))
       throw_input("--out {}: exists and is not an empty folder (init writes a new checkpoint only)", f->out);
+    if (f->config_only) {
+      if (drafter) throw_input("--config-only: {} is a drafter preset; only decoder presets have a config of their own", f->model);
+      model::write_checkpoint_config(*preset, f->out);
+      if (f->json) print_json({{"model", f->model}, {"out", f->out}, {"config_only", true}});
+      else fmt::print(stderr, "wrote {}/config.json\n", f->out);
+      return 0;
+    }
     auto t0 = std::chrono::steady_clock::now();
     int64_t bytes = drafter ? model::write_random_drafter_checkpoint(f->model, f->out, f->seed, parse_dtype_flag(f->dtype))
                             : model::write_random_checkpoint(*preset, f->out, f->seed, parse_dtype_flag(f->dtype));

@@ -54,18 +54,31 @@ int64_t decode_weight_bytes(model::Gemma4Model& m) {
   return total;
 }
 
-ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load, const ThroughputOptions& o) {
+namespace {
+void check_options(const ThroughputOptions& o) {
   if (o.prompt < 0 || o.gen < 0 || o.depth < 0) throw_input("prompt, gen and depth must be >= 0");
   if (o.reps < 1) throw_input("reps {}: must be >= 1", o.reps);
-  const bool exact = !o.prompt_ids.empty();
-  if (exact && o.depth > 0) throw_input("exact prompt ids and a depth exclude each other");
-  const int64_t prompt = exact ? static_cast<int64_t>(o.prompt_ids.size()) : o.prompt;
+  if (!o.prompt_ids.empty() && o.depth > 0) throw_input("exact prompt ids and a depth exclude each other");
+}
+}  // namespace
 
+ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load, const ThroughputOptions& o) {
+  check_options(o);  // before the load
   const auto load_t0 = std::chrono::steady_clock::now();
   ThroughputRun run{load(), nlohmann::json::object()};
   const double load_seconds = seconds_since(load_t0);
   const int64_t load_peak_rss = peak_rss_bytes();  // VmHWM once loaded, before any KV cache
-  model::Gemma4Model& m = *run.model.model;
+  run.report = measure_loaded(run.model, o);
+  run.report["load_seconds"] = load_seconds;
+  run.report["load_peak_rss_bytes"] = load_peak_rss;
+  return run;
+}
+
+nlohmann::json measure_loaded(model::LoadedModel& lm, const ThroughputOptions& o) {
+  check_options(o);
+  const bool exact = !o.prompt_ids.empty();
+  const int64_t prompt = exact ? static_cast<int64_t>(o.prompt_ids.size()) : o.prompt;
+  model::Gemma4Model& m = *lm.model;
   const auto& cfg = m.config().text;
   for (int64_t id : o.prompt_ids)
     if (id < 0 || id >= cfg.vocab_size) throw_input("prompt id {} outside the vocabulary [0, {})", id, cfg.vocab_size);
@@ -89,11 +102,9 @@ ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load
     return m.text().logits(r.hidden.select(1, -1)).argmax(-1).view({1, 1});
   };
   const torch::Device device = m.device();
-  nlohmann::json& j = run.report;
-  j = {{"model", run.model.source},         {"threads", torch::get_num_threads()}, {"load_seconds", load_seconds},
-       {"load_peak_rss_bytes", load_peak_rss}, {"reps", o.reps},
-       {"cpu", cpu_model_name()},           {"libtorch", libtorch_version()},
-       {"quant_kernel_isa", quant::kernel_isa()}};
+  nlohmann::json j = {{"model", lm.source},   {"threads", torch::get_num_threads()},
+                      {"reps", o.reps},       {"cpu", cpu_model_name()},
+                      {"libtorch", libtorch_version()}, {"quant_kernel_isa", quant::kernel_isa()}};
   // How the tied head runs: "dense" (the table in the run dtype), the bf16 table's kernel
   // ("bf16-avx512", ...), or a packed table ("q6_k-avx2", ...).
   std::string head = "dense";
@@ -161,7 +172,7 @@ ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load
   // changes decode speed severalfold (quant/README.md), so the setting travels with the numbers.
   const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
   j["omp_wait_policy"] = omp_wait != nullptr ? omp_wait : "unset";
-  return run;
+  return j;
 }
 
 }  // namespace g4u::throughput

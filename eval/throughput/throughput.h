@@ -40,6 +40,10 @@ struct ThroughputRun {
 };
 ThroughputRun measure_throughput(const std::function<model::LoadedModel()>& load, const ThroughputOptions& options);
 
+// The same measurement of a model already loaded (the report without load_seconds and
+// load_peak_rss_bytes): `g4u bench --contexts` measures one load at several context lengths.
+nlohmann::json measure_loaded(model::LoadedModel& model, const ThroughputOptions& options);
+
 // Bytes of weights one decode step reads: every projection (packed storage for quantized ones)
 // plus the tied head.
 int64_t decode_weight_bytes(model::Gemma4Model& m);

@@ -188,11 +188,16 @@ int64_t write_random_checkpoint(const ModelConfig& config, const std::string& di
   fs::create_directories(dir);
   int64_t bytes = write_random_safetensors(model_tensor_specs(config), (fs::path(dir) / "model.safetensors").string(),
                                            seed, dtype);
+  write_checkpoint_config(config, dir);
+  return bytes;
+}
+
+void write_checkpoint_config(const ModelConfig& config, const std::string& dir) {
+  fs::create_directories(dir);
   // No tokenizer file is written: a preset whose vocabulary is not built in says so in its config.
   ModelConfig written = config;
   if (written.tokenizer != "byte") written.tokenizer = "none";
   write_config(written, dir);
-  return bytes;
 }
 
 int64_t write_random_safetensors(const std::vector<TensorSpec>& specs, const std::string& path, uint64_t seed,

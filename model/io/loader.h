@@ -107,6 +107,10 @@ std::vector<TensorInfo> tensor_infos(const std::vector<TensorSpec>& specs, DType
 void save_model(const Gemma4Model& model, const std::string& dir, torch::ScalarType dtype,
                 const std::string& tokenizer_model_path = "");
 
+// `g4u init --config-only`: the config.json write_random_checkpoint writes, alone (for another
+// implementation, e.g. HF transformers, to build the same shapes from).
+void write_checkpoint_config(const ModelConfig& config, const std::string& dir);
+
 // `g4u init`: a random-weight checkpoint of a preset, generated and written one chunk at a time so
 // the 12B-shaped 24 GB file needs far less memory than it holds. Same weights as load_model(preset,
 // seed). No tokenizer file is written: a preset without the built-in byte tokenizer gets

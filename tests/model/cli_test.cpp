@@ -137,6 +137,45 @@ TEST_CASE("g4u bench reports prefill and decode throughput", "[integration][cli]
   CHECK(run_g4u("bench --model tiny --reps 0").code == 2);
 }
 
+TEST_CASE("g4u bench --contexts measures every length on one load, in increasing order", "[integration][cli]") {
+  json j = run_g4u_json("bench --model tiny --contexts 24,8 -n 3 --reps 1 --membw --json");
+  CHECK(!j.contains("prefill"));  // -p and -d are replaced by the lengths
+  REQUIRE(j["contexts"].size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    const json& c = j["contexts"][i];
+    const int64_t n = i == 0 ? 8 : 24;
+    CHECK(c["context"] == n);
+    CHECK(c["prefill"]["tokens"] == n);
+    CHECK(c["prefill"]["tokens_per_s"].get<double>() > 0);
+    CHECK(c["decode"]["depth"] == n);
+    CHECK(c["decode"]["tokens"] == 3);
+    CHECK(c["roofline_fraction"].get<double>() > 0);
+  }
+  // tiny's cache: sliding layers hold at most W - 1 = 7 slots, the two full layers every one; a
+  // deeper context costs exactly its extra full-layer slots.
+  CHECK(j["contexts"][1]["kv_cache_bytes"].get<int64_t>() > j["contexts"][0]["kv_cache_bytes"].get<int64_t>());
+  for (const std::string args : {"--contexts 8,0", "--contexts 8,x", "--contexts 8 -d 2", "--contexts 8 --tokens 1,2"}) {
+    auto r = run_g4u("bench --model tiny --reps 1 -n 1 " + args);
+    INFO(args << "\n" << r.err);
+    CHECK(r.code == 2);
+  }
+}
+
+TEST_CASE("g4u init --config-only writes the preset's config.json and nothing else", "[integration][cli]") {
+  ScratchDir dir("init_config_only");
+  auto r = run_g4u("init --model gemma4-12b --config-only --out " + dir / "c");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir / "c")) files.push_back(e.path().filename().string());
+  CHECK(files == std::vector<std::string>{"config.json"});
+  const json c = json::parse(read_file(dir / "c/config.json"));
+  CHECK(c["model_type"] == "gemma4_unified");
+  CHECK(c["text_config"]["hidden_size"] == 3840);  // the released 12B's width
+  CHECK(c["g4u_tokenizer"] == "none");
+  CHECK(run_g4u("init --model tiny-assistant --config-only --out " + dir / "d").code == 2);
+}
+
 TEST_CASE("g4u bench --tokens runs an exact prompt and lists the greedy tokens", "[integration][cli]") {
   ScratchDir scratch("bench_tokens");
   json j = run_g4u_json("bench --model tiny --tokens 2,5,40,41,42 -n 3 --reps 2 --json");

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -65,6 +66,33 @@ TEST_CASE("bench --draft adds the acceptance metrics and speedup", "[integration
   for (const char* k : {"decode", "acceptance_rate", "tau", "per_position_acceptance", "speedup", "matches_plain"})
     CHECK(j.contains(k));
   CHECK(j["matches_plain"] == true);
+}
+
+TEST_CASE("bench --k-sweep measures each draft length on one load, with the round's cost and break-even",
+          "[integration][mtp]") {
+  json j = run_g4u_json("bench --model tiny -p 0 -n 12 -d 4 --reps 1 --draft tiny-assistant --k-sweep 1,3 --json");
+  REQUIRE(j["k_sweep"].size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    const json& s = j["k_sweep"][i];
+    CHECK(s["k"] == (i == 0 ? 1 : 3));
+    CHECK(s["k_schedule"] == "fixed");
+    CHECK(s["matches_plain"] == true);
+    const double cost = s["round_cost_in_plain_steps"].get<double>();
+    CHECK(cost == Approx((s["draft_seconds_per_round"].get<double>() + s["verify_seconds_per_round"].get<double>()) /
+                         s["plain_seconds_per_token"].get<double>()));
+    // The break-even rate a solves 1 + a + ... + a^k = cost (null when no rate pays).
+    if (s["break_even_acceptance"].is_number()) {
+      const double a = s["break_even_acceptance"].get<double>();
+      double tokens = 0;
+      for (int64_t p = 0; p <= s["k"].get<int64_t>(); ++p) tokens += std::pow(a, static_cast<double>(p));
+      CHECK(tokens == Approx(std::max(cost, 1.0)).epsilon(1e-6));
+    } else {
+      CHECK(cost > s["k"].get<double>() + 1);
+    }
+  }
+  CHECK(!j.contains("speedup"));  // the sweep replaces the single --k run
+  CHECK(run_g4u("bench --model tiny -p 0 -n 4 --reps 1 --k-sweep 1,2").code == 2);  // no --draft
+  CHECK(run_g4u("bench --model tiny -p 0 -n 4 --reps 1 --draft tiny-assistant --k-sweep 0,2").code == 2);
 }
 
 TEST_CASE("drafter errors: k <= 0, size or vocabulary mismatch, missing tensors", "[integration][mtp]") {
