@@ -3,6 +3,7 @@
 # reference parity fixtures with HF transformers and check g4u against them, and measure the tiny and
 # medium presets on the GPU beside the CPU. Everything it produces goes to $OUT (default: out/gpu):
 #   build.log, tests.log, parity.tgz (tests/fixtures/parity, to commit), bench.json
+#   and with STUDY=1 study/ (bench/gpu/gpu_study.py: the 12B beside HF transformers; STUDY_ARGS for its options)
 # Carry .gpu-deps (scripts/gpu-deps.sh) with the tree. Stops at the first failing stage.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,4 +44,11 @@ stage "bench: tiny and medium, CPU and GPU"
   echo "]"
 } > "$out/bench.json" 2> "$out/bench.log" || { tail -20 "$out/bench.log"; exit 1; }
 grep -E '"(model|device|tokens_per_s|peak_cuda_bytes)"' "$out/bench.json" | head -40
+
+# The 12B beside HF transformers (bench/gpu/README.md): STUDY=1, optional because it takes minutes.
+if [ "${STUDY:-0}" = 1 ]; then
+  stage "12B study"
+  python3 bench/gpu/gpu_study.py --g4u "$g4u" --out "$out/study" ${STUDY_ARGS:-} > "$out/study.log" 2>&1
+  rc=$?; tail -40 "$out/study.log"; [ $rc -eq 0 ] || exit 1
+fi
 stage done
