@@ -63,7 +63,7 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
   add_draft_flags(sub, f->draft);
   sub.add_flag("--embedders", f->embedders,
                "Latency of every vision/audio projector variant (per image at each budget, per second of audio) "
-               "beside the decoder's prefill of as many tokens; works for gemma4-12b too (embedders only)");
+               "beside the decoder's prefill of as many tokens, in --dtype on --device; works for gemma4-12b too (on a CPU its embedders only)");
   sub.add_option("--variant", f->variant, "Name of the measured variant, for `g4u report --bench` (written as \"variant\")");
   sub.add_flag("--json", f->json, "Print JSON on stdout");
   return [f]() -> int {
@@ -71,12 +71,17 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     if (f->reps < 1) throw_input("--reps {}: must be >= 1", f->reps);
     if (f->embedders) {
       if (f->model.threads > 0) set_compute_threads(f->model.threads);
+      if (!f->model.quant.empty()) throw_input("--quant {}: not with --embedders (the embedders stay dense)", f->model.quant);
+      const torch::Device device = model::parse_device(f->model.device);
+      const torch::ScalarType dtype = parse_dtype_flag(f->model.dtype);
       model::ModelConfig c = resolve_model_config(f->model.model);
-      // The 12B's decoder does not fit a CPU benchmark; its embedders do.
-      bool decoder = model::count_params(model::model_tensor_specs(c))["total"] < 2'000'000'000LL;
-      nlohmann::json j = bench_embedders(c, f->reps, decoder, f->model.seed);
+      // The 12B's decoder does not fit a CPU benchmark (its embedders do); it fits a GPU.
+      bool decoder = !device.is_cpu() || model::count_params(model::model_tensor_specs(c))["total"] < 2'000'000'000LL;
+      nlohmann::json j = bench_embedders(c, f->reps, decoder, f->model.seed, dtype, device);
       j["model"] = f->model.model;
       j["threads"] = torch::get_num_threads();
+      j["dtype"] = f->model.dtype;
+      j["device"] = model::describe_device(device);
       if (f->json) print_json(j);
       else {
         for (const auto& v : j["vision"])

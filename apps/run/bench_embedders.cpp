@@ -1,5 +1,7 @@
 #include "apps/run/bench_embedders.h"
 
+#include "model/io/device.h"
+#include "model/io/loader.h"
 #include "model/multimodal/embedders.h"
 #include "model/multimodal/image_resize.h"
 #include "model/model.h"
@@ -11,14 +13,16 @@
 namespace g4u::app {
 namespace {
 
-// Median seconds of `reps` runs of fn after one warm-up.
+// Median seconds of `reps` runs of fn after one warm-up, each waiting for `device`'s queued work.
 template <typename F>
-double median_seconds(int reps, F&& fn) {
+double median_seconds(int reps, const torch::Device& device, F&& fn) {
   fn();
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
+    model::synchronize(device);
     auto t0 = std::chrono::steady_clock::now();
     fn();
+    model::synchronize(device);
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(t.begin(), t.end());
@@ -37,8 +41,11 @@ void init_module(torch::nn::Module& m, const std::vector<model::TensorSpec>& spe
 
 }  // namespace
 
-nlohmann::json bench_embedders(const model::ModelConfig& c, int reps, bool decoder_available, uint64_t seed) {
+nlohmann::json bench_embedders(const model::ModelConfig& c, int reps, bool decoder_available, uint64_t seed,
+                               torch::ScalarType dtype, const torch::Device& device) {
   torch::NoGradGuard ng;
+  const auto on_device = torch::TensorOptions().dtype(dtype).device(device);
+  const auto ids_on_device = torch::TensorOptions().dtype(torch::kInt64).device(device);
   const int64_t H = c.text.hidden_size;
   nlohmann::json out = {{"hidden_size", H}, {"vision", nlohmann::json::array()}, {"audio", nlohmann::json::array()}};
   std::vector<int64_t> budgets;
@@ -48,15 +55,15 @@ nlohmann::json bench_embedders(const model::ModelConfig& c, int reps, bool decod
   // Decoder prefill of n tokens, for comparison.
   std::shared_ptr<model::Gemma4Model> decoder;
   if (decoder_available) {
-    decoder = std::make_shared<model::Gemma4Model>(c);
-    model::init_random(*decoder, decoder->tensor_specs(), seed);
+    decoder = model::random_model(c, seed, dtype, device);
+    decoder->to(dtype);  // buffers
+    decoder->to(device);
   }
   auto prefill_seconds = [&](int64_t n) -> nlohmann::json {
     if (!decoder) return nullptr;
-    torch::Tensor ids = torch::randint(32, c.text.vocab_size, {1, n}, torch::TensorOptions().dtype(torch::kInt64));
-    return median_seconds(reps, [&] {
-      decoder->text().forward(decoder->text().embed(ids), torch::ones({1, n}, torch::kBool), nullptr);
-    });
+    torch::Tensor ids = torch::randint(32, c.text.vocab_size, {1, n}, ids_on_device);
+    torch::Tensor valid = torch::ones({1, n}, torch::TensorOptions().dtype(torch::kBool).device(device));
+    return median_seconds(reps, device, [&] { decoder->text().forward(decoder->text().embed(ids), valid, nullptr); });
   };
   std::map<int64_t, nlohmann::json> prefill_cache;
   auto prefill = [&](int64_t n) {
@@ -74,16 +81,18 @@ nlohmann::json bench_embedders(const model::ModelConfig& c, int reps, bool decod
       int64_t params = model::count_params(specs)["total"];
       model::VisionEmbedder emb(v, H);
       init_module(emb, specs, "model.vision_embedder.");
+      emb.to(device, dtype);
       std::shared_ptr<model::MultimodalProjection> proj;
       if (emb.needs_projection()) {
         proj = std::make_shared<model::MultimodalProjection>(v.output_proj_dims, H, v.rms_norm_eps);
         init_module(*proj, specs, "model.embed_vision.");
+        proj->to(device, dtype);
       }
       for (int64_t budget : budgets) {
-        torch::Tensor pixels = torch::rand({1, budget, v.patch_dim()});
-        torch::Tensor idx = torch::arange(budget, torch::TensorOptions().dtype(torch::kInt64));
+        torch::Tensor pixels = torch::rand({1, budget, v.patch_dim()}, on_device);
+        torch::Tensor idx = torch::arange(budget, ids_on_device);
         torch::Tensor pos = torch::stack({idx.remainder(32), idx.div(32, "floor")}, -1).unsqueeze(0);
-        double s = median_seconds(reps, [&] {
+        double s = median_seconds(reps, device, [&] {
           torch::Tensor z = emb.forward(pixels, pos);
           if (proj) z = proj->forward(z);
         });
@@ -99,9 +108,10 @@ nlohmann::json bench_embedders(const model::ModelConfig& c, int reps, bool decod
       auto specs = model::audio_tensor_specs(a, H);
       model::AudioEmbedder emb(a, H);
       init_module(emb, specs, "model.embed_audio.");
+      emb.to(device, dtype);
       const int64_t frames = std::max<int64_t>(1, a.sample_rate / a.audio_embed_dim);  // one second
-      torch::Tensor x = torch::randn({frames, a.audio_embed_dim}) * 0.1;
-      double s = median_seconds(reps, [&] { emb.forward(x); });
+      torch::Tensor x = torch::randn({frames, a.audio_embed_dim}, on_device) * 0.1;
+      double s = median_seconds(reps, device, [&] { emb.forward(x); });
       out["audio"].push_back({{"projector", projector}, {"params", model::count_params(specs)["total"]},
                               {"frame_length", a.audio_embed_dim}, {"tokens_per_second_of_audio", frames},
                               {"seconds_per_second_of_audio", s}, {"decoder_prefill_seconds", prefill(frames)}});

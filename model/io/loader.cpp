@@ -87,6 +87,18 @@ std::shared_ptr<Gemma4Model> model_with_placeholders(const ModelConfig& cfg) {
   return std::make_shared<Gemma4Model>(cfg);
 }
 
+std::shared_ptr<Gemma4Model> random_model(const ModelConfig& cfg, uint64_t seed, torch::ScalarType dtype,
+                                          const torch::Device& device) {
+  auto model = model_with_placeholders(cfg);
+  const auto specs = model->tensor_specs();
+  check_parameters_match(*model, specs);
+  auto params = model->named_parameters(true);
+  torch::NoGradGuard no_grad;
+  for (const auto& s : specs) params[s.name].set_data(random_init_tensor(s, seed, dtype).to(device));
+  check_no_placeholders(*model);
+  return model;
+}
+
 void check_no_placeholders(const torch::nn::Module& module) {
   for (const auto& p : module.named_parameters(true))
     G4U_CHECK(!is_placeholder(p.value()), "parameter {} was never loaded", p.key());
@@ -118,12 +130,7 @@ LoadedModel load_model(const std::string& preset_or_dir, const LoadOptions& opti
         on_host ? weight_bytes(*preset, c10::elementSize(options.dtype)) : largest * c10::elementSize(options.dtype);
     check_memory_plan({{{on_host ? "weights" : "largest tensor on its way to the device", host_bytes}}},
                       "--model " + preset_or_dir);
-    out.model = model_with_placeholders(*preset);
-    check_parameters_match(*out.model, specs);
-    auto params = out.model->named_parameters(true);
-    torch::NoGradGuard no_grad;
-    for (const auto& s : specs) params[s.name].set_data(random_init_tensor(s, options.seed, options.dtype).to(options.device));
-    check_no_placeholders(*out.model);
+    out.model = random_model(*preset, options.seed, options.dtype, options.device);
     out.random_weights = true;
     if (options.tokenizer) out.tokenizer = load_tokenizer(*preset, "");
   } else {

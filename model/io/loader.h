@@ -88,6 +88,12 @@ constexpr uint64_t kCopySliceBytes = uint64_t(8) << 20;
 torch::Tensor copy_releasing(const torch::Tensor& view, torch::ScalarType dtype,
                              const std::function<void(uint64_t begin, uint64_t end)>& release);
 
+// The model of `cfg` with random weights from `seed` (the values `g4u init --seed S --dtype <dtype>`
+// writes), each tensor drawn straight into `dtype` and moved to `device` on its own, so the host holds
+// one tensor at a time when `device` is not the CPU. Buffers are left to the caller's Module::to.
+std::shared_ptr<Gemma4Model> random_model(const ModelConfig& cfg, uint64_t seed, torch::ScalarType dtype,
+                                          const torch::Device& device);
+
 // The model of `cfg` built under DeferredWeights: every weight a placeholder, so nothing is
 // allocated until each parameter gets its checkpoint tensor.
 std::shared_ptr<Gemma4Model> model_with_placeholders(const ModelConfig& cfg);

@@ -161,6 +161,22 @@ TEST_CASE("g4u bench --contexts measures every length on one load, in increasing
   }
 }
 
+TEST_CASE("g4u bench --embedders times every projector variant beside the decoder, in --dtype", "[integration][cli]") {
+  for (const std::string dtype : {"fp32", "bf16"}) {
+    json j = run_g4u_json("bench --model tiny --embedders --reps 1 --dtype " + dtype + " --json");
+    CHECK(j["dtype"] == dtype);
+    CHECK(j["device"] == "cpu");
+    REQUIRE(!j["vision"].empty());
+    REQUIRE(!j["audio"].empty());
+    for (const auto& v : j["vision"]) {
+      CHECK(v["seconds"].get<double>() > 0);
+      CHECK(v["decoder_prefill_seconds"].get<double>() > 0);  // tiny's decoder fits
+    }
+    for (const auto& a : j["audio"]) CHECK(a["seconds_per_second_of_audio"].get<double>() > 0);
+  }
+  CHECK(run_g4u("bench --model tiny --embedders --reps 1 --quant q4_0").code == 2);
+}
+
 TEST_CASE("g4u init --config-only writes the preset's config.json and nothing else", "[integration][cli]") {
   ScratchDir dir("init_config_only");
   auto r = run_g4u("init --model gemma4-12b --config-only --out " + dir / "c");
