@@ -57,16 +57,30 @@ model::LoadedModel load_from_flags(const ModelFlags& f, bool with_tokenizer) {
   if (f.quant.empty()) return quant::load_any_model(f.model, opt);
   if (quant::is_quantized_checkpoint(f.model) || quant::is_gguf_file(f.model))
     throw_input("--quant {}: --model {} is quantized already; pass a preset or a float checkpoint", f.quant, f.model);
-  // The recipes are CPU code: the float model is loaded and quantized on the host (each projection's
-  // float weight freed once its packed form exists), then moved.
+  // The recipes are CPU code: the model is quantized on the host, then moved. A preset's weights are
+  // drawn and packed a tensor at a time (the host never holds its float model: the 12B at 4 bits
+  // loads in about 8 GB); a checkpoint is loaded, then each projection's float weight is freed once
+  // its packed form exists.
   const torch::Device device = opt.device;
   opt.device = torch::kCPU;
-  model::LoadedModel lm = quant::load_any_model(f.model, opt);
+  model::LoadedModel lm;
   try {
-    quant::quantize_in_memory(*lm.model, f.quant, f.threads, opt.packed_head);
+    if (auto preset = model::model_preset(f.model)) {
+      if (with_tokenizer && preset->tokenizer != "byte")
+        throw_input("--model {}: this preset has no built-in tokenizer; only commands that feed token ids run it",
+                    f.model);
+      lm.model = quant::random_quantized_model(*preset, f.seed, opt.dtype, f.quant, f.threads, opt.packed_head);
+      lm.source = f.model;
+      lm.random_weights = true;
+      if (with_tokenizer) lm.tokenizer = model::load_tokenizer(*preset, "");
+    } else {
+      lm = quant::load_any_model(f.model, opt);
+      quant::quantize_in_memory(*lm.model, f.quant, f.threads, opt.packed_head);
+    }
   } catch (const InputError& e) {
     throw_input("--quant {}: {}", f.quant, e.what());
   }
+  lm.model->eval();
   if (!device.is_cpu()) lm.model->to(device);
   return lm;
 }

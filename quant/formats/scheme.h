@@ -91,7 +91,7 @@ struct SchemeTraits {
   bool symmetric = false;   // rtn: sym (zero fixed at 8) vs asym (4-bit integer zero)
   bool double_quant = false;  // nf4: double quantization of the absmax scales
   // ggml / GGUF identity (kGgmlBlocks schemes; type_name empty otherwise).
-  GgmlFacts ggml;
+  GgmlFacts ggml{};
   // The kernels keep the rows in an interleaved order (quant/formats/interleave.h).
   bool interleaved = false;
   // The scheme a tensor gets when its cols do not fit this one's blocks ("": kept float).

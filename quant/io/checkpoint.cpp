@@ -377,30 +377,80 @@ std::shared_ptr<QuantLinear> quantized_linear(model::Linear& linear, std::string
 }
 }  // namespace
 
-int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name, int threads, bool packed_head) {
+namespace {
+
+Recipe rtn_recipe(const std::string& recipe_name) {
   const Recipe recipe = find_recipe(recipe_name);
   if (recipe.method != Method::kRoundToNearest)
     throw_input("recipe {} needs calibration: use g4u quantize --calib and load the result", recipe.name);
+  return recipe;
+}
+
+// Quantizes the tensor of assignment `a` (a.scheme set) in `m`: a decoder projection becomes a
+// QuantLinear, the token table a packed table. The caller's handles on the float weight and its
+// module (`params`, `linears`) are dropped, so the float matrix is freed here, not when the whole
+// model is done.
+void quantize_assigned(model::Gemma4Model& m, const TensorAssignment& a, torch::OrderedDict<std::string, torch::Tensor>& params,
+                       std::map<std::string, std::shared_ptr<model::Linear>>& linears, int threads, bool packed_head) {
+  if (a.spec.kind == model::TensorKind::kEmbedding) {
+    G4U_CHECK(a.spec.name == model::kTextEmbeddingName, "{}: not the token table", a.spec.name);
+    torch::Tensor w = params[a.spec.name];
+    // As load_quantized_model: the head and the lookups read the packed table.
+    set_quantized_table(m.text(), quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads),
+                        w.scalar_type(), packed_head);
+  } else {
+    replace_linear(m, a.spec.name, quantized_linear(*linears.at(a.spec.name), a.scheme->name, a.spec.name, threads));
+    linears.erase(a.spec.name);
+  }
+  params[a.spec.name] = torch::Tensor();
+}
+
+}  // namespace
+
+int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe_name, int threads, bool packed_head) {
+  const Recipe recipe = rtn_recipe(recipe_name);
   torch::NoGradGuard ng;
   auto linears = decoder_linears(m);
   auto params = m.named_parameters(true);
   int64_t n = 0;
   for (const auto& a : plan_tensors(m.tensor_specs(), recipe)) {
     if (!a.scheme) continue;
-    if (a.spec.kind == model::TensorKind::kEmbedding) {
-      G4U_CHECK(a.spec.name == model::kTextEmbeddingName, "{}: not the token table", a.spec.name);
-      torch::Tensor w = params[a.spec.name];
-      // As load_quantized_model: the head and the lookups read the packed table.
-      set_quantized_table(m.text(), quantize_tensor(w, a.scheme->name, torch::Tensor(), a.spec.name, threads),
-                          w.scalar_type(), packed_head);
-    } else {
-      replace_linear(m, a.spec.name, quantized_linear(*linears.at(a.spec.name), a.scheme->name, a.spec.name, threads));
-    }
+    quantize_assigned(m, a, params, linears, threads, packed_head);
     ++n;
   }
   // The packed layers were made on the CPU: a model on a GPU gets their device form now.
   if (!m.device().is_cpu()) m.to(m.device());
   return n;
+}
+
+std::shared_ptr<model::Gemma4Model> random_quantized_model(const model::ModelConfig& cfg, uint64_t seed,
+                                                           torch::ScalarType dtype, const std::string& recipe_name,
+                                                           int threads, bool packed_head) {
+  const Recipe recipe = rtn_recipe(recipe_name);
+  torch::NoGradGuard ng;
+  const auto specs = model::model_tensor_specs(cfg);
+  const auto plan = plan_tensors(specs, recipe);
+  // Refused before anything is drawn when the packed model and one float matrix do not fit.
+  double packed = 0, largest = 0;
+  for (const auto& a : plan) {
+    const double floats = static_cast<double>(a.spec.numel()) * c10::elementSize(dtype);
+    packed += a.scheme ? static_cast<double>(a.scheme->storage(*a.scheme, a.spec.shape[0], a.spec.shape[1]).total()) : floats;
+    if (a.scheme) largest = std::max(largest, floats);
+  }
+  model::check_memory_plan({{{"packed weights", packed}, {"one float matrix being packed", largest}}},
+                           "--model " + cfg.name + " --quant " + recipe.name);
+  auto m = model::model_with_placeholders(cfg);
+  model::check_parameters_match(*m, specs);
+  auto linears = decoder_linears(*m);
+  auto params = m->named_parameters(true);
+  // Drawn where they stay float; drawn and packed at once where the recipe quantizes, so no more
+  // than one float matrix exists beside the packed model.
+  for (const auto& a : plan) {
+    params[a.spec.name].set_data(model::random_init_tensor(a.spec, seed, dtype));
+    if (a.scheme) quantize_assigned(*m, a, params, linears, threads, packed_head);
+  }
+  m->to(dtype);  // buffers
+  return m;
 }
 
 int64_t quantize_drafter_in_memory(model::Drafter& d, const std::string& recipe_name, int threads) {

@@ -124,6 +124,13 @@ model::LoadedModel load_quantized_model(const std::string& dir, const model::Loa
 // replaced by its dequantized values. Returns the number of tensors quantized.
 int64_t quantize_in_memory(model::Gemma4Model& m, const std::string& recipe, int threads = 0, bool packed_head = true);
 
+// The model of `cfg` with the random weights of model::random_model(cfg, seed, dtype) quantized by
+// an RTN recipe as quantize_in_memory would, each tensor drawn and packed at once: the host holds
+// the quantized model plus one float matrix, never the float model (the 12B at 4 bits in ~8 GB).
+std::shared_ptr<model::Gemma4Model> random_quantized_model(const model::ModelConfig& cfg, uint64_t seed,
+                                                           torch::ScalarType dtype, const std::string& recipe,
+                                                           int threads = 0, bool packed_head = true);
+
 // Quantizes the drafter's quantizable projections (Drafter::linear_slots) in memory with the base
 // scheme of an RTN recipe (q4_k_m: Q4_K). InputError for a calibrated recipe or a drafter without
 // quantizable projections. Returns the number of projections quantized.

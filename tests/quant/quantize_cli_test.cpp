@@ -159,6 +159,10 @@ TEST_CASE("CLI: bench --quant runs a preset quantized in memory as its quantized
     CHECK(jd["quant"].is_null());
     CHECK(jm["generated"] == jd["generated"]);
     CHECK(jm["weight_bytes"] == jd["weight_bytes"]);
+    // A float checkpoint takes the other path (loaded whole, then quantized): the same model.
+    const nlohmann::json jc = run_g4u_json("bench --model " + d + " --quant " + recipe + common);
+    CHECK(jc["generated"] == jd["generated"]);
+    CHECK(jc["weight_bytes"] == jd["weight_bytes"]);
   }
   // A quantized model, a calibrated or unknown recipe: exit 2 naming --quant.
   for (const std::string& args : {"--model " + q + "_q4_0 --quant q4_0", std::string("--model tiny --quant q5_x"),
