@@ -74,6 +74,8 @@ def hf_worker(a):
             model = cls._from_config(cfg, dtype=torch.bfloat16, attn_implementation=a.hf_attn)
         except TypeError:  # transformers < 4.56 names it torch_dtype
             model = cls._from_config(cfg, torch_dtype=torch.bfloat16, attn_implementation=a.hf_attn)
+    if next(model.parameters()).dtype != torch.bfloat16:  # a version that ignored the dtype argument
+        model = model.to(torch.bfloat16)
     model.eval()
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     sync()
@@ -127,6 +129,7 @@ def hf_worker(a):
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     json.dump({"engine": "transformers", "transformers": transformers.__version__, "torch": torch.__version__,
                "class": cls.__name__, "attn_implementation": a.hf_attn, "device": str(device),
+               "dtype": str(next(model.parameters()).dtype),
                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "build_seconds": build_s, "weight_bytes": weight_bytes, "reps": a.reps, "contexts": contexts},
               sys.stdout)
