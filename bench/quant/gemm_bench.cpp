@@ -1,7 +1,8 @@
 // Prefill GEMM Y = X W^T on the `medium` preset's projection shapes (rows x cols: 2048x2048 = q/o
 // of the sliding layers, 8192x2048 = gate/up, 2048x8192 = down), weights in QuantLinear's order
 // (q4_0 / q4_k interleaved), n activation rows (the benchmark argument). PrefillGemm runs what
-// matmul picks (the register-blocked GEMM on AVX-512 CPUs for q4_0 / q4_k / q6_k), PrefillRowDots
+// matmul picks (the register-blocked GEMM for q4_0 / q4_k / q6_k: AVX-512, or AVX2 on CPUs without
+// it or under G4U_KERNEL_ISA=avx2), PrefillRowDots
 // the same product through the row dots (KernelOptions::gemm_tiles = false). Counter: GMAC/s =
 // n * rows * cols multiply-adds per second. Threads: 2, or $G4U_BENCH_THREADS.
 // Run e.g.: g4u_quant_bench --benchmark_filter='Prefill' --benchmark_min_time=1

@@ -256,41 +256,6 @@ void panel_times_acts(const Panel& p, const GemmActs& x, float* y, int64_t ldy, 
 
 }  // namespace
 
-void gemm_pack_acts_avx512(KernelKind kind, const int8_t* q, const float* d, const float* s, int64_t a0, int64_t a1,
-                           int64_t cols, uint8_t* out) {
-  static_assert(kGemmActRecord == 384, "record: 8 x 32 codes, 8 d, 8 s, 16 offsets");
-  const int64_t nb = cols / 32;
-  // VPSADBW of the codes + 128 (as unsigned bytes) against zero: eight sums of 8 codes + 1024.
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t a = a0; a < a1; ++a) {
-    const int slot = static_cast<int>(a - a0);
-    const int8_t* qa = q + a * cols;
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* rec = out + b * kGemmActRecord;
-      std::memcpy(rec + 32 * slot, qa + 32 * b, 32);
-      std::memcpy(rec + kRecD + 4 * slot, d + a * nb + b, 4);
-      std::memcpy(rec + kRecS + 4 * slot, s + a * nb + b, 4);
-    }
-    if (kind == KernelKind::kQ4_K) continue;
-    for (int64_t c = 0; c < cols; c += 64) {
-      const __m512i sums = _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(qa + c), flip), _mm512_setzero_si512());
-      int32_t s8[8];
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(s8),
-                          _mm256_sub_epi32(_mm512_cvtepi64_epi32(sums), _mm256_set1_epi32(1024)));
-      for (int h = 0; h < 2; ++h) {  // the two 32-blocks of these 64 codes
-        int32_t* off = reinterpret_cast<int32_t*>(out + (c / 32 + h) * kGemmActRecord + kRecOff);
-        const int32_t* q8 = s8 + 4 * h;  // four sums of 8 codes
-        if (kind == KernelKind::kQ6_K) {
-          off[2 * slot] = -32 * (q8[0] + q8[1]);
-          off[2 * slot + 1] = -32 * (q8[2] + q8[3]);
-        } else {
-          off[slot] = -8 * (q8[0] + q8[1] + q8[2] + q8[3]);
-        }
-      }
-    }
-  }
-}
-
 void gemm_rows_avx512(const WeightView& w, int64_t r0, int64_t r1, const GemmActs& acts, uint8_t* buf, float* y,
                       int64_t ldy) {
   const int64_t units = w.cols / 256;

@@ -109,13 +109,15 @@ const KernelTable& avx512_kernel_table();
 // be the copy the linker keeps for every caller.
 bool avx512_reads(const WeightView& w);
 
-// ---- register-blocked GEMM (prefill; gemm_avx512.cpp) ----
-// For n >= kGemmMinActs activation rows on AVX-512 CPUs, the weight rows that gemm_reads() accepts
-// (interleaved Q4_0 of whole 256-weight units, interleaved Q4_K, Q6_K) are multiplied panel by
-// panel: kGemmRows rows at a time are unpacked into a thread's panel buffer (one row per 32-bit
+// ---- register-blocked GEMM (prefill; gemm_avx512.cpp, gemm_avx2.cpp) ----
+// For n >= kGemmMinActs activation rows, the weight rows that gemm_reads() accepts (interleaved
+// Q4_0 of whole 256-weight units, interleaved Q4_K, Q6_K) are multiplied panel by panel: on AVX-512
+// CPUs kGemmRows rows at a time are unpacked into a thread's panel buffer (one row per 32-bit
 // lane: per 32-block eight 64-byte vectors of 8-bit codes, then the blocks' fp32 scales), and each
 // panel meets the activations kGemmActs rows at a time in a tile of 16 x kGemmActs fp32
-// accumulators (VPDPBUSD with each activation dword broadcast to the 16 rows).
+// accumulators (VPDPBUSD with each activation dword broadcast to the 16 rows). The AVX2 GEMM does
+// the same with panels of 8 rows (32-byte vectors) and tiles of 8 x 4 (VPMADDUBSW + VPMADDWD).
+// Tasks are whole kGemmRows panels in both.
 constexpr int kGemmRows = 16;
 constexpr int kGemmActs = 8;
 constexpr int64_t kGemmMinActs = 8;
@@ -130,15 +132,19 @@ struct GemmActs {
   int64_t n, nb;
 };
 bool gemm_reads(const WeightView& w);          // kernels.cpp
-int64_t gemm_panel_bytes(const WeightView& w);  // kernels.cpp
+int64_t gemm_panel_bytes(const WeightView& w);  // kernels.cpp (enough for either ISA's panel)
 // Activation rows [a0, a1) of one group (a0 a multiple of kGemmActs) of an ActQ8-like storage-order
-// buffer (q [n][cols], d and s [n][nb]) into its records (out: the group's first record).
-void gemm_pack_acts_avx512(KernelKind kind, const int8_t* q, const float* d, const float* s, int64_t a0, int64_t a1,
-                           int64_t cols, uint8_t* out);
+// buffer (q [n][cols], d and s [n][nb]) into its records (out: the group's first record). AVX2
+// (gemm_avx2.cpp): call only when cpu_has_avx2().
+void gemm_pack_acts(KernelKind kind, const int8_t* q, const float* d, const float* s, int64_t a0, int64_t a1,
+                    int64_t cols, uint8_t* out);
 // Y[a][r] (row stride ldy) for rows [r0, r1) (r0 a multiple of kGemmRows) and all acts.n
-// activation rows; panel: a 64-byte aligned buffer of gemm_panel_bytes(w).
+// activation rows; panel: a 64-byte aligned buffer of gemm_panel_bytes(w). The AVX-512 version
+// only when cpu_has_avx512(), the AVX2 one when cpu_has_avx2().
 void gemm_rows_avx512(const WeightView& w, int64_t r0, int64_t r1, const GemmActs& acts, uint8_t* panel, float* y,
                       int64_t ldy);
+void gemm_rows_avx2(const WeightView& w, int64_t r0, int64_t r1, const GemmActs& acts, uint8_t* panel, float* y,
+                    int64_t ldy);
 
 bool is_planar_kernel(KernelKind k);  // rtn4_* and hqq (quant/formats/planar.cpp)
 

@@ -103,9 +103,6 @@ int64_t gemm_panel_bytes(const WeightView& w) { return (512 + 128) * (w.cols / k
 #if !G4U_HAVE_AVX512_KERNELS
 // Built without the AVX-512 kernels: cpu_has_avx512() is false, so these are never dispatched to.
 const KernelTable& avx512_kernel_table() { return avx2_kernel_table(); }
-void gemm_pack_acts_avx512(KernelKind, const int8_t*, const float*, const float*, int64_t, int64_t, int64_t, uint8_t*) {
-  G4U_CHECK(false, "built without the AVX-512 kernels");
-}
 void gemm_rows_avx512(const WeightView&, int64_t, int64_t, const GemmActs&, uint8_t*, float*, int64_t) {
   G4U_CHECK(false, "built without the AVX-512 kernels");
 }
@@ -214,11 +211,14 @@ void reference_product(const QuantizedTensor& w, const float* x, int64_t n, floa
   });
 }
 
-// The register-blocked GEMM (kernel_impl.h): the activations quantized in storage order and packed
-// into 8-row group records, then tasks of whole 16-row panels, each thread streaming its own
-// weight rows.
+// The register-blocked GEMM (kernel_impl.h) of the AVX-512 or the AVX2 table: the activations
+// quantized in storage order and packed into 8-row group records, then tasks of whole 16-row
+// panels, each thread streaming its own weight rows.
 void gemm_product(const KernelTable& table, const WeightView& view, const float* x, int64_t n, int64_t rows, float* y,
                   int threads) {
+  // (built without the AVX-512 kernels, avx512_kernel_table() is the AVX2 table)
+  const bool avx512 = cpu_has_avx512() && &table == &detail::avx512_kernel_table();
+  const auto gemm_rows = avx512 ? detail::gemm_rows_avx512 : detail::gemm_rows_avx2;
   ActQ8 act;
   detail::quantize_act_q8(table, x, n, view.cols, act, threads, detail::ActOrder::kStorage);
   constexpr int64_t kGroup = detail::kGemmActs;
@@ -226,7 +226,7 @@ void gemm_product(const KernelTable& table, const WeightView& view, const float*
   detail::CacheAlignedArray<uint8_t> records;
   records.resize(static_cast<size_t>(groups * group_bytes));
   parallel_for(groups, n * view.cols < (1 << 16) ? 1 : threads, [&](int64_t g) {
-    detail::gemm_pack_acts_avx512(view.kind, act.q.data(), act.d.data(), act.s.data(), g * kGroup,
+    detail::gemm_pack_acts(view.kind, act.q.data(), act.d.data(), act.s.data(), g * kGroup,
                                   std::min(n, (g + 1) * kGroup), view.cols, records.data() + g * group_bytes);
   });
   const detail::GemmActs acts{records.data(), n, act.nb};
@@ -236,7 +236,7 @@ void gemm_product(const KernelTable& table, const WeightView& view, const float*
   parallel_for(tasks, threads, [&](int64_t t) {
     detail::CacheAlignedArray<uint8_t> panel;
     panel.resize(static_cast<size_t>(detail::gemm_panel_bytes(view)));
-    detail::gemm_rows_avx512(view, t * per_task, std::min(rows, (t + 1) * per_task), acts, panel.data(), y, rows);
+    gemm_rows(view, t * per_task, std::min(rows, (t + 1) * per_task), acts, panel.data(), y, rows);
   });
 }
 
@@ -312,7 +312,10 @@ bool uses_gemm_tiles(const QuantizedTensor& w, int64_t n, const KernelOptions& o
   }();
   if (env_off || !opt.gemm_tiles || n < detail::kGemmMinActs || w.scheme == nullptr || w.scheme->reference_only())
     return false;
-  return cpu_has_avx512() && pick_table(opt) == &detail::avx512_kernel_table() && detail::gemm_reads(make_view(w));
+  const KernelTable* table = pick_table(opt);
+  const bool has_gemm = table == &detail::avx2_kernel_table() ||
+                        (table == &detail::avx512_kernel_table() && cpu_has_avx512());
+  return has_gemm && detail::gemm_reads(make_view(w));
 }
 
 void matvec(const QuantizedTensor& w, const float* x, float* y, const KernelOptions& opt) {

@@ -8,9 +8,9 @@
 // kernels are used when the CPU has them (runtime check), else a portable scalar version of the
 // same algorithm; on CPUs with AVX-512 (F/BW/VL/VNNI) the interleaved q4_0 / q4_k rows and the
 // planar rtn4_* / hqq rows of whole 256-weight units run 512-bit VPDPBUSD kernels
-// (kernels_avx512.cpp), the same integer dots; there, matmul with n >= 8 rows runs interleaved
-// q4_0 / q4_k and q6_k through register-blocked GEMM tiles (gemm_avx512.cpp, uses_gemm_tiles),
-// the same integer dots again. Rows are split over OpenMP's threads (quant/kernels/parallel.h).
+// (kernels_avx512.cpp), the same integer dots. matmul with n >= 8 rows runs interleaved q4_0 /
+// q4_k and q6_k through register-blocked GEMM tiles (gemm_avx512.cpp on AVX-512 CPUs,
+// gemm_avx2.cpp on AVX2 ones; uses_gemm_tiles), the same integer dots again. Rows are split over OpenMP's threads (quant/kernels/parallel.h).
 // q4_0 / q4_k tensors in the interleaved order (quant/formats/interleave.h; QuantLinear keeps them
 // so) run a kernel that finishes eight blocks per conversion + FMA; the result is the same up to
 // fp32 summation order.
@@ -39,8 +39,8 @@ enum class KernelIsa { kAuto, kScalar, kAvx2, kAvx512 };
 struct KernelOptions {
   int threads = 0;                   // <= 0: default_threads()
   KernelIsa isa = KernelIsa::kAuto;  // an ISA this CPU lacks -> InternalError
-  // matmul with n >= 8 rows on the AVX-512 kernels: the register-blocked GEMM for interleaved q4_0
-  // (whole 256-weight units) / q4_k and q6_k (false: the row dots, for comparisons)
+  // matmul with n >= 8 rows on the AVX-512 or AVX2 kernels: the register-blocked GEMM for
+  // interleaved q4_0 (whole 256-weight units) / q4_k and q6_k (false: the row dots, for comparisons)
   bool gemm_tiles = true;
 };
 
@@ -58,8 +58,9 @@ std::string kernel_isa();
 // AVX-512 kernel (interleaved q4_0 / q4_k), the rest of that table being the AVX2 kernels.
 std::string kernel_path(const QuantizedTensor& w, const KernelOptions& opt = {});
 
-// True when matmul with n activation rows runs the register-blocked GEMM tiles (AVX-512 CPUs,
-// n >= 8, interleaved q4_0 of whole 256-weight units, interleaved q4_k, q6_k; opt.gemm_tiles).
+// True when matmul with n activation rows runs the register-blocked GEMM tiles (the AVX-512 or
+// AVX2 kernels, n >= 8, interleaved q4_0 of whole 256-weight units, interleaved q4_k, q6_k;
+// opt.gemm_tiles).
 // The environment variable G4U_GEMM_TILES=0 turns them off process-wide (timings of the row dots
 // with the same binary).
 bool uses_gemm_tiles(const QuantizedTensor& w, int64_t n, const KernelOptions& opt = {});

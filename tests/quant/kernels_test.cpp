@@ -170,19 +170,27 @@ TEST_CASE("AVX2, AVX-512 and scalar kernels agree", "[unit][kernels]") {
 }
 
 TEST_CASE("GEMM tiles equal the scalar kernels up to fp32 summation order", "[unit][kernels]") {
-  // n not a multiple of the 8-row activation tile, rows not a multiple of the 16-row panel.
+  // n not a multiple of the 8-row activation tile, rows not a multiple of the 16-row panel (nor of
+  // the AVX2 GEMM's 8-row one). Both GEMMs: the AVX-512 one (auto, on AVX-512 CPUs) and the AVX2 one.
+  std::vector<KernelIsa> isas;
+  if (cpu_has_avx512()) isas.push_back(KernelIsa::kAvx512);
+  if (cpu_has_avx2()) isas.push_back(KernelIsa::kAvx2);
   uint32_t seed = 900;
+  for (KernelIsa isa : isas)
   for (const char* name : {"q4_0", "q4_k", "q6_k"}) {
     for (int64_t cols : {256, 512, 1280}) {
       for (int64_t rows : {1, 15, 16, 33, 50}) {
         auto w = gaussian(rows * cols, ++seed, 0.05f);
         const QuantizedTensor q = to_interleaved(quantize(name, w.data(), rows, cols));  // QuantLinear's order
         for (int64_t n : {8, 13, 16, 29}) {
-          DYNAMIC_SECTION(name << " [" << rows << ", " << cols << "] n " << n) {
+          DYNAMIC_SECTION((isa == KernelIsa::kAvx2 ? "avx2 " : "avx512 ") << name << " [" << rows << ", " << cols
+                                                                         << "] n " << n) {
             auto x = gaussian(n * cols, ++seed);
             for (int64_t c = 0; c < 32; ++c) x[cols + c] = 0.f;           // an all-zero block (d = 0)
             for (int64_t c = 0; c < cols; ++c) x[2 * cols + c] *= 300.f;  // a large row
-            CHECK(uses_gemm_tiles(q, n) == cpu_has_avx512());
+            KernelOptions tiles;
+            tiles.isa = isa;
+            CHECK(uses_gemm_tiles(q, n, tiles));
             KernelOptions scalar;
             scalar.isa = KernelIsa::kScalar;
             std::vector<float> ys(static_cast<size_t>(n * rows));
@@ -191,7 +199,7 @@ TEST_CASE("GEMM tiles equal the scalar kernels up to fp32 summation order", "[un
             std::vector<float> y1;
             for (int threads : {1, 2}) {
               INFO("threads " << threads);
-              KernelOptions opt;
+              KernelOptions opt = tiles;
               opt.threads = threads;
               std::vector<float> y(static_cast<size_t>(n * rows)), rowdots(y.size());
               matmul(q, x.data(), n, y.data(), opt);
@@ -217,18 +225,20 @@ TEST_CASE("GEMM tiles equal the scalar kernels up to fp32 summation order", "[un
 TEST_CASE("GEMM tiles: which products take them", "[unit][kernels]") {
   auto w = gaussian(20 * 512, 31, 0.05f);
   const QuantizedTensor q4_0 = quantize("q4_0", w.data(), 20, 512);
-  const bool avx512 = cpu_has_avx512();
-  CHECK(uses_gemm_tiles(to_interleaved(q4_0), 8) == avx512);
+  const bool simd = cpu_has_avx2();  // AVX-512 CPUs have AVX2
+  CHECK(uses_gemm_tiles(to_interleaved(q4_0), 8) == simd);
   CHECK_FALSE(uses_gemm_tiles(to_interleaved(q4_0), 7));  // below kGemmMinActs: the row dots
   CHECK_FALSE(uses_gemm_tiles(q4_0, 64));                  // ggml's row order
-  CHECK(uses_gemm_tiles(quantize("q6_k", w.data(), 20, 512), 64) == avx512);
+  CHECK(uses_gemm_tiles(quantize("q6_k", w.data(), 20, 512), 64) == simd);
   CHECK_FALSE(uses_gemm_tiles(quantize("q8_0", w.data(), 20, 512), 64));
   // q4_0 rows that are not whole 256-weight units
   auto w320 = gaussian(20 * 320, 32, 0.05f);
   CHECK_FALSE(uses_gemm_tiles(to_interleaved(quantize("q4_0", w320.data(), 20, 320)), 64));
-  KernelOptions avx2;
+  KernelOptions avx2, scalar;
   avx2.isa = KernelIsa::kAvx2;
-  if (cpu_has_avx2()) CHECK_FALSE(uses_gemm_tiles(to_interleaved(q4_0), 64, avx2));
+  scalar.isa = KernelIsa::kScalar;
+  if (cpu_has_avx2()) CHECK(uses_gemm_tiles(to_interleaved(q4_0), 64, avx2));
+  CHECK_FALSE(uses_gemm_tiles(to_interleaved(q4_0), 64, scalar));
 }
 
 TEST_CASE("kernel paths are labelled", "[unit][kernels]") {
