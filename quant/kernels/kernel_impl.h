@@ -32,7 +32,7 @@ class CacheAlignedArray {
 };
 
 // Activations quantized to 8-bit blocks of 32: q [n][cols], d and s [n][cols/32] with
-// s = d * sum(q of the block); on request (the AVX-512 Q6_K row dots) also s16 [n][cols/16] with
+// s = d * sum(q of the block); on request (the AVX2 and AVX-512 Q6_K row dots) also s16 [n][cols/16] with
 // s16 = d * sum(q of each 16-element half block), the half-block sums Q6_K's offset of 32 needs.
 struct ActQ8 {
   int64_t n = 0, cols = 0, nb = 0;

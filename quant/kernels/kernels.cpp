@@ -345,8 +345,9 @@ void matmul(const QuantizedTensor& w, const float* x, int64_t n, float* y, const
   const bool avx512_rows = table == &detail::avx512_kernel_table() && cpu_has_avx512() && detail::avx512_reads(view);
   if (avx512_rows && detail::is_planar_kernel(view.kind)) order = detail::ActOrder::kPlanarHalves;
   ActQ8 act;
-  detail::quantize_act_q8(*table, x, n, w.cols, act, threads, order,
-                          avx512_rows && view.kind == KernelKind::kQ6_K);
+  // The SIMD Q6_K row dots take the codes unsigned and subtract 32 times the half-block sums.
+  const bool half_sums = view.kind == KernelKind::kQ6_K && table != &detail::scalar_kernel_table();
+  detail::quantize_act_q8(*table, x, n, w.cols, act, threads, order, half_sums);
 
   // Activation tiles of ~256 KiB stay in cache while a task's weight rows stream past them.
   const int64_t tile = std::max<int64_t>(detail::kMaxActs, ((256 << 10) / w.cols) / detail::kMaxActs * detail::kMaxActs);

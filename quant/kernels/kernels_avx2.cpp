@@ -277,42 +277,66 @@ void dot_q4_K_interleaved_n(const uint8_t* row, int64_t nsb, const ActRef* acts,
 }
 
 // ---- Q6_K ----
-
+// w = d sc_g (q - 32) over 16-element halves g. The unsigned codes q (0..63) meet the activations
+// in VPMADDUBSW (pairs at most 2 * 63 * 127 = 16002), and VPMADDWD with the block's two int8 scales
+// (low 128 bits: elements 0..15, high: 16..31) gives its exact scaled dot; the -32 term is one dot
+// per super-block of the 16 scales with the activations' half-block sums (ActRef::s16, which the
+// dispatcher supplies for Q6_K rows), as in the AVX-512 kernel:
+//   y = sum_b d d_a(b) sum_{g in b} sc_g dot_g(q, x) - 32 d sum_g sc_g s16_g.
+// Per super-block the products d d_a of its eight blocks are one vector multiply (broadcast from
+// memory per block), and each block's scale pair is one byte shuffle of the scales widened per half.
 template <int NA>
 void dot_q6_K_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out) {
   const auto* blocks = reinterpret_cast<const BlockQ6_K*>(row);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), c32 = _mm256_set1_epi8(32);
-  __m256 acc[NA];
-  for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  // pick[k]: int16 2k of the low lane, 2k + 1 of the high lane, each repeated over its lane
+  __m256i pick[4];
+  for (int k = 0; k < 4; ++k) {
+    const char lo0 = static_cast<char>(4 * k), lo1 = static_cast<char>(4 * k + 1);
+    const char hi0 = static_cast<char>(4 * k + 2), hi1 = static_cast<char>(4 * k + 3);
+    pick[k] = _mm256_setr_epi8(lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1,
+                               hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1);
+  }
+  __m256 acc[NA], off[NA];
+  for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps(), off[a] = _mm256_setzero_ps();
+  alignas(32) float scale[NA][8];
   for (int64_t i = 0; i < nsb; ++i) {
     const BlockQ6_K& b = blocks[i];
-    const float d = half_to_float(b.d);
+    const __m256 d = _mm256_set1_ps(half_to_float(b.d));
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    const __m256 dsc_lo = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8)));
+    const __m256 dsc_hi = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(sc8, sc8))));
+    for (int a = 0; a < NA; ++a) {
+      _mm256_store_ps(scale[a], _mm256_mul_ps(d, _mm256_loadu_ps(acts[a].d + 8 * i)));
+      off[a] = _mm256_fmadd_ps(dsc_lo, _mm256_loadu_ps(acts[a].s16 + 16 * i), off[a]);
+      off[a] = _mm256_fmadd_ps(dsc_hi, _mm256_loadu_ps(acts[a].s16 + 16 * i + 8), off[a]);
+    }
+    const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
     for (int h = 0; h < 2; ++h) {
+      const __m256i half_scales =
+          h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
       const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
       const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
       const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+      // block k: low 4 bits from ql0 / ql1 (high nibbles for k >= 2), bits 2k, 2k+1 of qh moved to 4, 5
       __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
       q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-      const int8_t* sc = b.scales + 8 * h;
+                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
       for (int k = 0; k < 4; ++k) {
-        const __m256i qs = _mm256_sub_epi8(q[k], c32);
-        const __m256i scale16 = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+        const __m256i scale16 = _mm256_shuffle_epi8(half_scales, pick[k]);
         const int64_t ab = 8 * i + 4 * h + k;
         for (int a = 0; a < NA; ++a) {
-          const __m256i p16 = abs_sign_dot16(qs, load_act(acts[a].q + 32 * ab));
+          const __m256i p16 = _mm256_maddubs_epi16(q[k], load_act(acts[a].q + 32 * ab));
           const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, scale16));
-          acc[a] = _mm256_fmadd_ps(_mm256_set1_ps(d * acts[a].d[ab]), p, acc[a]);
+          acc[a] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[a][4 * h + k]), p, acc[a]);
         }
       }
     }
   }
-  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]);
+  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - 32.f * hsum(off[a]);
 }
 
 // ---- planar 4-bit (rtn, hqq) ----
