@@ -65,7 +65,8 @@ struct WeightView {
   bool interleaved;       // q4_0 / q4_k rows in the interleaved order (quant/formats/interleave.h)
 };
 
-// out[a] = dot(row r of W, activation row a) for a in [0, na), 1 <= na <= kMaxActs.
+// out[a] = dot(row r of W, activation row a) for a in [0, na), 1 <= na <= kMaxActs. The AVX2 and
+// AVX-512 Q6_K ones read ActRef::s16 (matmul quantizes Q6_K activations with half-block sums).
 using RowDotFn = void (*)(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out);
 
 // dot(w, x) of one bf16 weight row with fp32 activations: each weight widened to fp32 (exact),

@@ -227,7 +227,7 @@ void gemm_product(const KernelTable& table, const WeightView& view, const float*
   records.resize(static_cast<size_t>(groups * group_bytes));
   parallel_for(groups, n * view.cols < (1 << 16) ? 1 : threads, [&](int64_t g) {
     detail::gemm_pack_acts(view.kind, act.q.data(), act.d.data(), act.s.data(), g * kGroup,
-                                  std::min(n, (g + 1) * kGroup), view.cols, records.data() + g * group_bytes);
+                           std::min(n, (g + 1) * kGroup), view.cols, records.data() + g * group_bytes);
   });
   const detail::GemmActs acts{records.data(), n, act.nb};
   constexpr int64_t kPanel = detail::kGemmRows;

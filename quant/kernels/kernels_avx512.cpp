@@ -291,7 +291,7 @@ void dot_q6_k_row(const uint8_t* row, int64_t nsb, const ActRef* acts, float* ou
 }
 
 void dot_q6_k_entry(const WeightView& w, int64_t r, const ActRef* acts, int na, float* out) {
-  if (!avx512_reads(w) || acts[0].s16 == nullptr) {
+  if (!avx512_reads(w)) {
     avx2_kernel_table().dot[static_cast<int>(KernelKind::kQ6_K)](w, r, acts, na, out);
     return;
   }
