@@ -222,6 +222,40 @@ TEST_CASE("GEMM tiles equal the scalar kernels up to fp32 summation order", "[un
   }
 }
 
+TEST_CASE("GEMM tiles and row dots at the int16 limits", "[unit][kernels]") {
+  // Rows whose codes sit at the top of their range: in every 16 weights one -1 (the block maximum,
+  // code 0) and fifteen 31/32 (code 15 in q4_0, 63 in q6_k), against activations at +-127
+  // everywhere, so the int16 sums of VPMADDUBSW products come close to their documented maxima
+  // (q4: 8 * 2 * 15 * 127 = 30480; q6_k: 2 * 2 * 63 * 127 = 32004): one sum more would wrap.
+  const int64_t rows = 16, cols = 512, n = 8;
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      w[r * cols + c] = (r % 2 == 0 ? 1.f : -1.f) * (0.25f + 0.01f * r) * (c % 16 == 0 ? -1.f : 31.f / 32.f);
+  std::vector<float> x(static_cast<size_t>(n * cols));
+  for (int64_t a = 0; a < n; ++a)
+    for (int64_t c = 0; c < cols; ++c) x[a * cols + c] = a % 2 == 0 ? 1.f : -1.f;
+  for (const char* name : {"q4_0", "q4_k", "q6_k"}) {
+    const QuantizedTensor q = to_interleaved(quantize(name, w.data(), rows, cols));
+    const Reference ref = reference(q, x, n, true);
+    for (KernelIsa isa : {KernelIsa::kAuto, KernelIsa::kAvx2, KernelIsa::kScalar}) {
+      if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+      for (bool tiles : {true, false}) {
+        INFO(name << " isa " << static_cast<int>(isa) << " tiles " << tiles);
+        KernelOptions opt;
+        opt.isa = isa;
+        opt.gemm_tiles = tiles;
+        std::vector<float> y(static_cast<size_t>(n * rows));
+        matmul(q, x.data(), n, y.data(), opt);
+        for (int64_t i = 0; i < n * rows; ++i) {
+          INFO("out " << i);
+          CHECK(std::fabs(y[i] - ref.y[i]) <= ref.bound[i]);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("GEMM tiles: which products take them", "[unit][kernels]") {
   auto w = gaussian(20 * 512, 31, 0.05f);
   const QuantizedTensor q4_0 = quantize("q4_0", w.data(), 20, 512);
