@@ -179,6 +179,12 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
     }
     const int64_t wbytes = j["weight_bytes"].get<int64_t>();
     j["peak_rss_bytes"] = peak_rss_bytes();  // the drafter's run included
+    const ResidentBreakdown resident = resident_breakdown();
+    j["resident_at_end"] = {{"anonymous_bytes", resident.anonymous_bytes},
+                            {"shared_library_bytes", resident.shared_library_bytes},
+                            {"libtorch_bytes", resident.libtorch_bytes},
+                            {"shared_libraries", resident.shared_libraries},
+                            {"other_file_bytes", resident.other_file_bytes}};
     if (f->membw) {
       // Where the weights are read from: host memory on the CPU, the GPU's own memory on a GPU.
       const torch::Device device = lm.model->device();

@@ -3,7 +3,7 @@
 decode) for each checkpoint of a config, against the checkpoint's bytes.
 
     python3 bench/load/load_memory.py --config bench/load/configs/medium.json --work DIR [--g4u BIN]
-        [--before OTHER_BIN] [--variant LABEL=FLAGS ...] [--rounds R] [--out results.json]
+        [--before OTHER_BIN] [--variant LABEL=FLAGS ...] [--rounds R] [--runtime-only] [--out results.json]
 
 The config names a preset and the checkpoints to make from it (`g4u init` in a stored dtype, then
 optionally `g4u quantize`); missing ones are created under --work, existing ones reused. Every
@@ -21,6 +21,10 @@ stored dtype. `runtime_rss_bytes` is the peak RSS of the same bench on the `tiny
 a few MB): what the process takes before any checkpoint (LibTorch, its thread pools), reported
 beside peak - runtime over checkpoint + KV. `read_seconds` is the time to read the checkpoint's
 files once (page cache warm), the floor a load that copies every byte cannot beat.
+With --runtime-only no checkpoint is made or run: only the runtime is measured, as the peak RSS of
+`g4u --help` (libraries loaded, nothing run) and of the tiny bench, and what the latter had resident
+at its end by kind of mapping (`resident_at_end` of `g4u bench --json`: anonymous memory, shared
+libraries and how many, LibTorch's own among them, other mapped files).
 Writes JSON (--out, default <work>/load_memory.json) and a Markdown table next to it.
 """
 import argparse
@@ -111,10 +115,33 @@ def bench_once(g4u, flags, path, ck, cfg):
 
 
 def runtime_rss(g4u, cfg):
-    """Peak RSS of `g4u bench` on the tiny preset: the runtime's own resident memory."""
-    _, _, rss = run_measured([g4u, "bench", "--model", "tiny", "--threads", str(cfg["threads"]), "-p", "8", "-n", "1",
-                              "--reps", "1", "--json"])
+    """Peak RSS of `g4u bench` on the tiny preset (the runtime's own resident memory) and what that
+    bench had resident at its end by kind of mapping (`resident_at_end`; None from older binaries)."""
+    out, _, rss = run_measured([g4u, "bench", "--model", "tiny", "--threads", str(cfg["threads"]), "-p", "8", "-n", "1",
+                                "--reps", "1", "--json"])
+    return rss, json.loads(out).get("resident_at_end")
+
+
+def idle_rss(g4u):
+    """Peak RSS of `g4u --help`: the process with its libraries loaded and nothing run."""
+    _, _, rss = run_measured([g4u, "--help"])
     return rss
+
+
+def runtime_table(runtime, idle):
+    """Markdown: the runtime's resident memory per binary, by kind of mapping."""
+    def mib(v):
+        return "n/a" if v is None else f"{v / (1 << 20):.1f} MiB"
+    lines = ["| binary | `g4u --help` peak RSS | tiny bench peak RSS | resident at its end | anonymous (heap, stacks) | "
+             "shared libraries | of which LibTorch | other files |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, (rss, kinds) in runtime.items():
+        k = kinds or {}
+        total = sum(k[key] for key in ("anonymous_bytes", "shared_library_bytes", "other_file_bytes")) if kinds else None
+        libs = f"{mib(k['shared_library_bytes'])} in {k['shared_libraries']} files" if kinds else "n/a"
+        lines.append(f"| {label} | {mib(idle[label])} | {mib(rss)} | {mib(total)} | {mib(k.get('anonymous_bytes'))} | {libs} | "
+                     f"{mib(k.get('libtorch_bytes'))} | {mib(k.get('other_file_bytes'))} |")
+    return lines
 
 
 def num(value, spec, scale=1):
@@ -139,6 +166,8 @@ def main():
     ap.add_argument("--only", help="comma-separated checkpoint names of the config to run (default: all)")
     ap.add_argument("--rounds", type=int, help="override the config's rounds")
     ap.add_argument("--evict", action="store_true", help="drop the checkpoints' pages from the page cache before their rounds")
+    ap.add_argument("--runtime-only", action="store_true",
+                    help="measure only the runtime's own resident memory (no checkpoints are made or run)")
     a = ap.parse_args()
     if a.rounds is not None and a.rounds < 1:
         die("--rounds must be >= 1")
@@ -168,8 +197,9 @@ def main():
 
     results = []
     runtime = {label: runtime_rss(binary, cfg) for label, (binary, _, _) in binaries.items()}
+    idle = {label: idle_rss(binary) for label, (binary, _, _) in binaries.items()}
     only = set(a.only.split(",")) if a.only else None
-    for ck in cfg["checkpoints"]:
+    for ck in ([] if a.runtime_only else cfg["checkpoints"]):
         if only is not None and ck["name"] not in only:
             continue
         paths = {label: make_checkpoint(binary, cfg["preset"], ck, a.work, suffix)
@@ -198,9 +228,9 @@ def main():
                             "load_peak_rss_bytes": median(rows, "load_peak_rss_bytes"),
                             "peak_rss_bytes": peak,
                             "peak_over_checkpoint_plus_kv": peak / (size + kv) if peak else None,
-                            "runtime_rss_bytes": runtime[label],
+                            "runtime_rss_bytes": runtime[label][0],
                             "peak_minus_runtime_over_checkpoint_plus_kv":
-                                (peak - runtime[label]) / (size + kv) if peak and runtime[label] else None,
+                                (peak - runtime[label][0]) / (size + kv) if peak and runtime[label][0] else None,
                             "prefill_tokens_per_s": median(rows, "prefill_tokens_per_s"),
                             "decode_tokens_per_s": median(rows, "decode_tokens_per_s")}
         results.append(entry)
@@ -209,7 +239,7 @@ def main():
     out = a.out or os.path.join(a.work, "load_memory.json")
     doc = {"config": cfg, "g4u": {label: {"binary": b, "flags": f} for label, (b, f, _) in binaries.items()}, "uname": os.uname().release, "results": results}
     gib = 1 << 30
-    lines = ["| checkpoint | run dtype | on disk | binary | load s | process s | read s | load peak RSS | peak RSS | peak / (disk + KV) | (peak - runtime) / (disk + KV) | prefill tok/s | decode tok/s |",
+    lines = [] if a.runtime_only else ["| checkpoint | run dtype | on disk | binary | load s | process s | read s | load peak RSS | peak RSS | peak / (disk + KV) | (peak - runtime) / (disk + KV) | prefill tok/s | decode tok/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in results:
         for label in binaries:
@@ -220,10 +250,15 @@ def main():
                          f"{num(r['peak_over_checkpoint_plus_kv'], '.3f')} | "
                          f"{num(r['peak_minus_runtime_over_checkpoint_plus_kv'], '.3f')} | {num(r['prefill_tokens_per_s'], '.1f')} | "
                          f"{num(r['decode_tokens_per_s'], '.2f')} |")
-    lines.append("")
-    lines.append("Runtime RSS (`g4u bench` on the tiny preset): " +
-                 ", ".join(f"{label} {num(rss, '.3f', gib)} GiB" for label, rss in runtime.items()) + ".")
-    doc["runtime_rss_bytes"] = runtime
+    if lines:
+        lines.append("")
+        lines.append("Runtime RSS (`g4u bench` on the tiny preset): " +
+                     ", ".join(f"{label} {num(rss, '.3f', gib)} GiB" for label, (rss, _) in runtime.items()) + ".")
+        lines.append("")
+    lines += runtime_table(runtime, idle)
+    doc["runtime_rss_bytes"] = {label: rss for label, (rss, _) in runtime.items()}
+    doc["runtime_resident_at_end"] = {label: kinds for label, (_, kinds) in runtime.items()}
+    doc["idle_rss_bytes"] = idle
     for path, text in ((out, json.dumps(doc, indent=2) + "\n"), (os.path.splitext(out)[0] + ".md", "\n".join(lines) + "\n")):
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)))
         with os.fdopen(fd, "w") as fh:

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -55,6 +57,41 @@ bool reset_peak_rss() {
   out << "5";
   out.flush();
   return static_cast<bool>(out);
+}
+
+ResidentBreakdown resident_breakdown() {
+  ResidentBreakdown r;
+  std::ifstream in("/proc/self/smaps");
+  std::set<std::string> libraries;
+  std::string line, path;
+  // A mapping's header line is "start-end perms offset dev inode [path]"; its fields follow as
+  // "Key: value kB" lines.
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    const auto space = line.find(' ');
+    if (space != std::string::npos && (colon == std::string::npos || colon > space)) {
+      std::istringstream header(line);
+      std::string range, perms, offset, dev, inode;
+      header >> range >> perms >> offset >> dev >> inode;
+      path.clear();
+      std::getline(header >> std::ws, path);
+      continue;
+    }
+    if (line.rfind("Rss:", 0) != 0) continue;
+    const int64_t bytes = std::stoll(line.substr(4)) * 1024;
+    const std::string name = path.substr(path.find_last_of('/') + 1);
+    if (path.empty() || path[0] == '[') {
+      r.anonymous_bytes += bytes;
+    } else if (name.find(".so") != std::string::npos) {
+      r.shared_library_bytes += bytes;
+      if (name.rfind("libtorch", 0) == 0 || name.rfind("libc10", 0) == 0) r.libtorch_bytes += bytes;
+      libraries.insert(path);
+    } else {
+      r.other_file_bytes += bytes;
+    }
+  }
+  r.shared_libraries = static_cast<int64_t>(libraries.size());
+  return r;
 }
 
 std::string libtorch_version() {

@@ -14,6 +14,17 @@ int64_t current_rss_bytes();         // VmRSS
 // (/proc/self/clear_refs, Linux >= 4.0), so that peak_rss_bytes() from then on measures one phase
 // of a process that runs several (g4u run's steps). false: the kernel refused the reset.
 bool reset_peak_rss();
+// What this process has resident now, by kind of mapping (/proc/self/smaps "Rss"): anonymous memory
+// (heap, stacks, anonymous mappings), shared libraries (files named *.so*; LibTorch's own
+// libtorch*/libc10* counted apart as well) and other mapped files (the checkpoint, the executable).
+struct ResidentBreakdown {
+  int64_t anonymous_bytes = 0;
+  int64_t shared_library_bytes = 0;  // all shared libraries, LibTorch's included
+  int64_t libtorch_bytes = 0;        // libtorch*.so*, libc10*.so*
+  int64_t shared_libraries = 0;      // distinct library files mapped
+  int64_t other_file_bytes = 0;
+};
+ResidentBreakdown resident_breakdown();  // all zero where /proc/self/smaps cannot be read
 std::string libtorch_version();      // e.g. "1.13.1"
 // Sets LibTorch's intra-op threads and, when LibTorch runs on OpenBLAS, OpenBLAS's own pool to the
 // same count (OpenBLAS otherwise keeps one thread per core, and its products are then not

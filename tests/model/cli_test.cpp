@@ -202,6 +202,8 @@ TEST_CASE("g4u bench --tokens runs an exact prompt and lists the greedy tokens",
   CHECK(j["generated_same_every_rep"] == true);
   CHECK(j["load_seconds"].get<double>() >= 0);
   CHECK(j["peak_rss_bytes"].get<int64_t>() > 0);
+  CHECK(j["resident_at_end"]["shared_libraries"].get<int64_t>() > 1);  // LibTorch and what it links
+  CHECK(j["resident_at_end"]["libtorch_bytes"].get<int64_t>() > 0);
   // Token 1 is the argmax after the prompt, as forward computes it.
   auto fwd = run_g4u("forward --model tiny --tokens 2,5,40,41,42 --out " + (scratch / "l.f32") + " --json");
   REQUIRE(fwd.code == 0);

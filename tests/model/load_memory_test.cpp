@@ -2,11 +2,17 @@
 // checkpoint (the kernel's /proc/self/maps says where each one lives), converted ones are owned
 // copies, writes never reach the file, and a checkpoint without a vocabulary says so.
 #include "model/io/loader.h"
+#include "model/io/sysinfo.h"
 #include "test_util.h"
 
 #include <catch2/catch.hpp>
 
+#include <sys/mman.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 
 using namespace g4u;
 using namespace g4u::test;
@@ -153,4 +159,40 @@ TEST_CASE("a preset without a built-in vocabulary is written with tokenizer none
   const std::string msg = input_error([&] { model::load_model(dir / "ck"); });
   CHECK_THAT(msg, Catch::Contains("no vocabulary"));
   CHECK_THAT(msg, Catch::Contains("token ids"));
+}
+
+TEST_CASE("resident memory is split by kind of mapping, and the kinds add up to the process's RSS", "[unit][load]") {
+  const ResidentBreakdown before = resident_breakdown();
+  // This test binary links LibTorch, so its libraries are mapped and partly resident.
+  CHECK(before.shared_libraries > 1);
+  CHECK(before.libtorch_bytes > 0);
+  CHECK(before.libtorch_bytes <= before.shared_library_bytes);
+  const double sum = static_cast<double>(before.anonymous_bytes + before.shared_library_bytes + before.other_file_bytes);
+  CHECK(sum == Approx(static_cast<double>(current_rss_bytes())).epsilon(0.05));
+
+  // 64 MiB of anonymous memory, every page written, and a 16 MiB file mapped and read: each kind grows
+  // by at least what was touched (4 KiB pages), the other kinds by far less.
+  constexpr size_t kAnon = size_t(64) << 20, kFile = size_t(16) << 20;
+  void* anon = ::mmap(nullptr, kAnon, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(anon != MAP_FAILED);
+  for (size_t i = 0; i < kAnon; i += 4096) static_cast<volatile char*>(anon)[i] = 1;
+  ScratchDir dir("resident_kinds");
+  const std::string path = dir / "data.bin";
+  { std::ofstream(path, std::ios::binary) << std::string(kFile, 'x'); }
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  void* file = ::mmap(nullptr, kFile, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  REQUIRE(file != MAP_FAILED);
+  int64_t bytes_read = 0;
+  for (size_t i = 0; i < kFile; i += 4096) bytes_read += static_cast<const volatile char*>(file)[i];
+  CHECK(bytes_read == 'x' * int64_t(kFile / 4096));
+  const ResidentBreakdown after = resident_breakdown();
+  CHECK(after.anonymous_bytes - before.anonymous_bytes >= int64_t(kAnon));
+  CHECK(after.anonymous_bytes - before.anonymous_bytes < int64_t(kAnon) + (int64_t(16) << 20));
+  CHECK(after.other_file_bytes - before.other_file_bytes >= int64_t(kFile));
+  CHECK(after.other_file_bytes - before.other_file_bytes < int64_t(kFile) + (int64_t(4) << 20));
+  CHECK(after.shared_libraries == before.shared_libraries);
+  ::munmap(anon, kAnon);
+  ::munmap(file, kFile);
 }
