@@ -224,6 +224,10 @@ Command bench_cmd("bench", "Prefill and decode throughput (llama-bench style)", 
                    j["tau"].get<double>());
       fmt::print(stderr, "weights  {}\n", human_bytes(wbytes));
       fmt::print(stderr, "load     {:.2f} s, peak RSS {}\n", j["load_seconds"].get<double>(), human_bytes(j["peak_rss_bytes"].get<double>()));
+      fmt::print(stderr, "resident {} in mapped files (checkpoint, executable), {} in {} shared libraries ({} LibTorch's), {} anonymous\n",
+                 human_bytes(static_cast<double>(resident.other_file_bytes)),
+                 human_bytes(static_cast<double>(resident.shared_library_bytes)), resident.shared_libraries,
+                 human_bytes(static_cast<double>(resident.libtorch_bytes)), human_bytes(static_cast<double>(resident.anonymous_bytes)));
       if (exact) fmt::print(stderr, "greedy   {}\n", fmt::join(generated, ","));
       if (f->membw)
         fmt::print(stderr, "membw    {:.2f} GB/s -> roofline {:.2f} tok/s\n", j["membw_bytes_per_s"].get<double>() / 1e9,
