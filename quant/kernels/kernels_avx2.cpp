@@ -121,9 +121,8 @@ void dot_q4_legacy_n(const uint8_t* row, int64_t nb, const ActRef* acts, float* 
 // int16 at most 8 * 2 * 15 * 127 = 30480: no overflow). One madd to int32, one conversion and
 // one FMA with the eight block scales then finish all eight blocks.
 template <int NA>
-inline void dot8_interleaved(const uint8_t* codes, const ActRef* acts, int64_t act_offset, __m256 (&dots)[NA]) {
+inline void dot8_interleaved_sums(const uint8_t* codes, const ActRef* acts, int64_t act_offset, __m256i (&sum16)[NA]) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256i sum16[NA];
   for (int a = 0; a < NA; ++a) sum16[a] = _mm256_setzero_si256();
   for (int j = 0; j < 4; ++j) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * j));
@@ -135,6 +134,12 @@ inline void dot8_interleaved(const uint8_t* codes, const ActRef* acts, int64_t a
       sum16[a] = _mm256_add_epi16(sum16[a], p);
     }
   }
+}
+
+template <int NA>
+inline void dot8_interleaved(const uint8_t* codes, const ActRef* acts, int64_t act_offset, __m256 (&dots)[NA]) {
+  __m256i sum16[NA];
+  dot8_interleaved_sums<NA>(codes, acts, act_offset, sum16);
   for (int a = 0; a < NA; ++a) dots[a] = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum16[a], _mm256_set1_epi16(1)));
 }
 
@@ -160,7 +165,7 @@ void dot_q4_0_interleaved_n(const uint8_t* row, int64_t nb, const ActRef* acts, 
     for (int a = 0; a < NA; ++a) rest[a] = {acts[a].q + 256 * groups, acts[a].d + 8 * groups, acts[a].s + 8 * groups, nullptr};
     dot_q4_legacy_n<NA, false>(row + groups * kGroupBytes, nb - groups * 8, rest, tail);
   }
-  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - 8 * hsum(offv[a]) + tail[a];
+  for (int a = 0; a < NA; ++a) out[a] = hsum(_mm256_fnmadd_ps(_mm256_set1_ps(8.f), offv[a], acc[a])) + tail[a];
 }
 
 // ---- Q8_0 ----
@@ -254,26 +259,40 @@ void dot_q4_K_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out)
       }
     }
   }
-  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - hsum(off[a]);
+  for (int a = 0; a < NA; ++a) out[a] = hsum(_mm256_sub_ps(acc[a], off[a]));
 }
 
+// Interleaved rows: block b's int16 pair sums sit in lane b, so VPMADDWD with the block's six-bit
+// scale in both int16 of lane b (one byte shuffle of the eight scales) gives sc_b * dot_b in int32,
+// and one FMA with d * d_a(b) finishes all eight blocks. d and dmin are one fp16 conversion.
 template <int NA>
 void dot_q4_K_interleaved_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out) {
   const auto* blocks = reinterpret_cast<const BlockQ4_K*>(row);
+  // lane b (bytes 4b..4b+3 of the 256-bit vector) <- scale byte b as two int16
+  const __m256i spread = _mm256_setr_epi8(0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1,  //
+                                          4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1);
+  const __m256i second = _mm256_set1_epi32(1);
   __m256 acc[NA], off[NA];
   for (int a = 0; a < NA; ++a) acc[a] = _mm256_setzero_ps(), off[a] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nsb; ++i) {
     const BlockQ4_K& b = blocks[i];
-    __m256 dsc, dmn;
-    q4_K_block_scales(b, &dsc, &dmn);
-    __m256 dots[NA];
-    dot8_interleaved<NA>(b.qs, acts, 256 * i, dots);
+    uint64_t sc, mn;
+    unpack_q4_K_scales(b.scales, &sc, &mn);
+    uint32_t d_dmin;
+    std::memcpy(&d_dmin, &b.d, 4);  // d, dmin: adjacent fp16
+    const __m256 dm = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))));
+    const __m256 d = _mm256_broadcastss_ps(_mm256_castps256_ps128(dm));
+    const __m256 dmn = _mm256_mul_ps(_mm256_permutevar8x32_ps(dm, second), bytes8_to_floats(mn));
+    const __m256i sc16 = _mm256_shuffle_epi8(_mm256_set1_epi64x(static_cast<long long>(sc)), spread);
+    __m256i sum16[NA];
+    dot8_interleaved_sums<NA>(b.qs, acts, 256 * i, sum16);
     for (int a = 0; a < NA; ++a) {
-      acc[a] = _mm256_fmadd_ps(dots[a], _mm256_mul_ps(dsc, _mm256_loadu_ps(acts[a].d + 8 * i)), acc[a]);
+      const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum16[a], sc16));
+      acc[a] = _mm256_fmadd_ps(dots, _mm256_mul_ps(d, _mm256_loadu_ps(acts[a].d + 8 * i)), acc[a]);
       off[a] = _mm256_fmadd_ps(dmn, _mm256_loadu_ps(acts[a].s + 8 * i), off[a]);
     }
   }
-  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - hsum(off[a]);
+  for (int a = 0; a < NA; ++a) out[a] = hsum(_mm256_sub_ps(acc[a], off[a]));
 }
 
 // ---- Q6_K ----
@@ -336,7 +355,7 @@ void dot_q6_K_n(const uint8_t* row, int64_t nsb, const ActRef* acts, float* out)
       }
     }
   }
-  for (int a = 0; a < NA; ++a) out[a] = hsum(acc[a]) - 32.f * hsum(off[a]);
+  for (int a = 0; a < NA; ++a) out[a] = hsum(_mm256_fnmadd_ps(_mm256_set1_ps(32.f), off[a], acc[a]));
 }
 
 // ---- planar 4-bit (rtn, hqq) ----
