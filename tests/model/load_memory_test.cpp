@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <malloc.h>
 #include <sys/mman.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -162,6 +163,12 @@ TEST_CASE("a preset without a built-in vocabulary is written with tokenizer none
 }
 
 TEST_CASE("resident memory is split by kind of mapping, and the kinds add up to the process's RSS", "[unit][load]") {
+  constexpr size_t kAnon = size_t(64) << 20, kFile = size_t(16) << 20;
+  ScratchDir dir("resident_kinds");
+  const std::string path = dir / "data.bin";
+  { std::ofstream(path, std::ios::binary) << std::string(kFile, 'x'); }
+  // Freed heap memory goes back to the system now, not in a trim between the snapshots below.
+  ::malloc_trim(0);
   const ResidentBreakdown before = resident_breakdown();
   // This test binary links LibTorch, so its libraries are mapped and partly resident.
   CHECK(before.shared_libraries > 1);
@@ -170,15 +177,12 @@ TEST_CASE("resident memory is split by kind of mapping, and the kinds add up to 
   const double sum = static_cast<double>(before.anonymous_bytes + before.shared_library_bytes + before.other_file_bytes);
   CHECK(sum == Approx(static_cast<double>(current_rss_bytes())).epsilon(0.05));
 
-  // 64 MiB of anonymous memory, every page written, and a 16 MiB file mapped and read: each kind grows
-  // by at least what was touched (4 KiB pages), the other kinds by far less.
-  constexpr size_t kAnon = size_t(64) << 20, kFile = size_t(16) << 20;
+  // 64 MiB of anonymous memory, every page written, and a 16 MiB file mapped and read: with them
+  // mapped, each kind holds at least what was touched (4 KiB pages) more than right after they are
+  // unmapped (two snapshots microseconds apart, nothing allocated or freed between them).
   void* anon = ::mmap(nullptr, kAnon, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   REQUIRE(anon != MAP_FAILED);
   for (size_t i = 0; i < kAnon; i += 4096) static_cast<volatile char*>(anon)[i] = 1;
-  ScratchDir dir("resident_kinds");
-  const std::string path = dir / "data.bin";
-  { std::ofstream(path, std::ios::binary) << std::string(kFile, 'x'); }
   const int fd = ::open(path.c_str(), O_RDONLY);
   REQUIRE(fd >= 0);
   void* file = ::mmap(nullptr, kFile, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -186,13 +190,15 @@ TEST_CASE("resident memory is split by kind of mapping, and the kinds add up to 
   REQUIRE(file != MAP_FAILED);
   int64_t bytes_read = 0;
   for (size_t i = 0; i < kFile; i += 4096) bytes_read += static_cast<const volatile char*>(file)[i];
-  CHECK(bytes_read == 'x' * int64_t(kFile / 4096));
-  const ResidentBreakdown after = resident_breakdown();
-  CHECK(after.anonymous_bytes - before.anonymous_bytes >= int64_t(kAnon));
-  CHECK(after.anonymous_bytes - before.anonymous_bytes < int64_t(kAnon) + (int64_t(16) << 20));
-  CHECK(after.other_file_bytes - before.other_file_bytes >= int64_t(kFile));
-  CHECK(after.other_file_bytes - before.other_file_bytes < int64_t(kFile) + (int64_t(4) << 20));
-  CHECK(after.shared_libraries == before.shared_libraries);
+  const ResidentBreakdown mapped = resident_breakdown();
   ::munmap(anon, kAnon);
   ::munmap(file, kFile);
+  const ResidentBreakdown unmapped = resident_breakdown();
+  CHECK(bytes_read == 'x' * int64_t(kFile / 4096));
+  CHECK(mapped.anonymous_bytes - unmapped.anonymous_bytes >= int64_t(kAnon));
+  CHECK(mapped.anonymous_bytes - unmapped.anonymous_bytes < int64_t(kAnon) + (int64_t(16) << 20));
+  CHECK(mapped.other_file_bytes - unmapped.other_file_bytes >= int64_t(kFile));
+  CHECK(mapped.other_file_bytes - unmapped.other_file_bytes < int64_t(kFile) + (int64_t(4) << 20));
+  CHECK(mapped.shared_libraries == before.shared_libraries);
+  CHECK(unmapped.shared_libraries == before.shared_libraries);
 }
