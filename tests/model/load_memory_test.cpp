@@ -178,8 +178,8 @@ TEST_CASE("resident memory is split by kind of mapping, and the kinds add up to 
   CHECK(sum == Approx(static_cast<double>(current_rss_bytes())).epsilon(0.05));
 
   // 64 MiB of anonymous memory, every page written, and a 16 MiB file mapped and read: with them
-  // mapped, each kind holds at least what was touched (4 KiB pages) more than right after they are
-  // unmapped (two snapshots microseconds apart, nothing allocated or freed between them).
+  // mapped, each kind holds what was touched (4 KiB pages) more than right after they are unmapped
+  // (two snapshots microseconds apart, nothing else allocated or freed between them).
   void* anon = ::mmap(nullptr, kAnon, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   REQUIRE(anon != MAP_FAILED);
   for (size_t i = 0; i < kAnon; i += 4096) static_cast<volatile char*>(anon)[i] = 1;
@@ -194,10 +194,12 @@ TEST_CASE("resident memory is split by kind of mapping, and the kinds add up to 
   ::munmap(anon, kAnon);
   ::munmap(file, kFile);
   const ResidentBreakdown unmapped = resident_breakdown();
+  // The second snapshot's own allocations may add a few pages (ASan's shadow memory: 8 KiB in CI).
+  constexpr int64_t kSlack = int64_t(1) << 20;
   CHECK(bytes_read == 'x' * int64_t(kFile / 4096));
-  CHECK(mapped.anonymous_bytes - unmapped.anonymous_bytes >= int64_t(kAnon));
+  CHECK(mapped.anonymous_bytes - unmapped.anonymous_bytes >= int64_t(kAnon) - kSlack);
   CHECK(mapped.anonymous_bytes - unmapped.anonymous_bytes < int64_t(kAnon) + (int64_t(16) << 20));
-  CHECK(mapped.other_file_bytes - unmapped.other_file_bytes >= int64_t(kFile));
+  CHECK(mapped.other_file_bytes - unmapped.other_file_bytes >= int64_t(kFile) - kSlack);
   CHECK(mapped.other_file_bytes - unmapped.other_file_bytes < int64_t(kFile) + (int64_t(4) << 20));
   CHECK(mapped.shared_libraries == before.shared_libraries);
   CHECK(unmapped.shared_libraries == before.shared_libraries);
