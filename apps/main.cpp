@@ -1,5 +1,6 @@
 // g4u: command line of the Gemma 4 12B unified research and evaluation harness.
 // Exit codes: 0 ok, 2 bad input (InputError or bad flags), 1 internal error.
+#include "apps/blas_threads.h"
 #include "apps/command.h"
 #include "base/error.h"
 #include "model/io/sysinfo.h"
@@ -43,7 +44,9 @@ int run_cli(int argc, char** argv) {
     int code = app.exit(e);  // prints help or the parse error
     return code == 0 ? 0 : 2;
   }
-  return chosen ? chosen() : 2;
+  if (!chosen) return 2;
+  settle_blas_threads(argv);  // after parsing: help and flag errors need no second start
+  return chosen();
 }
 
 // Output that never reached its destination (a full disk, a closed pipe) is an error, not exit 0.

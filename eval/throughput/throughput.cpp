@@ -172,6 +172,9 @@ nlohmann::json measure_loaded(model::LoadedModel& lm, const ThroughputOptions& o
   // changes decode speed severalfold (quant/README.md), so the setting travels with the numbers.
   const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
   j["omp_wait_policy"] = omp_wait != nullptr ? omp_wait : "unset";
+  // Whether OpenBLAS's idle workers poll for 0.1 s after each call or sleep (apps/blas_threads.h).
+  const char* blas_timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT");
+  j["openblas_thread_timeout"] = blas_timeout != nullptr ? blas_timeout : "unset";
   return j;
 }
 

@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <dlfcn.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -216,6 +218,23 @@ TEST_CASE("g4u bench --tokens runs an exact prompt and lists the greedy tokens",
   CHECK(run_g4u("bench --model tiny --tokens 2,999 -n 1 --reps 1").code == 2);
   CHECK(run_g4u("bench --model tiny --tokens 2,x -n 1 --reps 1").code == 2);
   CHECK(run_g4u("bench --model tiny --tokens 2,5 -d 4 --reps 1").code == 2);
+}
+
+TEST_CASE("g4u has OpenBLAS's idle pthreads workers sleep unless the environment chose a timeout", "[unit][cli]") {
+  auto timeout_of_run = [] {
+    return run_g4u_json("bench --model tiny -p 4 -n 1 --reps 1 --json")["openblas_thread_timeout"].get<std::string>();
+  };
+  {
+    ScopedEnv chosen("OPENBLAS_THREAD_TIMEOUT", "20");
+    CHECK(timeout_of_run() == "20");
+  }
+  ScopedEnv unset("OPENBLAS_THREAD_TIMEOUT", nullptr);
+  // This test binary links the same LibTorch, and so the same BLAS, as g4u.
+  using GetParallel = int (*)();
+  auto get_parallel = reinterpret_cast<GetParallel>(::dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  const bool pthreads = get_parallel != nullptr && get_parallel() == 1;
+  INFO("OpenBLAS pthreads build: " << pthreads);
+  CHECK(timeout_of_run() == (pthreads ? "4" : "unset"));
 }
 
 TEST_CASE("run commands refuse what they cannot do before allocating, and never lose output silently",

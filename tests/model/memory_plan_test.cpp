@@ -15,14 +15,7 @@
 using namespace g4u::model;
 using g4u::test::expect_input_error;
 
-namespace {
-// Sets an environment variable for the scope (and the g4u processes started in it).
-struct ScopedEnv {
-  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-  ~ScopedEnv() { ::unsetenv(name_); }
-  const char* name_;
-};
-}  // namespace
+using g4u::test::ScopedEnv;
 
 TEST_CASE("memory sizes: bytes or K/M/G/T in powers of 1024; anything else names the variable", "[unit]") {
   CHECK(parse_memory_size("123", "X") == 123);
