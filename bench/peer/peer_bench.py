@@ -349,7 +349,9 @@ def bench_table(rows, env, rounds, reps):
                  f"ratios are medians of the per-round ratios. g4u {env['g4u_commit'][:12]}, llama.cpp "
                  f"{env['llama_cpp']['repo']} {env['llama_cpp']['release']} (node-llama-cpp "
                  f"{env['llama_cpp']['node_llama_cpp']}){isa_note(env)}; {env['cpu']}, {env['logical_cpus']} logical CPUs; "
-                 f"load average {la[0]:.1f} at start, {env['load_average_at_end'][0]:.1f} at end.")
+                 f"load average {la[0]:.1f} at start, {env['load_average_at_end'][0]:.1f} at end"
+                 + (f"; g4u's OPENBLAS_THREAD_TIMEOUT {', '.join(env['g4u_openblas_thread_timeout'])}"
+                    if "g4u_openblas_thread_timeout" in env else "") + ".")
     return "\n".join(lines) + "\n"
 
 
@@ -412,6 +414,9 @@ def cmd_bench(args):
                 f" tok/s, decode {fmt_num(s['g4u']['decode_tokens_per_s'])} vs "
                 f"{fmt_num(s['llama.cpp']['decode_tokens_per_s'])} tok/s")
     env["load_average_at_end"] = list(os.getloadavg())
+    # What g4u ran with: 4 (set by g4u itself) unless the environment chose a value (apps/blas_threads.h).
+    env["g4u_openblas_thread_timeout"] = sorted({str(r["g4u"].get("openblas_thread_timeout", "not reported"))
+                                                 for c in cases for r in c["rounds"]})
 
     rows = []
     for c in cases:
