@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 
 namespace g4u::app {
@@ -23,8 +24,13 @@ bool openblas_runs_pthreads() {
 
 void settle_blas_threads(char** argv) {
   if (std::getenv(kTimeoutVariable) != nullptr || !openblas_runs_pthreads()) return;
+  // The binary's own path rather than /proc/self/exe, whose name the process would take (ps, top).
+  char self[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return;
+  self[n] = '\0';
   if (::setenv(kTimeoutVariable, kTimeout, 1) != 0) return;
-  ::execv("/proc/self/exe", argv);  // returns only on failure (e.g. the binary was replaced)
+  ::execv(self, argv);  // returns only on failure (e.g. the binary was replaced: "... (deleted)")
   ::unsetenv(kTimeoutVariable);
 }
 
