@@ -10,8 +10,8 @@
 //
 // OpenBLAS reads that variable once, when it is loaded, before main() runs. So when it is unset and
 // the process's OpenBLAS is the pthreads build, g4u sets it once its flags have parsed and executes
-// itself again: the same process id, arguments and environment plus that variable (about half a
-// second more to start: the shared libraries are loaded twice). A value the environment sets is kept
+// itself again: the same process id, arguments and environment plus that variable (its shared
+// libraries then load twice). A value the environment sets is kept
 // (OpenBLAS's own default is 28); `g4u bench --json` records the value a run had.
 #pragma once
 
