@@ -4,8 +4,8 @@
 // matrix products, dense layers) OpenBLAS's worker threads keep polling for the next job, calling
 // sched_yield, for 2^28 cycles (about 0.1 s) before they sleep. Within a forward pass the next call
 // always comes sooner, so the workers never sleep and take CPU time from the OpenMP team running
-// g4u's own kernels: a profile of the 12B-shaped q4_0 decode on 2 threads found OpenBLAS's idle
-// worker in 22 % of all samples. OPENBLAS_THREAD_TIMEOUT=4 makes a worker sleep after 2^4 cycles
+// g4u's own kernels (a profile of a two-thread decode finds the idle worker in sched_yield beside
+// the two threads that compute). OPENBLAS_THREAD_TIMEOUT=4 makes a worker sleep after 2^4 cycles
 // instead; the next multi-threaded call wakes it.
 //
 // OpenBLAS reads that variable once, when it is loaded, before main() runs. So when it is unset and

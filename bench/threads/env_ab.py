@@ -5,9 +5,9 @@
         [--threads 1,2] [--reps R] [--rounds K] [--isa avx2] [--g4u BIN] --out DIR
         --variant NAME:VAR=VALUE[,VAR=VALUE...] [--variant NAME: ...]
 
-Each round runs `g4u bench --json` once for every model, thread count and variant, the variants in
-turn (their order rotating from one round to the next), so that a machine whose speed drifts slows
-all of them about equally. A variant is a name and the environment variables it sets; every variable
+Each round runs `g4u bench --json` once for every model, thread count and variant, the variants of a
+case back to back (which of them goes first rotating from one case to the next), so that a machine
+whose speed drifts slows all of them about equally. A variant is a name and the environment variables it sets; every variable
 that any variant sets is removed from the environment of the others (`default:` runs with none of
 them). Writes DIR/results.json (every run, with the settings g4u reports: `openblas_thread_timeout`,
 `omp_wait_policy`) and DIR/table.md (median and range of prefill and decode tokens/s per case).

@@ -647,9 +647,10 @@ TEST_CASE("g4u forward/bench --model file.gguf: token-id runs need no tokenizer,
   CHECK(r.code == 2);
   CHECK(r.err.find("tokenizer.ggml.model") != std::string::npos);
   // Weights past the memory available (stated by G4U_MEMORY_LIMIT) stop the load before it allocates.
-  ::setenv("G4U_MEMORY_LIMIT", "1K", 1);
-  r = run_g4u("bench --model " + good + " -p 4 -n 2 --reps 1");
-  ::unsetenv("G4U_MEMORY_LIMIT");
+  {
+    ScopedEnv limit("G4U_MEMORY_LIMIT", "1K");
+    r = run_g4u("bench --model " + good + " -p 4 -n 2 --reps 1");
+  }
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Catch::Contains("--model " + good + " needs about") && Catch::Contains("weights") &&
                         Catch::Contains("only 1.0 KiB is available (G4U_MEMORY_LIMIT)"));
